@@ -1,0 +1,545 @@
+// The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+// kwok run as processes on 127.0.0.1, with fake Nodes. Used by `npm run cluster:up/down`, the
+// e2e test harness and the demo. State (PKI, kubeconfig, logs, PIDs) lives in one directory.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { stringify as toYaml } from 'yaml';
+import {
+  createCertificateAuthority,
+  createSigningKeyPair,
+  issueCertificate,
+  type PemKeyPair,
+} from '../../src/runtime/certificates.js';
+import {
+  ClusterError,
+  freePort,
+  isAlive,
+  isOurProcess,
+  isPortFree,
+  logTail,
+  startDetached,
+  stopProcess,
+  waitFor,
+} from './processes.js';
+
+export { ClusterError } from './processes.js';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_STATE_DIR = join(REPO_ROOT, '.cluster');
+export const KUBE_VERSION = 'v1.34.4';
+
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+const SERVICE_CIDR = '10.96.0.0/16';
+const POD_CIDR = '10.244.0.0/16';
+export const ZONES = ['zone-a', 'zone-b', 'zone-c'];
+
+export type ComponentName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kwok'
+  | (string & {});
+
+/** Everything needed to (re)start a component exactly as cluster:up did. */
+export interface ComponentRecord {
+  name: ComponentName;
+  binary: string;
+  args: string[];
+  pid: number;
+  ports: number[];
+  log: string;
+  /** URL polled until it answers 200; 'admin' uses the admin client cert, 'insecure' skips server verification. */
+  health?: { url: string; tls: 'none' | 'admin' | 'insecure' };
+}
+
+export interface ClusterState {
+  stateDir: string;
+  binDir: string;
+  kubeconfig: string;
+  apiserverUrl: string;
+  pki: { caCert: string; caKey: string; adminCert: string; adminKey: string };
+  components: ComponentRecord[];
+}
+
+export interface UpOptions {
+  stateDir?: string;
+  nodes?: number;
+  apiserverPort?: number;
+  log?: (line: string) => void;
+}
+
+export interface FakeNodeSpec {
+  name: string;
+  zone: string;
+  cpu?: string;
+  memory?: string;
+  pods?: string;
+  labels?: Record<string, string>;
+}
+
+const stateFile = (stateDir: string): string => join(stateDir, 'state.json');
+
+function stageFiles(binDir: string): string[] {
+  const dir = join(binDir, 'kwok-stages');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')) : [];
+  if (files.length === 0) {
+    throw new ClusterError(`no kwok stage files in ${dir}; delete ${binDir} and run hack/build-binaries.sh again`);
+  }
+  return files.sort().map((f) => join(dir, f));
+}
+
+export function readState(stateDir = DEFAULT_STATE_DIR): ClusterState | undefined {
+  const file = stateFile(stateDir);
+  if (!existsSync(file)) {
+    return undefined;
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+}
+
+function writeState(state: ClusterState): void {
+  writeFileSync(stateFile(state.stateDir), JSON.stringify(state, null, 2));
+}
+
+/** Runs hack/build-binaries.sh (progress on stderr) and returns the bin dir. */
+export function ensureBinaries(log: (line: string) => void): string {
+  const script = join(REPO_ROOT, 'hack', 'build-binaries.sh');
+  log('checking control-plane binaries (the first build takes many minutes; progress follows)');
+  const result = spawnSync('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new ClusterError('building the control-plane binaries failed (see the messages above)');
+  }
+  const lines = result.stdout.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+function get(url: string, tls: 'none' | 'admin' | 'insecure', state: ClusterState): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const options =
+      tls === 'admin'
+        ? {
+            ca: readFileSync(state.pki.caCert),
+            cert: readFileSync(state.pki.adminCert),
+            key: readFileSync(state.pki.adminKey),
+          }
+        : { rejectUnauthorized: false };
+    const req = (tls === 'none' ? httpRequest : httpsRequest)(url, { ...options, timeout: 2000 }, (res) => {
+      res.resume();
+      resolvePromise(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export async function isHealthy(state: ClusterState, component: ComponentRecord): Promise<boolean> {
+  if (!isOurProcess(component.pid, component.binary)) {
+    return false;
+  }
+  if (component.health === undefined) {
+    return true;
+  }
+  return (await get(component.health.url, component.health.tls, state)) === 200;
+}
+
+/** Starts (or restarts) a recorded component and waits until it is healthy. */
+export async function startComponent(state: ClusterState, component: ComponentRecord, timeoutMs = 60_000): Promise<void> {
+  for (const port of component.ports) {
+    if (!(await isPortFree(port))) {
+      throw new ClusterError(`${component.name}: port ${port} on 127.0.0.1 is already in use by another process`);
+    }
+  }
+  component.pid = startDetached(component.binary, component.args, component.log, {
+    ...process.env,
+    KWOK_WORKDIR: join(state.stateDir, 'kwok-workdir'),
+  });
+  writeState(state);
+  await waitFor(`${component.name} to become healthy`, () => isHealthy(state, component), {
+    timeoutMs,
+    abort: () =>
+      isAlive(component.pid)
+        ? undefined
+        : `${component.name} exited during start-up; last lines of ${component.log}:\n${logTail(component.log)}`,
+  });
+}
+
+/** Stops one component (SIGTERM, then SIGKILL), or kills it at once with `kill: true`. */
+export async function stopComponent(state: ClusterState, name: ComponentName, options: { kill?: boolean } = {}): Promise<void> {
+  const component = findComponent(state, name);
+  if (!isOurProcess(component.pid, component.binary)) {
+    return;
+  }
+  await stopProcess(component.pid, options.kill === true ? 0 : 10_000);
+}
+
+export function findComponent(state: ClusterState, name: ComponentName): ComponentRecord {
+  const component = state.components.find((c) => c.name === name);
+  if (component === undefined) {
+    throw new ClusterError(`no component ${name} in ${state.stateDir}`);
+  }
+  return component;
+}
+
+export function loadKubeConfig(state: ClusterState): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  return kc;
+}
+
+function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPub: string; servingCert: string; servingKey: string } {
+  const dir = join(stateDir, 'pki');
+  mkdirSync(dir, { recursive: true });
+  const write = (name: string, content: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, content, { mode: 0o600 });
+    return path;
+  };
+  const ca = createCertificateAuthority('podgroup-local-ca', 10 * YEAR_MS);
+  const serving = issueCertificate(ca, {
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ipAddresses: ['127.0.0.1', '10.96.0.1'],
+    usages: ['server'],
+    validForMs: YEAR_MS,
+  });
+  const admin = issueCertificate(ca, {
+    commonName: 'admin',
+    organizations: ['system:masters'],
+    usages: ['client'],
+    validForMs: YEAR_MS,
+  });
+  const sa = createSigningKeyPair();
+  const pair = (p: PemKeyPair, name: string): [string, string] => [write(`${name}.crt`, p.certPem), write(`${name}.key`, p.keyPem)];
+  const [caCert, caKey] = pair(ca, 'ca');
+  const [servingCert, servingKey] = pair(serving, 'apiserver');
+  const [adminCert, adminKey] = pair(admin, 'admin');
+  return {
+    caCert,
+    caKey,
+    adminCert,
+    adminKey,
+    servingCert,
+    servingKey,
+    saKey: write('sa.key', sa.privateKeyPem),
+    saPub: write('sa.pub', sa.publicKeyPem),
+  };
+}
+
+function kubeconfigYaml(server: string, caPem: string, admin: PemKeyPair): string {
+  const b64 = (s: string): string => Buffer.from(s).toString('base64');
+  return toYaml({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'podgroup-local', cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+    users: [{ name: 'admin', user: { 'client-certificate-data': b64(admin.certPem), 'client-key-data': b64(admin.keyPem) } }],
+    contexts: [{ name: 'podgroup-local', context: { cluster: 'podgroup-local', user: 'admin', namespace: 'default' } }],
+    'current-context': 'podgroup-local',
+  });
+}
+
+export function fakeNodeManifest(spec: FakeNodeSpec): k8s.V1Node {
+  const capacity = { cpu: spec.cpu ?? '16', memory: spec.memory ?? '64Gi', pods: spec.pods ?? '110', 'ephemeral-storage': '200Gi' };
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: spec.name,
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: {
+        'kubernetes.io/hostname': spec.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'topology.kubernetes.io/zone': spec.zone,
+        type: 'kwok',
+        ...spec.labels,
+      },
+    },
+    spec: {},
+    status: {
+      capacity,
+      allocatable: capacity,
+      nodeInfo: {
+        architecture: 'amd64',
+        operatingSystem: 'linux',
+        kubeletVersion: `${KUBE_VERSION}-kwok`,
+        kubeProxyVersion: '',
+        bootID: '',
+        containerRuntimeVersion: 'kwok',
+        kernelVersion: '',
+        machineID: '',
+        osImage: 'kwok',
+        systemUUID: '',
+      },
+    },
+  };
+}
+
+/** Creates fake Nodes (kwok manages them) and waits until each is Ready. */
+export async function addFakeNodes(state: ClusterState, specs: FakeNodeSpec[], timeoutMs = 60_000): Promise<void> {
+  const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
+  for (const spec of specs) {
+    try {
+      await core.createNode({ body: fakeNodeManifest(spec) });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) {
+        throw err;
+      }
+    }
+  }
+  const names = new Set(specs.map((s) => s.name));
+  await waitFor(`${specs.length} fake node(s) to be Ready`, async () => {
+    const nodes = await core.listNode();
+    const ready = nodes.items.filter(
+      (n) => names.has(n.metadata?.name ?? '') && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready.length === names.size;
+  }, { timeoutMs, abort: () => (isAlive(findComponent(state, 'kwok').pid) ? undefined : `kwok exited; last lines:\n${logTail(findComponent(state, 'kwok').log)}`) });
+}
+
+export function defaultNodeSpecs(count: number, prefix = 'kwok-node'): FakeNodeSpec[] {
+  return Array.from({ length: count }, (_, i) => ({ name: `${prefix}-${i}`, zone: ZONES[i % ZONES.length] ?? 'zone-a' }));
+}
+
+async function pickPort(requested: number | undefined, component: string): Promise<number> {
+  if (requested === undefined) {
+    return freePort();
+  }
+  if (!(await isPortFree(requested))) {
+    throw new ClusterError(`${component}: requested port ${requested} on 127.0.0.1 is already in use`);
+  }
+  return requested;
+}
+
+/** True when every recorded component is alive and the apiserver is ready. */
+export async function isUp(state: ClusterState): Promise<boolean> {
+  for (const component of state.components) {
+    if (!(await isHealthy(state, component).catch(() => false))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+export async function up(options: UpOptions = {}): Promise<{ state: ClusterState; alreadyUp: boolean }> {
+  const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const nodeCount = options.nodes ?? 3;
+  if (!Number.isInteger(nodeCount) || nodeCount < 0 || nodeCount > 5000) {
+    throw new ClusterError(`node count must be an integer between 0 and 5000, got ${options.nodes}`);
+  }
+  const existing = readState(stateDir);
+  if (existing !== undefined) {
+    if (await isUp(existing)) {
+      return { state: existing, alreadyUp: true };
+    }
+    log(`found a stopped or broken cluster in ${stateDir}; cleaning it up and starting afresh`);
+    await down({ stateDir, log: () => undefined });
+  }
+
+  const binDir = ensureBinaries(log);
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  mkdirSync(join(stateDir, 'kwok-workdir'), { recursive: true });
+
+  const pki = writePki(stateDir);
+  const apiserverPort = await pickPort(options.apiserverPort, 'kube-apiserver');
+  const [etcdPort, etcdPeerPort, kcmPort, schedulerPort, kwokPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
+  const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
+  const kubeconfig = join(stateDir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    kubeconfigYaml(apiserverUrl, readFileSync(pki.caCert, 'utf8'), {
+      certPem: readFileSync(pki.adminCert, 'utf8'),
+      keyPem: readFileSync(pki.adminKey, 'utf8'),
+    }),
+    { mode: 0o600 },
+  );
+  const schedulerConfig = join(stateDir, 'kube-scheduler.yaml');
+  writeFileSync(
+    schedulerConfig,
+    toYaml({
+      apiVersion: 'kubescheduler.config.k8s.io/v1',
+      kind: 'KubeSchedulerConfiguration',
+      clientConnection: { kubeconfig, qps: 200, burst: 400 },
+      leaderElection: { leaderElect: false },
+    }),
+  );
+
+  const bin = (name: string): string => join(binDir, name);
+  const logFile = (name: string): string => join(stateDir, 'logs', `${name}.log`);
+  const state: ClusterState = {
+    stateDir,
+    binDir,
+    kubeconfig,
+    apiserverUrl,
+    pki: { caCert: pki.caCert, caKey: pki.caKey, adminCert: pki.adminCert, adminKey: pki.adminKey },
+    components: [
+      {
+        name: 'etcd',
+        binary: bin('etcd'),
+        pid: 0,
+        ports: [etcdPort, etcdPeerPort],
+        log: logFile('etcd'),
+        health: { url: `http://127.0.0.1:${etcdPort}/health`, tls: 'none' },
+        args: [
+          '--name=local',
+          `--data-dir=${join(stateDir, 'etcd')}`,
+          `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+          `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+          `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+          `--initial-cluster=local=http://127.0.0.1:${etcdPeerPort}`,
+          '--unsafe-no-fsync=true',
+          '--quota-backend-bytes=8589934592',
+          '--log-level=warn',
+        ],
+      },
+      {
+        name: 'kube-apiserver',
+        binary: bin('kube-apiserver'),
+        pid: 0,
+        ports: [apiserverPort],
+        log: logFile('kube-apiserver'),
+        health: { url: `${apiserverUrl}/readyz`, tls: 'admin' },
+        args: [
+          `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${apiserverPort}`,
+          '--advertise-address=127.0.0.1',
+          '--endpoint-reconciler-type=none',
+          `--tls-cert-file=${pki.servingCert}`,
+          `--tls-private-key-file=${pki.servingKey}`,
+          `--client-ca-file=${pki.caCert}`,
+          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+          `--service-account-key-file=${pki.saPub}`,
+          `--service-account-signing-key-file=${pki.saKey}`,
+          '--authorization-mode=Node,RBAC',
+          `--service-cluster-ip-range=${SERVICE_CIDR}`,
+          '--allow-privileged=true',
+          // Otherwise every new Node gets a not-ready NoSchedule taint that only the
+          // node-lifecycle controller (not run here) removes.
+          '--disable-admission-plugins=TaintNodesByCondition',
+          '--profiling=false',
+          '--max-requests-inflight=1000',
+          '--max-mutating-requests-inflight=500',
+        ],
+      },
+      {
+        name: 'kube-controller-manager',
+        binary: bin('kube-controller-manager'),
+        pid: 0,
+        ports: [kcmPort],
+        log: logFile('kube-controller-manager'),
+        health: { url: `https://127.0.0.1:${kcmPort}/healthz`, tls: 'insecure' },
+        args: [
+          `--kubeconfig=${kubeconfig}`,
+          `--authentication-kubeconfig=${kubeconfig}`,
+          `--authorization-kubeconfig=${kubeconfig}`,
+          // Only these: our manager replaces the replicaset and deployment controllers.
+          '--controllers=serviceaccount-controller,namespace-controller,garbage-collector-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller',
+          `--service-account-private-key-file=${pki.saKey}`,
+          `--root-ca-file=${pki.caCert}`,
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${kcmPort}`,
+          '--kube-api-qps=200',
+          '--kube-api-burst=400',
+        ],
+      },
+      {
+        name: 'kube-scheduler',
+        binary: bin('kube-scheduler'),
+        pid: 0,
+        ports: [schedulerPort],
+        log: logFile('kube-scheduler'),
+        health: { url: `https://127.0.0.1:${schedulerPort}/healthz`, tls: 'insecure' },
+        args: [
+          `--config=${schedulerConfig}`,
+          `--authentication-kubeconfig=${kubeconfig}`,
+          `--authorization-kubeconfig=${kubeconfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${schedulerPort}`,
+        ],
+      },
+      {
+        name: 'kwok',
+        binary: bin('kwok'),
+        pid: 0,
+        ports: [kwokPort],
+        log: logFile('kwok'),
+        health: { url: `http://127.0.0.1:${kwokPort}/healthz`, tls: 'none' },
+        args: [
+          `--kubeconfig=${kubeconfig}`,
+          '--manage-all-nodes=false',
+          '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+          `--cidr=${POD_CIDR}`,
+          '--node-ip=127.0.0.1',
+          '--node-lease-duration-seconds=40',
+          `--server-address=127.0.0.1:${kwokPort}`,
+          // v0.8.0 ships no built-in stages; build-binaries.sh copies the module's "fast" set.
+          `--config=${stageFiles(binDir).join(',')}`,
+        ],
+      },
+    ],
+  };
+  writeState(state);
+
+  try {
+    for (const component of state.components) {
+      const started = Date.now();
+      log(`starting ${component.name}`);
+      await startComponent(state, component, component.name === 'kube-apiserver' ? 120_000 : 60_000);
+      log(`  ${component.name} ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${component.pid})`);
+    }
+    const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
+    await waitFor('ServiceAccount default/default', async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+      return true;
+    }, { timeoutMs: 60_000 });
+    if (nodeCount > 0) {
+      log(`creating ${nodeCount} fake node(s)`);
+      await addFakeNodes(state, defaultNodeSpecs(nodeCount), 60_000 + nodeCount * 500);
+    }
+  } catch (err) {
+    log('start-up failed; stopping what was started');
+    await down({ stateDir, log: () => undefined });
+    throw err;
+  }
+  return { state, alreadyUp: false };
+}
+
+/** Stops exactly the processes recorded in the state dir, in reverse start order, and waits for their ports. */
+export async function down(options: { stateDir?: string; log?: (line: string) => void } = {}): Promise<boolean> {
+  const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const state = readState(stateDir);
+  if (state === undefined) {
+    log(`no cluster state in ${stateDir}: nothing to stop`);
+    return false;
+  }
+  for (const component of [...state.components].reverse()) {
+    if (component.pid > 0 && isOurProcess(component.pid, component.binary)) {
+      log(`stopping ${component.name} (pid ${component.pid})`);
+      await stopProcess(component.pid);
+    }
+  }
+  for (const component of state.components) {
+    for (const port of component.ports) {
+      await waitFor(`port ${port} (${component.name}) to be free`, () => isPortFree(port), { timeoutMs: 15_000 });
+    }
+  }
+  rmSync(stateFile(stateDir), { force: true });
+  return true;
+}

@@ -1,0 +1,84 @@
+// `npm run cluster:up [-- --nodes N]`, `npm run cluster:down`, and `status` / `add-nodes` for
+// scripting. Every failure ends with one message naming its cause and exit code 1.
+import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import {
+  addFakeNodes,
+  ClusterError,
+  DEFAULT_STATE_DIR,
+  defaultNodeSpecs,
+  down,
+  isUp,
+  readState,
+  up,
+} from './local-cluster.js';
+
+const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME]
+  up         build missing binaries, start the control plane and N fake nodes (default 3)
+  down       stop exactly the processes 'up' started
+  status     exit 0 when the cluster is up
+  add-nodes  add N more fake nodes named PREFIX-i`;
+
+function printAccess(kubeconfig: string): void {
+  const shown = relative(process.cwd(), kubeconfig) || kubeconfig;
+  console.log(`\nkubeconfig: ${kubeconfig}\n  export KUBECONFIG=${shown}\n  kubectl get nodes\nstop it with: npm run cluster:down`);
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: {
+      'state-dir': { type: 'string', default: process.env.PODGROUP_CLUSTER_DIR ?? DEFAULT_STATE_DIR },
+      nodes: { type: 'string', default: process.env.PODGROUP_NODES ?? '3' },
+      'apiserver-port': { type: 'string' },
+      prefix: { type: 'string', default: 'extra-node' },
+    },
+  });
+  const stateDir = values['state-dir'];
+  const nodes = Number(values.nodes);
+  switch (positionals[0]) {
+    case 'up': {
+      const port = values['apiserver-port'] === undefined ? undefined : Number(values['apiserver-port']);
+      if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+        throw new ClusterError(`--apiserver-port must be a port number, got ${values['apiserver-port']}`);
+      }
+      const { state, alreadyUp } = await up({ stateDir, nodes, apiserverPort: port });
+      console.log(alreadyUp ? `cluster already up (${state.apiserverUrl})` : `cluster up: ${state.apiserverUrl}`);
+      printAccess(state.kubeconfig);
+      return;
+    }
+    case 'down':
+      await down({ stateDir });
+      return;
+    case 'status': {
+      const state = readState(stateDir);
+      if (state === undefined || !(await isUp(state))) {
+        console.log('cluster is down');
+        process.exitCode = 1;
+        return;
+      }
+      console.log(`cluster up: ${state.apiserverUrl}`);
+      printAccess(state.kubeconfig);
+      return;
+    }
+    case 'add-nodes': {
+      const state = readState(stateDir);
+      if (state === undefined) {
+        throw new ClusterError('the cluster is not up (run npm run cluster:up)');
+      }
+      await addFakeNodes(state, defaultNodeSpecs(nodes, values.prefix));
+      console.log(`added ${nodes} node(s)`);
+      return;
+    }
+    default:
+      console.error(usage);
+      process.exitCode = 2;
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ClusterError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  console.error(`cluster: ${message}`);
+  process.exitCode = 1;
+});
+

@@ -1,0 +1,161 @@
+// Every metric the process exports, defined once, under the names controller-runtime and
+// client-go use so existing dashboards work. Edges add their own metrics here too.
+import client from 'prom-client';
+import type { QueueMetrics } from './workqueue.js';
+
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+const reconcileBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
+const queueBuckets = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
+const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+// controller-runtime: reconciles
+export const reconcileTotal = new client.Counter({
+  name: 'controller_runtime_reconcile_total',
+  help: 'Total number of reconciliations per controller',
+  labelNames: ['controller', 'result'] as const,
+  registers: [registry],
+});
+export const reconcileErrors = new client.Counter({
+  name: 'controller_runtime_reconcile_errors_total',
+  help: 'Total number of reconciliation errors per controller',
+  labelNames: ['controller'] as const,
+  registers: [registry],
+});
+export const reconcilePanics = new client.Counter({
+  name: 'controller_runtime_reconcile_panics_total',
+  help: 'Total number of reconciliations that threw something other than an Error',
+  labelNames: ['controller'] as const,
+  registers: [registry],
+});
+export const reconcileTime = new client.Histogram({
+  name: 'controller_runtime_reconcile_time_seconds',
+  help: 'Length of time per reconciliation per controller',
+  labelNames: ['controller'] as const,
+  buckets: reconcileBuckets,
+  registers: [registry],
+});
+export const activeWorkers = new client.Gauge({
+  name: 'controller_runtime_active_workers',
+  help: 'Number of currently used workers per controller',
+  labelNames: ['controller'] as const,
+  registers: [registry],
+});
+export const maxConcurrentReconciles = new client.Gauge({
+  name: 'controller_runtime_max_concurrent_reconciles',
+  help: 'Maximum number of concurrent reconciles per controller',
+  labelNames: ['controller'] as const,
+  registers: [registry],
+});
+
+// client-go workqueue
+const queueLabels = ['name', 'controller'] as const;
+const workqueueDepth = new client.Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: queueLabels, registers: [registry] });
+const workqueueAdds = new client.Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: queueLabels, registers: [registry] });
+const workqueueQueueDuration = new client.Histogram({
+  name: 'workqueue_queue_duration_seconds',
+  help: 'How long in seconds an item stays in workqueue before being requested',
+  labelNames: queueLabels,
+  buckets: queueBuckets,
+  registers: [registry],
+});
+const workqueueWorkDuration = new client.Histogram({
+  name: 'workqueue_work_duration_seconds',
+  help: 'How long in seconds processing an item from workqueue takes',
+  labelNames: queueLabels,
+  buckets: queueBuckets,
+  registers: [registry],
+});
+const workqueueUnfinished = new client.Gauge({
+  name: 'workqueue_unfinished_work_seconds',
+  help: 'How many seconds of work has been done that is in progress and has not been observed by work_duration',
+  labelNames: queueLabels,
+  registers: [registry],
+});
+const workqueueLongest = new client.Gauge({
+  name: 'workqueue_longest_running_processor_seconds',
+  help: 'How many seconds has the longest running processor for workqueue been running',
+  labelNames: queueLabels,
+  registers: [registry],
+});
+const workqueueRetries = new client.Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: queueLabels, registers: [registry] });
+
+export function queueMetrics(name: string): QueueMetrics {
+  const labels = { name, controller: name };
+  workqueueDepth.set(labels, 0);
+  workqueueAdds.inc(labels, 0);
+  workqueueRetries.inc(labels, 0);
+  return {
+    add: () => workqueueAdds.inc(labels),
+    depth: (depth) => workqueueDepth.set(labels, depth),
+    queued: (seconds) => workqueueQueueDuration.observe(labels, seconds),
+    worked: (seconds) => workqueueWorkDuration.observe(labels, seconds),
+    retry: () => workqueueRetries.inc(labels),
+    setUnfinished: (total, longest) => {
+      workqueueUnfinished.set(labels, total);
+      workqueueLongest.set(labels, longest);
+    },
+  };
+}
+
+// client-go rest client
+export const restClientRequests = new client.Counter({
+  name: 'rest_client_requests_total',
+  help: 'Number of HTTP requests, partitioned by status code, method, and host',
+  labelNames: ['code', 'method', 'host'] as const,
+  registers: [registry],
+});
+export const restClientLatency = new client.Histogram({
+  name: 'rest_client_request_duration_seconds',
+  help: 'Request latency in seconds, by verb and host',
+  labelNames: ['verb', 'host'] as const,
+  buckets: latencyBuckets,
+  registers: [registry],
+});
+
+// informers (no client-go equivalent is exported by default; named after what they count)
+export const informerRestarts = new client.Counter({
+  name: 'podgroup_informer_restarts_total',
+  help: 'Informer list/watch restarts, by resource and reason (error, stalled)',
+  labelNames: ['resource', 'reason'] as const,
+  registers: [registry],
+});
+export const informerSynced = new client.Gauge({
+  name: 'podgroup_informer_synced',
+  help: '1 once the informer has completed its first list',
+  labelNames: ['resource'] as const,
+  registers: [registry],
+});
+
+// leader election
+export const leaderElectionStatus = new client.Gauge({
+  name: 'leader_election_master_status',
+  help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+  labelNames: ['name'] as const,
+  registers: [registry],
+});
+
+// events
+export const eventsEmitted = new client.Counter({
+  name: 'podgroup_events_total',
+  help: 'Kubernetes Events written, by type and whether they were new or aggregated into an existing Event',
+  labelNames: ['type', 'action'] as const,
+  registers: [registry],
+});
+
+/** Hooks run just before each scrape (e.g. to refresh gauges computed on demand). */
+const beforeScrape = new Set<() => void>();
+
+/** Registers a hook; the returned function unregisters it. */
+export function onScrape(hook: () => void): () => void {
+  beforeScrape.add(hook);
+  return () => beforeScrape.delete(hook);
+}
+
+export async function scrape(): Promise<{ contentType: string; body: string }> {
+  for (const hook of beforeScrape) {
+    hook();
+  }
+  return { contentType: registry.contentType, body: await registry.metrics() };
+}

@@ -1,0 +1,141 @@
+// How to list and watch a kind: its collection path and a paginated list function that goes
+// through the throttled, instrumented clients. Built-in kinds the runtime commonly needs, plus
+// any custom resource.
+import * as k8s from '@kubernetes/client-node';
+import type { KubeClients } from './kube-client.js';
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+export interface ListPage<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}
+
+export interface ResourceType<T extends k8s.KubernetesObject> {
+  /** A short, unique name for logs and metrics, e.g. "pods" or "podgroups.example.io". */
+  name: string;
+  apiVersion: string;
+  kind: string;
+  /** The cluster-wide collection path, e.g. /api/v1/pods. */
+  path: string;
+  listPage(options: ListOptions & { limit: number; continueToken?: string }): Promise<ListPage<T>>;
+}
+
+const PAGE_SIZE = 500;
+
+/** Lists every page; the result carries the resourceVersion of the (consistent) snapshot. */
+export async function listAll<T extends k8s.KubernetesObject>(
+  resource: ResourceType<T>,
+  options: ListOptions,
+): Promise<k8s.KubernetesListObject<T>> {
+  const items: T[] = [];
+  let continueToken: string | undefined;
+  let resourceVersion = '';
+  do {
+    const page = await resource.listPage({ ...options, limit: PAGE_SIZE, continueToken });
+    for (const item of page.items) {
+      // List items carry no apiVersion/kind; restore them so every cached object is self-describing.
+      item.apiVersion ??= resource.apiVersion;
+      item.kind ??= resource.kind;
+      items.push(item);
+    }
+    resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+    continueToken = page.metadata?._continue || undefined;
+  } while (continueToken !== undefined);
+  return { apiVersion: resource.apiVersion, kind: `${resource.kind}List`, metadata: { resourceVersion }, items };
+}
+
+export function podResource(clients: KubeClients): ResourceType<k8s.V1Pod> {
+  const core = clients.api(k8s.CoreV1Api);
+  return {
+    name: 'pods',
+    apiVersion: 'v1',
+    kind: 'Pod',
+    path: '/api/v1/pods',
+    listPage: (o) =>
+      core.listPodForAllNamespaces({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+  };
+}
+
+export function nodeResource(clients: KubeClients): ResourceType<k8s.V1Node> {
+  const core = clients.api(k8s.CoreV1Api);
+  return {
+    name: 'nodes',
+    apiVersion: 'v1',
+    kind: 'Node',
+    path: '/api/v1/nodes',
+    listPage: (o) => core.listNode({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+  };
+}
+
+export function configMapResource(clients: KubeClients): ResourceType<k8s.V1ConfigMap> {
+  const core = clients.api(k8s.CoreV1Api);
+  return {
+    name: 'configmaps',
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    path: '/api/v1/configmaps',
+    listPage: (o) =>
+      core.listConfigMapForAllNamespaces({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+  };
+}
+
+export function namespaceResource(clients: KubeClients): ResourceType<k8s.V1Namespace> {
+  const core = clients.api(k8s.CoreV1Api);
+  return {
+    name: 'namespaces',
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    path: '/api/v1/namespaces',
+    listPage: (o) => core.listNamespace({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+  };
+}
+
+export function controllerRevisionResource(clients: KubeClients): ResourceType<k8s.V1ControllerRevision> {
+  const apps = clients.api(k8s.AppsV1Api);
+  return {
+    name: 'controllerrevisions.apps',
+    apiVersion: 'apps/v1',
+    kind: 'ControllerRevision',
+    path: '/apis/apps/v1/controllerrevisions',
+    listPage: (o) =>
+      apps.listControllerRevisionForAllNamespaces({
+        labelSelector: o.labelSelector,
+        fieldSelector: o.fieldSelector,
+        limit: o.limit,
+        _continue: o.continueToken,
+      }),
+  };
+}
+
+export interface CustomResourceName {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+}
+
+/** A namespaced or cluster-scoped custom resource, listed across all namespaces. */
+export function customResource<T extends k8s.KubernetesObject>(clients: KubeClients, crd: CustomResourceName): ResourceType<T> {
+  const custom = clients.api(k8s.CustomObjectsApi);
+  return {
+    name: `${crd.plural}.${crd.group}`,
+    apiVersion: `${crd.group}/${crd.version}`,
+    kind: crd.kind,
+    path: `/apis/${crd.group}/${crd.version}/${crd.plural}`,
+    // The custom objects API is untyped; the caller's T describes what the CRD stores.
+    listPage: async (o) =>
+      (await custom.listClusterCustomObject({
+        group: crd.group,
+        version: crd.version,
+        plural: crd.plural,
+        labelSelector: o.labelSelector,
+        fieldSelector: o.fieldSelector,
+        limit: o.limit,
+        _continue: o.continueToken,
+      })) as ListPage<T>,
+  };
+}
