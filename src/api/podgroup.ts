@@ -1,0 +1,123 @@
+// The PodGroup API (podgroup.dev/v1alpha1): TypeScript types matching crds/podgroup.yaml, and
+// the label/annotation keys the controller, webhook and extender share.
+import type * as k8s from '@kubernetes/client-node';
+
+export const GROUP = 'podgroup.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'PodGroup';
+export const PLURAL = 'podgroups';
+
+/** Label on pods and ControllerRevisions: the revision's template hash (as StatefulSet/DaemonSet use). */
+export const REVISION_HASH_LABEL = 'controller-revision-hash';
+/** Label on ControllerRevisions: the PodGroup they belong to (revisions are found by owner index too). */
+export const PODGROUP_NAME_LABEL = `${GROUP}/name`;
+/** Annotation on a PodGroup: roll back to this revision number; the controller applies and removes it. */
+export const ROLLBACK_ANNOTATION = `${GROUP}/rollback-to`;
+/** Annotation on a PodGroup: the revision number of its current template (like deployment.kubernetes.io/revision). */
+export const REVISION_ANNOTATION = `${GROUP}/revision`;
+/** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
+export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
+/** The secondary scheduler that runs the gang/placement extender. */
+export const PODGROUP_SCHEDULER = 'podgroup-scheduler';
+
+export type IntOrString = number | string;
+
+export interface RollingUpdate {
+  maxSurge?: IntOrString;
+  maxUnavailable?: IntOrString;
+}
+
+export interface Strategy {
+  type?: 'RollingUpdate' | 'Recreate';
+  rollingUpdate?: RollingUpdate;
+}
+
+export interface Placement {
+  policy?: 'Spread' | 'Pack';
+  maxPerNode?: number;
+}
+
+export interface LogCollectorSidecar {
+  enabled?: boolean;
+  containers?: string[];
+  path?: string;
+  files?: string;
+  output?: { type?: 'stdout' | 'forward'; host?: string; port?: number };
+  image?: string;
+  resources?: k8s.V1ResourceRequirements;
+}
+
+export interface GitSyncSidecar {
+  repo: string;
+  ref?: string;
+  period?: string;
+  root?: string;
+  link?: string;
+  mountPath?: string;
+  containers?: string[];
+  credentialsSecretRef?: { name: string };
+  mode?: 'native' | 'fallback';
+  image?: string;
+  resources?: k8s.V1ResourceRequirements;
+}
+
+export interface Sidecars {
+  logCollector?: LogCollectorSidecar;
+  gitSync?: GitSyncSidecar;
+}
+
+export interface PodGroupSpec {
+  replicas?: number;
+  selector: k8s.V1LabelSelector;
+  template: k8s.V1PodTemplateSpec;
+  minAvailable?: number;
+  strategy?: Strategy;
+  minReadySeconds?: number;
+  progressDeadlineSeconds?: number;
+  revisionHistoryLimit?: number;
+  paused?: boolean;
+  podReplacementPolicy?: 'TerminationStarted' | 'TerminationComplete';
+  placement?: Placement;
+  sidecars?: Sidecars;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  lastUpdateTime?: string;
+  observedGeneration?: number;
+}
+
+export interface PodGroupStatus {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  availableReplicas?: number;
+  updatedReplicas?: number;
+  unavailableReplicas?: number;
+  terminatingReplicas?: number;
+  scheduledReplicas?: number;
+  currentRevision?: string;
+  updateRevision?: string;
+  collisionCount?: number;
+  selector?: string;
+  conditions?: Condition[];
+}
+
+export interface PodGroup extends k8s.KubernetesObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: k8s.V1ObjectMeta;
+  spec: PodGroupSpec;
+  status?: PodGroupStatus;
+}
+
+export const CONDITION_AVAILABLE = 'Available';
+export const CONDITION_PROGRESSING = 'Progressing';
+export const CONDITION_REPLICA_FAILURE = 'ReplicaFailure';
+/** Whether every member can be placed (the extender's gang verdict, from pods' PodScheduled). */
+export const CONDITION_GANG_SCHEDULED = 'GangScheduled';

@@ -1,0 +1,251 @@
+// The manager owns what every controller and edge in the process shares: API clients, shared
+// informers, the event recorder, leader election, and the metrics and probe servers.
+//
+// Start order: servers → informers (caches warm even on standbys) → runnables that need no
+// leadership (webhook, extender) → leader election → controllers and leader-only runnables.
+// stop(): controllers drain (with a deadline), runnables stop, the Lease is released so a
+// standby takes over at once, informers and servers close.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type * as k8s from '@kubernetes/client-node';
+import type { Controller } from './controller.js';
+import { ApiEventRecorder } from './events.js';
+import { KubeClients, type ClientOptions } from './kube-client.js';
+import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
+import type { Logger } from './logging.js';
+import { scrape } from './metrics.js';
+import { SharedInformers } from './shared-informers.js';
+
+export interface Runnable {
+  name: string;
+  /** Leader-only runnables start when this process becomes leader. */
+  needLeaderElection: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ListenAddress {
+  host: string;
+  /** 0 picks a free port (tests); read the bound port from manager.metricsPort/probePort. */
+  port: number;
+}
+
+export interface ManagerOptions {
+  kubeConfig: k8s.KubeConfig;
+  client: ClientOptions;
+  logger: Logger;
+  /** undefined disables the server. */
+  metricsAddress?: ListenAddress;
+  probeAddress?: ListenAddress;
+  leaderElection?: LeaderElectionConfig;
+  /** 'exit' ends the process (a fresh one re-joins cleanly, as controller-runtime does); 'stop' only stops leader work. */
+  onLostLeadership?: 'exit' | 'stop';
+  gracefulShutdownMs?: number;
+  dropManagedFields?: boolean;
+  informerStallTimeoutMs?: number;
+  eventComponent: string;
+}
+
+type Check = () => string | undefined;
+
+export class Manager {
+  readonly clients: KubeClients;
+  readonly informers: SharedInformers;
+  readonly events: ApiEventRecorder;
+  readonly log: Logger;
+  private readonly controllers: Controller[] = [];
+  private readonly runnables: Runnable[] = [];
+  private readonly readyChecks = new Map<string, Check>();
+  private readonly healthChecks = new Map<string, Check>();
+  private readonly elector: LeaderElector | undefined;
+  private metricsServer: Server | undefined;
+  private probeServer: Server | undefined;
+  private leaderWorkRunning = false;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: ManagerOptions) {
+    this.log = options.logger;
+    this.clients = new KubeClients(options.kubeConfig, options.client);
+    this.informers = new SharedInformers(options.kubeConfig, {
+      dropManagedFields: options.dropManagedFields ?? true,
+      stallTimeoutMs: options.informerStallTimeoutMs,
+      logger: options.logger,
+    });
+    this.events = new ApiEventRecorder(this.clients, options.eventComponent, options.logger);
+    if (options.leaderElection !== undefined) {
+      this.elector = new LeaderElector(this.clients, options.leaderElection, options.logger);
+    }
+    this.readyChecks.set('informers', () => {
+      const unsynced = this.informers.unsynced();
+      return unsynced.length === 0 ? undefined : `not synced: ${unsynced.join(', ')}`;
+    });
+    this.healthChecks.set('ping', () => undefined);
+  }
+
+  get metricsPort(): number | undefined {
+    return (this.metricsServer?.address() as AddressInfo | null)?.port;
+  }
+
+  get probePort(): number | undefined {
+    return (this.probeServer?.address() as AddressInfo | null)?.port;
+  }
+
+  isLeader(): boolean {
+    return this.elector === undefined ? this.leaderWorkRunning : this.elector.isLeader();
+  }
+
+  addController(controller: Controller): void {
+    this.controllers.push(controller);
+  }
+
+  addRunnable(runnable: Runnable): void {
+    this.runnables.push(runnable);
+  }
+
+  /** A readiness check returns undefined when ready, or why not. */
+  addReadyCheck(name: string, check: Check): void {
+    this.readyChecks.set(name, check);
+  }
+
+  addHealthCheck(name: string, check: Check): void {
+    this.healthChecks.set(name, check);
+  }
+
+  async start(): Promise<void> {
+    if (this.options.metricsAddress !== undefined) {
+      this.metricsServer = await listen(this.options.metricsAddress, (req, res) => this.serveMetrics(req, res));
+      this.log.info('serving metrics', { address: `${this.options.metricsAddress.host}:${this.metricsPort}` });
+    }
+    if (this.options.probeAddress !== undefined) {
+      this.probeServer = await listen(this.options.probeAddress, (req, res) => this.serveProbes(req, res));
+      this.log.info('serving health probes', { address: `${this.options.probeAddress.host}:${this.probePort}` });
+    }
+    this.informers.start();
+    for (const runnable of this.runnables.filter((r) => !r.needLeaderElection)) {
+      await runnable.start();
+    }
+    if (this.elector === undefined) {
+      this.startLeaderWork();
+      return;
+    }
+    this.elector.run({
+      onStartedLeading: () => this.startLeaderWork(),
+      onStoppedLeading: () => this.onLostLeadership(),
+    });
+  }
+
+  /** Graceful shutdown; safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private startLeaderWork(): void {
+    if (this.leaderWorkRunning || this.stopping !== undefined) {
+      return;
+    }
+    this.leaderWorkRunning = true;
+    void (async () => {
+      // Controllers act on caches: wait for them, unless we are shut down first.
+      const abort = new AbortController();
+      const stopWatch = setInterval(() => this.stopping !== undefined && abort.abort(), 100);
+      try {
+        await this.informers.waitForSync(abort.signal);
+      } catch {
+        return;
+      } finally {
+        clearInterval(stopWatch);
+      }
+      if (!this.leaderWorkRunning) {
+        return;
+      }
+      for (const controller of this.controllers) {
+        controller.start();
+      }
+      for (const runnable of this.runnables.filter((r) => r.needLeaderElection)) {
+        await runnable.start();
+      }
+    })().catch((err: unknown) => this.log.error('starting leader work failed', { error: String(err) }));
+  }
+
+  private async stopLeaderWork(): Promise<void> {
+    if (!this.leaderWorkRunning) {
+      return;
+    }
+    this.leaderWorkRunning = false;
+    const deadline = this.options.gracefulShutdownMs ?? 30_000;
+    await Promise.all(this.controllers.map((c) => c.stop(deadline)));
+    await Promise.all(this.runnables.filter((r) => r.needLeaderElection).map((r) => r.stop()));
+  }
+
+  private onLostLeadership(): void {
+    if (this.stopping !== undefined) {
+      return;
+    }
+    if ((this.options.onLostLeadership ?? 'exit') === 'exit') {
+      // Another process may already lead: stop acting at once and let a fresh process re-join.
+      this.log.error('leader election lost; exiting');
+      process.exit(1);
+    }
+    void this.stopLeaderWork();
+  }
+
+  private async shutdown(): Promise<void> {
+    this.log.info('shutting down');
+    await this.stopLeaderWork();
+    await this.events.flush();
+    await this.elector?.stop();
+    await Promise.all(this.runnables.filter((r) => !r.needLeaderElection).map((r) => r.stop()));
+    await this.informers.stop();
+    await Promise.all([close(this.metricsServer), close(this.probeServer)]);
+    this.log.info('shutdown complete');
+  }
+
+  private serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: metrics are served at /metrics\n');
+      return;
+    }
+    scrape().then(
+      ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
+      (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
+    );
+  }
+
+  private serveProbes(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const checks = path === '/readyz' ? this.readyChecks : path === '/healthz' || path === '/livez' ? this.healthChecks : undefined;
+    if (checks === undefined) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: probes are /healthz and /readyz\n');
+      return;
+    }
+    // controller-runtime's format: one line per check, then the verdict.
+    const lines: string[] = [];
+    let ok = true;
+    for (const [name, check] of checks) {
+      const problem = check();
+      lines.push(problem === undefined ? `[+]${name} ok` : `[-]${name} failed: ${problem}`);
+      ok &&= problem === undefined;
+    }
+    lines.push(ok ? `${path.slice(1)} check passed` : `${path.slice(1)} check failed`);
+    res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain' }).end(`${lines.join('\n')}\n`);
+  }
+}
+
+function listen(address: ListenAddress, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(handler);
+    server.once('error', (err) => reject(new Error(`cannot listen on ${address.host}:${address.port}: ${err.message}`)));
+    server.listen(address.port, address.host, () => resolve(server));
+  });
+}
+
+function close(server: Server | undefined): Promise<void> {
+  if (server === undefined) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,80 @@
+// One informer per kind (and selector) shared by every controller and edge in the process,
+// so N controllers watching pods cost one list/watch and one cache.
+import type * as k8s from '@kubernetes/client-node';
+import { dropManagedFields, Informer, type InformerOptions } from './informer.js';
+import type { Logger } from './logging.js';
+import type { ResourceType } from './resources.js';
+import {
+  BY_CONTROLLER_UID,
+  BY_NAMESPACE,
+  BY_OWNER_UID,
+  controllerUidIndex,
+  namespaceIndex,
+  ownerUidIndex,
+  type IndexFunc,
+} from './store.js';
+
+export interface SharedInformerDefaults {
+  /** Drop metadata.managedFields before caching (saves memory; controllers never read them). */
+  dropManagedFields: boolean;
+  stallTimeoutMs?: number;
+  logger: Logger;
+}
+
+export type SharedInformerOptions<T> = Pick<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'indexers'>;
+
+const defaultIndexers: Record<string, IndexFunc<k8s.KubernetesObject>> = {
+  [BY_NAMESPACE]: namespaceIndex,
+  [BY_OWNER_UID]: ownerUidIndex,
+  [BY_CONTROLLER_UID]: controllerUidIndex,
+};
+
+export class SharedInformers {
+  private readonly informers = new Map<string, Informer<k8s.KubernetesObject>>();
+  private started = false;
+
+  constructor(
+    private readonly kubeConfig: k8s.KubeConfig,
+    private readonly defaults: SharedInformerDefaults,
+  ) {}
+
+  /** The process-wide informer for `resource` (created on first use, started if the factory runs). */
+  for<T extends k8s.KubernetesObject>(resource: ResourceType<T>, options: SharedInformerOptions<T> = {}): Informer<T> {
+    const key = `${resource.name}?l=${options.labelSelector ?? ''}&f=${options.fieldSelector ?? ''}`;
+    let informer = this.informers.get(key) as Informer<T> | undefined;
+    if (informer === undefined) {
+      informer = new Informer<T>(this.kubeConfig, resource, {
+        ...options,
+        indexers: { ...(defaultIndexers as Record<string, IndexFunc<T>>), ...options.indexers },
+        transform: this.defaults.dropManagedFields ? dropManagedFields : undefined,
+        stallTimeoutMs: this.defaults.stallTimeoutMs,
+        logger: this.defaults.logger,
+      });
+      this.informers.set(key, informer as unknown as Informer<k8s.KubernetesObject>);
+      if (this.started) {
+        informer.start();
+      }
+    }
+    return informer;
+  }
+
+  start(): void {
+    this.started = true;
+    for (const informer of this.informers.values()) {
+      informer.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+  }
+
+  /** Names of informers that have not completed their first list. */
+  unsynced(): string[] {
+    return [...this.informers.values()].filter((i) => !i.hasSynced()).map((i) => i.resource.name);
+  }
+
+  async waitForSync(signal?: AbortSignal): Promise<void> {
+    await Promise.all([...this.informers.values()].map((i) => i.waitForSync(signal)));
+  }
+}
