@@ -1,5 +1,5 @@
 // Two projects: unit tests need no cluster; e2e tests share one local control plane
-// brought up by test/e2e/global-setup.ts and torn down by test/e2e/global-teardown.ts.
+// brought up by test/e2e/global-setup.mjs and torn down by test/e2e/global-teardown.mjs.
 const common = {
   preset: 'ts-jest/presets/default-esm',
   extensionsToTreatAsEsm: ['.ts'],
@@ -8,18 +8,25 @@ const common = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   testEnvironment: 'node',
+  testEnvironmentOptions: { globalsCleanup: 'on' },
 };
 
 export default {
+  // e2e tests wait on a real cluster; unit tests finish far sooner.
+  testTimeout: 240000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/unit/setup.ts'],
+    },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
-      globalSetup: '<rootDir>/test/e2e/global-setup.ts',
-      globalTeardown: '<rootDir>/test/e2e/global-teardown.ts',
-      testTimeout: 240000,
+      globalSetup: '<rootDir>/test/e2e/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/e2e/global-teardown.mjs',
     },
   ],
 };

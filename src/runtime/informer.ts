@@ -62,7 +62,7 @@ class Generation<T extends k8s.KubernetesObject> {
   lastActivity = Date.now();
   /** Keys listed or watched before the first prune; dropped afterwards. */
   seen: Set<string> | undefined = new Set<string>();
-  failure: unknown = undefined;
+  listed = false;
   ended: EndReason | undefined;
   private resolveEnd: (reason: EndReason) => void = () => undefined;
   readonly end = new Promise<EndReason>((resolve) => (this.resolveEnd = resolve));
@@ -76,11 +76,12 @@ class Generation<T extends k8s.KubernetesObject> {
   }
 }
 
-/** A Watch that asks for bookmarks and a server-side timeout, and reports every sign of life. */
+/** A Watch that asks for bookmarks and a server-side timeout, and reports each (re)watch and every sign of life. */
 class ObservedWatch extends k8s.Watch {
   constructor(
     config: k8s.KubeConfig,
     private readonly onActivity: () => void,
+    private readonly onWatchStart: () => void,
     private readonly timeoutRange: [number, number],
   ) {
     super(config);
@@ -95,6 +96,7 @@ class ObservedWatch extends k8s.Watch {
     const [min, max] = this.timeoutRange;
     const timeoutSeconds = Math.floor(min + Math.random() * Math.max(0, max - min));
     this.onActivity();
+    this.onWatchStart();
     return super.watch(
       path,
       { ...queryParams, allowWatchBookmarks: true, timeoutSeconds },
@@ -222,11 +224,19 @@ export class Informer<T extends k8s.KubernetesObject> {
     const watch = new ObservedWatch(
       this.kubeConfig,
       () => (generation.lastActivity = Date.now()),
+      () => {
+        // ListWatch opens the watch right after applying a list: the cache now holds it.
+        if (generation.active && generation.listed && generation.seen !== undefined) {
+          this.pruneAfterList(generation);
+          this.markSynced();
+        }
+      },
       this.options.watchTimeoutSeconds ?? [300, 600],
     );
     const listFn = async (): Promise<k8s.KubernetesListObject<T>> => {
       const list = await listAll(this.resource, this.options);
       generation.lastActivity = Date.now();
+      generation.listed = true;
       return list;
     };
     const lw = new k8s.ListWatch<T>(this.resource.path, watch, listFn, false, this.options.labelSelector, this.options.fieldSelector);
@@ -237,7 +247,6 @@ export class Informer<T extends k8s.KubernetesObject> {
     lw.on(k8s.CONNECT, () => (generation.lastActivity = Date.now()));
     lw.on(k8s.ERROR, (err) => {
       if (generation.active) {
-        generation.failure = err;
         generation.finish({ kind: 'error', error: err });
       }
     });
@@ -251,10 +260,6 @@ export class Informer<T extends k8s.KubernetesObject> {
 
     try {
       await lw.start();
-      if (generation.failure === undefined && generation.ended === undefined) {
-        this.pruneAfterList(generation);
-        this.markSynced();
-      }
       return await generation.end;
     } catch (err) {
       return { kind: 'error', error: err };

@@ -4,7 +4,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../../hack/cluster/local-cluster.js';
 import { createNamespace, eventually, kubeConfig } from './support/cluster.js';
 
@@ -95,8 +94,8 @@ describe('local control plane', () => {
     const files = readdirSync(join(REPO_ROOT, 'crds')).filter((f) => f.endsWith('.yaml'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
-      for (const doc of parseAllDocuments(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8'))) {
-        const crd = doc.toJS() as k8s.V1CustomResourceDefinition;
+      // loadAllYaml maps JSON names (x-kubernetes-...) onto client-node's model properties.
+      for (const crd of k8s.loadAllYaml(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8')) as k8s.V1CustomResourceDefinition[]) {
         const name = crd.metadata?.name ?? '';
         const existing = await ext.readCustomResourceDefinition({ name }).catch(() => undefined);
         if (existing === undefined) {

@@ -1,0 +1,69 @@
+import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
+import { controllerOwnerKey } from '../../../src/runtime/controller.js';
+import {
+  BY_CONTROLLER_UID,
+  BY_NAMESPACE,
+  BY_OWNER_UID,
+  controllerUidIndex,
+  namespaceIndex,
+  objectKey,
+  ownerUidIndex,
+  splitKey,
+  Store,
+} from '../../../src/runtime/store.js';
+
+const pod = (ns: string, name: string, owners: Array<{ uid: string; controller?: boolean; kind?: string; apiVersion?: string; name?: string }> = []): k8s.V1Pod => ({
+  metadata: {
+    namespace: ns,
+    name,
+    resourceVersion: '1',
+    ownerReferences: owners.map((o) => ({ apiVersion: o.apiVersion ?? 'podgroup.dev/v1alpha1', kind: o.kind ?? 'PodGroup', name: o.name ?? 'pg', uid: o.uid, controller: o.controller })),
+  },
+});
+
+describe('Store', () => {
+  const newStore = (): Store<k8s.V1Pod> =>
+    new Store<k8s.V1Pod>({ [BY_NAMESPACE]: namespaceIndex, [BY_OWNER_UID]: ownerUidIndex, [BY_CONTROLLER_UID]: controllerUidIndex });
+
+  it('finds objects by namespace and by owner without scanning', () => {
+    const store = newStore();
+    store.upsert(pod('a', 'p1', [{ uid: 'u1', controller: true }]));
+    store.upsert(pod('a', 'p2', [{ uid: 'u2' }]));
+    store.upsert(pod('b', 'p3', [{ uid: 'u1', controller: true }]));
+    expect(store.byIndex(BY_NAMESPACE, 'a').map(objectKey).sort()).toEqual(['a/p1', 'a/p2']);
+    expect(store.byIndex(BY_OWNER_UID, 'u1').map(objectKey).sort()).toEqual(['a/p1', 'b/p3']);
+    expect(store.byIndex(BY_CONTROLLER_UID, 'u2')).toEqual([]);
+    expect(store.byIndex(BY_OWNER_UID, 'u2').map(objectKey)).toEqual(['a/p2']);
+  });
+
+  it('re-indexes on update and forgets on delete', () => {
+    const store = newStore();
+    store.upsert(pod('a', 'p1', [{ uid: 'u1', controller: true }]));
+    store.upsert(pod('a', 'p1', [{ uid: 'u9', controller: true }]));
+    expect(store.byIndex(BY_CONTROLLER_UID, 'u1')).toEqual([]);
+    expect(store.byIndex(BY_CONTROLLER_UID, 'u9').map(objectKey)).toEqual(['a/p1']);
+    expect(store.delete('a/p1')?.metadata?.name).toBe('p1');
+    expect(store.byIndex(BY_CONTROLLER_UID, 'u9')).toEqual([]);
+    expect(store.size).toBe(0);
+    expect(() => store.byIndex('nope', 'x')).toThrow('no index named nope');
+  });
+
+  it('splits keys of namespaced and cluster-scoped objects', () => {
+    expect(splitKey('ns/name')).toEqual({ namespace: 'ns', name: 'name' });
+    expect(splitKey('node-1')).toEqual({ namespace: undefined, name: 'node-1' });
+  });
+});
+
+describe('controllerOwnerKey', () => {
+  const owner = { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup' };
+  it('maps an object to its controlling owner of the given kind, any version', () => {
+    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, name: 'web' }]), owner)).toBe('ns/web');
+    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, name: 'web', apiVersion: 'podgroup.dev/v1' }]), owner)).toBe('ns/web');
+  });
+  it('ignores non-controller owners and other kinds or groups', () => {
+    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', name: 'web' }]), owner)).toBeUndefined();
+    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, kind: 'ReplicaSet', apiVersion: 'apps/v1' }]), owner)).toBeUndefined();
+    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, apiVersion: 'other.dev/v1alpha1' }]), owner)).toBeUndefined();
+  });
+});
