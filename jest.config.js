@@ -14,6 +14,7 @@ const common = {
 export default {
   // e2e tests wait on a real cluster; unit tests finish far sooner.
   testTimeout: 240000,
+  reporters: ['default', '<rootDir>/test/summary-reporter.mjs'],
   projects: [
     {
       ...common,

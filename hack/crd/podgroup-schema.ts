@@ -267,10 +267,10 @@ export function specSchema(templateSchema: Schema): Schema {
       },
       podReplacementPolicy: {
         description:
-          'TerminationStarted (default): a pod counts against maxSurge and replicas until it is deleted, including while it terminates, so a rollout never runs more pods than replicas+maxSurge. TerminationComplete: replacements are created as soon as a pod starts terminating (faster, may briefly exceed the bound).',
+          'When replacements for terminating pods are created. TerminationComplete (default): a terminating pod still counts against replicas+maxSurge until it is gone, so the PodGroup never runs more pods than that bound (the fix for the best-known Deployment complaint, KEP-3973). TerminationStarted: replacements are created as soon as a pod starts terminating, as Deployments do (faster; may briefly exceed the bound).',
         type: 'string',
         enum: ['TerminationStarted', 'TerminationComplete'],
-        default: 'TerminationStarted',
+        default: 'TerminationComplete',
       },
       placement: {
         description: 'How the podgroup-scheduler places this group\'s pods on nodes.',

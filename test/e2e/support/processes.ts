@@ -8,7 +8,7 @@ import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 export interface TsProcess {
   child: ChildProcess;
   pid: number;
-  /** Resolves with the first stdout line matching `pattern`. */
+  /** Resolves with the first output line (stdout or stderr) matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): Promise<number | null>;
@@ -28,19 +28,29 @@ export function startTs(entry: string, args: string[], logName: string, env: Nod
   started.add(child);
   const lines: string[] = [];
   const listeners = new Set<() => void>();
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    log.write(chunk);
-    buffer += chunk.toString();
+  // stdout and stderr are split into lines separately (a line never mixes the two).
+  const buffers = new Map<unknown, string>();
+  const splitter = (stream: unknown) => (chunk: Buffer): void => {
+    let buffer = (buffers.get(stream) ?? '') + chunk.toString();
     let nl = buffer.indexOf('\n');
     while (nl >= 0) {
       lines.push(buffer.slice(0, nl));
       buffer = buffer.slice(nl + 1);
       nl = buffer.indexOf('\n');
     }
+    buffers.set(stream, buffer);
     listeners.forEach((l) => l());
+  };
+  const onData = splitter('stderr');
+  const onStdout = splitter('stdout');
+  child.stdout?.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    onStdout(chunk);
   });
-  child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    onData(chunk);
+  });
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
       started.delete(child);

@@ -1,0 +1,160 @@
+// Manager flags, named as controller-runtime and kube-controller-manager name them. Parsing is
+// pure: a bad value is a FlagError naming the flag and what it accepts.
+import { parseArgs } from 'node:util';
+import type { ListenAddress } from './runtime/manager.js';
+import { LOG_LEVELS, type LogFormat, type LogLevel } from './runtime/logging.js';
+import { validateLeaseTimings } from './runtime/leader-election.js';
+
+export class FlagError extends Error {}
+
+export interface ManagerFlags {
+  kubeconfig: string | undefined;
+  metricsBindAddress: ListenAddress | undefined;
+  healthProbeBindAddress: ListenAddress | undefined;
+  leaderElect: boolean;
+  leaderElectionNamespace: string;
+  leaderElectionId: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  concurrentPodGroupSyncs: number;
+  podSchedulerName: string | undefined;
+  dropManagedFields: boolean;
+  gracefulShutdownMs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+interface FlagSpec {
+  type: 'string' | 'boolean';
+  default: string | boolean;
+  help: string;
+}
+
+const FLAGS: Record<string, FlagSpec> = {
+  kubeconfig: { type: 'string', default: '', help: 'Path to a kubeconfig. Default: in-cluster config, then $KUBECONFIG or ~/.kube/config.' },
+  'metrics-bind-address': { type: 'string', default: ':8080', help: 'Address of the Prometheus /metrics endpoint; "0" disables it.' },
+  'health-probe-bind-address': { type: 'string', default: ':8081', help: 'Address of /healthz and /readyz; "0" disables them.' },
+  'leader-elect': { type: 'boolean', default: false, help: 'Run controllers only while holding the Lease (for more than one replica).' },
+  'leader-election-namespace': { type: 'string', default: '', help: 'Namespace of the Lease. Default: the pod namespace, else kube-system.' },
+  'leader-election-id': { type: 'string', default: 'podgroup-controller', help: 'Name of the Lease.' },
+  'leader-elect-lease-duration': { type: 'string', default: '15s', help: 'How long a standby waits after the last renew before taking over.' },
+  'leader-elect-renew-deadline': { type: 'string', default: '10s', help: 'How long the leader retries renewing before it gives up leading.' },
+  'leader-elect-retry-period': { type: 'string', default: '2s', help: 'How often candidates try to acquire or renew.' },
+  'kube-api-qps': { type: 'string', default: '50', help: 'Client-side sustained request rate to the API server; 0 or less disables throttling.' },
+  'kube-api-burst': { type: 'string', default: '100', help: 'Client-side request burst.' },
+  'concurrent-podgroup-syncs': { type: 'string', default: '5', help: 'PodGroups reconciled in parallel (one worker per PodGroup at a time).' },
+  'pod-scheduler-name': { type: 'string', default: '', help: 'schedulerName set on created pods whose template names none (e.g. podgroup-scheduler). Default: leave it unset.' },
+  'drop-managed-fields': { type: 'boolean', default: true, help: 'Drop metadata.managedFields from cached objects (saves memory).' },
+  'graceful-shutdown-timeout': { type: 'string', default: '30s', help: 'How long in-flight reconciles may run after SIGTERM.' },
+  'log-level': { type: 'string', default: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
+  'log-format': { type: 'string', default: 'json', help: 'json (one object per line) or text.' },
+};
+
+export function usage(): string {
+  const lines = Object.entries(FLAGS).map(([name, spec]) => {
+    const def = spec.type === 'boolean' ? `(default ${String(spec.default)})` : spec.default === '' ? '' : `(default ${String(spec.default)})`;
+    return `  --${name}${spec.type === 'string' ? ' VALUE' : ''}\n      ${spec.help} ${def}`.trimEnd();
+  });
+  return `usage: podgroup-controller [flags]\n\n${lines.join('\n')}\n  --help\n`;
+}
+
+/** Go-style durations: 500ms, 15s, 1m30s. */
+export function parseDuration(flag: string, value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    if (m.index !== consumed) {
+      break;
+    }
+    consumed += m[0].length;
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  if (value === '' || consumed !== value.length) {
+    throw new FlagError(`--${flag}: ${JSON.stringify(value)} is not a duration (examples: 500ms, 15s, 1m30s)`);
+  }
+  return total;
+}
+
+/** ":8080" → all interfaces; "127.0.0.1:8080"; "0" → disabled. */
+export function parseAddress(flag: string, value: string): ListenAddress | undefined {
+  if (value === '0') {
+    return undefined;
+  }
+  const m = /^(.*):(\d+)$/.exec(value);
+  const port = m === null ? NaN : Number(m[2]);
+  if (m === null || !(port >= 0 && port < 65536)) {
+    throw new FlagError(`--${flag}: ${JSON.stringify(value)} is not HOST:PORT, :PORT or 0`);
+  }
+  const host = m[1] === '' ? '0.0.0.0' : (m[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  return { host, port };
+}
+
+function parseNumber(flag: string, value: string, options: { min: number; integer?: boolean }): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < options.min || (options.integer === true && !Number.isInteger(n))) {
+    throw new FlagError(`--${flag}: ${JSON.stringify(value)} must be ${options.integer === true ? 'an integer' : 'a number'} >= ${options.min}`);
+  }
+  return n;
+}
+
+export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerFlags | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowNegative: true,
+      options: {
+        ...Object.fromEntries(Object.entries(FLAGS).map(([name, spec]) => [name, { type: spec.type }])),
+        help: { type: 'boolean' },
+      },
+    } as Parameters<typeof parseArgs>[0]);
+  } catch (err) {
+    throw new FlagError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help === true) {
+    return 'help';
+  }
+  const str = (name: string): string => (typeof v[name] === 'string' ? (v[name] as string) : String(FLAGS[name]?.default ?? ''));
+  const bool = (name: string): boolean => (typeof v[name] === 'boolean' ? (v[name] as boolean) : Boolean(FLAGS[name]?.default));
+  const logLevel = str('log-level');
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new FlagError(`--log-level: ${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const logFormat = str('log-format');
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    throw new FlagError(`--log-format: ${JSON.stringify(logFormat)} is not json or text`);
+  }
+  const flags: ManagerFlags = {
+    kubeconfig: str('kubeconfig') || undefined,
+    metricsBindAddress: parseAddress('metrics-bind-address', str('metrics-bind-address')),
+    healthProbeBindAddress: parseAddress('health-probe-bind-address', str('health-probe-bind-address')),
+    leaderElect: bool('leader-elect'),
+    leaderElectionNamespace: str('leader-election-namespace') || env.POD_NAMESPACE || 'kube-system',
+    leaderElectionId: str('leader-election-id'),
+    leaseDurationMs: parseDuration('leader-elect-lease-duration', str('leader-elect-lease-duration')),
+    renewDeadlineMs: parseDuration('leader-elect-renew-deadline', str('leader-elect-renew-deadline')),
+    retryPeriodMs: parseDuration('leader-elect-retry-period', str('leader-elect-retry-period')),
+    kubeApiQps: parseNumber('kube-api-qps', str('kube-api-qps'), { min: -1 }),
+    kubeApiBurst: parseNumber('kube-api-burst', str('kube-api-burst'), { min: 1, integer: true }),
+    concurrentPodGroupSyncs: parseNumber('concurrent-podgroup-syncs', str('concurrent-podgroup-syncs'), { min: 1, integer: true }),
+    podSchedulerName: str('pod-scheduler-name') || undefined,
+    dropManagedFields: bool('drop-managed-fields'),
+    gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', str('graceful-shutdown-timeout')),
+    logLevel: logLevel as LogLevel,
+    logFormat,
+  };
+  if (flags.leaderElect) {
+    try {
+      validateLeaseTimings(flags);
+    } catch (err) {
+      throw new FlagError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return flags;
+}

@@ -1,0 +1,91 @@
+// The podgroup-controller manager: flags → manager → controllers and servers.
+//   node dist/main.js [--kubeconfig FILE] [--leader-elect] [--metrics-bind-address :8080] ...
+// `--help` lists every flag.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { parseFlags, usage, FlagError, type ManagerFlags } from './flags.js';
+import { setupPodGroupController } from './podgroup/controller.js';
+import { createLogger } from './runtime/logging.js';
+import { Manager } from './runtime/manager.js';
+
+function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (path !== undefined) {
+    kc.loadFromFile(path);
+  } else {
+    // In a pod: the service account; elsewhere $KUBECONFIG or ~/.kube/config.
+    kc.loadFromDefault();
+  }
+  return kc;
+}
+
+export async function run(flags: ManagerFlags): Promise<Manager> {
+  const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
+  const kc = loadKubeConfig(flags.kubeconfig);
+  const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const manager = new Manager({
+    kubeConfig: kc,
+    client: { qps: flags.kubeApiQps, burst: flags.kubeApiBurst },
+    logger,
+    metricsAddress: flags.metricsBindAddress,
+    probeAddress: flags.healthProbeBindAddress,
+    leaderElection: flags.leaderElect
+      ? {
+          namespace: flags.leaderElectionNamespace,
+          name: flags.leaderElectionId,
+          identity,
+          leaseDurationMs: flags.leaseDurationMs,
+          renewDeadlineMs: flags.renewDeadlineMs,
+          retryPeriodMs: flags.retryPeriodMs,
+        }
+      : undefined,
+    gracefulShutdownMs: flags.gracefulShutdownMs,
+    dropManagedFields: flags.dropManagedFields,
+    eventComponent: 'podgroup-controller',
+  });
+  setupPodGroupController(manager, { workers: flags.concurrentPodGroupSyncs, schedulerName: flags.podSchedulerName });
+
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) {
+        logger.warn('second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      logger.info('received signal, shutting down', { signal });
+      manager.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error('shutdown failed', { error: String(err) });
+          process.exit(1);
+        },
+      );
+    });
+  }
+  await manager.start();
+  logger.info('manager started', {
+    identity,
+    metrics: manager.metricsPort,
+    probes: manager.probePort,
+    leaderElection: flags.leaderElect,
+  });
+  return manager;
+}
+
+try {
+  const flags = parseFlags(process.argv.slice(2));
+  if (flags === 'help') {
+    process.stdout.write(usage());
+  } else {
+    await run(flags);
+  }
+} catch (err) {
+  if (err instanceof FlagError) {
+    process.stderr.write(`podgroup-controller: ${err.message}\n\n${usage()}`);
+    process.exit(2);
+  }
+  process.stderr.write(`podgroup-controller: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,54 @@
+// What a pod's status means to a workload controller (as kube-controller-manager reads it).
+import type * as k8s from '@kubernetes/client-node';
+
+export const isTerminating = (pod: k8s.V1Pod): boolean => pod.metadata?.deletionTimestamp != null;
+
+/** Succeeded or Failed: the pod will never run again and must be replaced. */
+export const isFinished = (pod: k8s.V1Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+
+/** Counts toward replicas: not terminating and not finished. */
+export const isActive = (pod: k8s.V1Pod): boolean => !isTerminating(pod) && !isFinished(pod);
+
+export const isScheduled = (pod: k8s.V1Pod): boolean => (pod.spec?.nodeName ?? '') !== '';
+
+function readyCondition(pod: k8s.V1Pod): k8s.V1PodCondition | undefined {
+  return pod.status?.conditions?.find((c) => c.type === 'Ready');
+}
+
+export const isReady = (pod: k8s.V1Pod): boolean => readyCondition(pod)?.status === 'True';
+
+/** Milliseconds since the pod became Ready, or undefined when it is not ready. */
+export function readyForMs(pod: k8s.V1Pod, now: number): number | undefined {
+  const ready = readyCondition(pod);
+  if (ready?.status !== 'True') {
+    return undefined;
+  }
+  const since = ready.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : now;
+  return Math.max(0, now - since);
+}
+
+/** Ready for at least minReadySeconds. */
+export function isAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): boolean {
+  const ms = readyForMs(pod, now);
+  return ms !== undefined && (minReadySeconds <= 0 || ms >= minReadySeconds * 1000);
+}
+
+/** When a ready pod will turn available, if that is in the future. */
+export function msUntilAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): number | undefined {
+  const ms = readyForMs(pod, now);
+  if (ms === undefined || minReadySeconds <= 0) {
+    return undefined;
+  }
+  const remaining = minReadySeconds * 1000 - ms;
+  return remaining > 0 ? remaining : undefined;
+}
+
+export function restartCount(pod: k8s.V1Pod): number {
+  return (pod.status?.containerStatuses ?? []).reduce((max, c) => Math.max(max, c.restartCount ?? 0), 0);
+}
+
+/** The PodScheduled=False message (why the scheduler could not place the pod), if any. */
+export function unschedulableMessage(pod: k8s.V1Pod): string | undefined {
+  const c = pod.status?.conditions?.find((cond) => cond.type === 'PodScheduled');
+  return c?.status === 'False' ? (c.message ?? c.reason ?? 'unschedulable') : undefined;
+}

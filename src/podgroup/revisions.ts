@@ -1,0 +1,133 @@
+// Revisions: each distinct pod template is an apps/v1 ControllerRevision owned by the PodGroup,
+// named <podgroup>-<hash>. The hash (FNV-1a over the canonical template JSON and the collision
+// count) labels the pods made from it. Pure functions; the controller does the I/O.
+import type * as k8s from '@kubernetes/client-node';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, type PodGroup } from '../api/podgroup.js';
+
+/** JSON with object keys sorted, so equal templates always serialize identically. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value instanceof Date ? value.toISOString() : value);
+}
+
+function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  const bytes = Buffer.from(text, 'utf8');
+  for (const byte of bytes) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+// Kubernetes' SafeEncodeString alphabet: no vowels (no words) and no look-alike characters.
+const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+function safeEncode(n: number): string {
+  const digits = n.toString(10);
+  let out = '';
+  for (const ch of digits) {
+    out += ALPHABET[Number(ch) % ALPHABET.length];
+  }
+  return out;
+}
+
+export function templateHash(template: k8s.V1PodTemplateSpec, collisionCount: number): string {
+  const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
+  return safeEncode(fnv1a32(canonicalJson(template) + suffix)).slice(0, 10);
+}
+
+export function sameTemplate(a: k8s.V1PodTemplateSpec | undefined, b: k8s.V1PodTemplateSpec | undefined): boolean {
+  return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
+}
+
+export interface RevisionData {
+  template: k8s.V1PodTemplateSpec;
+}
+
+export function revisionTemplate(revision: k8s.V1ControllerRevision): k8s.V1PodTemplateSpec | undefined {
+  const data = revision.data as RevisionData | undefined;
+  return data?.template;
+}
+
+export const revisionHashOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.labels?.[REVISION_HASH_LABEL];
+
+export function controllerRef(pg: PodGroup): k8s.V1OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: pg.metadata?.name ?? '',
+    uid: pg.metadata?.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V1ControllerRevision {
+  const name = pg.metadata?.name ?? '';
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'ControllerRevision',
+    metadata: {
+      name: `${name}-${hash}`,
+      namespace: pg.metadata?.namespace,
+      labels: { [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: name },
+      ownerReferences: [controllerRef(pg)],
+    },
+    data: { template: pg.spec.template } satisfies RevisionData,
+    revision,
+  };
+}
+
+export const revisionNumber = (r: k8s.V1ControllerRevision): number => Number(r.revision ?? 0);
+
+export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): number {
+  return revisions.reduce((max, r) => Math.max(max, revisionNumber(r)), 0);
+}
+
+export type RevisionDecision =
+  | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string }
+  /** An older revision holds this template (a rollback): reuse it under a new, highest number. */
+  | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number }
+  | { kind: 'create'; revision: k8s.V1ControllerRevision; hash: string };
+
+/** Which ControllerRevision represents the PodGroup's current template. */
+export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {
+  const latest = latestRevisionNumber(revisions);
+  const equal = revisions
+    .filter((r) => sameTemplate(revisionTemplate(r), pg.spec.template))
+    .sort((a, b) => revisionNumber(b) - revisionNumber(a));
+  const match = equal[0];
+  if (match !== undefined) {
+    const hash = revisionHashOf(match) ?? templateHash(pg.spec.template, collisionCount);
+    return revisionNumber(match) === latest
+      ? { kind: 'existing', revision: match, hash }
+      : { kind: 'renumber', revision: match, hash, number: latest + 1 };
+  }
+  const hash = templateHash(pg.spec.template, collisionCount);
+  return { kind: 'create', revision: newRevision(pg, hash, latest + 1), hash };
+}
+
+/** Revisions to delete: the oldest beyond `limit`, never the update revision or one that pods still use. */
+export function revisionsToPrune(
+  revisions: k8s.V1ControllerRevision[],
+  updateHash: string,
+  liveHashes: Set<string>,
+  limit: number,
+): k8s.V1ControllerRevision[] {
+  const removable = revisions
+    .filter((r) => {
+      const hash = revisionHashOf(r) ?? '';
+      return hash !== updateHash && !liveHashes.has(hash);
+    })
+    .sort((a, b) => revisionNumber(a) - revisionNumber(b));
+  return removable.slice(0, Math.max(0, removable.length - limit));
+}

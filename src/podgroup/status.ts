@@ -1,0 +1,219 @@
+// Deciding the status: counts, revisions and the conditions `kubectl describe podgroup` shows,
+// with kube-controller-manager's Deployment condition reasons. Pure: `now` is an input, and an
+// unchanged world yields an identical status (so an idle controller writes nothing).
+import type * as k8s from '@kubernetes/client-node';
+import {
+  CONDITION_AVAILABLE,
+  CONDITION_GANG_SCHEDULED,
+  CONDITION_PROGRESSING,
+  CONDITION_REPLICA_FAILURE,
+  type Condition,
+  type PodGroup,
+  type PodGroupStatus,
+} from '../api/podgroup.js';
+import { classify } from './plan.js';
+import { isAvailable, isReady, isScheduled, unschedulableMessage } from './pod-state.js';
+import { revisionHashOf } from './revisions.js';
+import { resolveFenceposts } from './rollout.js';
+
+export const REASON = {
+  newRevisionCreated: 'NewReplicaSetCreated',
+  foundNewRevision: 'FoundNewReplicaSet',
+  progressing: 'ReplicaSetUpdated',
+  complete: 'NewReplicaSetAvailable',
+  deadlineExceeded: 'ProgressDeadlineExceeded',
+  paused: 'DeploymentPaused',
+  resumed: 'DeploymentResumed',
+  minimumAvailable: 'MinimumReplicasAvailable',
+  minimumUnavailable: 'MinimumReplicasUnavailable',
+  failedCreate: 'FailedCreate',
+  gangScheduled: 'AllMembersScheduled',
+  gangPending: 'Unschedulable',
+} as const;
+
+export interface StatusInput {
+  pg: PodGroup;
+  pods: k8s.V1Pod[];
+  updateHash: string;
+  collisionCount: number;
+  /** The API's message when a pod create was refused in this sync. */
+  createFailure: string | undefined;
+  /** True when this sync created the update revision. */
+  revisionCreated: boolean;
+  now: number;
+}
+
+export interface StatusResult {
+  status: PodGroupStatus;
+  /** When to re-check the progress deadline, if a rollout is under way. */
+  recheckAfterMs: number | undefined;
+}
+
+/** spec.selector in label-selector string form (for the scale subresource / HPA). */
+export function selectorString(selector: k8s.V1LabelSelector): string {
+  const parts = Object.entries(selector.matchLabels ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`);
+  for (const e of selector.matchExpressions ?? []) {
+    const values = [...(e.values ?? [])].sort().join(',');
+    switch (e.operator) {
+      case 'In':
+        parts.push(`${e.key} in (${values})`);
+        break;
+      case 'NotIn':
+        parts.push(`${e.key} notin (${values})`);
+        break;
+      case 'Exists':
+        parts.push(e.key);
+        break;
+      case 'DoesNotExist':
+        parts.push(`!${e.key}`);
+        break;
+      default:
+        break;
+    }
+  }
+  return parts.join(',');
+}
+
+/** Sets a condition, keeping lastTransitionTime when status is unchanged. Returns a new list. */
+export function setCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
+  const existing = conditions.find((c) => c.type === next.type);
+  const sameStatus = existing?.status === next.status;
+  const unchanged = sameStatus && existing?.reason === next.reason && existing?.message === next.message;
+  const merged: Condition = {
+    ...next,
+    lastTransitionTime: sameStatus ? (existing?.lastTransitionTime ?? nowIso) : nowIso,
+    lastUpdateTime: unchanged ? (existing?.lastUpdateTime ?? nowIso) : (next.lastUpdateTime ?? nowIso),
+  };
+  return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+}
+
+const removeCondition = (conditions: Condition[], type: string): Condition[] => conditions.filter((c) => c.type !== type);
+
+export function computeStatus(input: StatusInput): StatusResult {
+  const { pg, now } = input;
+  const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const spec = pg.spec;
+  const replicas = spec.replicas ?? 1;
+  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const previous = pg.status ?? {};
+  const counts = classify(input.pods, input.updateHash);
+  const available = counts.active.filter((p) => isAvailable(p, minReadySeconds, now)).length;
+  const ready = counts.active.filter(isReady).length;
+  const updated = counts.newActive.length;
+  const oldHashes = new Set(counts.oldActive.map((p) => revisionHashOf(p) ?? ''));
+  const complete = updated === replicas && counts.active.length === replicas && available === replicas && counts.oldActive.length === 0;
+
+  // currentRevision moves to the update revision once a rollout completes.
+  let currentRevision = previous.currentRevision;
+  if (complete || currentRevision === undefined || (!oldHashes.has(currentRevision) && currentRevision !== input.updateHash)) {
+    currentRevision = complete || oldHashes.size === 0 ? input.updateHash : [...oldHashes].sort()[0];
+  }
+
+  let conditions = [...(previous.conditions ?? [])];
+  const { maxUnavailable } = resolveFenceposts(spec, replicas);
+  const minimum = spec.strategy?.type === 'Recreate' ? replicas : replicas - maxUnavailable;
+  conditions = setCondition(
+    conditions,
+    available >= minimum
+      ? { type: CONDITION_AVAILABLE, status: 'True', reason: REASON.minimumAvailable, message: 'PodGroup has minimum availability.' }
+      : { type: CONDITION_AVAILABLE, status: 'False', reason: REASON.minimumUnavailable, message: 'PodGroup does not have minimum availability.' },
+    nowIso,
+  );
+
+  // Progressing, as KCM's SyncRolloutStatus.
+  const name = pg.metadata?.name ?? '';
+  const revisionName = `${name}-${input.updateHash}`;
+  const prevProgressing = conditions.find((c) => c.type === CONDITION_PROGRESSING);
+  let recheckAfterMs: number | undefined;
+  if (spec.paused === true) {
+    conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.paused, message: 'PodGroup is paused' }, nowIso);
+  } else if (prevProgressing?.reason === REASON.paused) {
+    conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.resumed, message: 'PodGroup is resumed' }, nowIso);
+  } else if (complete) {
+    conditions = setCondition(
+      conditions,
+      { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.complete, message: `PodGroup "${name}" revision "${revisionName}" has successfully progressed.` },
+      nowIso,
+    );
+  } else {
+    const progressed =
+      input.revisionCreated ||
+      updated > (previous.updatedReplicas ?? 0) ||
+      ready > (previous.readyReplicas ?? 0) ||
+      available > (previous.availableReplicas ?? 0) ||
+      counts.oldActive.length < (previous.replicas ?? 0) - (previous.updatedReplicas ?? 0) ||
+      prevProgressing === undefined ||
+      prevProgressing.reason === REASON.complete ||
+      prevProgressing.reason === REASON.resumed;
+    const deadlineMs = (spec.progressDeadlineSeconds ?? 600) * 1000;
+    if (progressed) {
+      const reason = input.revisionCreated ? REASON.newRevisionCreated : REASON.progressing;
+      const message = input.revisionCreated
+        ? `Created new revision "${revisionName}"`
+        : `PodGroup "${name}" revision "${revisionName}" is progressing.`;
+      // A fresh lastUpdateTime marks progress: the deadline counts from here.
+      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason, message, lastUpdateTime: nowIso }, nowIso);
+      recheckAfterMs = deadlineMs;
+    } else if (prevProgressing !== undefined && prevProgressing.reason !== REASON.deadlineExceeded) {
+      const lastProgress = new Date(prevProgressing.lastUpdateTime ?? prevProgressing.lastTransitionTime ?? nowIso).getTime();
+      const remaining = lastProgress + deadlineMs - now;
+      if (remaining <= 0) {
+        conditions = setCondition(
+          conditions,
+          { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.deadlineExceeded, message: `PodGroup "${name}" revision "${revisionName}" has timed out progressing.` },
+          nowIso,
+        );
+      } else {
+        recheckAfterMs = remaining;
+      }
+    }
+  }
+
+  conditions = input.createFailure === undefined
+    ? removeCondition(conditions, CONDITION_REPLICA_FAILURE)
+    : setCondition(conditions, { type: CONDITION_REPLICA_FAILURE, status: 'True', reason: REASON.failedCreate, message: input.createFailure }, nowIso);
+
+  // Why members are Pending: the scheduler's own words from PodScheduled=False.
+  const pendingMessages = counts.active.filter((p) => !isScheduled(p)).map(unschedulableMessage).filter((m): m is string => m !== undefined);
+  const scheduled = counts.active.filter(isScheduled).length;
+  if (pendingMessages.length > 0) {
+    conditions = setCondition(
+      conditions,
+      { type: CONDITION_GANG_SCHEDULED, status: 'False', reason: REASON.gangPending, message: `${pendingMessages.length} member(s) Pending: ${mostCommon(pendingMessages)}` },
+      nowIso,
+    );
+  } else if (counts.active.length > 0 && scheduled === counts.active.length) {
+    conditions = setCondition(
+      conditions,
+      { type: CONDITION_GANG_SCHEDULED, status: 'True', reason: REASON.gangScheduled, message: `All ${scheduled} member(s) are scheduled` },
+      nowIso,
+    );
+  }
+
+  const status: PodGroupStatus = {
+    observedGeneration: pg.metadata?.generation,
+    replicas: counts.active.length,
+    readyReplicas: ready,
+    availableReplicas: available,
+    updatedReplicas: updated,
+    unavailableReplicas: Math.max(0, replicas - available),
+    terminatingReplicas: counts.terminating.length,
+    scheduledReplicas: scheduled,
+    currentRevision,
+    updateRevision: input.updateHash,
+    collisionCount: input.collisionCount,
+    selector: selectorString(spec.selector),
+    conditions,
+  };
+  return { status, recheckAfterMs };
+}
+
+function mostCommon(messages: string[]): string {
+  const counts = new Map<string, number>();
+  for (const m of messages) {
+    counts.set(m, (counts.get(m) ?? 0) + 1);
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+}

@@ -1,0 +1,218 @@
+// PodGroup helpers for e2e tests: the manager as a real process, typed access to PodGroups,
+// and a pod watcher that checks rollout bounds at every event it observes.
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { GROUP, PLURAL, VERSION, type PodGroup, type PodGroupSpec } from '../../../src/api/podgroup.js';
+import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
+import { clusterState, eventually, kubeConfig } from './cluster.js';
+import { httpGet, metricValue, startTs, type TsProcess } from './processes.js';
+
+const kc = kubeConfig();
+export const core = kc.makeApiClient(k8s.CoreV1Api);
+export const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+export const apps = kc.makeApiClient(k8s.AppsV1Api);
+export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+
+export interface RunningManager {
+  proc: TsProcess;
+  metricsUrl: string;
+  probesUrl: string;
+  stop(): Promise<void>;
+}
+
+let managerCount = 0;
+
+/** Starts src/main.ts against the e2e cluster; resolves once it reports its ports. */
+export async function startManager(extraArgs: string[] = []): Promise<RunningManager> {
+  managerCount += 1;
+  const proc = startTs(
+    join(REPO_ROOT, 'src', 'main.ts'),
+    [
+      '--kubeconfig',
+      clusterState().kubeconfig,
+      '--metrics-bind-address',
+      '127.0.0.1:0',
+      '--health-probe-bind-address',
+      '127.0.0.1:0',
+      '--kube-api-qps',
+      '200',
+      '--kube-api-burst',
+      '400',
+      ...extraArgs,
+    ],
+    `manager-${process.pid}-${managerCount}`,
+  );
+  const [, metrics, probes] = await proc.waitForLine(/"message":"manager started".*"metrics":(\d+).*"probes":(\d+)/);
+  return {
+    proc,
+    metricsUrl: `http://127.0.0.1:${metrics}/metrics`,
+    probesUrl: `http://127.0.0.1:${probes}`,
+    stop: async () => {
+      await proc.kill('SIGTERM');
+    },
+  };
+}
+
+/** Sum of rest_client_requests_total for the given methods. */
+export async function apiRequests(manager: RunningManager, methods: string[]): Promise<number> {
+  const text = (await httpGet(manager.metricsUrl)).body;
+  let total = 0;
+  for (const line of text.split('\n')) {
+    const m = /^rest_client_requests_total\{code="[^"]*",method="([A-Z]+)",host="[^"]*"\} (\d+(?:\.\d+)?)/.exec(line);
+    if (m !== null && methods.includes(m[1] ?? '')) {
+      total += Number(m[2]);
+    }
+  }
+  return total;
+}
+
+export async function reconcileCount(manager: RunningManager): Promise<number> {
+  const text = (await httpGet(manager.metricsUrl)).body;
+  return metricValue(text, 'controller_runtime_reconcile_total{controller="podgroup",result="success"}') ?? 0;
+}
+
+export function podGroupManifest(name: string, spec: Partial<PodGroupSpec> = {}, image = 'registry.example/web:1'): PodGroup {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'PodGroup',
+    metadata: { name },
+    spec: {
+      replicas: 3,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'app', image }], terminationGracePeriodSeconds: 0 },
+      },
+      ...spec,
+    },
+  };
+}
+
+export async function createPodGroup(namespace: string, pg: PodGroup): Promise<PodGroup> {
+  return (await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: pg })) as PodGroup;
+}
+
+export async function getPodGroup(namespace: string, name: string): Promise<PodGroup> {
+  return (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as PodGroup;
+}
+
+export async function patchPodGroup(namespace: string, name: string, body: object): Promise<PodGroup> {
+  return (await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body }, mergePatch)) as PodGroup;
+}
+
+export async function setImage(namespace: string, name: string, image: string): Promise<void> {
+  await custom.patchNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural: PLURAL,
+    name,
+    body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: image }],
+  });
+}
+
+export async function podsOf(namespace: string, name: string): Promise<k8s.V1Pod[]> {
+  return (await core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items;
+}
+
+/** Waits until the PodGroup has converged: every desired pod updated, ready and available, nothing extra. */
+export async function waitForRollout(namespace: string, name: string, timeoutMs = 120_000): Promise<PodGroup> {
+  return eventually(
+    `PodGroup ${name} to converge`,
+    async () => {
+      const pg = await getPodGroup(namespace, name);
+      const s = pg.status;
+      const want = pg.spec.replicas ?? 1;
+      const pods = await podsOf(namespace, name);
+      const done =
+        s !== undefined &&
+        s.observedGeneration === pg.metadata?.generation &&
+        s.updatedReplicas === want &&
+        s.availableReplicas === want &&
+        s.replicas === want &&
+        pods.length === want &&
+        pods.every((p) => !isTerminating(p) && isReady(p));
+      return done ? pg : undefined;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
+export interface Bounds {
+  maxPods: number;
+  minAvailable: number;
+}
+
+/**
+ * Watches a PodGroup's pods and records, at every event, the pods that count against the surge
+ * bound (terminating included) and how many are available (Ready, not terminating).
+ */
+export class PodWatcher {
+  private readonly pods = new Map<string, k8s.V1Pod>();
+  private controller: AbortController | undefined;
+  maxSeen = 0;
+  minAvailableSeen = Number.POSITIVE_INFINITY;
+  events = 0;
+  violations: string[] = [];
+
+  constructor(
+    private readonly namespace: string,
+    private readonly labelSelector: string,
+    private bounds: Bounds,
+  ) {}
+
+  setBounds(bounds: Bounds): void {
+    this.bounds = bounds;
+  }
+
+  async start(): Promise<void> {
+    const list = await core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.labelSelector });
+    for (const pod of list.items) {
+      this.pods.set(pod.metadata?.name ?? '', pod);
+    }
+    this.check('initial list');
+    const watch = new k8s.Watch(kc);
+    this.controller = await watch.watch(
+      `/api/v1/namespaces/${this.namespace}/pods`,
+      { labelSelector: this.labelSelector, resourceVersion: list.metadata?.resourceVersion },
+      (type: string, obj: k8s.V1Pod) => {
+        const name = obj.metadata?.name ?? '';
+        if (type === 'DELETED') {
+          this.pods.delete(name);
+        } else if (type === 'ADDED' || type === 'MODIFIED') {
+          this.pods.set(name, obj);
+        } else {
+          return;
+        }
+        this.events += 1;
+        this.check(`${type} ${name} rv=${obj.metadata?.resourceVersion}`);
+      },
+      (err: unknown) => {
+        if (err !== null && err !== undefined && this.controller !== undefined && !this.controller.signal.aborted) {
+          this.violations.push(`pod watch ended: ${String(err)}`);
+        }
+      },
+    );
+  }
+
+  stop(): void {
+    const c = this.controller;
+    this.controller = undefined;
+    c?.abort();
+  }
+
+  private check(what: string): void {
+    const all = [...this.pods.values()];
+    const available = all.filter((p) => !isTerminating(p) && isReady(p)).length;
+    this.maxSeen = Math.max(this.maxSeen, all.length);
+    this.minAvailableSeen = Math.min(this.minAvailableSeen, available);
+    if (all.length > this.bounds.maxPods) {
+      this.violations.push(`${all.length} pods > ${this.bounds.maxPods} after ${what}`);
+    }
+    if (available < this.bounds.minAvailable) {
+      this.violations.push(`${available} available < ${this.bounds.minAvailable} after ${what}`);
+    }
+  }
+}
