@@ -263,7 +263,17 @@ export class PodGroupReconciler {
     this.expectations.expect(key, creates, deletes.map((d) => objectKey(d.pod)));
     const namespace = pg.metadata?.namespace ?? '';
 
-    const deleting = Promise.all(deletes.map((d) => this.deletePod(key, pg, d, ctx)));
+    const deleting = Promise.all(deletes.map((d) => this.deletePod(key, pg, d, ctx))).then((results) => {
+      const byReason = new Map<string, string[]>();
+      deletes.forEach((d, i) => {
+        if (results[i] === true) {
+          byReason.set(d.reason, [...(byReason.get(d.reason) ?? []), d.pod.metadata?.name ?? '']);
+        }
+      });
+      for (const [reason, names] of byReason) {
+        this.events.event(pg, 'Normal', 'SuccessfulDelete', `Deleted ${names.length} pod(s) (${reason}): ${summarize(names)}`);
+      }
+    });
 
     let failure: string | undefined;
     const created: string[] = [];
@@ -296,7 +306,8 @@ export class PodGroupReconciler {
     return failure;
   }
 
-  private async deletePod(key: string, pg: PodGroup, deletion: PodDeletion, ctx: ReconcileContext): Promise<void> {
+  /** True when this call deleted the pod. */
+  private async deletePod(key: string, pg: PodGroup, deletion: PodDeletion, ctx: ReconcileContext): Promise<boolean> {
     const pod = deletion.pod;
     try {
       await this.core.deleteNamespacedPod({
@@ -304,8 +315,8 @@ export class PodGroupReconciler {
         namespace: pod.metadata?.namespace ?? '',
         body: { preconditions: { uid: pod.metadata?.uid } },
       });
-      this.events.event(pg, 'Normal', 'SuccessfulDelete', `Deleted pod ${pod.metadata?.name} (${deletion.reason})`);
       ctx.log.info('deleted pod', { pod: pod.metadata?.name, reason: deletion.reason });
+      return true;
     } catch (err) {
       // Gone already, or replaced by another pod of the same name: nothing to wait for.
       this.expectations.deletionObserved(key, objectKey(pod));
@@ -313,6 +324,7 @@ export class PodGroupReconciler {
         this.events.event(pg, 'Warning', 'FailedDelete', `Error deleting pod ${pod.metadata?.name}: ${errorMessage(err)}`);
         throw err;
       }
+      return false;
     }
   }
 

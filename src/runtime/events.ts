@@ -1,7 +1,7 @@
 // An EventRecorder writing core/v1 Events (what `kubectl describe` shows). A repeat of the same
 // event (object, type, reason, message) within the aggregation window bumps count and
-// lastTimestamp on the existing Event instead of creating a new one, and a per-object token
-// bucket drops floods, as client-go's recorder does. Writing never blocks or fails the caller.
+// lastTimestamp on the existing Event instead of creating a new one, and a token bucket per
+// object and reason drops floods, as client-go's recorder does. Writing never blocks or fails the caller.
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { isNotFound, mergePatch, type KubeClients } from './kube-client.js';
@@ -47,7 +47,8 @@ export class ApiEventRecorder implements EventRecorder {
   event(obj: k8s.KubernetesObject, type: EventType, reason: string, message: string): void {
     const meta = obj.metadata ?? {};
     const objectId = meta.uid ?? `${meta.namespace ?? ''}/${meta.name ?? ''}`;
-    if (!this.allow(objectId)) {
+    // Per object and reason, so a flood of one kind never silences a different warning.
+    if (!this.allow(`${objectId}|${reason}`)) {
       eventsEmitted.inc({ type, action: 'dropped' });
       return;
     }
@@ -72,14 +73,14 @@ export class ApiEventRecorder implements EventRecorder {
     await Promise.all([...this.chains.values()]);
   }
 
-  private allow(objectId: string): boolean {
-    let bucket = this.buckets.get(objectId);
+  private allow(bucketKey: string): boolean {
+    let bucket = this.buckets.get(bucketKey);
     if (bucket === undefined) {
       if (this.buckets.size >= MAX_AGGREGATES) {
         this.buckets.clear();
       }
       bucket = new TokenBucket(SPAM_QPS, SPAM_BURST);
-      this.buckets.set(objectId, bucket);
+      this.buckets.set(bucketKey, bucket);
     }
     return bucket.tryTake();
   }

@@ -1,9 +1,10 @@
 // PodGroup helpers for e2e tests: the manager as a real process, typed access to PodGroups,
 // and a pod watcher that checks rollout bounds at every event it observes.
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
-import { GROUP, PLURAL, VERSION, type PodGroup, type PodGroupSpec } from '../../../src/api/podgroup.js';
+import { GROUP, PLURAL, REVISION_HASH_LABEL, VERSION, type PodGroup, type PodGroupSpec } from '../../../src/api/podgroup.js';
 import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
 import { clusterState, eventually, kubeConfig } from './cluster.js';
 import { httpGet, metricValue, startTs, type TsProcess } from './processes.js';
@@ -23,8 +24,15 @@ export interface RunningManager {
 
 let managerCount = 0;
 
+/** Applies crds/ with server-side apply (the CRD is too large for client-side apply's annotation). */
+export function applyCrds(): void {
+  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')], { stdio: 'pipe' });
+  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'wait', '--for=condition=Established', '--timeout=60s', '-f', join(REPO_ROOT, 'crds')], { stdio: 'pipe' });
+}
+
 /** Starts src/main.ts against the e2e cluster; resolves once it reports its ports. */
 export async function startManager(extraArgs: string[] = []): Promise<RunningManager> {
+  applyCrds();
   managerCount += 1;
   const proc = startTs(
     join(REPO_ROOT, 'src', 'main.ts'),
@@ -153,6 +161,8 @@ export class PodWatcher {
   private readonly pods = new Map<string, k8s.V1Pod>();
   private controller: AbortController | undefined;
   maxSeen = 0;
+  /** Most distinct revision hashes present at one instant (1 means no overlap). */
+  maxRevisionsAtOnce = 0;
   minAvailableSeen = Number.POSITIVE_INFINITY;
   events = 0;
   violations: string[] = [];
@@ -207,6 +217,7 @@ export class PodWatcher {
     const all = [...this.pods.values()];
     const available = all.filter((p) => !isTerminating(p) && isReady(p)).length;
     this.maxSeen = Math.max(this.maxSeen, all.length);
+    this.maxRevisionsAtOnce = Math.max(this.maxRevisionsAtOnce, new Set(all.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).size);
     this.minAvailableSeen = Math.min(this.minAvailableSeen, available);
     if (all.length > this.bounds.maxPods) {
       this.violations.push(`${all.length} pods > ${this.bounds.maxPods} after ${what}`);
