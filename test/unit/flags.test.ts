@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { FlagError, parseAddress, parseDuration, parseFlags } from '../../src/flags.js';
+
+describe('manager flags', () => {
+  it('has controller-runtime defaults', () => {
+    const flags = parseFlags([], {});
+    expect(flags).toMatchObject({
+      metricsBindAddress: { host: '0.0.0.0', port: 8080 },
+      healthProbeBindAddress: { host: '0.0.0.0', port: 8081 },
+      leaderElect: false,
+      leaderElectionNamespace: 'kube-system',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      logLevel: 'info',
+      logFormat: 'json',
+      dropManagedFields: true,
+    });
+  });
+
+  it('parses values and the pod namespace', () => {
+    const flags = parseFlags(['--leader-elect', '--kube-api-qps=-1', '--metrics-bind-address', '127.0.0.1:0', '--no-drop-managed-fields', '--log-format', 'text'], { POD_NAMESPACE: 'ops' });
+    expect(flags).toMatchObject({ leaderElect: true, kubeApiQps: -1, metricsBindAddress: { host: '127.0.0.1', port: 0 }, leaderElectionNamespace: 'ops', dropManagedFields: false, logFormat: 'text' });
+    expect(parseFlags(['--metrics-bind-address=0'], {})).toMatchObject({ metricsBindAddress: undefined });
+    expect(parseFlags(['--help'], {})).toBe('help');
+  });
+
+  it.each([
+    [['--log-level=loud'], '--log-level: "loud" is not one of error, warn, info, debug'],
+    [['--kube-api-burst=0'], '--kube-api-burst: "0" must be an integer >= 1'],
+    [['--leader-elect-lease-duration=soon'], 'is not a duration'],
+    [['--metrics-bind-address=localhost'], 'is not HOST:PORT, :PORT or 0'],
+    [['--leader-elect', '--leader-elect-lease-duration=5s', '--leader-elect-renew-deadline=10s'], 'lease duration must be greater than the renew deadline'],
+    [['--bogus'], "Unknown option '--bogus'"],
+  ])('rejects %j with a clear message', (argv, message) => {
+    expect(() => parseFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseFlags(argv, {})).toThrow(message);
+  });
+
+  it('parses Go durations and addresses', () => {
+    expect(parseDuration('x', '1m30s')).toBe(90_000);
+    expect(parseDuration('x', '250ms')).toBe(250);
+    expect(parseAddress('x', '[::1]:9090')).toEqual({ host: '::1', port: 9090 });
+  });
+});

@@ -1,0 +1,125 @@
+import { describe, expect, it } from '@jest/globals';
+import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
+import { NOW, pod, pods, spec } from './fixtures.js';
+
+const run = (input: Partial<PlanInput> & Pick<PlanInput, 'pods'>): ReturnType<typeof plan> =>
+  plan({ spec: spec(), updateHash: 'new', stableHash: undefined, now: NOW, ...input });
+
+const names = (p: ReturnType<typeof plan>): string[] => p.delete.map((d) => d.pod.metadata?.name ?? '').sort();
+
+describe('plan: scaling and self-healing', () => {
+  it.each([
+    { desc: 'creates all replicas from nothing', replicas: 3, existing: 0, create: 3, del: 0 },
+    { desc: 'replaces a missing pod', replicas: 3, existing: 2, create: 1, del: 0 },
+    { desc: 'scales up within the surge bound only for new pods', replicas: 10, existing: 3, create: 7, del: 0 },
+    { desc: 'scales down the excess', replicas: 2, existing: 5, create: 0, del: 3 },
+    { desc: 'does nothing when converged', replicas: 3, existing: 3, create: 0, del: 0 },
+    { desc: 'scales to zero', replicas: 0, existing: 2, create: 0, del: 2 },
+  ])('$desc', ({ replicas, existing, create, del }) => {
+    const result = run({ spec: spec({ replicas }), pods: pods(existing, 'p') });
+    expect(result.create).toBe(create);
+    expect(result.delete).toHaveLength(del);
+    expect(result.createHash).toBe('new');
+  });
+
+  it('counts terminating pods against the surge bound with TerminationComplete', () => {
+    // replicas 4 → maxSurge 1: 3 active + 2 terminating already fill replicas+surge.
+    const input = { spec: spec({ replicas: 4 }), pods: [...pods(3, 'a'), ...pods(2, 't', { terminating: true })] };
+    expect(run(input).create).toBe(0);
+    expect(run({ ...input, spec: spec({ replicas: 4, podReplacementPolicy: 'TerminationStarted' }) }).create).toBe(1);
+  });
+
+  it('deletes finished pods and replaces them', () => {
+    const result = run({ pods: [...pods(2, 'ok'), pod('dead', { phase: 'Failed', ready: false })] });
+    expect(result.create).toBe(1);
+    expect(result.delete.map((d) => [d.pod.metadata?.name, d.reason])).toEqual([['dead', 'finished']]);
+  });
+
+  it('scales down unscheduled and not-ready pods first', () => {
+    const existing = [
+      pod('running-1'),
+      pod('running-2'),
+      pod('pending', { scheduled: false, ready: false }),
+      pod('not-ready', { ready: false }),
+    ];
+    expect(names(run({ spec: spec({ replicas: 2 }), pods: existing }))).toEqual(['not-ready', 'pending']);
+  });
+
+  it('asks to re-check when a ready pod will become available', () => {
+    const result = run({ spec: spec({ minReadySeconds: 10 }), pods: pods(3, 'p', { readySinceMs: 4000 }) });
+    expect(result.recheckAfterMs).toBe(6000);
+  });
+});
+
+describe('plan: rolling update', () => {
+  const rolling = (replicas: number, maxSurge: number | string, maxUnavailable: number | string) =>
+    spec({ replicas, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } } });
+
+  it.each([
+    // [replicas, surge, unavailable, old available, new (ready?), terminating] → [create, delete old]
+    { desc: 'starts: surges and removes up to maxUnavailable', r: 4, s: 1, u: 1, old: 4, fresh: 0, term: 0, create: 1, del: 1 },
+    { desc: 'maxUnavailable 0 waits for new pods to be available', r: 3, s: 1, u: 0, old: 3, fresh: 0, term: 0, create: 1, del: 0 },
+    { desc: 'maxUnavailable 0 deletes once a new pod is available', r: 3, s: 1, u: 0, old: 3, fresh: 1, term: 0, create: 0, del: 1 },
+    { desc: 'maxSurge 0 deletes first', r: 3, s: 0, u: 1, old: 3, fresh: 0, term: 0, create: 0, del: 1 },
+    { desc: 'maxSurge 0 creates once room is free', r: 3, s: 0, u: 1, old: 2, fresh: 0, term: 0, create: 1, del: 0 },
+    { desc: 'terminating pods block creation (TerminationComplete)', r: 3, s: 1, u: 1, old: 2, fresh: 1, term: 1, create: 0, del: 1 },
+    { desc: 'percentages: 25% of 10 → surge 3, unavailable 2', r: 10, s: '25%', u: '25%', old: 10, fresh: 0, term: 0, create: 3, del: 2 },
+    { desc: 'finishes: last old pod removed when new are available', r: 3, s: 1, u: 0, old: 1, fresh: 3, term: 0, create: 0, del: 1 },
+  ])('$desc', ({ r, s, u, old, fresh, term, create, del }) => {
+    const existing = [...pods(old, 'old', { hash: 'old' }), ...pods(fresh, 'new'), ...pods(term, 'term', { hash: 'old', terminating: true })];
+    const result = run({ spec: rolling(r, s, u), pods: existing });
+    expect(result.create).toBe(create);
+    expect(result.delete.filter((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === 'old')).toHaveLength(del);
+  });
+
+  it('never plans more than replicas + maxSurge pods or fewer than replicas - maxUnavailable available', () => {
+    // Walk a whole rollout, applying each plan as if the cluster acted instantly.
+    for (const [r, s, u] of [[5, 2, 1], [10, 0, 3], [7, 3, 0], [1, 1, 0], [4, '50%', '50%']] as const) {
+      let world = pods(r, 'old', { hash: 'old' });
+      let step = 0;
+      for (; step < 100; step += 1) {
+        const result = run({ spec: rolling(r, s, u), pods: world });
+        const gone = new Set(result.delete.map((d) => d.pod));
+        world = world.filter((p) => !gone.has(p));
+        world.push(...pods(result.create, `s${step}`));
+        const surge = typeof s === 'number' ? s : Math.ceil(r / 2);
+        const unavailable = typeof u === 'number' ? u : Math.floor(r / 2);
+        expect(world.length).toBeLessThanOrEqual(r + surge);
+        expect(world.length).toBeGreaterThanOrEqual(r - Math.max(unavailable, surge === 0 && unavailable === 0 ? 1 : 0));
+        if (world.every((p) => p.metadata?.labels?.['controller-revision-hash'] === 'new') && world.length === r) {
+          break;
+        }
+      }
+      expect(step).toBeLessThan(100);
+    }
+  });
+
+  it('scales down surplus old pods when replicas drop mid-rollout', () => {
+    const existing = [...pods(6, 'old', { hash: 'old' }), ...pods(2, 'new')];
+    const result = run({ spec: rolling(3, 1, 0), pods: existing });
+    // 8 pods already exceed 3 + 1: nothing is created until old pods go; 5 old pods may go now.
+    expect(result.create).toBe(0);
+    expect(result.delete).toHaveLength(5);
+    expect(result.delete.every((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === 'old')).toBe(true);
+  });
+});
+
+describe('plan: Recreate and paused', () => {
+  it('Recreate deletes all old pods first, then waits for terminating ones, then creates', () => {
+    const s = spec({ replicas: 3, strategy: { type: 'Recreate' } });
+    const phase1 = run({ spec: s, pods: pods(3, 'old', { hash: 'old' }) });
+    expect([phase1.create, phase1.delete.length]).toEqual([0, 3]);
+    expect(phase1.delete.every((d) => d.reason === 'recreate')).toBe(true);
+    const phase2 = run({ spec: s, pods: pods(3, 'old', { hash: 'old', terminating: true }) });
+    expect([phase2.create, phase2.delete.length]).toEqual([0, 0]);
+    const phase3 = run({ spec: s, pods: [] });
+    expect(phase3.create).toBe(3);
+  });
+
+  it('paused keeps the stable revision for replacements and rolls nothing', () => {
+    const s = spec({ replicas: 3, paused: true });
+    const result = run({ spec: s, pods: pods(2, 'old', { hash: 'old' }), stableHash: 'old' });
+    expect(result).toMatchObject({ create: 1, createHash: 'old', delete: [] });
+    expect(run({ spec: spec({ replicas: 1, paused: true }), pods: pods(3, 'old', { hash: 'old' }), stableHash: 'old' }).delete).toHaveLength(2);
+  });
+});
