@@ -169,6 +169,22 @@ export async function startComponent(state: ClusterState, component: ComponentRe
   });
 }
 
+/**
+ * Adds a process of our own (e.g. the manager in the demo) to the cluster's components, so
+ * cluster:down stops it too; a previous one of the same name is stopped first.
+ */
+export async function startExtraComponent(state: ClusterState, component: ComponentRecord, timeoutMs = 60_000): Promise<void> {
+  const previous = state.components.find((c) => c.name === component.name);
+  if (previous !== undefined) {
+    if (isOurProcess(previous.pid, previous.binary)) {
+      await stopProcess(previous.pid);
+    }
+    state.components = state.components.filter((c) => c !== previous);
+  }
+  state.components.push(component);
+  await startComponent(state, component, timeoutMs);
+}
+
 /** Stops one component (SIGTERM, then SIGKILL), or kills it at once with `kill: true`. */
 export async function stopComponent(state: ClusterState, name: ComponentName, options: { kill?: boolean } = {}): Promise<void> {
   const component = findComponent(state, name);

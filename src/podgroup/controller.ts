@@ -52,6 +52,8 @@ const OWNER = { apiVersion: API_VERSION, kind: KIND };
 
 export class PodGroupReconciler {
   readonly expectations = new Expectations();
+  /** The last status written per PodGroup and the resourceVersion it was computed from. */
+  private readonly lastWritten = new Map<string, { basedOn: string | undefined; json: string }>();
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
   private readonly custom: k8s.CustomObjectsApi;
@@ -77,6 +79,7 @@ export class PodGroupReconciler {
     const cached = this.podGroups.store.get(key);
     if (cached === undefined) {
       this.expectations.forget(key);
+      this.lastWritten.delete(key);
       return undefined;
     }
     if (cached.metadata?.deletionTimestamp != null) {
@@ -329,7 +332,11 @@ export class PodGroupReconciler {
   }
 
   private async writeStatus(pg: PodGroup, status: NonNullable<PodGroup['status']>, ctx: ReconcileContext): Promise<void> {
-    if (canonicalJson(status) === canonicalJson(pg.status ?? {})) {
+    const key = objectKey(pg);
+    const json = canonicalJson(status);
+    const last = this.lastWritten.get(key);
+    // Skip when unchanged, or when we already wrote exactly this and the cache has not caught up.
+    if (json === canonicalJson(pg.status ?? {}) || (last?.basedOn === pg.metadata?.resourceVersion && last?.json === json)) {
       return;
     }
     this.statusEvents(pg, status);
@@ -338,6 +345,7 @@ export class PodGroupReconciler {
         { group: GROUP, version: VERSION, namespace: pg.metadata?.namespace ?? '', plural: PLURAL, name: pg.metadata?.name ?? '', body: { status } },
         mergePatch,
       );
+      this.lastWritten.set(key, { basedOn: pg.metadata?.resourceVersion, json });
     } catch (err) {
       if (!isNotFound(err)) {
         throw err;
@@ -361,9 +369,6 @@ export class PodGroupReconciler {
       } else if (c.type === CONDITION_GANG_SCHEDULED && c.status === 'False') {
         this.events.event(pg, 'Warning', 'Unschedulable', c.message ?? '');
       }
-    }
-    if ((pg.status?.replicas ?? 0) !== (status.replicas ?? 0) && status.replicas === pg.spec.replicas) {
-      this.events.event(pg, 'Normal', 'ScalingPodGroup', `Scaled to ${status.replicas} replica(s)`);
     }
   }
 
