@@ -393,7 +393,7 @@ export function podGroupCrd(templateSchema: Schema): Schema {
               properties: {
                 apiVersion: { description: `${API_VERSION}`, type: 'string' },
                 kind: { description: KIND, type: 'string' },
-                metadata: { type: 'object' },
+                metadata: { description: 'Standard object metadata (name, namespace, labels, annotations).', type: 'object' },
                 spec: specSchema(templateSchema),
                 status: statusSchema,
               },

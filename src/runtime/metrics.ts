@@ -144,6 +144,26 @@ export const eventsEmitted = new client.Counter({
   registers: [registry],
 });
 
+// scheduler extender
+export const extenderRequests = new client.Counter({
+  name: 'podgroup_extender_requests_total',
+  help: 'Scheduler extender requests, by verb (filter, prioritize, bind, unknown) and HTTP code',
+  labelNames: ['verb', 'code'] as const,
+  registers: [registry],
+});
+export const extenderLatency = new client.Histogram({
+  name: 'podgroup_extender_request_duration_seconds',
+  help: 'Scheduler extender request latency, by verb',
+  labelNames: ['verb'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+export const gangRejections = new client.Counter({
+  name: 'podgroup_gang_rejections_total',
+  help: 'Filter calls that failed every node because the PodGroup could not reach minAvailable',
+  registers: [registry],
+});
+
 /** Hooks run just before each scrape (e.g. to refresh gauges computed on demand). */
 const beforeScrape = new Set<() => void>();
 

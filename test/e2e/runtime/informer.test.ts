@@ -92,8 +92,12 @@ describe('informer', () => {
     const errorsBefore = await restarts('error');
 
     await stopComponent(state, 'kube-apiserver', { kill: true });
-    await eventually('informer to notice the lost connection', async () => (await restarts('error')) > errorsBefore, 20_000);
-    await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
+    try {
+      await eventually('informer to notice the lost connection', async () => (await restarts('error')) > errorsBefore, 60_000);
+    } finally {
+      // Whatever happened, later tests need an API server.
+      await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
+    }
 
     await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('born', '1') });
     await core.replaceNamespacedConfigMap({ name: 'keep', namespace: ns.name, body: cm('keep', '2') });
@@ -114,8 +118,11 @@ describe('informer', () => {
     const seen = track(informer);
     informer.start();
     await informer.waitForSync();
-    await stopComponent(state, 'kube-apiserver');
-    await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
+    try {
+      await stopComponent(state, 'kube-apiserver');
+    } finally {
+      await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
+    }
     const readyAt = Date.now();
     await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('after-restart', '1') });
     await eventually('a change after the restart', () => seen.added.includes('after-restart'), 60_000, 20);

@@ -1,0 +1,111 @@
+// Gang feasibility and per-node filtering for one PodGroup member. Pure: the adapter gathers
+// what is bound and requested per node (informer cache plus bindings it made itself).
+import { slots, type Resources } from './resources.js';
+
+export interface NodeView {
+  name: string;
+  zone: string | undefined;
+  allocatable: Resources;
+  /** Requests of pods on the node (bound, or bound by us and not yet seen). */
+  requested: Resources;
+  /** Members of this PodGroup on the node. */
+  members: number;
+}
+
+export interface GangInput {
+  /** namespace/name of the PodGroup. */
+  group: string;
+  minAvailable: number | undefined;
+  maxPerNode: number | undefined;
+  /** Members already bound (or bound by us and not yet seen), not counting the pod being placed. */
+  bound: number;
+  /** What the pod being placed requests (pods: 1 included). */
+  request: Resources;
+  nodes: NodeView[];
+}
+
+export interface GangVerdict {
+  /** Nodes the pod may go to. */
+  passed: string[];
+  /** node → why not. */
+  failed: Record<string, string>;
+  /** Set when the whole group cannot reach minAvailable: every node fails with it. */
+  gangMessage: string | undefined;
+  room: number;
+}
+
+function free(node: NodeView): Resources {
+  const out: Resources = {};
+  for (const [name, v] of Object.entries(node.allocatable)) {
+    out[name] = v - (node.requested[name] ?? 0);
+  }
+  return out;
+}
+
+export function filterForGang(input: GangInput): GangVerdict {
+  const failed: Record<string, string> = {};
+  const passed: string[] = [];
+  let room = 0;
+  const limits = new Map<string, number>();
+  for (const node of input.nodes) {
+    const fit = slots(free(node), input.request);
+    let count = fit.count;
+    let reason = fit.count === 0 ? `insufficient ${fit.limitedBy ?? 'resources'}` : undefined;
+    if (input.maxPerNode !== undefined) {
+      const left = Math.max(0, input.maxPerNode - node.members);
+      if (left < count) {
+        count = left;
+        if (left === 0) {
+          reason = `maxPerNode ${input.maxPerNode} reached`;
+        }
+      }
+    }
+    if (count > 0) {
+      passed.push(node.name);
+      room += count;
+    } else {
+      failed[node.name] = reason ?? 'no room';
+      const key = reason?.startsWith('maxPerNode') === true ? 'maxPerNode' : (fit.limitedBy ?? 'resources');
+      limits.set(key, (limits.get(key) ?? 0) + 1);
+    }
+    if (fit.limitedBy !== undefined && count > 0) {
+      limits.set(fit.limitedBy, limits.get(fit.limitedBy) ?? 0);
+    }
+  }
+  const need = (input.minAvailable ?? 0) - input.bound;
+  if (need > 0 && room < need) {
+    const limitedBy = mostLimiting(input, limits);
+    const message = `PodGroup ${input.group} needs ${input.minAvailable} members, ${input.bound} bound, room for ${room} more (${limitedBy})`;
+    return { passed: [], failed: Object.fromEntries(input.nodes.map((n) => [n.name, message])), gangMessage: message, room };
+  }
+  return { passed, failed, gangMessage: undefined, room };
+}
+
+/** The resource that bounds the group's room: the one whose per-node fit is smallest overall. */
+function mostLimiting(input: GangInput, limits: Map<string, number>): string {
+  if (input.nodes.length === 0) {
+    return 'no candidate nodes';
+  }
+  let best: string | undefined;
+  let bestRoom = Number.POSITIVE_INFINITY;
+  for (const name of Object.keys(input.request)) {
+    if ((input.request[name] ?? 0) <= 0) {
+      continue;
+    }
+    let total = 0;
+    for (const node of input.nodes) {
+      total += slots(free(node), { [name]: input.request[name] ?? 0 }).count;
+    }
+    if (total < bestRoom) {
+      bestRoom = total;
+      best = name;
+    }
+  }
+  if (input.maxPerNode !== undefined) {
+    const perNodeRoom = input.nodes.reduce((s, n) => s + Math.max(0, (input.maxPerNode ?? 0) - n.members), 0);
+    if (perNodeRoom < bestRoom) {
+      best = 'maxPerNode';
+    }
+  }
+  return best ?? [...limits.keys()][0] ?? 'resources';
+}
