@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
-import { ClusterError, DEFAULT_STATE_DIR, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from './cluster/local-cluster.js';
+import { ClusterError, DEFAULT_STATE_DIR, installCrds, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from './cluster/local-cluster.js';
 import { freePort, waitFor } from './cluster/processes.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -23,14 +23,15 @@ function kubectl(state: ClusterState, args: string[], show = true): string {
 }
 
 async function main(): Promise<void> {
-  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');
+  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok)');
   const { state, alreadyUp } = await up({ stateDir: DEFAULT_STATE_DIR, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
   kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone']);
 
   step(2, 'Install the PodGroup CRD and start the manager');
-  kubectl(state, ['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')]);
-  kubectl(state, ['wait', '--for=condition=Established', '-f', join(REPO_ROOT, 'crds')], false);
+  console.log('$ kubectl apply --server-side -f crds/');
+  await installCrds(state);
+  kubectl(state, ['get', 'crds']);
   console.log('  building the manager (npm run build)');
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
@@ -44,12 +45,14 @@ async function main(): Promise<void> {
       `--kubeconfig=${state.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
+      // The podgroup-scheduler started with the cluster calls the extender here.
+      `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
       '--leader-elect',
       '--leader-election-namespace=kube-system',
       '--log-format=json',
     ],
     pid: 0,
-    ports: [metricsPort, probePort],
+    ports: [metricsPort, probePort, state.extenderPort],
     log: join(state.stateDir, 'logs', 'podgroup-controller.log'),
     health: { url: `http://127.0.0.1:${probePort}/readyz`, tls: 'none' },
   });
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
       return s?.observedGeneration === pg.metadata?.generation && s?.updatedReplicas === want && s?.availableReplicas === want && pods.length === want;
     }, { timeoutMs: 120_000, intervalMs: 250 });
 
-  step(3, 'Apply a PodGroup: the controller creates 3 pods, kube-scheduler binds them to kwok nodes');
+  step(3, 'Apply a PodGroup: the controller creates 3 pods; the podgroup-scheduler (with our extender) spreads them over kwok nodes');
   kubectl(state, ['apply', '-f', join(REPO_ROOT, 'config', 'samples', 'podgroup-web.yaml')]);
   await converged('3 pods running');
   kubectl(state, ['get', 'podgroup', 'web']);

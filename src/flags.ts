@@ -21,6 +21,8 @@ export interface ManagerFlags {
   kubeApiBurst: number;
   concurrentPodGroupSyncs: number;
   podSchedulerName: string | undefined;
+  extenderBindAddress: ListenAddress | undefined;
+  extenderMaxBodyBytes: number;
   dropManagedFields: boolean;
   gracefulShutdownMs: number;
   logLevel: LogLevel;
@@ -46,7 +48,13 @@ const FLAGS: Record<string, FlagSpec> = {
   'kube-api-qps': { type: 'string', default: '50', help: 'Client-side sustained request rate to the API server; 0 or less disables throttling.' },
   'kube-api-burst': { type: 'string', default: '100', help: 'Client-side request burst.' },
   'concurrent-podgroup-syncs': { type: 'string', default: '5', help: 'PodGroups reconciled in parallel (one worker per PodGroup at a time).' },
-  'pod-scheduler-name': { type: 'string', default: '', help: 'schedulerName set on created pods whose template names none (e.g. podgroup-scheduler). Default: leave it unset.' },
+  'pod-scheduler-name': {
+    type: 'string',
+    default: 'podgroup-scheduler',
+    help: 'schedulerName set on created pods whose template names none; "" leaves it unset (the default scheduler).',
+  },
+  'extender-bind-address': { type: 'string', default: ':8888', help: 'Address of the scheduler extender (filter, prioritize, bind); "0" disables it.' },
+  'extender-max-body-bytes': { type: 'string', default: '4194304', help: 'Largest extender request body accepted (larger ones get 413).' },
   'drop-managed-fields': { type: 'boolean', default: true, help: 'Drop metadata.managedFields from cached objects (saves memory).' },
   'graceful-shutdown-timeout': { type: 'string', default: '30s', help: 'How long in-flight reconciles may run after SIGTERM.' },
   'log-level': { type: 'string', default: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
@@ -144,6 +152,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     kubeApiBurst: parseNumber('kube-api-burst', str('kube-api-burst'), { min: 1, integer: true }),
     concurrentPodGroupSyncs: parseNumber('concurrent-podgroup-syncs', str('concurrent-podgroup-syncs'), { min: 1, integer: true }),
     podSchedulerName: str('pod-scheduler-name') || undefined,
+    extenderBindAddress: parseAddress('extender-bind-address', str('extender-bind-address')),
+    extenderMaxBodyBytes: parseNumber('extender-max-body-bytes', str('extender-max-body-bytes'), { min: 1024, integer: true }),
     dropManagedFields: bool('drop-managed-fields'),
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', str('graceful-shutdown-timeout')),
     logLevel: logLevel as LogLevel,

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { parseFlags, usage, FlagError, type ManagerFlags } from './flags.js';
 import { setupPodGroupController } from './podgroup/controller.js';
+import { setupSchedulerExtender } from './scheduling/extender.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
 
@@ -45,6 +46,10 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     eventComponent: 'podgroup-controller',
   });
   setupPodGroupController(manager, { workers: flags.concurrentPodGroupSyncs, schedulerName: flags.podSchedulerName });
+  const extender =
+    flags.extenderBindAddress === undefined
+      ? undefined
+      : setupSchedulerExtender(manager, { address: flags.extenderBindAddress, maxBodyBytes: flags.extenderMaxBodyBytes });
 
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -69,6 +74,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     identity,
     metrics: manager.metricsPort,
     probes: manager.probePort,
+    extender: extender?.port,
     leaderElection: flags.leaderElect,
   });
   return manager;

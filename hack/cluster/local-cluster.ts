@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { stringify as toYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import {
   createCertificateAuthority,
   createSigningKeyPair,
@@ -63,6 +63,8 @@ export interface ClusterState {
   binDir: string;
   kubeconfig: string;
   apiserverUrl: string;
+  /** Where the podgroup-scheduler expects the manager's extender (127.0.0.1). */
+  extenderPort: number;
   pki: { caCert: string; caKey: string; adminCert: string; adminKey: string };
   components: ComponentRecord[];
 }
@@ -259,6 +261,50 @@ function kubeconfigYaml(server: string, caPem: string, admin: PemKeyPair): strin
   });
 }
 
+/**
+ * Applies crds/ with server-side apply (the PodGroup CRD is too large for client-side apply's
+ * last-applied annotation) and waits until every CRD is Established.
+ */
+export async function installCrds(state: ClusterState): Promise<void> {
+  const dir = join(REPO_ROOT, 'crds');
+  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', dir], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new ClusterError(`kubectl apply -f crds/ failed: ${result.stderr || result.error?.message}`);
+  }
+  const ext = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
+  const names = [...result.stdout.matchAll(/customresourcedefinition\.apiextensions\.k8s\.io\/(\S+)/g)].map((m) => m[1] ?? '');
+  for (const name of names) {
+    await waitFor(`CRD ${name} to be Established`, async () => {
+      const crd = await ext.readCustomResourceDefinition({ name });
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+    }, { timeoutMs: 60_000 });
+  }
+}
+
+/** config/scheduler/scheduler-config.yaml, pointed at the local API server and extender. */
+export function localPodGroupSchedulerConfig(kubeconfig: string, extenderPort: number, overrides: { schedulerName?: string; ignorable?: boolean } = {}): string {
+  const config = parseYaml(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'scheduler-config.yaml'), 'utf8')) as {
+    clientConnection?: object;
+    leaderElection?: object;
+    profiles: Array<{ schedulerName: string }>;
+    extenders: Array<{ urlPrefix: string; ignorable?: boolean }>;
+  };
+  config.clientConnection = { kubeconfig, qps: 200, burst: 400 };
+  config.leaderElection = { leaderElect: false };
+  for (const extender of config.extenders) {
+    extender.urlPrefix = `http://127.0.0.1:${extenderPort}`;
+    if (overrides.ignorable !== undefined) {
+      extender.ignorable = overrides.ignorable;
+    }
+  }
+  if (overrides.schedulerName !== undefined) {
+    for (const profile of config.profiles) {
+      profile.schedulerName = overrides.schedulerName;
+    }
+  }
+  return toYaml(config);
+}
+
 export function fakeNodeManifest(spec: FakeNodeSpec): k8s.V1Node {
   const capacity = { cpu: spec.cpu ?? '16', memory: spec.memory ?? '64Gi', pods: spec.pods ?? '110', 'ephemeral-storage': '200Gi' };
   return {
@@ -365,13 +411,9 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
 
   const pki = writePki(stateDir);
   const apiserverPort = await pickPort(options.apiserverPort, 'kube-apiserver');
-  const [etcdPort, etcdPeerPort, kcmPort, schedulerPort, kwokPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [etcdPort, etcdPeerPort, kcmPort, schedulerPort, kwokPort, podgroupSchedulerPort, extenderPort] = (await Promise.all(
+    Array.from({ length: 7 }, () => freePort()),
+  )) as [number, number, number, number, number, number, number];
   const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
   const kubeconfig = join(stateDir, 'kubeconfig');
   writeFileSync(
@@ -393,6 +435,9 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     }),
   );
 
+  const podgroupSchedulerConfig = join(stateDir, 'podgroup-scheduler.yaml');
+  writeFileSync(podgroupSchedulerConfig, localPodGroupSchedulerConfig(kubeconfig, extenderPort));
+
   const bin = (name: string): string => join(binDir, name);
   const logFile = (name: string): string => join(stateDir, 'logs', `${name}.log`);
   const state: ClusterState = {
@@ -400,6 +445,7 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     binDir,
     kubeconfig,
     apiserverUrl,
+    extenderPort,
     pki: { caCert: pki.caCert, caKey: pki.caKey, adminCert: pki.adminCert, adminKey: pki.adminKey },
     components: [
       {
@@ -487,6 +533,21 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           `--authorization-kubeconfig=${kubeconfig}`,
           '--bind-address=127.0.0.1',
           `--secure-port=${schedulerPort}`,
+        ],
+      },
+      {
+        name: 'podgroup-scheduler',
+        binary: bin('kube-scheduler'),
+        pid: 0,
+        ports: [podgroupSchedulerPort],
+        log: logFile('podgroup-scheduler'),
+        health: { url: `https://127.0.0.1:${podgroupSchedulerPort}/healthz`, tls: 'insecure' },
+        args: [
+          `--config=${podgroupSchedulerConfig}`,
+          `--authentication-kubeconfig=${kubeconfig}`,
+          `--authorization-kubeconfig=${kubeconfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${podgroupSchedulerPort}`,
         ],
       },
       {

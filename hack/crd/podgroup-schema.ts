@@ -393,7 +393,8 @@ export function podGroupCrd(templateSchema: Schema): Schema {
               properties: {
                 apiVersion: { description: `${API_VERSION}`, type: 'string' },
                 kind: { description: KIND, type: 'string' },
-                metadata: { description: 'Standard object metadata (name, namespace, labels, annotations).', type: 'object' },
+                // The API server forbids anything but type here; kubectl explain shows ObjectMeta.
+                metadata: { type: 'object' },
                 spec: specSchema(templateSchema),
                 status: statusSchema,
               },

@@ -24,7 +24,7 @@ describe('cluster lifecycle', () => {
     expect(again.alreadyUp).toBe(true);
 
     const state = readState(stateDir);
-    expect(state?.components.map((c) => c.name)).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']);
+    expect(state?.components.map((c) => c.name)).toEqual(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'podgroup-scheduler', 'kwok']);
     const pids = state?.components.map((c) => c.pid) ?? [];
     const ports = state?.components.flatMap((c) => c.ports) ?? [];
     expect(pids.every(isAlive)).toBe(true);

@@ -4,10 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../hack/cluster/local-cluster.js';
+import { installCrds, REPO_ROOT } from '../../hack/cluster/local-cluster.js';
 import { renderCrd } from '../../hack/crd/generate.js';
-import { createNamespace, eventually, kubeConfig } from './support/cluster.js';
-import { applyCrds } from './support/podgroups.js';
+import { clusterState, createNamespace, eventually, kubeConfig } from './support/cluster.js';
 
 const kc = kubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -93,7 +92,7 @@ describe('local control plane', () => {
   it('installs every CRD in crds/ and serves objects of it', async () => {
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    applyCrds();
+    await installCrds(clusterState());
     const files = readdirSync(join(REPO_ROOT, 'crds')).filter((f) => f.endsWith('.yaml'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {

@@ -3,8 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, afterAll, describe, expect, it } from '@jest/globals';
 import type { PodGroup } from '../../../src/api/podgroup.js';
+import { installCrds } from '../../../hack/cluster/local-cluster.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
-import { applyCrds, createPodGroup, patchPodGroup, podGroupManifest } from '../support/podgroups.js';
+import { createPodGroup, patchPodGroup, podGroupManifest } from '../support/podgroups.js';
 
 // Explanations are wrapped to the terminal width: compare with whitespace collapsed.
 const kubectl = (...args: string[]): string =>
@@ -42,7 +43,7 @@ const invalid: Array<[string, Mutation, RegExp]> = [
 describe('PodGroup API validation', () => {
   let ns: { name: string; remove: () => Promise<void> };
   beforeAll(async () => {
-    applyCrds();
+    await installCrds(clusterState());
     ns = await createNamespace('e2e-pg-api');
   });
   afterAll(async () => {

@@ -1,9 +1,8 @@
 // PodGroup helpers for e2e tests: the manager as a real process, typed access to PodGroups,
 // and a pod watcher that checks rollout bounds at every event it observes.
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installCrds, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { GROUP, PLURAL, REVISION_HASH_LABEL, VERSION, type PodGroup, type PodGroupSpec } from '../../../src/api/podgroup.js';
 import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
 import { clusterState, eventually, kubeConfig } from './cluster.js';
@@ -24,15 +23,9 @@ export interface RunningManager {
 
 let managerCount = 0;
 
-/** Applies crds/ with server-side apply (the CRD is too large for client-side apply's annotation). */
-export function applyCrds(): void {
-  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'crds')], { stdio: 'pipe' });
-  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'wait', '--for=condition=Established', '--timeout=60s', '-f', join(REPO_ROOT, 'crds')], { stdio: 'pipe' });
-}
-
 /** Starts src/main.ts against the e2e cluster; resolves once it reports its ports. */
 export async function startManager(extraArgs: string[] = []): Promise<RunningManager> {
-  applyCrds();
+  await installCrds(clusterState());
   managerCount += 1;
   const proc = startTs(
     join(REPO_ROOT, 'src', 'main.ts'),
@@ -47,11 +40,13 @@ export async function startManager(extraArgs: string[] = []): Promise<RunningMan
       '200',
       '--kube-api-burst',
       '400',
+      '--extender-bind-address',
+      `127.0.0.1:${clusterState().extenderPort}`,
       ...extraArgs,
     ],
     `manager-${process.pid}-${managerCount}`,
   );
-  const [, metrics, probes] = await proc.waitForLine(/"message":"manager started".*"metrics":(\d+).*"probes":(\d+)/);
+  const [, metrics, probes] = await proc.waitForLine(/"extender":\d+.*"message":"manager started".*"metrics":(\d+).*"probes":(\d+)/);
   return {
     proc,
     metricsUrl: `http://127.0.0.1:${metrics}/metrics`,
