@@ -34,6 +34,12 @@ export interface ExtenderOptions {
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 /** Bindings we made stay counted until the informer shows them, or this long at most. */
 const BINDING_MEMORY_MS = 60_000;
+/**
+ * kube-scheduler binds in the background while it already filters the next pod, so a member
+ * scored a moment ago may be about to bind. Filter and prioritize of the same PodGroup wait (at
+ * most this long) for those binds, so counts per node never miss an in-flight placement.
+ */
+const IN_FLIGHT_WAIT_MS = 1000;
 
 class HttpError extends Error {
   constructor(
@@ -59,6 +65,14 @@ export class SchedulerExtender implements Runnable {
   private readonly log: Logger;
   /** Pods we bound whose binding the pod informer may not show yet: pod key → binding. */
   private readonly bindings = new Map<string, Binding>();
+  /**
+   * The pod as the scheduler last sent it to filter: bind only gets its name, and the pod
+   * informer may not have the pod yet, but its owner and requests must be counted at once.
+   */
+  private readonly candidates = new Map<string, k8s.V1Pod>();
+  /** Members that passed filter whose bind has not arrived: pod key → PodGroup UID, when. */
+  private readonly inFlight = new Map<string, { groupUid: string; at: number }>();
+  private readonly bindWaiters = new Set<() => void>();
 
   constructor(
     clients: KubeClients,
@@ -111,7 +125,7 @@ export class SchedulerExtender implements Runnable {
         throw new HttpError(405, `${req.method} not allowed: extender verbs take POST`);
       }
       const parsed = await readJson(req, this.options.maxBodyBytes);
-      body = verb === 'bind' ? await this.bind(parsed) : verb === 'filter' ? this.filter(parsed) : this.prioritize(parsed);
+      body = verb === 'bind' ? await this.bind(parsed) : verb === 'filter' ? await this.filter(parsed) : await this.prioritize(parsed);
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;
       const message = err instanceof Error ? err.message : String(err);
@@ -127,13 +141,14 @@ export class SchedulerExtender implements Runnable {
     }
   }
 
-  private filter(raw: unknown): ExtenderFilterResult {
+  private async filter(raw: unknown): Promise<ExtenderFilterResult> {
     const problem = checkExtenderArgs(raw);
     if (problem !== undefined) {
       throw new HttpError(400, problem);
     }
     const args = raw as ExtenderArgs;
     const cacheCapable = args.NodeNames != null;
+    await this.awaitInFlightBinds(args.Pod);
     const { views, unknown } = this.nodeViews(args);
     const result = (passed: string[], failed: Record<string, string>, error = ''): ExtenderFilterResult => ({
       ...(cacheCapable
@@ -145,6 +160,7 @@ export class SchedulerExtender implements Runnable {
     });
     const group = this.groupOf(args.Pod);
     const podKey = keyOf(args.Pod);
+    this.candidates.set(podKey, args.Pod);
     if (group === undefined) {
       return result(views.map((v) => v.name), {});
     }
@@ -162,23 +178,65 @@ export class SchedulerExtender implements Runnable {
       this.log.info('gang cannot be placed yet', { pod: podKey, podGroup: objectKey(group), reason: verdict.gangMessage });
       return result([], verdict.failed);
     }
+    if (verdict.passed.length > 0) {
+      // With one feasible node the scheduler skips prioritize and binds at once.
+      this.inFlight.set(podKey, { groupUid: group.metadata?.uid ?? '', at: Date.now() });
+    }
     this.log.debug('filter', { pod: podKey, passed: verdict.passed.length, failed: Object.keys(verdict.failed).length });
     return result(verdict.passed, verdict.failed);
   }
 
-  private prioritize(raw: unknown): HostPriority[] {
+  private async prioritize(raw: unknown): Promise<HostPriority[]> {
     const problem = checkExtenderArgs(raw);
     if (problem !== undefined) {
       throw new HttpError(400, problem);
     }
     const args = raw as ExtenderArgs;
+    await this.awaitInFlightBinds(args.Pod);
     const { views } = this.nodeViews(args);
     const group = this.groupOf(args.Pod);
     if (group === undefined) {
       return views.map((v) => ({ Host: v.name, Score: 0 }));
     }
-    const { views: withMembers, zoneMembers } = this.memberViews(group, keyOf(args.Pod), views);
+    const podKey = keyOf(args.Pod);
+    const { views: withMembers, zoneMembers } = this.memberViews(group, podKey, views);
+    this.inFlight.set(podKey, { groupUid: group.metadata?.uid ?? '', at: Date.now() });
     return score(group.spec.placement?.policy ?? 'Spread', withMembers, zoneMembers);
+  }
+
+  /** Waits until other members of the pod's PodGroup that were just scored have been bound. */
+  private async awaitInFlightBinds(pod: k8s.V1Pod): Promise<void> {
+    const group = this.groupOf(pod);
+    if (group === undefined) {
+      return;
+    }
+    const uid = group.metadata?.uid ?? '';
+    const podKey = keyOf(pod);
+    const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
+    for (;;) {
+      const now = Date.now();
+      let waiting = false;
+      for (const [key, entry] of this.inFlight) {
+        if (now - entry.at > IN_FLIGHT_WAIT_MS || this.pods.store.get(key)?.spec?.nodeName) {
+          // Scheduled elsewhere, failed after scoring, or bound by someone else.
+          this.inFlight.delete(key);
+        } else if (entry.groupUid === uid && key !== podKey) {
+          waiting = true;
+        }
+      }
+      if (!waiting || now >= deadline) {
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.bindWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, 25);
+        this.bindWaiters.add(wake);
+      });
+    }
   }
 
   private async bind(raw: unknown): Promise<ExtenderBindingResult> {
@@ -203,9 +261,12 @@ export class SchedulerExtender implements Runnable {
       // The scheduler logs this and retries the pod.
       return { Error: `binding ${key} to ${args.Node}: ${errorMessage(err)}` };
     }
-    const pod = this.pods.store.get(key);
+    const pod = this.candidates.get(key) ?? this.pods.store.get(key);
+    this.candidates.delete(key);
     const ownerUid = pod?.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND)?.uid;
     this.bindings.set(key, { node: args.Node, requests: pod === undefined ? { pods: 1 } : podRequests(pod), ownerUid, at: Date.now() });
+    this.inFlight.delete(key);
+    [...this.bindWaiters].forEach((wake) => wake());
     this.log.info('bound pod', { pod: key, node: args.Node });
     return { Error: '' };
   }
@@ -305,6 +366,10 @@ export class SchedulerExtender implements Runnable {
       if (this.pods.store.get(key)?.spec?.nodeName || now - b.at > BINDING_MEMORY_MS) {
         this.bindings.delete(key);
       }
+    }
+    // Pods filtered but never bound (another node chosen elsewhere, or deleted).
+    if (this.candidates.size > 10_000) {
+      this.candidates.clear();
     }
   }
 }

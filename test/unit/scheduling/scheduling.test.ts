@@ -1,0 +1,133 @@
+import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
+import { filterForGang, type NodeView } from '../../../src/scheduling/gang.js';
+import { parseQuantity, podRequests, slots } from '../../../src/scheduling/resources.js';
+import { score } from '../../../src/scheduling/scoring.js';
+import { checkBindingArgs, checkExtenderArgs } from '../../../src/scheduling/wire.js';
+
+const node = (name: string, o: Partial<NodeView> = {}): NodeView => ({
+  name,
+  zone: 'z1',
+  allocatable: { cpu: 16, memory: 64 * 2 ** 30, pods: 110 },
+  requested: {},
+  members: 0,
+  ...o,
+});
+
+describe('quantities and requests', () => {
+  it.each([
+    ['100m', 0.1],
+    ['2', 2],
+    ['1.5', 1.5],
+    ['64Mi', 64 * 2 ** 20],
+    ['1G', 1e9],
+    ['2e3', 2000],
+    ['abc', Number.NaN],
+  ])('parseQuantity(%p) = %p', (q, v) => {
+    expect(parseQuantity(q)).toBe(v);
+  });
+
+  it('sums containers and native sidecars, takes the larger init container, adds a pod slot', () => {
+    const pod: k8s.V1Pod = {
+      spec: {
+        containers: [{ name: 'a', resources: { requests: { cpu: '500m', memory: '1Gi' } } }, { name: 'b', resources: { requests: { cpu: '250m' } } }],
+        initContainers: [
+          { name: 'sidecar', restartPolicy: 'Always', resources: { requests: { cpu: '250m' } } },
+          { name: 'init', resources: { requests: { cpu: '4' } } },
+        ],
+      },
+    };
+    expect(podRequests(pod)).toEqual({ cpu: 4, memory: 2 ** 30, pods: 1 });
+  });
+
+  it('counts how many more fit and what limits it', () => {
+    expect(slots({ cpu: 10, memory: 100, pods: 110 }, { cpu: 3, memory: 10, pods: 1 })).toEqual({ count: 3, limitedBy: 'cpu' });
+    expect(slots({ cpu: 10, 'example.com/gpu': 1, pods: 110 }, { cpu: 1, 'example.com/gpu': 1, pods: 1 })).toEqual({ count: 1, limitedBy: 'example.com/gpu' });
+  });
+});
+
+describe('filterForGang', () => {
+  const base = { group: 'ns/g', maxPerNode: undefined, request: { cpu: 5, pods: 1 } };
+
+  it('passes every node that fits when there is no gang', () => {
+    const v = filterForGang({ ...base, minAvailable: undefined, bound: 0, nodes: [node('a'), node('b', { requested: { cpu: 14 } })] });
+    expect(v.passed).toEqual(['a']);
+    expect(v.failed).toEqual({ b: 'insufficient cpu' });
+    expect(v.gangMessage).toBeUndefined();
+  });
+
+  it('fails every node with a clear message when the group cannot reach minAvailable', () => {
+    const v = filterForGang({ ...base, minAvailable: 5, bound: 2, nodes: [node('a', { requested: { cpu: 10 } })] });
+    expect(v.gangMessage).toBe('PodGroup ns/g needs 5 members, 2 bound, room for 1 more (cpu)');
+    expect(v.passed).toEqual([]);
+    expect(v.failed).toEqual({ a: v.gangMessage });
+  });
+
+  it('places a member once bound + room reach minAvailable', () => {
+    const v = filterForGang({ ...base, minAvailable: 5, bound: 2, nodes: [node('a'), node('b', { requested: { cpu: 10 } })] });
+    expect(v.room).toBe(4);
+    expect(v.passed).toEqual(['a', 'b']);
+  });
+
+  it('limits by extended resources and by maxPerNode', () => {
+    const gpu = filterForGang({
+      group: 'ns/g',
+      minAvailable: 3,
+      maxPerNode: undefined,
+      bound: 0,
+      request: { cpu: 1, 'example.com/gpu': 1, pods: 1 },
+      nodes: [node('a', { allocatable: { cpu: 16, 'example.com/gpu': 2, pods: 110 } })],
+    });
+    expect(gpu.gangMessage).toContain('room for 2 more (example.com/gpu)');
+    const perNode = filterForGang({ ...base, minAvailable: 3, maxPerNode: 1, bound: 0, nodes: [node('a', { members: 1 }), node('b')] });
+    expect(perNode.gangMessage).toBe('PodGroup ns/g needs 3 members, 0 bound, room for 1 more (maxPerNode)');
+    const fine = filterForGang({ ...base, minAvailable: undefined, maxPerNode: 1, bound: 1, nodes: [node('a', { members: 1 }), node('b')] });
+    expect(fine).toMatchObject({ passed: ['b'], failed: { a: 'maxPerNode 1 reached' } });
+  });
+});
+
+describe('score', () => {
+  it('Spread prefers emptier nodes and zones', () => {
+    const zones = new Map([['z1', 3], ['z2', 0]]);
+    const scores = score('Spread', [node('busy', { members: 3 }), node('empty', { members: 0 }), node('other-zone', { zone: 'z2' })], zones);
+    const byHost = Object.fromEntries(scores.map((s) => [s.Host, s.Score]));
+    expect(byHost['busy']).toBe(0);
+    expect(byHost['other-zone']).toBe(10);
+    expect(byHost['empty']).toBeGreaterThan(byHost['busy'] ?? 0);
+    expect(byHost['empty']).toBeLessThan(10);
+  });
+
+  it('Pack prefers nodes with more members and utilisation', () => {
+    const scores = score('Pack', [node('full', { members: 2, requested: { cpu: 12, memory: 48 * 2 ** 30 } }), node('empty')], new Map());
+    expect(scores).toEqual([{ Host: 'full', Score: 9 }, { Host: 'empty', Score: 0 }]);
+  });
+
+  it('scores stay within 0..10', () => {
+    for (const policy of ['Spread', 'Pack'] as const) {
+      for (const s of score(policy, [node('a', { members: 7, requested: { cpu: 99 } }), node('b', { zone: undefined })], new Map([['z1', 7]]))) {
+        expect(s.Score).toBeGreaterThanOrEqual(0);
+        expect(s.Score).toBeLessThanOrEqual(10);
+      }
+    }
+  });
+});
+
+describe('wire validation', () => {
+  it.each([
+    [null, 'request body must be a JSON object'],
+    [[], 'request body must be a JSON object'],
+    [{ Pod: 'x', NodeNames: [] }, 'Pod with metadata.name is required'],
+    [{ Pod: { metadata: { name: 'p' } } }, 'either Nodes or NodeNames is required'],
+    [{ Pod: { metadata: { name: 'p' } }, NodeNames: [1] }, 'NodeNames must be a list of strings'],
+    [{ Pod: { metadata: { name: 'p' } }, Nodes: { items: 'x' } }, 'Nodes must be a NodeList'],
+  ])('rejects %j', (value, message) => {
+    expect(checkExtenderArgs(value)).toContain(message);
+  });
+
+  it('accepts both node modes and checks binding args', () => {
+    expect(checkExtenderArgs({ Pod: { metadata: { name: 'p' } }, NodeNames: ['a'] })).toBeUndefined();
+    expect(checkExtenderArgs({ Pod: { metadata: { name: 'p' } }, Nodes: { items: [] } })).toBeUndefined();
+    expect(checkBindingArgs({ PodName: 'p', PodNamespace: 'n', PodUID: 'u', Node: 'x' })).toBeUndefined();
+    expect(checkBindingArgs({ PodName: 'p', PodNamespace: 'n', PodUID: 'u' })).toBe('Node is required');
+  });
+});
