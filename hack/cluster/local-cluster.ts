@@ -281,9 +281,9 @@ export async function installCrds(state: ClusterState): Promise<void> {
   }
 }
 
-/** config/scheduler/scheduler-config.yaml, pointed at the local API server and extender. */
+/** config/scheduler/namespaced/scheduler-config.yaml, pointed at the local API server and extender. */
 export function localPodGroupSchedulerConfig(kubeconfig: string, extenderPort: number, overrides: { schedulerName?: string; ignorable?: boolean } = {}): string {
-  const config = parseYaml(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'scheduler-config.yaml'), 'utf8')) as {
+  const config = parseYaml(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'namespaced', 'scheduler-config.yaml'), 'utf8')) as {
     clientConnection?: object;
     leaderElection?: object;
     profiles: Array<{ schedulerName: string }>;

@@ -301,7 +301,7 @@ export class SchedulerExtender implements Runnable {
     const requested = this.requestedPerNode();
     const views = nodes.map((node) => {
       const name = node.metadata?.name ?? '';
-      return { name, zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: nodeAllocatable(node), requested: requested.get(name) ?? {}, members: 0 };
+      return { name, zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: allocatableOf(node), requested: requested.get(name) ?? {}, members: 0 };
     });
     return { views, unknown };
   }
@@ -315,7 +315,7 @@ export class SchedulerExtender implements Runnable {
     for (const pod of this.pods.store.list()) {
       const node = pod.spec?.nodeName;
       if (node && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
-        addTo(node, podRequests(pod));
+        addTo(node, requestsOf(pod));
       }
     }
     for (const [key, b] of this.bindings) {
@@ -372,6 +372,28 @@ export class SchedulerExtender implements Runnable {
       this.candidates.clear();
     }
   }
+}
+
+// Cached objects are replaced, never mutated, on change: results can be memoised per object.
+const requestCache = new WeakMap<k8s.V1Pod, Resources>();
+const allocatableCache = new WeakMap<k8s.V1Node, Resources>();
+
+function requestsOf(pod: k8s.V1Pod): Resources {
+  let r = requestCache.get(pod);
+  if (r === undefined) {
+    r = podRequests(pod);
+    requestCache.set(pod, r);
+  }
+  return r;
+}
+
+function allocatableOf(node: k8s.V1Node): Resources {
+  let r = allocatableCache.get(node);
+  if (r === undefined) {
+    r = nodeAllocatable(node);
+    allocatableCache.set(node, r);
+  }
+  return r;
 }
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;

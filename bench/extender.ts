@@ -1,0 +1,97 @@
+// Scheduler-extender latency: filter + prioritize round trips over HTTP on 127.0.0.1, for 100
+// and 500 nodes, with NodeNames (nodeCacheCapable) and with full Node objects, as kube-scheduler
+// calls them (one pod at a time). The extender's caches are filled directly: this measures the
+// HTTP + decision path, not the API server.
+//   npm run bench:extender [-- --quick]
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, KIND, type PodGroup } from '../src/api/podgroup.js';
+import { Informer } from '../src/runtime/informer.js';
+import { KubeClients } from '../src/runtime/kube-client.js';
+import { createLogger } from '../src/runtime/logging.js';
+import type { ResourceType } from '../src/runtime/resources.js';
+import { BY_CONTROLLER_UID, controllerUidIndex } from '../src/runtime/store.js';
+import { SchedulerExtender } from '../src/scheduling/extender.js';
+import { percentile, writeResult } from './report.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const ITERATIONS = values.quick ? 200 : 2000;
+
+const kc = new k8s.KubeConfig();
+kc.loadFromOptions({
+  clusters: [{ name: 'bench', server: 'http://127.0.0.1:1' }],
+  users: [{ name: 'bench' }],
+  contexts: [{ name: 'bench', cluster: 'bench', user: 'bench' }],
+  currentContext: 'bench',
+});
+const clients = new KubeClients(kc, { qps: 0, burst: 0 });
+const resource = <T extends k8s.KubernetesObject>(name: string): ResourceType<T> => ({
+  name,
+  apiVersion: 'v1',
+  kind: name,
+  path: '/',
+  listPage: () => Promise.reject(new Error('not used: the benchmark fills the store directly')),
+});
+
+async function run(nodeCount: number, cacheCapable: boolean): Promise<{ p50: number; p99: number; mean: number }> {
+  const nodes = new Informer<k8s.V1Node>(kc, resource('nodes'));
+  const pods = new Informer<k8s.V1Pod>(kc, resource('pods'), { indexers: { [BY_CONTROLLER_UID]: controllerUidIndex } });
+  const groups = new Informer<PodGroup>(kc, resource('podgroups'));
+  const nodeObjects: k8s.V1Node[] = [];
+  for (let i = 0; i < nodeCount; i += 1) {
+    const node: k8s.V1Node = {
+      metadata: { name: `node-${i}`, labels: { 'topology.kubernetes.io/zone': `zone-${i % 3}` } },
+      status: { allocatable: { cpu: '16', memory: '64Gi', pods: '110' } },
+    };
+    nodes.store.upsert(node);
+    nodeObjects.push(node);
+  }
+  const group: PodGroup = {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: 'bench', namespace: 'bench', uid: 'pg-uid' },
+    spec: { replicas: 1000, minAvailable: 10, selector: { matchLabels: { app: 'bench' } }, template: {}, placement: { policy: 'Spread' } },
+  };
+  groups.store.upsert(group);
+  const owner = [{ apiVersion: API_VERSION, kind: KIND, name: 'bench', uid: 'pg-uid', controller: true }];
+  // 10 pods per node: 2 members of the group and 8 others.
+  for (let i = 0; i < nodeCount * 10; i += 1) {
+    pods.store.upsert({
+      metadata: { name: `p-${i}`, namespace: 'bench', ownerReferences: i % 5 === 0 ? owner : undefined },
+      spec: { nodeName: `node-${i % nodeCount}`, containers: [{ name: 'a', resources: { requests: { cpu: '100m', memory: '128Mi' } } }] },
+      status: { phase: 'Running' },
+    });
+  }
+  const extender = new SchedulerExtender(clients, createLogger({ silent: true }), pods, nodes, groups, { address: { host: '127.0.0.1', port: 0 }, maxBodyBytes: 64 * 1024 * 1024 });
+  await extender.start();
+  const url = `http://127.0.0.1:${extender.port}`;
+  const pod = { metadata: { name: 'candidate', namespace: 'bench', ownerReferences: owner }, spec: { containers: [{ name: 'a', resources: { requests: { cpu: '500m' } } }] } };
+  const body = JSON.stringify(cacheCapable ? { Pod: pod, NodeNames: nodeObjects.map((n) => n.metadata?.name) } : { Pod: pod, Nodes: { items: nodeObjects } });
+  const samples: number[] = [];
+  for (let i = 0; i < ITERATIONS + 50; i += 1) {
+    const started = performance.now();
+    for (const verb of ['filter', 'prioritize']) {
+      const res = await fetch(`${url}/${verb}`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+      if (res.status !== 200) {
+        throw new Error(`${verb}: HTTP ${res.status}`);
+      }
+      await res.arrayBuffer();
+    }
+    if (i >= 50) {
+      samples.push(performance.now() - started);
+    }
+  }
+  await extender.stop();
+  samples.sort((a, b) => a - b);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
+}
+
+const rows: Array<Record<string, string | number>> = [];
+for (const nodeCount of [100, 500]) {
+  for (const cacheCapable of [true, false]) {
+    const r = await run(nodeCount, cacheCapable);
+    rows.push({ nodes: nodeCount, mode: cacheCapable ? 'NodeNames (nodeCacheCapable)' : 'full Nodes', 'p50 ms': r.p50.toFixed(2), 'p99 ms': r.p99.toFixed(2), 'mean ms': r.mean.toFixed(2) });
+  }
+}
+console.table(rows);
+writeResult('extender', { iterations: ITERATIONS, pods_per_node: 10, rows });
