@@ -23,6 +23,16 @@ export interface ManagerFlags {
   podSchedulerName: string | undefined;
   extenderBindAddress: ListenAddress | undefined;
   extenderMaxBodyBytes: number;
+  webhookBindAddress: ListenAddress | undefined;
+  webhookNamespace: string;
+  webhookSecretName: string;
+  webhookConfigName: string;
+  webhookCertDnsNames: string[];
+  webhookCertIps: string[];
+  webhookCertValidityMs: number;
+  webhookCertCheckIntervalMs: number;
+  logCollectorImage: string;
+  gitSyncImage: string;
   dropManagedFields: boolean;
   gracefulShutdownMs: number;
   logLevel: LogLevel;
@@ -55,6 +65,20 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   'extender-bind-address': { type: 'string', default: ':8888', help: 'Address of the scheduler extender (filter, prioritize, bind); "0" disables it.' },
   'extender-max-body-bytes': { type: 'string', default: '4194304', help: 'Largest extender request body accepted (larger ones get 413).' },
+  'webhook-bind-address': { type: 'string', default: ':9443', help: 'Address of the HTTPS sidecar-injection webhook (/mutate-v1-pod); "0" disables it.' },
+  'webhook-namespace': { type: 'string', default: '', help: 'The controller\'s namespace: holds the TLS Secret, never injected. Default: $POD_NAMESPACE, else podgroup-system.' },
+  'webhook-secret-name': { type: 'string', default: 'podgroup-webhook-tls', help: 'Secret holding the webhook CA and serving certificate (shared by replicas).' },
+  'webhook-config-name': { type: 'string', default: 'podgroup-controller', help: 'MutatingWebhookConfiguration whose caBundle the manager keeps current.' },
+  'webhook-cert-dns-names': {
+    type: 'string',
+    default: 'podgroup-controller-webhook.podgroup-system.svc,podgroup-controller-webhook.podgroup-system.svc.cluster.local',
+    help: 'DNS SANs of the serving certificate (the webhook Service), comma-separated.',
+  },
+  'webhook-cert-ips': { type: 'string', default: '', help: 'IP SANs of the serving certificate, e.g. 127.0.0.1 when the API server calls a local process.' },
+  'webhook-cert-validity': { type: 'string', default: '2160h', help: 'Lifetime of a serving certificate; it is renewed at 2/3 of it.' },
+  'webhook-cert-check-interval': { type: 'string', default: '1m', help: 'How often the certificate, Secret and caBundle are checked.' },
+  'log-collector-image': { type: 'string', default: 'cr.fluentbit.io/fluent/fluent-bit:4.0.3', help: 'Fluent Bit image of the injected log collector.' },
+  'git-sync-image': { type: 'string', default: 'registry.k8s.io/git-sync/git-sync:v4.4.2', help: 'git-sync v4 image of the injected code syncer.' },
   'drop-managed-fields': { type: 'boolean', default: true, help: 'Drop metadata.managedFields from cached objects (saves memory).' },
   'graceful-shutdown-timeout': { type: 'string', default: '30s', help: 'How long in-flight reconciles may run after SIGTERM.' },
   'log-level': { type: 'string', default: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
@@ -109,6 +133,8 @@ function parseNumber(flag: string, value: string, options: { min: number; intege
   return n;
 }
 
+const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerFlags | 'help' {
   let parsed;
   try {
@@ -154,6 +180,16 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     podSchedulerName: str('pod-scheduler-name') || undefined,
     extenderBindAddress: parseAddress('extender-bind-address', str('extender-bind-address')),
     extenderMaxBodyBytes: parseNumber('extender-max-body-bytes', str('extender-max-body-bytes'), { min: 1024, integer: true }),
+    webhookBindAddress: parseAddress('webhook-bind-address', str('webhook-bind-address')),
+    webhookNamespace: str('webhook-namespace') || env.POD_NAMESPACE || 'podgroup-system',
+    webhookSecretName: str('webhook-secret-name'),
+    webhookConfigName: str('webhook-config-name'),
+    webhookCertDnsNames: list(str('webhook-cert-dns-names')),
+    webhookCertIps: list(str('webhook-cert-ips')),
+    webhookCertValidityMs: parseDuration('webhook-cert-validity', str('webhook-cert-validity')),
+    webhookCertCheckIntervalMs: parseDuration('webhook-cert-check-interval', str('webhook-cert-check-interval')),
+    logCollectorImage: str('log-collector-image'),
+    gitSyncImage: str('git-sync-image'),
     dropManagedFields: bool('drop-managed-fields'),
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', str('graceful-shutdown-timeout')),
     logLevel: logLevel as LogLevel,

@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { parseFlags, usage, FlagError, type ManagerFlags } from './flags.js';
 import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
+import { setupSidecarWebhook } from './injection/webhook.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
 
@@ -19,6 +20,18 @@ function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
     kc.loadFromDefault();
   }
   return kc;
+}
+
+/** Native sidecars (init containers with restartPolicy Always) are on by default from 1.29. */
+async function supportsNativeSidecars(kc: k8s.KubeConfig, logger: ReturnType<typeof createLogger>): Promise<boolean> {
+  try {
+    const v = await kc.makeApiClient(k8s.VersionApi).getCode();
+    const minor = Number.parseInt(v.minor, 10);
+    return Number(v.major) > 1 || minor >= 29;
+  } catch (err) {
+    logger.warn('could not read the API server version; injecting sidecars as regular containers', { error: String(err) });
+    return false;
+  }
 }
 
 export async function run(flags: ManagerFlags): Promise<Manager> {
@@ -46,6 +59,28 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     eventComponent: 'podgroup-controller',
   });
   setupPodGroupController(manager, { workers: flags.concurrentPodGroupSyncs, schedulerName: flags.podSchedulerName });
+  const webhook =
+    flags.webhookBindAddress === undefined
+      ? undefined
+      : setupSidecarWebhook(manager, {
+          address: flags.webhookBindAddress,
+          ownNamespace: flags.webhookNamespace,
+          maxBodyBytes: 8 * 1024 * 1024,
+          settings: {
+            logCollectorImage: flags.logCollectorImage,
+            gitSyncImage: flags.gitSyncImage,
+            nativeSidecars: await supportsNativeSidecars(kc, logger),
+          },
+          tls: {
+            namespace: flags.webhookNamespace,
+            secretName: flags.webhookSecretName,
+            webhookConfigName: flags.webhookConfigName,
+            dnsNames: flags.webhookCertDnsNames,
+            ipAddresses: flags.webhookCertIps,
+            certValidityMs: flags.webhookCertValidityMs,
+            checkIntervalMs: flags.webhookCertCheckIntervalMs,
+          },
+        });
   const extender =
     flags.extenderBindAddress === undefined
       ? undefined
@@ -75,6 +110,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     metrics: manager.metricsPort,
     probes: manager.probePort,
     extender: extender?.port,
+    webhook: webhook?.port,
     leaderElection: flags.leaderElect,
   });
   return manager;

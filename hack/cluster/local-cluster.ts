@@ -83,6 +83,7 @@ export interface FakeNodeSpec {
   memory?: string;
   pods?: string;
   labels?: Record<string, string>;
+  taints?: k8s.V1Taint[];
 }
 
 const stateFile = (stateDir: string): string => join(stateDir, 'state.json');
@@ -322,7 +323,7 @@ export function fakeNodeManifest(spec: FakeNodeSpec): k8s.V1Node {
         ...spec.labels,
       },
     },
-    spec: {},
+    spec: spec.taints === undefined ? {} : { taints: spec.taints },
     status: {
       capacity,
       allocatable: capacity,

@@ -16,7 +16,7 @@ import {
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, isConflict, isNotFound, mergePatch } from '../runtime/kube-client.js';
+import { errorMessage, isConflict, isNamespaceTerminating, isNotFound, mergePatch } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, objectKey } from '../runtime/store.js';
@@ -281,7 +281,8 @@ export class PodGroupReconciler {
     let failure: string | undefined;
     const created: string[] = [];
     let remaining = creates;
-    for (let batch = 1; remaining > 0 && failure === undefined; batch *= 2) {
+    let terminating = false;
+    for (let batch = 1; remaining > 0 && failure === undefined && !terminating; batch *= 2) {
       const size = Math.min(batch, remaining);
       remaining -= size;
       const results = await Promise.allSettled(
@@ -291,8 +292,13 @@ export class PodGroupReconciler {
         if (r.status === 'fulfilled') {
           created.push(r.value.metadata?.name ?? '');
         } else {
-          failure ??= errorMessage(r.reason);
           this.expectations.lowerAdds(key, 1);
+          if (isNamespaceTerminating(r.reason)) {
+            // As KCM does: the namespace is going away with everything in it; nothing to report or retry.
+            terminating = true;
+            continue;
+          }
+          failure ??= errorMessage(r.reason);
         }
       }
     }

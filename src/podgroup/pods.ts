@@ -1,6 +1,7 @@
 // The pod a PodGroup creates from a revision's template.
 import type * as k8s from '@kubernetes/client-node';
 import { REVISION_HASH_LABEL, type PodGroup } from '../api/podgroup.js';
+import { POD_LABEL } from '../injection/config.js';
 import { controllerRef } from './revisions.js';
 
 export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, hash: string, schedulerName: string | undefined): k8s.V1Pod {
@@ -15,7 +16,8 @@ export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, h
       // The API server appends 5 random characters: <podgroup>-<hash>-<xxxxx>.
       generateName: `${pg.metadata?.name ?? ''}-${hash}-`,
       namespace: pg.metadata?.namespace,
-      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash },
+      // The label routes pods of PodGroups with spec.sidecars to the injection webhook.
+      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, ...(pg.spec.sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
       annotations: template.metadata?.annotations === undefined ? undefined : { ...template.metadata.annotations },
       ownerReferences: [controllerRef(pg)],
     },

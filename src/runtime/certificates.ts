@@ -15,8 +15,9 @@ export interface CertificateRequest {
   ipAddresses?: string[];
   /** serverAuth, clientAuth or both. */
   usages: Array<'server' | 'client'>;
+  /** Lifetime from now. */
   validForMs: number;
-  /** Backdating absorbs clock skew between processes. */
+  /** Default: an hour ago, which absorbs clock skew between machines. */
   notBefore?: Date;
 }
 
@@ -40,10 +41,10 @@ function serialNumber(): string {
   return bytes.toString('hex');
 }
 
+/** Valid from notBefore (default: backdated, for clock skew) until validForMs from now. */
 function validity(cert: forge.pki.Certificate, notBefore: Date | undefined, validForMs: number): void {
-  const start = notBefore ?? new Date(Date.now() - BACKDATE_MS);
-  cert.validity.notBefore = start;
-  cert.validity.notAfter = new Date(start.getTime() + validForMs);
+  cert.validity.notBefore = notBefore ?? new Date(Date.now() - BACKDATE_MS);
+  cert.validity.notAfter = new Date(Date.now() + validForMs);
 }
 
 export function createCertificateAuthority(commonName: string, validForMs: number): PemKeyPair {

@@ -95,6 +95,19 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The API refused because the namespace is being deleted (nothing new may be created there). */
+export function isNamespaceTerminating(err: unknown): boolean {
+  if (!(err instanceof k8s.ApiException) || err.code !== 403 || typeof err.body !== 'string') {
+    return false;
+  }
+  try {
+    const status = JSON.parse(err.body) as { details?: { causes?: Array<{ reason?: string }> } };
+    return status.details?.causes?.some((c) => c.reason === 'NamespaceTerminating') ?? false;
+  } catch {
+    return false;
+  }
+}
+
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 export const isAlreadyExists = isConflict;

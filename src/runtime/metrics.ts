@@ -164,6 +164,38 @@ export const gangRejections = new client.Counter({
   registers: [registry],
 });
 
+// admission webhook (controller-runtime names)
+export const webhookRequests = new client.Counter({
+  name: 'controller_runtime_webhook_requests_total',
+  help: 'Total number of admission requests by HTTP status code',
+  labelNames: ['webhook', 'code'] as const,
+  registers: [registry],
+});
+export const webhookLatency = new client.Histogram({
+  name: 'controller_runtime_webhook_latency_seconds',
+  help: 'Histogram of the latency of processing admission requests',
+  labelNames: ['webhook'] as const,
+  buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  registers: [registry],
+});
+export const webhookInFlight = new client.Gauge({
+  name: 'controller_runtime_webhook_requests_in_flight',
+  help: 'Current number of admission requests being served',
+  labelNames: ['webhook'] as const,
+  registers: [registry],
+});
+export const injections = new client.Counter({
+  name: 'podgroup_sidecar_injections_total',
+  help: 'Sidecars injected, by sidecar kind and mode (native or fallback)',
+  labelNames: ['sidecar', 'mode'] as const,
+  registers: [registry],
+});
+export const missedInjections = new client.Counter({
+  name: 'podgroup_sidecar_missed_injections_total',
+  help: 'Pods that asked for sidecars but were admitted without them (e.g. created while the webhook was unreachable)',
+  registers: [registry],
+});
+
 /** Hooks run just before each scrape (e.g. to refresh gauges computed on demand). */
 const beforeScrape = new Set<() => void>();
 

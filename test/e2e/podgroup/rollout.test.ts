@@ -162,6 +162,11 @@ describe('PodGroup rollouts', () => {
 
   it('performs no API writes while nothing changes (60 s)', async () => {
     await waitForRollout(ns.name, 'web');
+    // Namespaces of earlier test files may still be tearing down (their pods and PodGroups change).
+    await eventually('no namespace terminating', async () => {
+      const list = await core.listNamespace();
+      return !list.items.some((n) => n.status?.phase === 'Terminating');
+    }, 180_000, 500);
     // Let in-flight work settle: no reconcile for a moment.
     let last = await reconcileCount(manager);
     await eventually('reconciles to settle', async () => {

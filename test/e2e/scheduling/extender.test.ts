@@ -36,7 +36,8 @@ describe('podgroup-scheduler with the extender', () => {
   });
 
   async function pool(name: string, specs: Array<Partial<FakeNodeSpec> & { zone: string }>): Promise<string[]> {
-    const full = specs.map((s, i) => ({ name: `${name}-${i}`, cpu: '16', ...s, labels: { [POOL]: name, ...s.labels } }));
+    // Tainted, so pods of other tests never land on pool nodes.
+    const full = specs.map((s, i) => ({ name: `${name}-${i}`, cpu: '16', ...s, labels: { [POOL]: name, ...s.labels }, taints: [{ key: POOL, value: name, effect: 'NoSchedule' }] }));
     await addFakeNodes(clusterState(), full);
     nodes.push(...full.map((s) => s.name));
     return full.map((s) => s.name);
@@ -47,6 +48,7 @@ describe('podgroup-scheduler with the extender', () => {
     pg.spec.template.spec = {
       containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu } } }],
       nodeSelector: { [POOL]: name },
+      tolerations: [{ key: POOL, operator: 'Equal', value: name, effect: 'NoSchedule' }],
       terminationGracePeriodSeconds: 0,
     };
     return pg;
