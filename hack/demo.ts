@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       // The podgroup-scheduler started with the cluster calls the extender here.
       `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
+      '--webhook-bind-address=0',
       '--leader-elect',
       '--leader-election-namespace=kube-system',
       '--log-format=json',

@@ -210,5 +210,5 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
     check(LINK.test(gitSync.link), ANNOTATIONS.gitLink, `${JSON.stringify(gitSync.link)} is not a link name`, 'use a plain name such as current');
     check(gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret), ANNOTATIONS.gitSecret, `${JSON.stringify(gitSync.secret)} is not a Secret name`, 'name a Secret in the pod\'s namespace');
   }
-  return { logCollector, gitSync, mode: mode as SidecarMode | undefined };
+  return { logCollector, gitSync, mode: (mode as SidecarMode | undefined) ?? input.podGroupSidecars?.gitSync?.mode };
 }
