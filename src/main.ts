@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The podgroup-controller manager: flags → manager → controllers and servers.
 //   node dist/main.js [--kubeconfig FILE] [--leader-elect] [--metrics-bind-address :8080] ...
 // `--help` lists every flag.

@@ -1,0 +1,136 @@
+import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
+import fastJsonPatch from 'fast-json-patch';
+import { InjectionError, resolveRequest, STATUS_ANNOTATION, type RequestInput } from '../../../src/injection/config.js';
+import { mutate, type InjectorSettings } from '../../../src/injection/mutate.js';
+
+const settings: InjectorSettings = { logCollectorImage: 'fluent-bit:test', gitSyncImage: 'git-sync:test', nativeSidecars: true };
+const REPO = 'https://example.com/site.git';
+
+const pod = (annotations: Record<string, string> = {}, extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
+  metadata: { name: 'p', namespace: 'ns', annotations },
+  spec: { containers: [{ name: 'app', image: 'app:1' }, { name: 'worker', image: 'w:1' }], ...extra },
+});
+
+function inject(p: k8s.V1Pod, input: Partial<RequestInput> = {}, s: InjectorSettings = settings): ReturnType<typeof mutate> | undefined {
+  const request = resolveRequest({ annotations: p.metadata?.annotations ?? {}, namespaceOptIn: false, podGroupSidecars: undefined, ...input });
+  return request === undefined ? undefined : mutate(p, request, s);
+}
+
+describe('resolveRequest', () => {
+  it('injects nothing without an opt-in, and the opt-out annotation wins', () => {
+    expect(resolveRequest({ annotations: {}, namespaceOptIn: false, podGroupSidecars: undefined })).toBeUndefined();
+    expect(resolveRequest({ annotations: { 'sidecars.podgroup.dev/inject': 'false' }, namespaceOptIn: true, podGroupSidecars: { logCollector: {} } })).toBeUndefined();
+  });
+
+  it('takes PodGroup spec.sidecars, overridden field by field by annotations', () => {
+    const r = resolveRequest({
+      annotations: { 'sidecars.podgroup.dev/git-ref': 'v2' },
+      namespaceOptIn: false,
+      podGroupSidecars: { gitSync: { repo: REPO, ref: 'main', mode: 'fallback' } },
+    });
+    expect(r?.gitSync).toMatchObject({ repo: REPO, ref: 'v2', period: '10s', root: '/git', link: 'current', mountPath: '/git' });
+    expect(r?.logCollector).toBeUndefined();
+    expect(r?.mode).toBe('fallback');
+  });
+
+  it.each([
+    [{ 'sidecars.podgroup.dev/inject': 'metrics' }, 'sidecars.podgroup.dev/inject: unknown sidecar "metrics"; use "log-collector", "git-sync"'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync' }, 'sidecars.podgroup.dev/git-repo: git-sync needs a repository'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'not a url' }, 'sidecars.podgroup.dev/git-repo: "not a url" is not a repository URL'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-period': '10 s' }, 'sidecars.podgroup.dev/git-period: "10 s" is not a duration'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-link': 'a/b' }, 'sidecars.podgroup.dev/git-link: "a/b" is not a link name'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-root': 'git' }, 'sidecars.podgroup.dev/git-root: "git" is not an absolute path'],
+    [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/log-path': 'logs' }, 'sidecars.podgroup.dev/log-path: "logs" is not an absolute path'],
+    [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/log-output': 'kafka://x' }, 'sidecars.podgroup.dev/log-output: "kafka://x" is not an output'],
+    [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/log-files': 'a/b.log' }, 'sidecars.podgroup.dev/log-files: "a/b.log" is not a file glob'],
+    [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/containers': 'App!' }, 'sidecars.podgroup.dev/containers: "App!" is not a container name'],
+    [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/mode': 'sideways' }, 'sidecars.podgroup.dev/mode: "sideways" is not a mode'],
+  ])('rejects %j', (annotations, message) => {
+    expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(InjectionError);
+    expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(message);
+  });
+});
+
+describe('mutate', () => {
+  it('adds a native log collector, its volume and mounts, and a status annotation; the patch reproduces the pod', () => {
+    const input = pod();
+    const r = inject(input, { namespaceOptIn: true });
+    expect(r?.injected).toEqual(['log-collector']);
+    const out = r?.pod as k8s.V1Pod;
+    expect(out.spec?.initContainers?.[0]).toMatchObject({ name: 'log-collector', image: 'fluent-bit:test', restartPolicy: 'Always', volumeMounts: [{ name: 'podgroup-logs', mountPath: '/var/log/app', readOnly: true }] });
+    expect(out.spec?.volumes).toEqual([{ name: 'podgroup-logs', emptyDir: {} }]);
+    expect(out.spec?.containers.map((c) => c.volumeMounts)).toEqual([[{ name: 'podgroup-logs', mountPath: '/var/log/app' }], [{ name: 'podgroup-logs', mountPath: '/var/log/app' }]]);
+    expect(out.metadata?.annotations?.[STATUS_ANNOTATION]).toBe('{"injected":["log-collector"],"mode":"native"}');
+    const applied = fastJsonPatch.applyPatch(structuredClone(input), r?.patch ?? []).newDocument;
+    expect(applied).toEqual(out);
+  });
+
+  it('adds native git-sync with a startup probe, a read-only code mount, fsGroup, and credentials from a Secret', () => {
+    const r = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-secret': 'creds', 'sidecars.podgroup.dev/containers': 'app' }));
+    const out = r?.pod as k8s.V1Pod;
+    const git = out.spec?.initContainers?.[0];
+    expect(git).toMatchObject({ name: 'git-sync', restartPolicy: 'Always', startupProbe: { httpGet: { path: '/', port: 8742 } } });
+    expect(git?.args).toEqual([`--repo=${REPO}`, '--ref=HEAD', '--period=10s', '--root=/git', '--link=current', '--group-write', '--http-bind=:8742']);
+    expect(git?.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name])).toEqual([['GITSYNC_USERNAME', 'creds'], ['GITSYNC_PASSWORD', 'creds']]);
+    expect(out.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'podgroup-code', mountPath: '/git', readOnly: true }]);
+    expect(out.spec?.containers[1]?.volumeMounts).toBeUndefined();
+    expect(out.spec?.securityContext?.fsGroup).toBe(65533);
+  });
+
+  it('uses an ssh key Secret volume for ssh repositories', () => {
+    const out = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'git@github.com:org/repo.git', 'sidecars.podgroup.dev/git-secret': 'deploy-key' }))?.pod;
+    expect(out?.spec?.volumes).toContainEqual({ name: 'podgroup-git-secret', secret: { secretName: 'deploy-key', defaultMode: 0o440 } });
+    expect(out?.spec?.initContainers?.[0]?.args).toContain('--ssh-key-file=/etc/git-secret/ssh');
+  });
+
+  it('falls back to an init container with --one-time plus regular sidecars', () => {
+    const r = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync,log-collector', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/mode': 'fallback' }));
+    const out = r?.pod as k8s.V1Pod;
+    expect(out.spec?.initContainers?.map((c) => c.name)).toEqual(['git-sync-init']);
+    expect(out.spec?.initContainers?.[0]?.args).toContain('--one-time');
+    expect(out.spec?.containers.map((c) => c.name)).toEqual(['app', 'worker', 'git-sync', 'log-collector']);
+    expect(out.spec?.containers.find((c) => c.name === 'log-collector')?.restartPolicy).toBeUndefined();
+    expect(r?.mode).toBe('fallback');
+  });
+
+  it('uses regular containers on clusters without native sidecars, and refuses an explicit native request there', () => {
+    const old = { ...settings, nativeSidecars: false };
+    expect(inject(pod(), { namespaceOptIn: true }, old)?.pod.spec?.containers.map((c) => c.name)).toEqual(['app', 'worker', 'log-collector']);
+    expect(() => inject(pod({ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/mode': 'native' }), {}, old)).toThrow('does not support native sidecars');
+  });
+
+  it('is idempotent: re-invocation injects nothing more', () => {
+    const first = inject(pod(), { namespaceOptIn: true })?.pod as k8s.V1Pod;
+    const again = inject(first, { namespaceOptIn: true });
+    expect(again?.patch).toEqual([]);
+    expect(again?.pod).toEqual(first);
+  });
+
+  it('adds only the missing sidecar when one is already there', () => {
+    const first = inject(pod(), { namespaceOptIn: true })?.pod as k8s.V1Pod;
+    first.metadata = { ...first.metadata, annotations: { ...first.metadata?.annotations, 'sidecars.podgroup.dev/git-repo': REPO } };
+    const second = inject(first, { namespaceOptIn: true });
+    expect(second?.injected).toEqual(['git-sync', 'log-collector']);
+    expect(second?.pod.spec?.initContainers?.filter((c) => c.name === 'log-collector')).toHaveLength(1);
+  });
+
+  it.each([
+    ['an unknown container', pod({ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/containers': 'web' }), 'sidecars.podgroup.dev/containers: the pod has no container "web"; name one of: app, worker'],
+    ['a volume name clash', pod({ 'sidecars.podgroup.dev/inject': 'log-collector' }, { volumes: [{ name: 'podgroup-logs', emptyDir: {} }] }), 'the pod already has a volume named podgroup-logs'],
+    [
+      'a mount path clash',
+      { ...pod({ 'sidecars.podgroup.dev/inject': 'log-collector' }), spec: { containers: [{ name: 'app', volumeMounts: [{ name: 'x', mountPath: '/var/log' }] }] } },
+      'sidecars.podgroup.dev/log-path: /var/log/app clashes with the mount /var/log in container app; choose another path',
+    ],
+    [
+      'code and logs on one path',
+      pod({ 'sidecars.podgroup.dev/inject': 'log-collector,git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/log-path': '/data', 'sidecars.podgroup.dev/git-mount-path': '/data' }),
+      'is also the log path',
+    ],
+  ])('denies %s and changes nothing', (_name, input, message) => {
+    const before = structuredClone(input);
+    expect(() => inject(input)).toThrow(message);
+    expect(input).toEqual(before);
+  });
+});
