@@ -1,0 +1,201 @@
+// The deploy story on the local control plane: every kustomize overlay renders; config/default
+// passes a server-side dry run and a real apply; the manager running with the ServiceAccount of
+// config/rbac (a TokenRequest token) does its whole job, and `kubectl auth can-i` shows that
+// account is least-privilege; a real Prometheus scrapes the manager.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { installCrds, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
+import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
+import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { httpGet, killAll } from '../support/processes.js';
+import { core, createPodGroup, getPodGroup, podGroupManifest, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+
+const kc = kubeConfig();
+const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+const SA = 'system:serviceaccount:podgroup-system:podgroup-controller';
+const kubectl = (args: string[], input?: string): string =>
+  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+const canI = (verb: string, resource: string, namespace?: string): boolean => {
+  try {
+    kubectl(['auth', 'can-i', verb, resource, '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('deploy', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'podgroup-deploy-'));
+  let manager: RunningManager | undefined;
+  let prometheusPid: number | undefined;
+
+  beforeAll(async () => {
+    await installCrds(clusterState());
+  });
+  afterAll(async () => {
+    if (prometheusPid !== undefined) {
+      await stopProcess(prometheusPid);
+    }
+    await manager?.stop();
+    await killAll();
+    try {
+      kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac')]);
+    } catch {
+      // best effort
+    }
+    await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' }).catch(() => undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('renders every kustomize overlay', () => {
+    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'samples', 'default', 'kind']) {
+      const out = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', dir)], { encoding: 'utf8' });
+      expect(out).toMatch(/^kind: /m);
+    }
+    const kind = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', 'kind')], { encoding: 'utf8' });
+    expect(kind).toContain('image: podgroup-controller:dev');
+    expect(kind).toContain('imagePullPolicy: Never');
+  });
+
+  it('applies config/default: server-side dry run, then for real', async () => {
+    const rendered = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', 'default')], { encoding: 'utf8' });
+    const dry = kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
+    expect(dry).toContain('deployment.apps/podgroup-controller serverside-applied (server dry run)');
+    const real = kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], rendered);
+    for (const object of ['namespace/podgroup-system', 'deployment.apps/podgroup-controller', 'mutatingwebhookconfiguration.admissionregistration.k8s.io/podgroup-controller', 'deployment.apps/podgroup-scheduler', 'clusterrole.rbac.authorization.k8s.io/podgroup-controller']) {
+      expect(real).toContain(object);
+    }
+    const deployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'podgroup-controller', namespace: 'podgroup-system' });
+    const container = deployment.spec?.template.spec?.containers[0];
+    expect(deployment.spec?.replicas).toBe(2);
+    expect(container?.args).toContain('--leader-elect');
+    expect(container?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(deployment.spec?.template.spec?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    // The in-cluster webhook has no running pods here (no Deployment controller, no images):
+    // remove its configuration so it does not reject pods in the next steps.
+    await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
+  });
+
+  it('is least-privilege: kubectl auth can-i as the manager\'s ServiceAccount', () => {
+    const matrix: Array<[string, string, string | undefined, boolean]> = [
+      ['create', 'pods', 'default', true],
+      ['create', 'pods/binding', 'default', true],
+      ['patch', 'podgroups.podgroup.dev/status', 'default', true],
+      ['list', 'nodes', undefined, true],
+      ['get', 'secrets', 'podgroup-system', true],
+      ['get', 'secrets', 'default', false],
+      ['list', 'secrets', 'kube-system', false],
+      ['update', 'leases.coordination.k8s.io', 'podgroup-system', true],
+      ['update', 'leases.coordination.k8s.io', 'kube-system', false],
+      ['create', 'clusterroles.rbac.authorization.k8s.io', undefined, false],
+      ['create', 'rolebindings.rbac.authorization.k8s.io', 'podgroup-system', false],
+      ['escalate', 'clusterroles.rbac.authorization.k8s.io', undefined, false],
+      ['delete', 'nodes', undefined, false],
+      ['update', 'customresourcedefinitions.apiextensions.k8s.io', undefined, false],
+      ['create', 'deployments.apps', 'default', false],
+    ];
+    const got = matrix.map(([verb, resource, ns]) => [verb, resource, ns, canI(verb, resource, ns)]);
+    expect(got).toEqual(matrix);
+    const rules = JSON.parse(kubectl(['get', 'clusterrole', 'podgroup-controller', '-o', 'json'])) as { rules: Array<{ verbs: string[]; resources: string[]; apiGroups: string[] }> };
+    for (const rule of rules.rules) {
+      expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
+    }
+  });
+
+  it('runs the controller, extender and webhook with only that ServiceAccount\'s token', async () => {
+    const token = await core.createNamespacedServiceAccountToken({ name: 'podgroup-controller', namespace: 'podgroup-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+    const state = clusterState();
+    const admin = new k8s.KubeConfig();
+    admin.loadFromFile(state.kubeconfig);
+    const cluster = admin.getCurrentCluster();
+    const saKubeconfig = join(tmp, 'sa.kubeconfig');
+    writeFileSync(
+      saKubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'local', cluster: { server: cluster?.server, 'certificate-authority-data': cluster?.caData } }],
+        users: [{ name: 'podgroup-controller', user: { token: token.status?.token } }],
+        contexts: [{ name: 'sa', context: { cluster: 'local', user: 'podgroup-controller' } }],
+        'current-context': 'sa',
+      }),
+    );
+    const port = await freePort();
+    await admission.createMutatingWebhookConfiguration({
+      body: {
+        metadata: { name: 'podgroup-controller' },
+        webhooks: [
+          {
+            name: 'namespace.sidecars.podgroup.dev',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            timeoutSeconds: 5,
+            clientConfig: { url: `https://127.0.0.1:${port}/mutate-v1-pod` },
+            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+            namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'enabled' } },
+          },
+        ],
+      },
+    });
+    manager = await startManager([
+      '--kubeconfig',
+      saKubeconfig,
+      '--leader-elect',
+      '--leader-election-namespace',
+      'podgroup-system',
+      '--webhook-bind-address',
+      `127.0.0.1:${port}`,
+      '--webhook-cert-ips',
+      '127.0.0.1',
+      '--webhook-namespace',
+      'podgroup-system',
+    ]);
+    await eventually('caBundle patched with the SA', async () => ((await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks?.[0]?.clientConfig.caBundle ?? '') !== '');
+
+    const ns = await createNamespace('e2e-rbac', { [NAMESPACE_LABEL]: 'enabled' });
+    try {
+      await createPodGroup(ns.name, podGroupManifest('app', { replicas: 3, minAvailable: 3 }));
+      const pg = await waitForRollout(ns.name, 'app');
+      const pods = await podsOf(ns.name, 'app');
+      expect(pods.every((p) => p.spec?.schedulerName === 'podgroup-scheduler' && p.spec.nodeName)).toBe(true);
+      expect(pods.every((p) => p.metadata?.annotations?.[STATUS_ANNOTATION] !== undefined)).toBe(true);
+      expect(pg.status?.conditions?.find((c) => c.type === 'GangScheduled')?.status).toBe('True');
+      await setImage(ns.name, 'app', 'registry.example/web:2');
+      await waitForRollout(ns.name, 'app');
+      await eventually('revision 2 recorded', async () => (await getPodGroup(ns.name, 'app')).status?.currentRevision !== pg.status?.currentRevision);
+      const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=app' });
+      expect(events.items.length).toBeGreaterThan(0);
+      const metrics = (await httpGet(manager.metricsUrl)).body;
+      expect(metrics).not.toMatch(/rest_client_requests_total\{code="403"/);
+      expect(metrics).toMatch(/leader_election_master_status\{name="podgroup-controller"\} 1/);
+
+      // A real Prometheus scrapes the manager (the static job of config/prometheus/scrape-config.yaml).
+      const promPort = await freePort();
+      const metricsTarget = new URL(manager.metricsUrl).host;
+      const config = join(tmp, 'prometheus.yaml');
+      writeFileSync(config, stringify({ scrape_configs: [{ job_name: 'podgroup-controller-local', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [metricsTarget] }] }] }));
+      prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], join(tmp, 'prometheus.log'), process.env);
+      const query = async (q: string): Promise<number | undefined> => {
+        const res = await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
+        const body = JSON.parse(res.body) as { data?: { result?: Array<{ value: [number, string] }> } };
+        const v = body.data?.result?.[0]?.value[1];
+        return v === undefined ? undefined : Number(v);
+      };
+      await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller-local"}')) === 1, 60_000, 500);
+      const reconciles = await eventually('Prometheus: reconciles > 0', async () => {
+        const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
+        return v !== undefined && v > 0 ? v : undefined;
+      }, 60_000, 500);
+      process.stderr.write(`prometheus sees ${reconciles} podgroup reconciles\n`);
+    } finally {
+      await ns.remove();
+    }
+  });
+});
