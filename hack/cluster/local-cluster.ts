@@ -268,9 +268,9 @@ function kubeconfigYaml(server: string, caPem: string, admin: PemKeyPair): strin
  */
 export async function installCrds(state: ClusterState): Promise<void> {
   const dir = join(REPO_ROOT, 'crds');
-  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', dir], { encoding: 'utf8' });
+  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-k', dir], { encoding: 'utf8' });
   if (result.status !== 0) {
-    throw new ClusterError(`kubectl apply -f crds/ failed: ${result.stderr || result.error?.message}`);
+    throw new ClusterError(`kubectl apply -k crds/ failed: ${result.stderr || result.error?.message}`);
   }
   const ext = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
   const names = [...result.stdout.matchAll(/customresourcedefinition\.apiextensions\.k8s\.io\/(\S+)/g)].map((m) => m[1] ?? '');

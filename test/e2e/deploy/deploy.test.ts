@@ -65,6 +65,8 @@ describe('deploy', () => {
 
   it('applies config/default: server-side dry run, then for real', async () => {
     const rendered = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', 'default')], { encoding: 'utf8' });
+    // A dry run cannot create the namespace its objects go into: like the CRDs, it comes first.
+    kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     const dry = kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
     expect(dry).toContain('deployment.apps/podgroup-controller serverside-applied (server dry run)');
     const real = kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], rendered);
