@@ -1,7 +1,9 @@
 // `npm run demo`: the main job on the local control plane. Brings the cluster up (building what
-// is missing), installs the CRD, starts the manager, applies config/samples/podgroup-web.yaml
+// is missing, with the podgroup-scheduler), installs the CRD and the webhook configuration,
+// starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
 // and tells the story step by step; then leaves everything running for kubectl.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
@@ -22,13 +24,30 @@ function kubectl(state: ClusterState, args: string[], show = true): string {
   return out;
 }
 
+async function ensureNamespace(state: ClusterState, name: string): Promise<void> {
+  const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } }).catch(() => undefined);
+}
+
+/** config/webhook's MutatingWebhookConfiguration, with the API server calling 127.0.0.1:port. */
+async function registerLocalWebhook(state: ClusterState, port: number): Promise<void> {
+  const admission = loadKubeConfig(state).makeApiClient(k8s.AdmissionregistrationV1Api);
+  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(readFileSync(join(REPO_ROOT, 'config', 'webhook', 'mutating_webhook_configuration.yaml'), 'utf8'));
+  for (const webhook of config.webhooks ?? []) {
+    webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate-v1-pod` };
+  }
+  await admission.deleteMutatingWebhookConfiguration({ name: config.metadata?.name ?? '' }).catch(() => undefined);
+  await admission.createMutatingWebhookConfiguration({ body: config });
+  console.log(`  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`);
+}
+
 async function main(): Promise<void> {
   step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok)');
   const { state, alreadyUp } = await up({ stateDir: DEFAULT_STATE_DIR, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
   kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone']);
 
-  step(2, 'Install the PodGroup CRD and start the manager');
+  step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
   console.log('$ kubectl apply --server-side -f crds/');
   await installCrds(state);
   kubectl(state, ['get', 'crds']);
@@ -36,7 +55,9 @@ async function main(): Promise<void> {
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
   }
-  const [metricsPort, probePort] = [await freePort(), await freePort()];
+  const [metricsPort, probePort, webhookPort] = [await freePort(), await freePort(), await freePort()];
+  await ensureNamespace(state, 'podgroup-system');
+  await registerLocalWebhook(state, webhookPort);
   await startExtraComponent(state, {
     name: 'podgroup-controller',
     binary: process.execPath,
@@ -47,13 +68,15 @@ async function main(): Promise<void> {
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       // The podgroup-scheduler started with the cluster calls the extender here.
       `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
-      '--webhook-bind-address=0',
+      `--webhook-bind-address=127.0.0.1:${webhookPort}`,
+      '--webhook-cert-ips=127.0.0.1',
+      '--webhook-namespace=podgroup-system',
+      '--leader-election-namespace=podgroup-system',
       '--leader-elect',
-      '--leader-election-namespace=kube-system',
       '--log-format=json',
     ],
     pid: 0,
-    ports: [metricsPort, probePort, state.extenderPort],
+    ports: [metricsPort, probePort, state.extenderPort, webhookPort],
     log: join(state.stateDir, 'logs', 'podgroup-controller.log'),
     health: { url: `http://127.0.0.1:${probePort}/readyz`, tls: 'none' },
   });
@@ -64,50 +87,59 @@ async function main(): Promise<void> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const get = async (): Promise<PodGroup> =>
-    (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'web' })) as PodGroup;
+    (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'site' })) as PodGroup;
   const converged = async (what: string): Promise<void> =>
     waitFor(what, async () => {
       const pg = await get();
       const want = pg.spec.replicas ?? 1;
       const s = pg.status;
-      const pods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items;
-      return s?.observedGeneration === pg.metadata?.generation && s?.updatedReplicas === want && s?.availableReplicas === want && pods.length === want;
+      const list = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=site' })).items;
+      return s?.observedGeneration === pg.metadata?.generation && s?.updatedReplicas === want && s?.availableReplicas === want && list.length === want;
     }, { timeoutMs: 120_000, intervalMs: 250 });
 
-  step(3, 'Apply a PodGroup: the controller creates 3 pods; the podgroup-scheduler (with our extender) spreads them over kwok nodes');
-  kubectl(state, ['apply', '-f', join(REPO_ROOT, 'config', 'samples', 'podgroup-web.yaml')]);
-  await converged('3 pods running');
-  kubectl(state, ['get', 'podgroup', 'web']);
-  kubectl(state, ['get', 'pods', '-l', 'app=web', '-o', 'wide']);
+  const pods = async (): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=site' })).items;
+  const showPods = (): void => {
+    kubectl(state, ['get', 'pods', '-l', 'app=site', '-o', 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image']);
+  };
+
+  step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) spreads them');
+  kubectl(state, ['apply', '-f', join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml')]);
+  await converged('2 pods running');
+  kubectl(state, ['get', 'podgroup', 'site']);
+  showPods();
+  const first = (await pods())[0];
+  console.log(`  ${first?.metadata?.name}: ${first?.metadata?.annotations?.['sidecars.podgroup.dev/status']}`);
 
   step(4, 'Self-healing: delete a pod and a new one (with a new name) replaces it');
-  const victim = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items[0]?.metadata?.name ?? '';
+  const victim = first?.metadata?.name ?? '';
   kubectl(state, ['delete', 'pod', victim, '--wait=false']);
   await waitFor('a replacement', async () => {
-    const pods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items;
-    return !pods.some((p) => p.metadata?.name === victim) && pods.length === 3;
+    const now = await pods();
+    return !now.some((p) => p.metadata?.name === victim) && now.length === 2;
   }, { timeoutMs: 60_000 });
-  await converged('3 pods again');
-  kubectl(state, ['get', 'pods', '-l', 'app=web']);
+  await converged('2 pods again');
+  showPods();
 
-  step(5, 'Scale to 5 (the scale subresource, like a Deployment)');
-  kubectl(state, ['scale', 'podgroup', 'web', '--replicas=5']);
-  await converged('5 pods');
-  kubectl(state, ['get', 'podgroup', 'web']);
+  step(5, 'Scale to 4 (the scale subresource, like a Deployment)');
+  kubectl(state, ['scale', 'podgroup', 'site', '--replicas=4']);
+  await converged('4 pods');
+  showPods();
 
-  step(6, 'Rolling update to nginx:1.28 (maxSurge 1, maxUnavailable 0), with a new revision');
-  kubectl(state, ['patch', 'podgroup', 'web', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.28"}]']);
+  step(6, 'Rolling update to nginx:1.28 (25% surge/unavailable), with a new revision');
+  kubectl(state, ['patch', 'podgroup', 'site', '--type=json', '-p', '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"nginx:1.28"}]']);
   await converged('the rollout');
-  kubectl(state, ['get', 'pods', '-l', 'app=web', '-o', 'custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[0].image,REVISION:.metadata.labels.controller-revision-hash']);
-  kubectl(state, ['get', 'controllerrevisions', '-l', `${GROUP}/name=web`]);
-  kubectl(state, ['describe', 'podgroup', 'web'], true);
+  showPods();
+  kubectl(state, ['get', 'controllerrevisions', '-l', `${GROUP}/name=site`]);
+  kubectl(state, ['describe', 'podgroup', 'site']);
 
   const shown = relative(process.cwd(), state.kubeconfig) || state.kubeconfig;
   console.log(`\n${bold('Everything keeps running. Explore it:')}
   export KUBECONFIG=${shown}
   kubectl get podgroups,pods -o wide
   kubectl explain podgroup.spec.strategy
-  kubectl annotate podgroup web ${GROUP}/rollback-to=1     # server-side rollback
+  kubectl logs -l app=site -c log-collector               # (kwok runs nothing: empty here)
+  kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
+  kubectl apply -f config/samples/podgroup-gang.yaml      # a gang; kubectl describe podgroup train
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
 Stop everything with: npm run cluster:down`);
 }
