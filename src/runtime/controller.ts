@@ -100,25 +100,16 @@ export class Controller {
 
   /** Reconciles the controlling owner (of kind `owner`) of every changed object. */
   watchOwned<T extends KubernetesObject>(informer: Informer<T>, owner: OwnerKind): this {
-    const enqueue = (obj: T): void => {
+    return this.watches(informer, (obj) => {
       const key = controllerOwnerKey(obj, owner);
-      if (key !== undefined) {
-        this.queue.add(key);
-      }
-    };
-    informer.addEventHandler({
-      onAdd: enqueue,
-      onUpdate: (oldObj, newObj) => {
-        // An owner change (release/adoption) concerns both owners.
-        enqueue(oldObj);
-        enqueue(newObj);
-      },
-      onDelete: enqueue,
+      return key === undefined ? [] : [key];
     });
-    return this;
   }
 
-  /** Reconciles whatever keys `map` returns for a changed object (old and new on update). */
+  /**
+   * Reconciles whatever keys `map` returns for a changed object; on update both the old and the
+   * new object are mapped (an owner or label change concerns both sides).
+   */
   watches<T extends KubernetesObject>(informer: Informer<T>, map: (obj: T) => string[]): this {
     const enqueue = (obj: T): void => map(obj).forEach((key) => this.queue.add(key));
     informer.addEventHandler({

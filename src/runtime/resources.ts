@@ -48,67 +48,49 @@ export async function listAll<T extends k8s.KubernetesObject>(
   return { apiVersion: resource.apiVersion, kind: `${resource.kind}List`, metadata: { resourceVersion }, items };
 }
 
+type ListParams = { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string };
+
+function builtIn<T extends k8s.KubernetesObject>(
+  name: string,
+  apiVersion: string,
+  kind: string,
+  path: string,
+  list: (params: ListParams) => Promise<ListPage<T>>,
+): ResourceType<T> {
+  return {
+    name,
+    apiVersion,
+    kind,
+    path,
+    listPage: (o) => list({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+  };
+}
+
 export function podResource(clients: KubeClients): ResourceType<k8s.V1Pod> {
   const core = clients.api(k8s.CoreV1Api);
-  return {
-    name: 'pods',
-    apiVersion: 'v1',
-    kind: 'Pod',
-    path: '/api/v1/pods',
-    listPage: (o) =>
-      core.listPodForAllNamespaces({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
-  };
+  return builtIn('pods', 'v1', 'Pod', '/api/v1/pods', (p) => core.listPodForAllNamespaces(p));
 }
 
 export function nodeResource(clients: KubeClients): ResourceType<k8s.V1Node> {
   const core = clients.api(k8s.CoreV1Api);
-  return {
-    name: 'nodes',
-    apiVersion: 'v1',
-    kind: 'Node',
-    path: '/api/v1/nodes',
-    listPage: (o) => core.listNode({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
-  };
+  return builtIn('nodes', 'v1', 'Node', '/api/v1/nodes', (p) => core.listNode(p));
 }
 
 export function configMapResource(clients: KubeClients): ResourceType<k8s.V1ConfigMap> {
   const core = clients.api(k8s.CoreV1Api);
-  return {
-    name: 'configmaps',
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    path: '/api/v1/configmaps',
-    listPage: (o) =>
-      core.listConfigMapForAllNamespaces({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
-  };
+  return builtIn('configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (p) => core.listConfigMapForAllNamespaces(p));
 }
 
 export function namespaceResource(clients: KubeClients): ResourceType<k8s.V1Namespace> {
   const core = clients.api(k8s.CoreV1Api);
-  return {
-    name: 'namespaces',
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    path: '/api/v1/namespaces',
-    listPage: (o) => core.listNamespace({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
-  };
+  return builtIn('namespaces', 'v1', 'Namespace', '/api/v1/namespaces', (p) => core.listNamespace(p));
 }
 
 export function controllerRevisionResource(clients: KubeClients): ResourceType<k8s.V1ControllerRevision> {
   const apps = clients.api(k8s.AppsV1Api);
-  return {
-    name: 'controllerrevisions.apps',
-    apiVersion: 'apps/v1',
-    kind: 'ControllerRevision',
-    path: '/apis/apps/v1/controllerrevisions',
-    listPage: (o) =>
-      apps.listControllerRevisionForAllNamespaces({
-        labelSelector: o.labelSelector,
-        fieldSelector: o.fieldSelector,
-        limit: o.limit,
-        _continue: o.continueToken,
-      }),
-  };
+  return builtIn('controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (p) =>
+    apps.listControllerRevisionForAllNamespaces(p),
+  );
 }
 
 export interface CustomResourceName {

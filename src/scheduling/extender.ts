@@ -374,27 +374,21 @@ export class SchedulerExtender implements Runnable {
   }
 }
 
-// Cached objects are replaced, never mutated, on change: results can be memoised per object.
-const requestCache = new WeakMap<k8s.V1Pod, Resources>();
-const allocatableCache = new WeakMap<k8s.V1Node, Resources>();
-
-function requestsOf(pod: k8s.V1Pod): Resources {
-  let r = requestCache.get(pod);
-  if (r === undefined) {
-    r = podRequests(pod);
-    requestCache.set(pod, r);
-  }
-  return r;
+/** Cached objects are replaced, never mutated, on change: results can be memoised per object. */
+function memoised<K extends object, V>(compute: (key: K) => V): (key: K) => V {
+  const cache = new WeakMap<K, V>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
 }
 
-function allocatableOf(node: k8s.V1Node): Resources {
-  let r = allocatableCache.get(node);
-  if (r === undefined) {
-    r = nodeAllocatable(node);
-    allocatableCache.set(node, r);
-  }
-  return r;
-}
+const requestsOf = memoised(podRequests);
+const allocatableOf = memoised(nodeAllocatable);
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 
