@@ -1,7 +1,8 @@
 // Our PodGroup controller against kube-controller-manager's ReplicaSet/Deployment controllers, side
 // by side on the same local control plane, plus the API server's raw ceiling and the manager's
 // memory with a large pod cache. Every figure is a median of several repetitions with min–max.
-//   npm run bench:controllers [-- --quick]      (quick: N=100, 1 repetition, no 1000/10k runs)
+//   npm run bench:controllers [-- --quick] [-- --only equal|unthrottled]
+//   (quick: N=100, 1 repetition, no 1000-pod runs)
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -10,7 +11,9 @@ import { freePort, isAlive, stopProcess, waitFor } from '../hack/cluster/process
 import { startTs, type TsProcess } from '../test/e2e/support/processes.js';
 import { writeResult } from './report.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'keep-cluster': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, 'keep-cluster': { type: 'boolean', default: false }, only: { type: 'string' } },
+});
 const QUICK = values.quick;
 const REPS = QUICK ? 1 : 3;
 const stateDir = join(REPO_ROOT, '.cluster-bench');
@@ -233,7 +236,7 @@ try {
   const settings: Array<[string, number, number]> = [['equal qps 20 / burst 30 (KCM defaults)', 20, 30], ['unthrottled (qps 5000 / burst 10000)', 5000, 10000]];
   const scale: Array<Record<string, unknown>> = [];
   const rollouts: Array<Record<string, unknown>> = [];
-  for (const [label, qps, burst] of settings) {
+  for (const [label, qps, burst] of settings.filter(([l]) => values.only === undefined || l.startsWith(values.only))) {
     await startKcm(state, qps, burst);
     manager = await startManager(qps, burst);
     for (const n of sizes) {
@@ -255,7 +258,7 @@ try {
   results.scale_up = scale;
   results.rolling_update = rollouts;
   console.log(JSON.stringify(results, null, 2));
-  writeResult(QUICK ? 'controllers-quick' : 'controllers', results);
+  writeResult(`controllers${QUICK ? '-quick' : ''}${values.only === undefined ? '' : `-${values.only}`}`, results);
 } finally {
   await manager?.kill('SIGTERM');
   if (!values['keep-cluster']) {

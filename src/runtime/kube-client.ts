@@ -1,6 +1,7 @@
 // The client boundary: typed API clients that share one client-side rate limit (like
 // client-go's --kube-api-qps/--kube-api-burst) and count every request in
 // rest_client_requests_total. Everything above this file sees typed objects only.
+import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.js';
 import { restClientRequests, restClientLatency } from './metrics.js';
@@ -17,6 +18,7 @@ type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 export class KubeClients {
   private readonly throttle: TokenBucket | undefined;
   private readonly config: k8s.Configuration;
+  private readonly agents = new Map<string, https.Agent>();
   readonly host: string;
 
   constructor(
@@ -38,6 +40,7 @@ export class KubeClients {
       if (this.throttle !== undefined) {
         await this.throttle.take();
       }
+      this.reuseConnections(request);
       const method = request.getHttpMethod();
       const started = performance.now();
       try {
@@ -59,6 +62,41 @@ export class KubeClients {
 
   api<T>(type: ApiConstructor<T>): T {
     return new type(this.config);
+  }
+
+  /** Closes pooled connections (on shutdown). */
+  close(): void {
+    for (const agent of this.agents.values()) {
+      agent.destroy();
+    }
+    this.agents.clear();
+  }
+
+  /**
+   * client-node gives every request a new https.Agent, so every call pays a TLS handshake and
+   * builds a new TLS context (a quarter of the manager's CPU in a profile of a 1000-pod scale-up).
+   * Requests with the same TLS material share one keep-alive agent instead; credentials in
+   * headers (bearer tokens) are still set per request, so token refresh keeps working.
+   */
+  private reuseConnections(request: k8s.RequestContext): void {
+    const agent = request.getAgent();
+    if (!(agent instanceof https.Agent)) {
+      return;
+    }
+    const o = agent.options;
+    const key = JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))));
+    let shared = this.agents.get(key);
+    if (shared === undefined) {
+      if (this.agents.size >= 4) {
+        // TLS material changed (e.g. a rotated client certificate): retire the oldest agent.
+        const [oldestKey, oldest] = this.agents.entries().next().value as [string, https.Agent];
+        oldest.destroy();
+        this.agents.delete(oldestKey);
+      }
+      shared = new https.Agent({ ...o, keepAlive: true });
+      this.agents.set(key, shared);
+    }
+    request.setAgent(shared);
   }
 }
 

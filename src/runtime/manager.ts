@@ -198,6 +198,7 @@ export class Manager {
     await Promise.all(this.runnables.filter((r) => !r.needLeaderElection).map((r) => r.stop()));
     await this.informers.stop();
     await Promise.all([close(this.metricsServer), close(this.probeServer)]);
+    this.clients.close();
     this.log.info('shutdown complete');
   }
 
