@@ -57,6 +57,10 @@ export function checkExtenderArgs(value: unknown): string | undefined {
   if (nodes != null && (typeof nodes !== 'object' || (nodes.items != null && !Array.isArray(nodes.items)))) {
     return 'Nodes must be a NodeList';
   }
+  const items = (nodes?.items ?? []) as unknown[];
+  if (items.some((n) => typeof (n as { metadata?: { name?: unknown } } | null)?.metadata?.name !== 'string')) {
+    return 'every item of Nodes needs metadata.name';
+  }
   if (names == null && nodes == null) {
     return 'either Nodes or NodeNames is required';
   }

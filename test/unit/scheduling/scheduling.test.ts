@@ -120,6 +120,7 @@ describe('wire validation', () => {
     [{ Pod: { metadata: { name: 'p' } } }, 'either Nodes or NodeNames is required'],
     [{ Pod: { metadata: { name: 'p' } }, NodeNames: [1] }, 'NodeNames must be a list of strings'],
     [{ Pod: { metadata: { name: 'p' } }, Nodes: { items: 'x' } }, 'Nodes must be a NodeList'],
+    [{ Pod: { metadata: { name: 'p' } }, Nodes: { items: [null] } }, 'every item of Nodes needs metadata.name'],
   ])('rejects %j', (value, message) => {
     expect(checkExtenderArgs(value)).toContain(message);
   });
