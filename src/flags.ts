@@ -1,6 +1,7 @@
 // Manager flags, named as controller-runtime and kube-controller-manager name them. Parsing is
 // pure: a bad value is a FlagError naming the flag and what it accepts.
 import { parseArgs } from 'node:util';
+import { PODGROUP_SCHEDULER } from './api/podgroup.js';
 import type { ListenAddress } from './runtime/manager.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './runtime/logging.js';
 import { validateLeaseTimings } from './runtime/leader-election.js';
@@ -60,7 +61,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'concurrent-podgroup-syncs': { type: 'string', default: '5', help: 'PodGroups reconciled in parallel (one worker per PodGroup at a time).' },
   'pod-scheduler-name': {
     type: 'string',
-    default: 'podgroup-scheduler',
+    default: PODGROUP_SCHEDULER,
     help: 'schedulerName set on created pods whose template names none; "" leaves it unset (the default scheduler).',
   },
   'extender-bind-address': { type: 'string', default: ':8888', help: 'Address of the scheduler extender (filter, prioritize, bind); "0" disables it.' },

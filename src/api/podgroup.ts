@@ -14,8 +14,6 @@ export const REVISION_HASH_LABEL = 'controller-revision-hash';
 export const PODGROUP_NAME_LABEL = `${GROUP}/name`;
 /** Annotation on a PodGroup: roll back to this revision number; the controller applies and removes it. */
 export const ROLLBACK_ANNOTATION = `${GROUP}/rollback-to`;
-/** Annotation on a PodGroup: the revision number of its current template (like deployment.kubernetes.io/revision). */
-export const REVISION_ANNOTATION = `${GROUP}/revision`;
 /** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The secondary scheduler that runs the gang/placement extender. */

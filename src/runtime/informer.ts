@@ -66,7 +66,6 @@ class Generation<T extends k8s.KubernetesObject> {
   ended: EndReason | undefined;
   private resolveEnd: (reason: EndReason) => void = () => undefined;
   readonly end = new Promise<EndReason>((resolve) => (this.resolveEnd = resolve));
-  listWatch: k8s.ListWatch<T> | undefined;
 
   finish(reason: EndReason): void {
     if (this.ended === undefined) {
@@ -165,6 +164,9 @@ export class Informer<T extends k8s.KubernetesObject> {
     if (this.synced) {
       return;
     }
+    if (signal?.aborted === true) {
+      throw new Error(`waiting for ${this.resource.name} to sync was aborted`);
+    }
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(new Error(`waiting for ${this.resource.name} to sync was aborted`));
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -240,7 +242,6 @@ export class Informer<T extends k8s.KubernetesObject> {
       return list;
     };
     const lw = new k8s.ListWatch<T>(this.resource.path, watch, listFn, false, this.options.labelSelector, this.options.fieldSelector);
-    generation.listWatch = lw;
     lw.on(k8s.ADD, (obj) => generation.active && this.upsert(generation, obj));
     lw.on(k8s.UPDATE, (obj) => generation.active && this.upsert(generation, obj));
     lw.on(k8s.DELETE, (obj) => generation.active && this.remove(obj));

@@ -148,7 +148,6 @@ export function isNamespaceTerminating(err: unknown): boolean {
 
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
-export const isAlreadyExists = isConflict;
 
 /** Options for client-node calls that send a merge patch instead of the default JSON Patch. */
 export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);

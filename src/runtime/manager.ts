@@ -62,6 +62,8 @@ export class Manager {
   private probeServer: Server | undefined;
   private leaderWorkRunning = false;
   private stopping: Promise<void> | undefined;
+  /** Aborted on stop(): ends a wait for cache sync that has not finished. */
+  private readonly stopSignal = new AbortController();
 
   constructor(private readonly options: ManagerOptions) {
     this.log = options.logger;
@@ -136,6 +138,7 @@ export class Manager {
 
   /** Graceful shutdown; safe to call more than once. */
   stop(): Promise<void> {
+    this.stopSignal.abort();
     this.stopping ??= this.shutdown();
     return this.stopping;
   }
@@ -147,14 +150,10 @@ export class Manager {
     this.leaderWorkRunning = true;
     void (async () => {
       // Controllers act on caches: wait for them, unless we are shut down first.
-      const abort = new AbortController();
-      const stopWatch = setInterval(() => this.stopping !== undefined && abort.abort(), 100);
       try {
-        await this.informers.waitForSync(abort.signal);
+        await this.informers.waitForSync(this.stopSignal.signal);
       } catch {
         return;
-      } finally {
-        clearInterval(stopWatch);
       }
       if (!this.leaderWorkRunning) {
         return;
