@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
+import { down, installCrds, loadKubeConfig, localWebhookConfiguration, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { freePort, waitFor } from '../hack/cluster/processes.js';
 import { startTs } from '../test/e2e/support/processes.js';
 import { percentile, writeResult } from './report.js';
@@ -30,23 +30,7 @@ for (const [name, labels] of [[system, {}], [off, {}], [on, { 'sidecars.podgroup
 }
 const port = await freePort();
 const config = `podgroup-bench-${stamp}`;
-await admission.createMutatingWebhookConfiguration({
-  body: {
-    metadata: { name: config },
-    webhooks: [
-      {
-        name: 'namespace.sidecars.podgroup.dev',
-        admissionReviewVersions: ['v1'],
-        sideEffects: 'None',
-        failurePolicy: 'Fail',
-        timeoutSeconds: 5,
-        clientConfig: { url: `https://127.0.0.1:${port}/mutate-v1-pod` },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
-        namespaceSelector: { matchLabels: { 'sidecars.podgroup.dev/injection': 'enabled' } },
-      },
-    ],
-  },
-});
+await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port, { name: config, ownNamespace: system }) });
 const manager = startTs(join(REPO_ROOT, 'src', 'main.ts'), [
   `--kubeconfig=${state.kubeconfig}`,
   '--metrics-bind-address=127.0.0.1:0',

@@ -3,11 +3,20 @@
 // starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
 // and tells the story step by step; then leaves everything running for kubectl.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
-import { ClusterError, DEFAULT_STATE_DIR, installCrds, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from './cluster/local-cluster.js';
+import {
+  ClusterError,
+  DEFAULT_STATE_DIR,
+  installCrds,
+  loadKubeConfig,
+  localWebhookConfiguration,
+  REPO_ROOT,
+  startExtraComponent,
+  up,
+  type ClusterState,
+} from './cluster/local-cluster.js';
 import { freePort, waitFor } from './cluster/processes.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -29,13 +38,10 @@ async function ensureNamespace(state: ClusterState, name: string): Promise<void>
   await core.createNamespace({ body: { metadata: { name } } }).catch(() => undefined);
 }
 
-/** config/webhook's MutatingWebhookConfiguration, with the API server calling 127.0.0.1:port. */
+/** Registers config/webhook's configuration, pointed at the manager on 127.0.0.1:port. */
 async function registerLocalWebhook(state: ClusterState, port: number): Promise<void> {
   const admission = loadKubeConfig(state).makeApiClient(k8s.AdmissionregistrationV1Api);
-  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(readFileSync(join(REPO_ROOT, 'config', 'webhook', 'mutating_webhook_configuration.yaml'), 'utf8'));
-  for (const webhook of config.webhooks ?? []) {
-    webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate-v1-pod` };
-  }
+  const config = localWebhookConfiguration(port);
   await admission.deleteMutatingWebhookConfiguration({ name: config.metadata?.name ?? '' }).catch(() => undefined);
   await admission.createMutatingWebhookConfiguration({ body: config });
   console.log(`  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`);

@@ -282,6 +282,27 @@ export async function installCrds(state: ClusterState): Promise<void> {
   }
 }
 
+/**
+ * config/webhook's MutatingWebhookConfiguration for a manager running as a local process: the API
+ * server calls https://127.0.0.1:port, and `ownNamespace` (the manager's, never injected) takes
+ * the place of podgroup-system in the namespace selectors.
+ */
+export function localWebhookConfiguration(port: number, options: { name?: string; ownNamespace?: string } = {}): k8s.V1MutatingWebhookConfiguration {
+  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(readFileSync(join(REPO_ROOT, 'config', 'webhook', 'mutating_webhook_configuration.yaml'), 'utf8'));
+  if (options.name !== undefined) {
+    config.metadata = { ...config.metadata, name: options.name };
+  }
+  for (const webhook of config.webhooks ?? []) {
+    webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate-v1-pod` };
+    for (const expression of webhook.namespaceSelector?.matchExpressions ?? []) {
+      if (options.ownNamespace !== undefined && expression.values !== undefined) {
+        expression.values = expression.values.map((v) => (v === 'podgroup-system' ? (options.ownNamespace as string) : v));
+      }
+    }
+  }
+  return config;
+}
+
 /** config/scheduler/namespaced/scheduler-config.yaml, pointed at the local API server and extender. */
 export function localPodGroupSchedulerConfig(kubeconfig: string, extenderPort: number, overrides: { schedulerName?: string; ignorable?: boolean } = {}): string {
   const config = parseYaml(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'namespaced', 'scheduler-config.yaml'), 'utf8')) as {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { installCrds, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
@@ -129,23 +129,7 @@ describe('deploy', () => {
       }),
     );
     const port = await freePort();
-    await admission.createMutatingWebhookConfiguration({
-      body: {
-        metadata: { name: 'podgroup-controller' },
-        webhooks: [
-          {
-            name: 'namespace.sidecars.podgroup.dev',
-            admissionReviewVersions: ['v1'],
-            sideEffects: 'None',
-            failurePolicy: 'Fail',
-            timeoutSeconds: 5,
-            clientConfig: { url: `https://127.0.0.1:${port}/mutate-v1-pod` },
-            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
-            namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'enabled' } },
-          },
-        ],
-      },
-    });
+    await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port) });
     manager = await startManager([
       '--kubeconfig',
       saKubeconfig,

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
+import { localWebhookConfiguration } from '../../../hack/cluster/local-cluster.js';
 import { freePort } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, POD_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
@@ -56,36 +57,9 @@ describe('sidecar webhook', () => {
     optedIn = await createNamespace('e2e-wh-on', { [NAMESPACE_LABEL]: 'enabled' });
     plain = await createNamespace('e2e-wh-off');
     port = await freePort();
-    const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', own.name] };
-    const common = {
-      admissionReviewVersions: ['v1'],
-      sideEffects: 'None',
-      failurePolicy: 'Fail',
-      timeoutSeconds: 5,
-      reinvocationPolicy: 'IfNeeded',
-      clientConfig: { url: `https://127.0.0.1:${port}/mutate-v1-pod` },
-      rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
-    };
     await admission.deleteMutatingWebhookConfiguration({ name: CONFIG }).catch(() => undefined);
-    await admission.createMutatingWebhookConfiguration({
-      body: {
-        metadata: { name: CONFIG },
-        webhooks: [
-          {
-            ...common,
-            name: 'namespace.sidecars.podgroup.dev',
-            namespaceSelector: { matchLabels: { [NAMESPACE_LABEL]: 'enabled' }, matchExpressions: [excluded] },
-            objectSelector: { matchExpressions: [{ key: POD_LABEL, operator: 'NotIn', values: ['false'] }] },
-          },
-          {
-            ...common,
-            name: 'pod.sidecars.podgroup.dev',
-            namespaceSelector: { matchExpressions: [excluded] },
-            objectSelector: { matchLabels: { [POD_LABEL]: 'true' } },
-          },
-        ],
-      } as k8s.V1MutatingWebhookConfiguration,
-    });
+    // The shipped configuration (config/webhook), pointed at the local manager.
+    await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port, { name: CONFIG, ownNamespace: own.name }) });
     manager = await start();
     await eventually('caBundle patched in', async () => {
       const config = await admission.readMutatingWebhookConfiguration({ name: CONFIG });
