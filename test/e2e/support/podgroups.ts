@@ -151,19 +151,40 @@ export interface Bounds {
   minAvailable: number;
 }
 
+/** Backoff between relist attempts after the watch was lost: 200 ms doubling to 2 s. */
+const RELIST_BACKOFF = { initialMs: 200, maxMs: 2_000 };
+/** A relist that has not answered by then (e.g. the API server waits on a stopped etcd) is retried. */
+const RELIST_TIMEOUT_MS = 5_000;
+
 /**
  * Watches a PodGroup's pods and records, at every event, the pods that count against the surge
  * bound (terminating included) and how many are available (Ready, not terminating).
+ *
+ * It survives control-plane outages: when its watch ends (an error, a close, or an ERROR event
+ * such as 410 Gone for an expired resourceVersion) and stop() was not called, it relists (the
+ * list replaces what it knew and is checked like an event), then watches again from the list's
+ * resourceVersion, retrying with a short backoff until that succeeds or stop() is called. What
+ * happened while it had no watch is only seen as the relisted state.
  */
 export class PodWatcher {
   private readonly pods = new Map<string, k8s.V1Pod>();
   private controller: AbortController | undefined;
+  /** Bumped whenever a watch is retired, so callbacks of an older watch are ignored. */
+  private generation = 0;
+  private stopped = false;
+  private recovering = false;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
   maxSeen = 0;
   /** Most distinct revision hashes present at one instant (1 means no overlap). */
   maxRevisionsAtOnce = 0;
   minAvailableSeen = Number.POSITIVE_INFINITY;
   events = 0;
   violations: string[] = [];
+  /** How many times the watch was lost and regained through a relist. */
+  relists = 0;
+  /** One entry per lost watch: why it ended, when (epoch ms), and how long until it watched again (ms). */
+  gaps: { reason: string; lostAt: number; ms: number }[] = [];
 
   constructor(
     private readonly namespace: string,
@@ -175,17 +196,60 @@ export class PodWatcher {
     this.bounds = bounds;
   }
 
+  /** Lists (a failure is thrown) and starts watching. */
   async start(): Promise<void> {
-    const list = await core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.labelSelector });
+    await this.listAndWatch('initial list');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.retire();
+    clearTimeout(this.backoffTimer);
+    this.wake?.();
+  }
+
+  /** The pods as last observed. */
+  snapshot(): k8s.V1Pod[] {
+    return [...this.pods.values()];
+  }
+
+  /** Whether a watch is currently open (false while recovering from a lost one). */
+  get watching(): boolean {
+    return this.controller !== undefined;
+  }
+
+  /** Lists, checks the listed state, and watches from the list's resourceVersion; true if the watch opened. */
+  private async listAndWatch(what: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const list = await Promise.race([
+      core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.labelSelector }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`list not answered within ${RELIST_TIMEOUT_MS} ms`)), RELIST_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (this.stopped) {
+      return false;
+    }
+    this.pods.clear();
     for (const pod of list.items) {
       this.pods.set(pod.metadata?.name ?? '', pod);
     }
-    this.check('initial list');
-    const watch = new k8s.Watch(kc);
-    this.controller = await watch.watch(
+    this.check(what);
+    this.generation += 1;
+    const generation = this.generation;
+    const controller = await new k8s.Watch(kc).watch(
       `/api/v1/namespaces/${this.namespace}/pods`,
       { labelSelector: this.labelSelector, resourceVersion: list.metadata?.resourceVersion },
       (type: string, obj: k8s.V1Pod) => {
+        if (generation !== this.generation) {
+          return;
+        }
+        if (type === 'ERROR') {
+          // e.g. 410 Gone: the resourceVersion expired; only a relist can resume.
+          const status = obj as k8s.V1Status;
+          this.lost(generation, `watch ERROR ${status.code ?? '?'} ${status.reason ?? ''}: ${status.message ?? ''}`);
+          return;
+        }
         const name = obj.metadata?.name ?? '';
         if (type === 'DELETED') {
           this.pods.delete(name);
@@ -197,18 +261,63 @@ export class PodWatcher {
         this.events += 1;
         this.check(`${type} ${name} rv=${obj.metadata?.resourceVersion}`);
       },
-      (err: unknown) => {
-        if (err !== null && err !== undefined && this.controller !== undefined && !this.controller.signal.aborted) {
-          this.violations.push(`pod watch ended: ${String(err)}`);
-        }
-      },
+      (err: unknown) => this.lost(generation, err === null || err === undefined ? 'watch closed' : `watch failed: ${String(err)}`),
     );
+    if (generation !== this.generation) {
+      // It ended before it was handed back (refused, non-200) or stop() was called meanwhile.
+      controller.abort();
+      return false;
+    }
+    this.controller = controller;
+    return true;
   }
 
-  stop(): void {
+  /** Retires the current watch: its callbacks are ignored from now on. */
+  private retire(): void {
+    this.generation += 1;
     const c = this.controller;
     this.controller = undefined;
     c?.abort();
+  }
+
+  private lost(generation: number, reason: string): void {
+    if (this.stopped || generation !== this.generation) {
+      return;
+    }
+    this.retire();
+    if (!this.recovering) {
+      void this.recover(reason);
+    }
+  }
+
+  private async recover(reason: string): Promise<void> {
+    this.recovering = true;
+    const lostAt = Date.now();
+    let backoffMs = RELIST_BACKOFF.initialMs;
+    try {
+      for (;;) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          this.backoffTimer = setTimeout(resolve, backoffMs);
+        });
+        if (this.stopped) {
+          return;
+        }
+        const watching = await this.listAndWatch('relist after watch loss').catch(() => false);
+        if (this.stopped) {
+          return;
+        }
+        if (watching) {
+          this.relists += 1;
+          this.gaps.push({ reason, lostAt, ms: Date.now() - lostAt });
+          return;
+        }
+        backoffMs = Math.min(backoffMs * 2, RELIST_BACKOFF.maxMs);
+      }
+    } finally {
+      this.recovering = false;
+      this.wake = undefined;
+    }
   }
 
   private check(what: string): void {
