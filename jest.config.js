@@ -9,6 +9,8 @@ const common = {
   },
   testEnvironment: 'node',
   testEnvironmentOptions: { globalsCleanup: 'on' },
+  // Local clusters' state (etcd's *.snap files look like jest snapshots) and the build output.
+  modulePathIgnorePatterns: ['<rootDir>/\\.cluster', '<rootDir>/dist'],
 };
 
 export default {

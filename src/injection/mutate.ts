@@ -77,6 +77,79 @@ export function readStatus(pod: k8s.V1Pod): InjectionStatus | undefined {
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Where `value` is not a list of objects, or undefined when it is (or is absent). */
+function listOfObjectsError(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === null) {
+    return undefined;
+  }
+  if (!Array.isArray(value)) {
+    return `${where} must be a list`;
+  }
+  const bad = value.findIndex((item) => !isObject(item));
+  return bad < 0 ? undefined : `${where}[${bad}] must be an object`;
+}
+
+/**
+ * The review's object is untyped JSON: the fields mutate reads must have a Pod's shape, or the
+ * request is refused with this message (the API server never sends such a Pod; a fuzzer does).
+ */
+export function podShapeError(pod: unknown): string | undefined {
+  if (!isObject(pod)) {
+    return 'must be an object';
+  }
+  const { metadata, spec } = pod;
+  if (metadata !== undefined && metadata !== null) {
+    if (!isObject(metadata)) {
+      return 'metadata must be an object';
+    }
+    const { annotations } = metadata;
+    if (annotations !== undefined && annotations !== null && (!isObject(annotations) || Object.values(annotations).some((v) => typeof v !== 'string'))) {
+      return 'metadata.annotations must map strings to strings';
+    }
+    const error = listOfObjectsError(metadata.ownerReferences, 'metadata.ownerReferences');
+    if (error !== undefined) {
+      return error;
+    }
+  }
+  if (spec === undefined || spec === null) {
+    return undefined;
+  }
+  if (!isObject(spec)) {
+    return 'spec must be an object';
+  }
+  if (spec.securityContext !== undefined && spec.securityContext !== null && !isObject(spec.securityContext)) {
+    return 'spec.securityContext must be an object';
+  }
+  if (!Array.isArray(spec.containers)) {
+    return 'spec.containers must be a list';
+  }
+  for (const list of ['containers', 'initContainers', 'volumes'] as const) {
+    const error = listOfObjectsError(spec[list], `spec.${list}`);
+    if (error !== undefined) {
+      return error;
+    }
+  }
+  for (const list of ['containers', 'initContainers'] as const) {
+    for (const [i, c] of ((spec[list] ?? []) as Array<Record<string, unknown>>).entries()) {
+      if (typeof c.name !== 'string') {
+        return `spec.${list}[${i}].name must be a string`;
+      }
+      const error = listOfObjectsError(c.volumeMounts, `spec.${list}[${i}].volumeMounts`) ?? listOfObjectsError(c.ports, `spec.${list}[${i}].ports`);
+      if (error !== undefined) {
+        return error;
+      }
+      const mounts = (c.volumeMounts ?? []) as Array<Record<string, unknown>>;
+      const badMount = mounts.findIndex((m) => typeof m.mountPath !== 'string');
+      if (badMount >= 0) {
+        return `spec.${list}[${i}].volumeMounts[${badMount}].mountPath must be a string`;
+      }
+    }
+  }
+  return undefined;
+}
+
 function allContainerNames(pod: k8s.V1Pod): Set<string> {
   return new Set([...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name));
 }

@@ -12,7 +12,7 @@ import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { injections, missedInjections, webhookInFlight, webhookLatency, webhookRequests } from '../runtime/metrics.js';
 import { customResource, namespaceResource, podResource } from '../runtime/resources.js';
 import { InjectionError, NAMESPACE_LABEL, PROTECTED_NAMESPACES, resolveRequest, STATUS_ANNOTATION, type InjectionRequest } from './config.js';
-import { mutate, type InjectorSettings } from './mutate.js';
+import { mutate, podShapeError, type InjectorSettings } from './mutate.js';
 import { WebhookCertificates, type ServingCertificate, type TlsOptions } from './tls.js';
 
 export const WEBHOOK_PATH = '/mutate-v1-pod';
@@ -138,10 +138,14 @@ export class SidecarWebhook implements Runnable {
       response: { uid: request.uid, allowed: true, ...response },
     } as AdmissionReview);
     const pod = request.object;
-    const namespace = request.namespace ?? pod?.metadata?.namespace ?? '';
-    if (request.kind?.kind !== 'Pod' || pod === undefined || typeof pod !== 'object') {
+    if (request.kind?.kind !== 'Pod' || pod === undefined || pod === null) {
       return respond({});
     }
+    const shapeError = podShapeError(pod);
+    if (shapeError !== undefined) {
+      throw new BadRequest(`request.object is not a Pod: ${shapeError}`);
+    }
+    const namespace = request.namespace ?? pod.metadata?.namespace ?? '';
     // Enforced here as well as in the configuration's namespaceSelector.
     if (PROTECTED_NAMESPACES.includes(namespace) || namespace === this.options.ownNamespace) {
       return respond({});

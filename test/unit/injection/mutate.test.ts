@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import fastJsonPatch from 'fast-json-patch';
+import fc from 'fast-check';
 import { InjectionError, resolveRequest, STATUS_ANNOTATION, type RequestInput } from '../../../src/injection/config.js';
-import { mutate, type InjectorSettings } from '../../../src/injection/mutate.js';
+import { mutate, podShapeError, type InjectorSettings } from '../../../src/injection/mutate.js';
 
 const settings: InjectorSettings = { logCollectorImage: 'fluent-bit:test', gitSyncImage: 'git-sync:test', nativeSidecars: true };
 const REPO = 'https://example.com/site.git';
@@ -132,5 +133,78 @@ describe('mutate', () => {
     const before = structuredClone(input);
     expect(() => inject(input)).toThrow(message);
     expect(input).toEqual(before);
+  });
+});
+
+describe('podShapeError', () => {
+  it.each([
+    ['a string', '', 'must be an object'],
+    ['spec as a string', { spec: '' }, 'spec must be an object'],
+    ['containers as an object', { spec: { containers: {} } }, 'spec.containers must be a list'],
+    ['a spec without containers', { spec: { volumes: [] } }, 'spec.containers must be a list'],
+    ['a null container', { spec: { containers: [null] } }, 'spec.containers[0] must be an object'],
+    ['a container without a name', { spec: { containers: [{ image: 'x' }] } }, 'spec.containers[0].name must be a string'],
+    ['volumeMounts as a string', { spec: { containers: [], initContainers: [{ name: 'a', volumeMounts: 'x' }] } }, 'spec.initContainers[0].volumeMounts must be a list'],
+    ['a mount without a path', { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'v' }] }] } }, 'spec.containers[0].volumeMounts[0].mountPath must be a string'],
+    ['a numeric annotation', { metadata: { annotations: { a: 1 } } }, 'metadata.annotations must map strings to strings'],
+    ['ownerReferences as a string', { metadata: { ownerReferences: 'x' } }, 'metadata.ownerReferences must be a list'],
+  ])('names what is wrong with %s', (_name, input, message) => {
+    expect(podShapeError(input)).toBe(message);
+  });
+
+  it('accepts a Pod', () => {
+    expect(podShapeError(pod({ 'sidecars.podgroup.dev/inject': 'log-collector' }, { volumes: [{ name: 'v', emptyDir: {} }] }))).toBeUndefined();
+  });
+
+  // Any JSON where a Pod's fields are: either the shape check names the problem, or injection
+  // succeeds or is denied with an InjectionError; never a TypeError (a 500 from the webhook).
+  it('leaves no malformed pod for mutate to crash on', () => {
+    const anyOr = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<unknown> => fc.oneof(arb, fc.jsonValue());
+    const mount = fc.record({ name: anyOr(fc.constantFrom('podgroup-logs', 'v')), mountPath: anyOr(fc.constantFrom('/var/log/app', '/var/log', '/git', '/x')) }, { requiredKeys: [] });
+    const container = fc.record(
+      {
+        name: anyOr(fc.constantFrom('app', 'worker', 'log-collector', 'git-sync')),
+        volumeMounts: anyOr(fc.array(mount, { maxLength: 2 })),
+        ports: anyOr(fc.array(fc.record({ containerPort: anyOr(fc.constantFrom(80, 2020)) }), { maxLength: 2 })),
+      },
+      { requiredKeys: [] },
+    );
+    const annotations = fc.dictionary(
+      fc.constantFrom('inject', 'containers', 'mode', 'log-path', 'git-repo', 'git-mount-path', 'git-secret').map((k) => `sidecars.podgroup.dev/${k}`),
+      anyOr(fc.constantFrom('log-collector', 'git-sync', 'log-collector,git-sync', 'app', 'native', 'fallback', '/data', REPO, 'creds')),
+    );
+    const podLike = fc.record(
+      {
+        metadata: anyOr(fc.record({ annotations: anyOr(annotations), ownerReferences: anyOr(fc.array(fc.record({ controller: fc.boolean() }), { maxLength: 1 })) }, { requiredKeys: [] })),
+        spec: anyOr(
+          fc.record(
+            {
+              containers: anyOr(fc.array(container, { maxLength: 3 })),
+              initContainers: anyOr(fc.array(container, { maxLength: 2 })),
+              volumes: anyOr(fc.array(fc.record({ name: anyOr(fc.constantFrom('podgroup-logs', 'podgroup-code', 'v')) }), { maxLength: 2 })),
+              securityContext: anyOr(fc.record({ fsGroup: fc.integer() })),
+            },
+            { requiredKeys: [] },
+          ),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(podLike, fc.boolean(), (candidate, nativeSidecars) => {
+        if (podShapeError(candidate) !== undefined) {
+          return;
+        }
+        const p = candidate as k8s.V1Pod;
+        try {
+          inject(p, { namespaceOptIn: true }, { ...settings, nativeSidecars });
+        } catch (err) {
+          if (!(err instanceof InjectionError)) {
+            throw err;
+          }
+        }
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
