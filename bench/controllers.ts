@@ -1,18 +1,29 @@
 // Our PodGroup controller against kube-controller-manager's ReplicaSet/Deployment controllers, side
-// by side on the same local control plane, plus the API server's raw ceiling and the manager's
-// memory with a large pod cache. Every figure is a median of several repetitions with min–max.
-//   npm run bench:controllers [-- --quick] [-- --only equal|unthrottled]
-//   (quick: N=100, 1 repetition, no 1000-pod runs)
+// by side on the same local control plane, plus the API server's raw ceiling. The manager runs
+// compiled (dist/main.js), as the image runs it. Every figure is a median of several repetitions
+// with min–max; each run's namespace is gone before the next run starts.
+//   npm run bench:controllers [-- --quick] [-- --only equal|unthrottled] [-- --sizes 1000] [-- --rollout 0]
+//   (quick: N=100, 1 repetition, no 1000-pod runs; --sizes picks the scale-up sizes, --rollout the rollout size, 0 for none)
+// Each scale-up also records the API server's write requests by resource and the CPU seconds of the
+// controller under test, kube-apiserver and etcd: the side-by-side cost explains a difference in time.
+import { spawn, spawnSync } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from '../hack/cluster/local-cluster.js';
 import { freePort, isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
-import { startTs, type TsProcess } from '../test/e2e/support/processes.js';
+import { isNotFound } from '../src/runtime/kube-client.js';
 import { writeResult } from './report.js';
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, 'keep-cluster': { type: 'boolean', default: false }, only: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    'keep-cluster': { type: 'boolean', default: false },
+    only: { type: 'string' },
+    sizes: { type: 'string' },
+    rollout: { type: 'string' },
+  },
 });
 const QUICK = values.quick;
 const REPS = QUICK ? 1 : 3;
@@ -87,6 +98,55 @@ const allReady = (n: number, image?: string) => (pods: Map<string, k8s.V1Pod>): 
   return live.length === n && live.every((p) => ready(p) && (image === undefined || p.spec?.containers[0]?.image === image));
 };
 
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
+
+/** The API server's write requests so far, by "VERB resource[/subresource]" (its own metric). */
+function apiWrites(): Map<string, number> {
+  const out = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  if (out.status !== 0) {
+    throw new Error(`kubectl get --raw /metrics: ${out.stderr}`);
+  }
+  const writes = new Map<string, number>();
+  for (const line of out.stdout.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) {
+      continue;
+    }
+    const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (!WRITE_VERBS.has(labels.verb ?? '') || labels.dry_run !== '') {
+      continue;
+    }
+    const key = `${labels.verb} ${labels.resource}${labels.subresource === '' ? '' : `/${labels.subresource}`}`;
+    writes.set(key, (writes.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return writes;
+}
+
+interface RunCost {
+  /** API writes made meanwhile by all clients, largest first. */
+  writes: Record<string, number>;
+  /** CPU seconds used meanwhile by the controller under test and by the control plane. */
+  cpu_s: Record<string, number>;
+}
+
+/** Runs fn and returns what it cost: API writes and CPU of the controller, kube-apiserver and etcd. */
+async function measured(controllerPid: number, fn: () => Promise<void>): Promise<RunCost> {
+  const pids: Record<string, number> = { controller: controllerPid };
+  for (const name of ['kube-apiserver', 'etcd']) {
+    pids[name] = state.components.find((c) => c.name === name)?.pid ?? 0;
+  }
+  const cpu = (): Record<string, number> => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+  const before = apiWrites();
+  const cpuBefore = cpu();
+  await fn();
+  const cpuAfter = cpu();
+  const after = apiWrites();
+  const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  return {
+    writes: Object.fromEntries(delta.sort((a, b) => b[1] - a[1])),
+    cpu_s: Object.fromEntries(Object.keys(pids).map((name) => [name, Math.round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) * 100) / 100])),
+  };
+}
+
 async function freshNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
   await core.createNamespace({ body: { metadata: { name } } });
@@ -97,14 +157,23 @@ async function freshNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/** Deletes a run's namespace and waits until it is gone, so its clean-up never overlaps the next run. */
 async function dropNamespace(name: string): Promise<void> {
   await core.deleteNamespace({ name }).catch(() => undefined);
+  await waitFor(`namespace ${name} deleted`, async () => {
+    try {
+      await core.readNamespace({ name });
+      return false;
+    } catch {
+      return true;
+    }
+  }, { timeoutMs: 600_000, intervalMs: 250 });
 }
 
 /** A second kube-controller-manager running only the replicaset and deployment controllers. */
-async function startKcm(s: ClusterState, qps: number, burst: number): Promise<void> {
+async function startKcm(s: ClusterState, qps: number, burst: number): Promise<number> {
   const port = await freePort();
-  await startExtraComponent(s, {
+  const component = {
     name: 'bench-kcm',
     binary: join(s.binDir, 'kube-controller-manager'),
     args: [
@@ -123,23 +192,44 @@ async function startKcm(s: ClusterState, qps: number, burst: number): Promise<vo
     pid: 0,
     ports: [port],
     log: join(s.stateDir, 'logs', 'bench-kcm.log'),
-    health: { url: `https://127.0.0.1:${port}/healthz`, tls: 'insecure' },
-  });
+    health: { url: `https://127.0.0.1:${port}/healthz`, tls: 'insecure' as const },
+  };
+  await startExtraComponent(s, component);
+  return component.pid;
 }
 
-async function startManager(qps: number, burst: number): Promise<TsProcess> {
-  const proc = startTs(join(REPO_ROOT, 'src', 'main.ts'), [
+/** The compiled manager (npm run build), as the image runs it. */
+async function startManager(qps: number, burst: number): Promise<number> {
+  const probes = await freePort();
+  const log = openSync(join(state.stateDir, 'logs', `bench-manager-${qps}.log`), 'a');
+  const child = spawn(process.execPath, [
+    join(REPO_ROOT, 'dist', 'main.js'),
     `--kubeconfig=${state.kubeconfig}`,
-    '--metrics-bind-address=127.0.0.1:0',
-    '--health-probe-bind-address=127.0.0.1:0',
+    '--metrics-bind-address=0',
+    `--health-probe-bind-address=127.0.0.1:${probes}`,
     '--extender-bind-address=0',
     '--webhook-bind-address=0',
     `--kube-api-qps=${qps}`,
     `--kube-api-burst=${burst}`,
     '--concurrent-podgroup-syncs=5',
-  ], `bench-manager-${qps}`);
-  await proc.waitForLine(/manager started/, 120_000);
-  return proc;
+  ], { stdio: ['ignore', log, log] });
+  const pid = child.pid ?? 0;
+  await waitFor('manager ready (caches synced)', async () => (await fetch(`http://127.0.0.1:${probes}/readyz`).catch(() => undefined))?.status === 200, {
+    timeoutMs: 120_000,
+    intervalMs: 250,
+    abort: () => (child.exitCode === null ? undefined : `manager exited with ${child.exitCode}; see ${state.stateDir}/logs`),
+  });
+  return pid;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim());
+
+/** User + system CPU seconds a process has used so far (/proc/<pid>/stat utime and stime). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name start at field 3 (state); utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 async function rawCeiling(n: number, concurrency: number): Promise<number> {
@@ -159,30 +249,38 @@ async function rawCeiling(n: number, concurrency: number): Promise<number> {
   return n / seconds;
 }
 
-async function scaleUpReplicaSet(n: number): Promise<number> {
-  const ns = await freshNamespace('rs');
-  const started = performance.now();
-  await apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'rs' }, spec: { replicas: n, selector: { matchLabels: { app: 'rs' } }, template: template('rs', 'x:1') } } });
-  await watchPods(ns, 'app=rs', allReady(n), 600_000);
-  const seconds = (performance.now() - started) / 1000;
-  await dropNamespace(ns);
-  return seconds;
+interface ScaleUp extends RunCost {
+  seconds: number;
 }
 
-async function scaleUpPodGroup(n: number): Promise<number> {
-  const ns = await freshNamespace('pg');
+async function scaleUpReplicaSet(n: number, kcmPid: number): Promise<ScaleUp> {
+  const ns = await freshNamespace('rs');
   const started = performance.now();
-  await custom.createNamespacedCustomObject({
-    group: 'podgroup.dev',
-    version: 'v1alpha1',
-    namespace: ns,
-    plural: 'podgroups',
-    body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name: 'pg' }, spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1') } },
+  const cost = await measured(kcmPid, async () => {
+    await apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'rs' }, spec: { replicas: n, selector: { matchLabels: { app: 'rs' } }, template: template('rs', 'x:1') } } });
+    await watchPods(ns, 'app=rs', allReady(n), 600_000);
   });
-  await watchPods(ns, 'app=pg', allReady(n), 600_000);
   const seconds = (performance.now() - started) / 1000;
   await dropNamespace(ns);
-  return seconds;
+  return { seconds, ...cost };
+}
+
+async function scaleUpPodGroup(n: number, managerPid: number): Promise<ScaleUp> {
+  const ns = await freshNamespace('pg');
+  const started = performance.now();
+  const cost = await measured(managerPid, async () => {
+    await custom.createNamespacedCustomObject({
+      group: 'podgroup.dev',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'podgroups',
+      body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name: 'pg' }, spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1') } },
+    });
+    await watchPods(ns, 'app=pg', allReady(n), 600_000);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await dropNamespace(ns);
+  return { seconds, ...cost };
 }
 
 const strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
@@ -227,32 +325,48 @@ async function repeat(what: string, fn: () => Promise<number>): Promise<number[]
   return out;
 }
 
+/** Repetitions of a scale-up: their durations, and the API writes and CPU of the median run. */
+async function repeatScaleUp(what: string, fn: () => Promise<ScaleUp>): Promise<ReturnType<typeof summary> & { median_run: { api_writes: Record<string, number>; cpu_s: Record<string, number> } }> {
+  const runs: ScaleUp[] = [];
+  await repeat(what, async () => {
+    const run = await fn();
+    runs.push(run);
+    return run.seconds;
+  });
+  const medianRun = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor((runs.length - 1) / 2)];
+  const cost = { api_writes: medianRun?.writes ?? {}, cpu_s: medianRun?.cpu_s ?? {} };
+  log(`${what} median run: ${JSON.stringify(cost)}`);
+  return { ...summary(runs.map((r) => r.seconds)), median_run: cost };
+}
+
 const results: Record<string, unknown> = {};
-let manager: TsProcess | undefined;
+let managerPid: number | undefined;
 try {
   results.raw_ceiling_pods_per_s = summary(await repeat('raw ceiling (pods/s, 500 pods, concurrency 50)', () => rawCeiling(QUICK ? 200 : 500, 50)));
 
-  const sizes = QUICK ? [100] : [100, 1000];
+  const sizes = values.sizes?.split(',').map(Number) ?? (QUICK ? [100] : [100, 1000]);
+  const rolloutN = Number(values.rollout ?? (QUICK ? 100 : 500));
   const settings: Array<[string, number, number]> = [['equal qps 20 / burst 30 (KCM defaults)', 20, 30], ['unthrottled (qps 5000 / burst 10000)', 5000, 10000]];
   const scale: Array<Record<string, unknown>> = [];
   const rollouts: Array<Record<string, unknown>> = [];
   for (const [label, qps, burst] of settings.filter(([l]) => values.only === undefined || l.startsWith(values.only))) {
-    await startKcm(state, qps, burst);
-    manager = await startManager(qps, burst);
+    const kcmPid = await startKcm(state, qps, burst);
+    managerPid = await startManager(qps, burst);
+    const pgPid = managerPid;
     for (const n of sizes) {
-      const rs = summary(await repeat(`ReplicaSet 0→${n} (${label})`, () => scaleUpReplicaSet(n)));
-      const pg = summary(await repeat(`PodGroup 0→${n} (${label})`, () => scaleUpPodGroup(n)));
+      const rs = await repeatScaleUp(`ReplicaSet 0→${n} (${label})`, () => scaleUpReplicaSet(n, kcmPid));
+      const pg = await repeatScaleUp(`PodGroup 0→${n} (${label})`, () => scaleUpPodGroup(n, pgPid));
       scale.push({ client: label, n, replicaset_s: rs, podgroup_s: pg, ratio_podgroup_over_replicaset: pg.median / rs.median });
     }
-    const rolloutN = QUICK ? 100 : 500;
-    const d = summary(await repeat(`Deployment rollout of ${rolloutN} (${label})`, () => rolloutDeployment(rolloutN)));
-    const p = summary(await repeat(`PodGroup rollout of ${rolloutN} (${label})`, () => rolloutPodGroup(rolloutN)));
-    rollouts.push({ client: label, n: rolloutN, deployment_s: d, podgroup_s: p, ratio_podgroup_over_deployment: p.median / d.median });
-    await manager.kill('SIGTERM');
-    manager = undefined;
-    const kcm = state.components.find((c) => c.name === 'bench-kcm');
-    if (kcm !== undefined && isAlive(kcm.pid)) {
-      await stopProcess(kcm.pid);
+    if (rolloutN > 0) {
+      const d = summary(await repeat(`Deployment rollout of ${rolloutN} (${label})`, () => rolloutDeployment(rolloutN)));
+      const p = summary(await repeat(`PodGroup rollout of ${rolloutN} (${label})`, () => rolloutPodGroup(rolloutN)));
+      rollouts.push({ client: label, n: rolloutN, deployment_s: d, podgroup_s: p, ratio_podgroup_over_deployment: p.median / d.median });
+    }
+    await stopProcess(managerPid);
+    managerPid = undefined;
+    if (isAlive(kcmPid)) {
+      await stopProcess(kcmPid);
     }
   }
   results.scale_up = scale;
@@ -260,7 +374,9 @@ try {
   console.log(JSON.stringify(results, null, 2));
   writeResult(`controllers${QUICK ? '-quick' : ''}${values.only === undefined ? '' : `-${values.only}`}`, results);
 } finally {
-  await manager?.kill('SIGTERM');
+  if (managerPid !== undefined) {
+    await stopProcess(managerPid);
+  }
   if (!values['keep-cluster']) {
     await down({ stateDir, log: (l) => console.error(`[cluster] ${l}`) });
   }

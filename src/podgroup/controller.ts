@@ -16,7 +16,7 @@ import {
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, isConflict, isNamespaceTerminating, isNotFound, mergePatch } from '../runtime/kube-client.js';
+import { errorMessage, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, objectKey } from '../runtime/store.js';
@@ -286,7 +286,7 @@ export class PodGroupReconciler {
       const size = Math.min(batch, remaining);
       remaining -= size;
       const results = await Promise.allSettled(
-        Array.from({ length: size }, () => this.core.createNamespacedPod({ namespace, body: podFromTemplate(pg, template, hash, this.options.schedulerName) })),
+        Array.from({ length: size }, () => this.createPod(namespace, podFromTemplate(pg, template, hash, this.options.schedulerName), ctx)),
       );
       for (const r of results) {
         if (r.status === 'fulfilled') {
@@ -313,6 +313,31 @@ export class PodGroupReconciler {
     }
     await deleting;
     return failure;
+  }
+
+  /**
+   * Creates a pod. When no answer came back (the connection broke), the pod may exist: the same
+   * create is sent once more, and AlreadyExists then means the first attempt worked. Counting it
+   * as failed instead would lower expectations for a pod that will still show up, and the next
+   * sync would create one too many (past maxSurge during a rollout).
+   */
+  private async createPod(namespace: string, body: k8s.V1Pod, ctx: ReconcileContext): Promise<k8s.V1Pod> {
+    try {
+      return await this.core.createNamespacedPod({ namespace, body });
+    } catch (err) {
+      if (statusCode(err) !== undefined) {
+        throw err;
+      }
+      ctx.log.info('pod create got no answer; sending it again', { pod: body.metadata?.name, error: errorMessage(err) });
+      try {
+        return await this.core.createNamespacedPod({ namespace, body });
+      } catch (again) {
+        if (isAlreadyExists(again)) {
+          return body;
+        }
+        throw again;
+      }
+    }
   }
 
   /** True when this call deleted the pod. */

@@ -29,14 +29,20 @@ export function readyForMs(pod: k8s.V1Pod, now: number): number | undefined {
 
 /** Ready for at least minReadySeconds. */
 export function isAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): boolean {
+  if (minReadySeconds <= 0) {
+    return isReady(pod);
+  }
   const ms = readyForMs(pod, now);
-  return ms !== undefined && (minReadySeconds <= 0 || ms >= minReadySeconds * 1000);
+  return ms !== undefined && ms >= minReadySeconds * 1000;
 }
 
 /** When a ready pod will turn available, if that is in the future. */
 export function msUntilAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): number | undefined {
+  if (minReadySeconds <= 0) {
+    return undefined;
+  }
   const ms = readyForMs(pod, now);
-  if (ms === undefined || minReadySeconds <= 0) {
+  if (ms === undefined) {
     return undefined;
   }
   const remaining = minReadySeconds * 1000 - ms;

@@ -1,8 +1,25 @@
 // The pod a PodGroup creates from a revision's template.
+import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { REVISION_HASH_LABEL, type PodGroup } from '../api/podgroup.js';
 import { POD_LABEL } from '../injection/config.js';
 import { controllerRef } from './revisions.js';
+
+/** The API server's generateName alphabet (no vowels, so no words). */
+const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/**
+ * A name as generateName would make it (base cut to 58 characters, 5 random characters), but
+ * chosen here: a create whose answer was lost can then be retried, and AlreadyExists tells that
+ * the lost attempt worked.
+ */
+export function generatedName(base: string, pick: (n: number) => number = randomInt): string {
+  let suffix = '';
+  for (let i = 0; i < 5; i += 1) {
+    suffix += SUFFIX_ALPHABET[pick(SUFFIX_ALPHABET.length)];
+  }
+  return `${base.slice(0, 58)}${suffix}`;
+}
 
 export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, hash: string, schedulerName: string | undefined): k8s.V1Pod {
   const spec: k8s.V1PodSpec = structuredClone(template.spec ?? { containers: [] });
@@ -13,7 +30,8 @@ export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, h
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      // The API server appends 5 random characters: <podgroup>-<hash>-<xxxxx>.
+      // <podgroup>-<hash>-<xxxxx>; generateName stays as the record of the base.
+      name: generatedName(`${pg.metadata?.name ?? ''}-${hash}-`),
       generateName: `${pg.metadata?.name ?? ''}-${hash}-`,
       namespace: pg.metadata?.namespace,
       // The label routes pods of PodGroups with spec.sidecars to the injection webhook.

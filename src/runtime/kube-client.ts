@@ -1,10 +1,19 @@
 // The client boundary: typed API clients that share one client-side rate limit (like
 // client-go's --kube-api-qps/--kube-api-burst) and count every request in
 // rest_client_requests_total. Everything above this file sees typed objects only.
+import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.js';
 import { restClientRequests, restClientLatency } from './metrics.js';
+
+/**
+ * Connections per API server (HTTP/1.1: one request in flight per connection). client-go
+ * multiplexes everything over one HTTP/2 connection; unbounded, a 500-pod burst would open
+ * hundreds of TLS connections and the API server would spend its CPU on handshakes.
+ */
+const MAX_SOCKETS = 64;
 
 export interface ClientOptions {
   /** Sustained requests per second; 0 or less disables client-side throttling. */
@@ -19,6 +28,8 @@ export class KubeClients {
   private readonly throttle: TokenBucket | undefined;
   private readonly config: k8s.Configuration;
   private readonly agents = new Map<string, https.Agent>();
+  /** For a plain-HTTP API server (no TLS material). */
+  private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
   readonly host: string;
 
   constructor(
@@ -31,20 +42,14 @@ export class KubeClients {
     }
     this.host = new URL(cluster.server).host;
     this.throttle = options.qps > 0 ? new TokenBucket(options.qps, Math.max(1, options.burst)) : undefined;
-    const base = k8s.createConfiguration({
-      baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kubeConfig },
-    });
-    const inner = base.httpApi;
     const send = async (request: k8s.RequestContext): Promise<k8s.ResponseContext> => {
       if (this.throttle !== undefined) {
         await this.throttle.take();
       }
-      this.reuseConnections(request);
       const method = request.getHttpMethod();
       const started = performance.now();
       try {
-        const response = await inner.send(request).toPromise();
+        const response = await sendOverAgent(request, this.agentFor(request));
         restClientRequests.inc({ code: String(response.httpStatusCode), method, host: this.host });
         restClientLatency.observe({ verb: method, host: this.host }, (performance.now() - started) / 1000);
         return response;
@@ -70,18 +75,19 @@ export class KubeClients {
       agent.destroy();
     }
     this.agents.clear();
+    this.plainAgent.destroy();
   }
 
   /**
-   * client-node gives every request a new https.Agent, so every call pays a TLS handshake and
-   * builds a new TLS context (a quarter of the manager's CPU in a profile of a 1000-pod scale-up).
-   * Requests with the same TLS material share one keep-alive agent instead; credentials in
-   * headers (bearer tokens) are still set per request, so token refresh keeps working.
+   * client-node gives every request a new https.Agent, so every call would pay a TLS handshake and
+   * build a new TLS context (a quarter of the manager's CPU in a profile of a 1000-pod scale-up).
+   * Requests with the same TLS material share one keep-alive agent and one TLS context instead;
+   * credentials in headers (bearer tokens) are still set per request, so token refresh keeps working.
    */
-  private reuseConnections(request: k8s.RequestContext): void {
+  private agentFor(request: k8s.RequestContext): http.Agent {
     const agent = request.getAgent();
     if (!(agent instanceof https.Agent)) {
-      return;
+      return this.plainAgent;
     }
     const o = agent.options;
     const key = JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))));
@@ -93,11 +99,60 @@ export class KubeClients {
         oldest.destroy();
         this.agents.delete(oldestKey);
       }
-      shared = new https.Agent({ ...o, keepAlive: true });
+      const { ca, cert, key: privateKey, pfx, passphrase } = o;
+      shared = new https.Agent({
+        ...o,
+        keepAlive: true,
+        maxSockets: MAX_SOCKETS,
+        // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
+        secureContext: tls.createSecureContext({ ca, cert, key: privateKey, pfx, passphrase }),
+      });
       this.agents.set(key, shared);
     }
-    request.setAgent(shared);
+    return shared;
   }
+}
+
+/**
+ * Sends one request over a pooled agent and reads the whole response. Not node-fetch: with a
+ * keep-alive agent it can report a complete response as "Premature close" once the socket is
+ * reused (node-fetch#1767), which made pods that were created look like failed creates.
+ */
+function sendOverAgent(request: k8s.RequestContext, agent: http.Agent): Promise<k8s.ResponseContext> {
+  const body = request.getBody();
+  if (body !== undefined && typeof body !== 'string') {
+    // The Kubernetes API takes JSON bodies only; client-node never builds forms for it.
+    return Promise.reject(new Error(`unsupported request body: ${Object.prototype.toString.call(body)}`));
+  }
+  const url = new URL(request.getUrl());
+  const headers: http.OutgoingHttpHeaders = { ...request.getHeaders() };
+  if (body !== undefined) {
+    headers['content-length'] = Buffer.byteLength(body);
+  }
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: request.getHttpMethod(), headers, agent, signal: request.getSignal() },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('close', () => {
+          if (!res.complete) {
+            reject(new Error(`${request.getHttpMethod()} ${url.pathname}: the connection closed before the response was complete`));
+            return;
+          }
+          const responseHeaders: Record<string, string> = {};
+          for (const [name, value] of Object.entries(res.headers)) {
+            responseHeaders[name] = Array.isArray(value) ? value.join(', ') : (value ?? '');
+          }
+          resolve(new k8s.ResponseContext(res.statusCode ?? 0, responseHeaders, new k8s.SelfDecodingBody(Promise.resolve(Buffer.concat(chunks)))));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** The HTTP status of a client-node error, if it carries one. */
@@ -133,19 +188,29 @@ export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The API refused because the namespace is being deleted (nothing new may be created there). */
-export function isNamespaceTerminating(err: unknown): boolean {
-  if (!(err instanceof k8s.ApiException) || err.code !== 403 || typeof err.body !== 'string') {
-    return false;
+interface ApiStatus {
+  reason?: string;
+  details?: { causes?: Array<{ reason?: string }> };
+}
+
+/** The API server's Status object carried by a client-node ApiException, if its body is one. */
+function apiStatus(err: unknown): ApiStatus | undefined {
+  if (!(err instanceof k8s.ApiException) || typeof err.body !== 'string') {
+    return undefined;
   }
   try {
-    const status = JSON.parse(err.body) as { details?: { causes?: Array<{ reason?: string }> } };
-    return status.details?.causes?.some((c) => c.reason === 'NamespaceTerminating') ?? false;
+    return JSON.parse(err.body) as ApiStatus;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
+/** The API refused because the namespace is being deleted (nothing new may be created there). */
+export function isNamespaceTerminating(err: unknown): boolean {
+  return statusCode(err) === 403 && (apiStatus(err)?.details?.causes?.some((c) => c.reason === 'NamespaceTerminating') ?? false);
+}
+
+export const isAlreadyExists = (err: unknown): boolean => statusCode(err) === 409 && apiStatus(err)?.reason === 'AlreadyExists';
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 

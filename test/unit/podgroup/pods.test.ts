@@ -1,0 +1,32 @@
+import { describe, expect, it } from '@jest/globals';
+import { REVISION_HASH_LABEL, type PodGroup } from '../../../src/api/podgroup.js';
+import { generatedName, podFromTemplate } from '../../../src/podgroup/pods.js';
+
+const pg: PodGroup = {
+  apiVersion: 'podgroup.dev/v1alpha1',
+  kind: 'PodGroup',
+  metadata: { name: 'web', namespace: 'ns', uid: 'u1' },
+  spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'x' }] } } },
+};
+
+describe('generatedName', () => {
+  it('appends five characters of the API server alphabet', () => {
+    expect(generatedName('web-abc-', () => 0)).toBe('web-abc-bbbbb');
+    expect(generatedName('web-abc-')).toMatch(/^web-abc-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+  });
+
+  it('cuts the base to 58 characters as generateName does, so the name fits 63', () => {
+    expect(generatedName('x'.repeat(80))).toHaveLength(63);
+  });
+});
+
+describe('podFromTemplate', () => {
+  it('names the pod <podgroup>-<hash>-<xxxxx>, labels the revision and sets the controller reference', () => {
+    const pod = podFromTemplate(pg, pg.spec.template, 'abc', 'podgroup-scheduler');
+    expect(pod.metadata?.name).toMatch(/^web-abc-[a-z0-9]{5}$/);
+    expect(pod.metadata?.generateName).toBe('web-abc-');
+    expect(pod.metadata?.labels).toEqual({ app: 'web', [REVISION_HASH_LABEL]: 'abc' });
+    expect(pod.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'PodGroup', name: 'web', uid: 'u1', controller: true })]);
+    expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
+  });
+});
