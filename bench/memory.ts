@@ -1,8 +1,11 @@
 // Manager memory with a large pod cache: RSS of the compiled manager (node dist/main.js) once its
-// informers have synced 10,000 pods, with and without dropping metadata.managedFields.
+// informers have synced 10,000 pods, with and without dropping metadata.managedFields, and its live
+// JavaScript heap: the sum of a heap snapshot's objects (a snapshot holds only reachable objects,
+// so it is the heap after a full GC; RSS also counts garbage not yet collected).
 //   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster]
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -13,6 +16,27 @@ import { writeResult } from './report.js';
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '10000' }, 'keep-cluster': { type: 'boolean', default: false } } });
 const PODS = Number(values.pods);
 const stateDir = join(REPO_ROOT, '.cluster-bench-memory');
+
+/**
+ * Asks the manager for a heap snapshot (SIGUSR2) and sums its objects' sizes. Writing the snapshot
+ * blocks the manager's event loop, so once the file exists and /readyz answers again it is complete.
+ */
+async function liveHeapBytes(pid: number, probes: number, dir: string): Promise<number> {
+  process.kill(pid, 'SIGUSR2');
+  const file = (): string | undefined => readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
+  await waitFor('heap snapshot written', async () => file() !== undefined && (await fetch(`http://127.0.0.1:${probes}/readyz`).catch(() => undefined))?.status === 200, {
+    timeoutMs: 300_000,
+    intervalMs: 500,
+  });
+  const snapshot = JSON.parse(readFileSync(join(dir, file() ?? ''), 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const selfSize = fields.indexOf('self_size');
+  let total = 0;
+  for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) {
+    total += snapshot.nodes[i] ?? 0;
+  }
+  return total;
+}
 
 const { state } = await up({ stateDir, nodes: 1, log: (l) => console.error(`[cluster] ${l}`) });
 await installCrds(state);
@@ -48,7 +72,10 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   for (const drop of [true, false]) {
     const probes = await freePort();
+    const snapshots = mkdtempSync(join(tmpdir(), 'podgroup-heap-'));
     const child = spawn(process.execPath, [
+      '--heapsnapshot-signal=SIGUSR2',
+      `--diagnostic-dir=${snapshots}`,
       join(REPO_ROOT, 'dist', 'main.js'),
       `--kubeconfig=${state.kubeconfig}`,
       '--metrics-bind-address=0',
@@ -67,9 +94,11 @@ try {
       await new Promise((resolve) => setTimeout(resolve, 5000));
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      rows.push({ 'drop managedFields': String(drop), pods: PODS, 'RSS MiB': Math.round(rssKb / 1024), 'ready after s': syncSeconds.toFixed(1) });
+      const heapMiB = Math.round((await liveHeapBytes(pid, probes, snapshots)) / 1024 / 1024);
+      rows.push({ 'drop managedFields': String(drop), pods: PODS, 'RSS MiB': Math.round(rssKb / 1024), 'live heap MiB': heapMiB, 'ready after s': syncSeconds.toFixed(1) });
     } finally {
       await stopProcess(pid);
+      rmSync(snapshots, { recursive: true, force: true });
     }
   }
   console.table(rows);

@@ -28,9 +28,9 @@ const SPECIAL: Record<string, Schema> = {
   'io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime': { type: 'string', format: 'date-time' },
 };
 
-/** The template's metadata: only what a pod template may meaningfully set. */
+/** The template's metadata: what kube-controller-manager copies from a template to its pods. */
 const TEMPLATE_METADATA: Schema = {
-  description: 'Labels and annotations for every pod of this PodGroup. The labels must match spec.selector.',
+  description: 'Labels, annotations and finalizers for every pod of this PodGroup. The labels must match spec.selector.',
   type: 'object',
   properties: {
     labels: {
@@ -40,6 +40,12 @@ const TEMPLATE_METADATA: Schema = {
       maxProperties: 256,
     },
     annotations: { description: 'Annotations of the pods.', type: 'object', additionalProperties: { type: 'string' } },
+    finalizers: {
+      description: 'Finalizers of the pods, as a Deployment\'s template carries them (e.g. to hold a pod in Terminating until something outside has finished with it).',
+      type: 'array',
+      items: { type: 'string' },
+      'x-kubernetes-list-type': 'set',
+    },
   },
 };
 

@@ -37,6 +37,8 @@ export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, h
       // The label routes pods of PodGroups with spec.sidecars to the injection webhook.
       labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, ...(pg.spec.sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
       annotations: template.metadata?.annotations === undefined ? undefined : { ...template.metadata.annotations },
+      // As kube-controller-manager does (GetPodFromTemplate): labels, annotations and finalizers.
+      finalizers: template.metadata?.finalizers === undefined ? undefined : [...template.metadata.finalizers],
       ownerReferences: [controllerRef(pg)],
     },
     spec,

@@ -96,6 +96,44 @@ describe('PodGroup rollouts', () => {
     expect(watcher.violations).toEqual([]);
   });
 
+  it('TerminationStarted replaces pods as soon as they start terminating; held terminating pods do not count against maxSurge', async () => {
+    // A finalizer keeps deleted pods Terminating (kwok would otherwise remove them at once).
+    const hold = 'podgroup.dev/e2e-hold';
+    const pg = podGroupManifest('started', { replicas: 3, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, podReplacementPolicy: 'TerminationStarted' });
+    pg.spec.template.metadata = { ...pg.spec.template.metadata, finalizers: [hold] };
+    try {
+      await createPodGroup(ns.name, pg);
+      await waitForRollout(ns.name, 'started');
+      const watcher = new PodWatcher(ns.name, 'app=started', { maxPods: 3 + 1, minAvailable: 3, countTerminating: false });
+      watchers.push(watcher);
+      await watcher.start();
+      await setImage(ns.name, 'started', 'registry.example/started:2');
+      await eventually(
+        'the new pods ready while the old ones are still terminating',
+        async () => {
+          const pods = await podsOf(ns.name, 'started');
+          const active = pods.filter((p) => !isTerminating(p));
+          return (
+            active.length === 3 &&
+            active.every((p) => p.spec?.containers[0]?.image === 'registry.example/started:2' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) &&
+            pods.filter(isTerminating).length === 3
+          );
+        },
+        120_000,
+      );
+      expect(watcher.violations).toEqual([]);
+      // All six existed at once: the three terminating ones were not counted against maxSurge.
+      expect(watcher.maxSeen).toBe(6);
+      await eventually('status.terminatingReplicas 3', async () => (await getPodGroup(ns.name, 'started')).status?.terminatingReplicas === 3);
+    } finally {
+      for (const p of await podsOf(ns.name, 'started')) {
+        await core
+          .patchNamespacedPod({ name: p.metadata?.name ?? '', namespace: ns.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] })
+          .catch(() => undefined);
+      }
+    }
+  });
+
   it('Recreate removes every old pod before creating new ones', async () => {
     await createPodGroup(ns.name, podGroupManifest('recreate', { replicas: 3, strategy: { type: 'Recreate' } }));
     await waitForRollout(ns.name, 'recreate');

@@ -149,6 +149,11 @@ export async function waitForRollout(namespace: string, name: string, timeoutMs 
 export interface Bounds {
   maxPods: number;
   minAvailable: number;
+  /**
+   * Whether terminating pods count against maxPods: true for podReplacementPolicy
+   * TerminationComplete (the default), false for TerminationStarted.
+   */
+  countTerminating?: boolean;
 }
 
 /** Backoff between relist attempts after the watch was lost: 200 ms doubling to 2 s. */
@@ -326,8 +331,9 @@ export class PodWatcher {
     this.maxSeen = Math.max(this.maxSeen, all.length);
     this.maxRevisionsAtOnce = Math.max(this.maxRevisionsAtOnce, new Set(all.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).size);
     this.minAvailableSeen = Math.min(this.minAvailableSeen, available);
-    if (all.length > this.bounds.maxPods) {
-      this.violations.push(`${all.length} pods > ${this.bounds.maxPods} after ${what}`);
+    const counted = this.bounds.countTerminating === false ? all.filter((p) => !isTerminating(p)) : all;
+    if (counted.length > this.bounds.maxPods) {
+      this.violations.push(`${counted.length} pods > ${this.bounds.maxPods} after ${what}`);
     }
     if (available < this.bounds.minAvailable) {
       this.violations.push(`${available} available < ${this.bounds.minAvailable} after ${what}`);

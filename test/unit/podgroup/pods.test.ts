@@ -28,5 +28,14 @@ describe('podFromTemplate', () => {
     expect(pod.metadata?.labels).toEqual({ app: 'web', [REVISION_HASH_LABEL]: 'abc' });
     expect(pod.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'PodGroup', name: 'web', uid: 'u1', controller: true })]);
     expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
+    expect(pod.metadata?.finalizers).toBeUndefined();
+  });
+
+  it("copies the template's annotations and finalizers, as kube-controller-manager does", () => {
+    const template = { ...pg.spec.template, metadata: { labels: { app: 'web' }, annotations: { a: 'b' }, finalizers: ['example.com/hold'] } };
+    const pod = podFromTemplate(pg, template, 'abc', undefined);
+    expect(pod.metadata?.annotations).toEqual({ a: 'b' });
+    expect(pod.metadata?.finalizers).toEqual(['example.com/hold']);
+    expect(pod.metadata?.finalizers).not.toBe(template.metadata.finalizers);
   });
 });
