@@ -6,6 +6,7 @@
 // retired (its late callbacks are ignored) and a new one relists after an exponential backoff.
 // After a relist, objects that vanished meanwhile are deleted from the store and reported to
 // handlers, so changes made while the API server was unreachable are never lost.
+import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from './logging.js';
 import { silentLogger } from './logging.js';
@@ -77,13 +78,34 @@ class Generation<T extends k8s.KubernetesObject> {
 
 /** A Watch that asks for bookmarks and a server-side timeout, and reports each (re)watch and every sign of life. */
 class ObservedWatch extends k8s.Watch {
+  private readonly agents = new Set<http.Agent>();
+
   constructor(
     config: k8s.KubeConfig,
     private readonly onActivity: () => void,
     private readonly onWatchStart: () => void,
     private readonly timeoutRange: [number, number],
   ) {
-    super(config);
+    // client-node cannot abort a watch request until its response headers arrive (it hands back
+    // its AbortController only then). Each request gets a fresh agent from applyToFetchOptions;
+    // remembering them lets abandon() break such a request.
+    const observed = Object.create(config) as k8s.KubeConfig;
+    observed.applyToFetchOptions = async (options) => {
+      const init = await config.applyToFetchOptions(options);
+      if (init.agent instanceof http.Agent) {
+        this.agents.add(init.agent);
+      }
+      return init;
+    };
+    super(observed);
+  }
+
+  /** Destroys every connection this watch opened, including a request still waiting for headers. */
+  abandon(): void {
+    for (const agent of this.agents) {
+      agent.destroy();
+    }
+    this.agents.clear();
   }
 
   override watch(
@@ -260,8 +282,10 @@ export class Informer<T extends k8s.KubernetesObject> {
     stallCheck.unref();
 
     try {
-      await lw.start();
-      return await generation.end;
+      // start() resolves only once the watch has its response headers; a request that never gets
+      // them (a black-holed connection) must not outlive a stall or stop().
+      const endedEarly = await Promise.race([lw.start().then(() => undefined), generation.end]);
+      return endedEarly ?? (await generation.end);
     } catch (err) {
       return { kind: 'error', error: err };
     } finally {
@@ -269,6 +293,7 @@ export class Informer<T extends k8s.KubernetesObject> {
       generation.active = false;
       // stop() aborts the watch; the `error` it emits is ignored because the generation is retired.
       await lw.stop().catch(() => undefined);
+      watch.abandon();
     }
   }
 

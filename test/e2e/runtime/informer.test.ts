@@ -1,6 +1,7 @@
 // The informer against a real API server: it sees adds, updates and deletes; it survives a
 // kube-apiserver kill and restart and catches up on changes made while it was disconnected
-// (including a delete); and it re-watches when its watch goes silent.
+// (including a delete); it re-watches when its watch goes silent, and when a watch request never
+// gets an answer at all (a black-holed connection, through a fault proxy).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { findComponent, startComponent, stopComponent } from '../../../hack/cluster/local-cluster.js';
@@ -10,6 +11,7 @@ import { registry } from '../../../src/runtime/metrics.js';
 import { configMapResource } from '../../../src/runtime/resources.js';
 import { BY_NAMESPACE, namespaceIndex } from '../../../src/runtime/store.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 
 const kc = kubeConfig();
 const clients = new KubeClients(kc, { qps: 0, burst: 0 });
@@ -138,5 +140,39 @@ describe('informer', () => {
     await eventually('a stall restart', async () => (await restarts('stalled')) > before, 20_000);
     await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('after-stall', '1') });
     await eventually('events after the restart', () => seen.added.includes('after-stall'));
+  });
+
+  it('gives up a watch that never gets an answer (black-holed), re-watches, and still stops', async () => {
+    // The first watch request is held by a proxy: no headers, ever. client-node cannot abort such
+    // a request by itself; the stall timeout must retire it and the next watch must work.
+    let watches = 0;
+    const proxy = await startFaultProxy(clusterState(), (method, path) => {
+      if (method !== 'GET' || !path.includes('watch=true')) {
+        return 'pass';
+      }
+      watches += 1;
+      return watches === 1 ? 'hold' : 'pass';
+    });
+    try {
+      const proxied = new k8s.KubeConfig();
+      proxied.loadFromFile(proxy.kubeconfig);
+      const informer = new Informer(proxied, configMapResource(new KubeClients(proxied, { qps: 0, burst: 0 })), {
+        fieldSelector: `metadata.namespace=${ns.name}`,
+        stallTimeoutMs: 1500,
+      });
+      informers.push(informer);
+      const seen = track(informer);
+      const before = await restarts('stalled');
+      informer.start();
+      await informer.waitForSync();
+      await eventually('the held watch retired as stalled', async () => (await restarts('stalled')) > before, 20_000);
+      await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('after-black-hole', '1') });
+      await eventually('events through the second watch', () => seen.added.includes('after-black-hole'));
+      expect(proxy.held).toHaveLength(1);
+      // stop() must not wait on any request still in flight.
+      await informer.stop();
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -185,6 +185,8 @@ export class PodWatcher {
   maxRevisionsAtOnce = 0;
   minAvailableSeen = Number.POSITIVE_INFINITY;
   events = 0;
+  /** DELETED events seen (a pod gone from the API, not merely terminating). */
+  deletions = 0;
   violations: string[] = [];
   /** How many times the watch was lost and regained through a relist. */
   relists = 0;
@@ -258,6 +260,7 @@ export class PodWatcher {
         const name = obj.metadata?.name ?? '';
         if (type === 'DELETED') {
           this.pods.delete(name);
+          this.deletions += 1;
         } else if (type === 'ADDED' || type === 'MODIFIED') {
           this.pods.set(name, obj);
         } else {
