@@ -19,7 +19,7 @@ import type { Informer } from '../runtime/informer.js';
 import { errorMessage, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
-import { BY_CONTROLLER_UID, BY_NAMESPACE, objectKey } from '../runtime/store.js';
+import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey } from '../runtime/store.js';
 import { Expectations } from './expectations.js';
 import { plan, type PodDeletion } from './plan.js';
 import { isTerminating } from './pod-state.js';
@@ -143,12 +143,12 @@ export class PodGroupReconciler {
     const owned: k8s.V1Pod[] = [];
     const orphans: k8s.V1Pod[] = [];
     const release: k8s.V1Pod[] = [];
-    for (const pod of this.pods.store.byIndex(BY_NAMESPACE, namespace)) {
-      const ref = pod.metadata?.ownerReferences?.find((r) => r.controller === true);
-      const matches = matchesSelector(pg.spec.selector, pod.metadata?.labels);
-      if (ref?.uid === uid) {
-        (matches ? owned : release).push(pod);
-      } else if (ref === undefined && matches && !isTerminating(pod)) {
+    // Through the indexes: a reconcile costs O(own pods + orphans), not O(pods in the namespace).
+    for (const pod of this.pods.store.byIndex(BY_CONTROLLER_UID, uid)) {
+      (matchesSelector(pg.spec.selector, pod.metadata?.labels) ? owned : release).push(pod);
+    }
+    for (const pod of this.pods.store.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)) {
+      if (matchesSelector(pg.spec.selector, pod.metadata?.labels) && !isTerminating(pod)) {
         orphans.push(pod);
       }
     }

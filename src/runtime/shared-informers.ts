@@ -7,10 +7,12 @@ import type { ResourceType } from './resources.js';
 import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
+  BY_NAMESPACE_UNCONTROLLED,
   BY_OWNER_UID,
   controllerUidIndex,
   namespaceIndex,
   ownerUidIndex,
+  uncontrolledNamespaceIndex,
   type IndexFunc,
 } from './store.js';
 
@@ -27,6 +29,7 @@ const defaultIndexers: Record<string, IndexFunc<k8s.KubernetesObject>> = {
   [BY_NAMESPACE]: namespaceIndex,
   [BY_OWNER_UID]: ownerUidIndex,
   [BY_CONTROLLER_UID]: controllerUidIndex,
+  [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex,
 };
 
 export class SharedInformers {

@@ -9,11 +9,16 @@ export type IndexFunc<T> = (obj: T) => string[];
 export const BY_NAMESPACE = 'namespace';
 export const BY_OWNER_UID = 'owner-uid';
 export const BY_CONTROLLER_UID = 'controller-uid';
+/** Namespace of objects without a controller (candidates for adoption). */
+export const BY_NAMESPACE_UNCONTROLLED = 'namespace-uncontrolled';
 
 export const namespaceIndex: IndexFunc<KubernetesObject> = (obj) => [obj.metadata?.namespace ?? ''];
 export const ownerUidIndex: IndexFunc<KubernetesObject> = (obj) => (obj.metadata?.ownerReferences ?? []).map((r) => r.uid);
 export const controllerUidIndex: IndexFunc<KubernetesObject> = (obj) =>
   (obj.metadata?.ownerReferences ?? []).filter((r) => r.controller === true).map((r) => r.uid);
+
+export const uncontrolledNamespaceIndex: IndexFunc<KubernetesObject> = (obj) =>
+  (obj.metadata?.ownerReferences ?? []).some((r) => r.controller === true) ? [] : [obj.metadata?.namespace ?? ''];
 
 export function objectKey(obj: KubernetesObject): string {
   const ns = obj.metadata?.namespace;

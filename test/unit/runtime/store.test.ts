@@ -4,6 +4,7 @@ import { controllerOwnerKey } from '../../../src/runtime/controller.js';
 import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
+  BY_NAMESPACE_UNCONTROLLED,
   BY_OWNER_UID,
   controllerUidIndex,
   namespaceIndex,
@@ -11,6 +12,7 @@ import {
   ownerUidIndex,
   splitKey,
   Store,
+  uncontrolledNamespaceIndex,
 } from '../../../src/runtime/store.js';
 
 const pod = (ns: string, name: string, owners: Array<{ uid: string; controller?: boolean; kind?: string; apiVersion?: string; name?: string }> = []): k8s.V1Pod => ({
@@ -24,7 +26,12 @@ const pod = (ns: string, name: string, owners: Array<{ uid: string; controller?:
 
 describe('Store', () => {
   const newStore = (): Store<k8s.V1Pod> =>
-    new Store<k8s.V1Pod>({ [BY_NAMESPACE]: namespaceIndex, [BY_OWNER_UID]: ownerUidIndex, [BY_CONTROLLER_UID]: controllerUidIndex });
+    new Store<k8s.V1Pod>({
+      [BY_NAMESPACE]: namespaceIndex,
+      [BY_OWNER_UID]: ownerUidIndex,
+      [BY_CONTROLLER_UID]: controllerUidIndex,
+      [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex,
+    });
 
   it('finds objects by namespace and by owner without scanning', () => {
     const store = newStore();
@@ -35,6 +42,17 @@ describe('Store', () => {
     expect(store.byIndex(BY_OWNER_UID, 'u1').map(objectKey).sort()).toEqual(['a/p1', 'b/p3']);
     expect(store.byIndex(BY_CONTROLLER_UID, 'u2')).toEqual([]);
     expect(store.byIndex(BY_OWNER_UID, 'u2').map(objectKey)).toEqual(['a/p2']);
+  });
+
+  it('finds the objects without a controller per namespace, and forgets them once adopted', () => {
+    const store = newStore();
+    store.upsert(pod('a', 'owned', [{ uid: 'u1', controller: true }]));
+    store.upsert(pod('a', 'orphan'));
+    store.upsert(pod('a', 'only-owner', [{ uid: 'u2' }]));
+    store.upsert(pod('b', 'elsewhere'));
+    expect(store.byIndex(BY_NAMESPACE_UNCONTROLLED, 'a').map(objectKey).sort()).toEqual(['a/only-owner', 'a/orphan']);
+    store.upsert(pod('a', 'orphan', [{ uid: 'u1', controller: true }]));
+    expect(store.byIndex(BY_NAMESPACE_UNCONTROLLED, 'a').map(objectKey)).toEqual(['a/only-owner']);
   });
 
   it('re-indexes on update and forgets on delete', () => {
