@@ -6,14 +6,15 @@
 //   (quick: N=100, 1 repetition, no 1000-pod runs; --sizes picks the scale-up sizes, --rollout the rollout size, 0 for none)
 // Each scale-up also records the API server's write requests by resource and the CPU seconds of the
 // controller under test, kube-apiserver and etcd: the side-by-side cost explains a difference in time.
-import { spawn, spawnSync } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from '../hack/cluster/local-cluster.js';
 import { freePort, isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { isNotFound } from '../src/runtime/kube-client.js';
+import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
 const { values } = parseArgs({
@@ -200,26 +201,10 @@ async function startKcm(s: ClusterState, qps: number, burst: number): Promise<nu
 
 /** The compiled manager (npm run build), as the image runs it. */
 async function startManager(qps: number, burst: number): Promise<number> {
-  const probes = await freePort();
-  const log = openSync(join(state.stateDir, 'logs', `bench-manager-${qps}.log`), 'a');
-  const child = spawn(process.execPath, [
-    join(REPO_ROOT, 'dist', 'main.js'),
-    `--kubeconfig=${state.kubeconfig}`,
-    '--metrics-bind-address=0',
-    `--health-probe-bind-address=127.0.0.1:${probes}`,
-    '--extender-bind-address=0',
-    '--webhook-bind-address=0',
-    `--kube-api-qps=${qps}`,
-    `--kube-api-burst=${burst}`,
-    '--concurrent-podgroup-syncs=5',
-  ], { stdio: ['ignore', log, log] });
-  const pid = child.pid ?? 0;
-  await waitFor('manager ready (caches synced)', async () => (await fetch(`http://127.0.0.1:${probes}/readyz`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 120_000,
-    intervalMs: 250,
-    abort: () => (child.exitCode === null ? undefined : `manager exited with ${child.exitCode}; see ${state.stateDir}/logs`),
+  const manager = await startCompiledManager(state, [`--kube-api-qps=${qps}`, `--kube-api-burst=${burst}`, '--concurrent-podgroup-syncs=5'], {
+    logName: `bench-manager-${qps}`,
   });
-  return pid;
+  return manager.pid;
 }
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim());

@@ -3,14 +3,14 @@
 // JavaScript heap: the sum of a heap snapshot's objects (a snapshot holds only reachable objects,
 // so it is the heap after a full GC; RSS also counts garbage not yet collected).
 //   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
-import { freePort, stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
 const { values } = parseArgs({ options: { pods: { type: 'string', default: '10000' }, 'keep-cluster': { type: 'boolean', default: false } } });
@@ -71,30 +71,20 @@ try {
 
   const rows: Array<Record<string, string | number>> = [];
   for (const drop of [true, false]) {
-    const probes = await freePort();
     const snapshots = mkdtempSync(join(tmpdir(), 'podgroup-heap-'));
-    const child = spawn(process.execPath, [
-      '--heapsnapshot-signal=SIGUSR2',
-      `--diagnostic-dir=${snapshots}`,
-      join(REPO_ROOT, 'dist', 'main.js'),
-      `--kubeconfig=${state.kubeconfig}`,
-      '--metrics-bind-address=0',
-      `--health-probe-bind-address=127.0.0.1:${probes}`,
-      '--extender-bind-address=0',
-      '--webhook-bind-address=0',
-      drop ? '--drop-managed-fields' : '--no-drop-managed-fields',
-      '--log-level=warn',
-    ], { stdio: 'ignore' });
-    const pid = child.pid ?? 0;
+    const manager = await startCompiledManager(state, [drop ? '--drop-managed-fields' : '--no-drop-managed-fields', '--log-level=warn'], {
+      logName: `memory-manager-${drop ? 'drop' : 'keep'}`,
+      nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`],
+      timeoutMs: 300_000,
+    });
+    const pid = manager.pid;
     try {
-      const t0 = performance.now();
-      await waitFor('manager ready (caches synced)', async () => (await fetch(`http://127.0.0.1:${probes}/readyz`)).status === 200, { timeoutMs: 300_000, intervalMs: 250 });
-      const syncSeconds = (performance.now() - t0) / 1000;
+      const syncSeconds = manager.readyAfterMs / 1000;
       // Let the heap settle after the initial list before reading RSS.
       await new Promise((resolve) => setTimeout(resolve, 5000));
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      const heapMiB = Math.round((await liveHeapBytes(pid, probes, snapshots)) / 1024 / 1024);
+      const heapMiB = Math.round((await liveHeapBytes(pid, manager.probesPort, snapshots)) / 1024 / 1024);
       rows.push({ 'drop managedFields': String(drop), pods: PODS, 'RSS MiB': Math.round(rssKb / 1024), 'live heap MiB': heapMiB, 'ready after s': syncSeconds.toFixed(1) });
     } finally {
       await stopProcess(pid);
