@@ -34,6 +34,8 @@ export async function startManager(extraArgs: string[] = []): Promise<RunningMan
       clusterState().kubeconfig,
       '--metrics-bind-address',
       '127.0.0.1:0',
+      // Plain metrics for the tests that read them; test/e2e/security covers the secure server.
+      '--metrics-secure=false',
       '--health-probe-bind-address',
       '127.0.0.1:0',
       '--kube-api-qps',
