@@ -6,6 +6,7 @@
 // whose budget is spent answers 429, and neither ever buffers without bound.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 export interface ListenAddress {
@@ -70,6 +71,12 @@ class BodyBudget {
   }
 }
 
+/**
+ * How often Node checks the header and request timeouts (its default, 30 s, would defeat them).
+ * A constructor option: set on the server afterwards it also stops idle sockets timing out.
+ */
+const CHECK_INTERVAL_MS = 1_000;
+
 const budgets = new WeakMap<Server, BodyBudget>();
 const limitsOf = new WeakMap<Server, ServerLimits>();
 
@@ -77,7 +84,7 @@ const limitsOf = new WeakMap<Server, ServerLimits>();
 export function listen(name: string, address: ListenAddress, limits: ServerLimits, handler: Handler, tls?: ServerTls): Promise<Server> {
   const server: Server =
     tls === undefined
-      ? createHttpServer({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs }, handler)
+      ? createHttpServer({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS }, handler)
       : createHttpsServer(
           {
             cert: tls.certPem,
@@ -87,21 +94,64 @@ export function listen(name: string, address: ListenAddress, limits: ServerLimit
             handshakeTimeout: limits.headersTimeoutMs,
             requestTimeout: limits.requestTimeoutMs,
             headersTimeout: limits.headersTimeoutMs,
+            connectionsCheckingInterval: CHECK_INTERVAL_MS,
           },
           handler,
         );
   server.maxConnections = limits.maxConnections;
   server.keepAliveTimeout = Math.min(5_000, limits.headersTimeoutMs);
-  // How often Node checks the header and request timeouts (default 30 s would defeat them).
-  (server as Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = 1_000;
-  // Idle sockets (no request in progress) end after this.
-  server.timeout = limits.requestTimeoutMs;
+  enforceDeadlines(server, limits);
   budgets.set(server, new BodyBudget(limits.maxInflightBodyBytes ?? 4 * limits.maxBodyBytes));
   limitsOf.set(server, limits);
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`${name} cannot listen on ${address.host}:${address.port}: ${err.message}`)));
     server.listen(address.port, address.host, () => resolve(server));
   });
+}
+
+/**
+ * Closes connections that sit idle (no request in progress: never started one, headers still
+ * incomplete, or kept alive after the last answer) longer than headersTimeoutMs, and requests
+ * whose body has not arrived within requestTimeoutMs. Node's own header/keep-alive timeouts do
+ * not cover a connection that never sends anything and, measured here, did not fire reliably,
+ * so one ref'd check per server does it (stopped when the server closes).
+ */
+function enforceDeadlines(server: Server, limits: ServerLimits): void {
+  const sockets = new Map<Socket, { idleSince: number | undefined; requestSince: number; request: IncomingMessage | undefined }>();
+  server.on('connection', (socket: Socket) => {
+    sockets.set(socket, { idleSince: Date.now(), requestSince: 0, request: undefined });
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // For TLS servers 'connection' carries the TCP socket and 'request' the TLS one: track both.
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.set(socket, { idleSince: Date.now(), requestSince: 0, request: undefined });
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const state = sockets.get(req.socket);
+    if (state === undefined) {
+      return;
+    }
+    state.idleSince = undefined;
+    state.requestSince = Date.now();
+    state.request = req;
+    res.once('finish', () => {
+      state.idleSince = Date.now();
+      state.request = undefined;
+    });
+  });
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, state] of sockets) {
+      const idleTooLong = state.idleSince !== undefined && now - state.idleSince > limits.headersTimeoutMs;
+      const bodyTooSlow = state.request !== undefined && !state.request.complete && now - state.requestSince > limits.requestTimeoutMs;
+      if (idleTooLong || bodyTooSlow) {
+        socket.destroy();
+        sockets.delete(socket);
+      }
+    }
+  }, CHECK_INTERVAL_MS);
+  server.once('close', () => clearInterval(timer));
 }
 
 /** Swaps the serving certificate (and client CA) for new connections; open ones keep theirs. */
@@ -137,16 +187,12 @@ export function readBody(req: IncomingMessage): Promise<Buffer> {
   }
   const limit = limits.maxBodyBytes;
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      // Close the connection after the answer instead of reading a body we will not use.
-      req.resume();
-      reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
-      return;
-    }
     const chunks: Buffer[] = [];
     let held = 0;
-    let failure: HttpError | undefined;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    // A body announced too large is not buffered at all, but still read to its end, so the client
+    // (still sending) gets to read the 413.
+    let failure: HttpError | undefined = declared > limit ? new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`) : undefined;
     const release = (): void => {
       budget.give(held);
       held = 0;
