@@ -43,6 +43,7 @@ export interface ManagerFlags {
   webhookNamespace: string;
   webhookSecretName: string;
   webhookCaSecretName: string;
+  webhookCertDir: string | undefined;
   webhookConfigName: string;
   webhookCertDnsNames: string[];
   webhookCertIps: string[];
@@ -111,6 +112,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'webhook-max-body-bytes': { type: 'string', default: '7340032', help: 'Largest AdmissionReview accepted (larger ones get 413).' },
   'webhook-namespace': { type: 'string', default: '', help: 'The controller\'s namespace: holds the TLS Secret, never injected. Default: $POD_NAMESPACE, else podgroup-system.' },
   'webhook-secret-name': { type: 'string', default: 'podgroup-webhook-tls', help: 'Secret holding the webhook serving certificate (shared by replicas).' },
+  'webhook-cert-dir': { type: 'string', default: '', help: 'Serve the webhook with tls.crt/tls.key from this directory (e.g. cert-manager\'s Secret) instead of self-managed certificates.' },
   'webhook-ca-secret-name': { type: 'string', default: 'podgroup-webhook-ca', help: 'Secret holding the CA (and its key) that issues the webhook serving certificate.' },
   'webhook-config-name': { type: 'string', default: 'podgroup-controller', help: 'MutatingWebhookConfiguration whose caBundle the manager keeps current.' },
   'webhook-cert-dns-names': {
@@ -258,6 +260,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     webhookNamespace: str('webhook-namespace') || env.POD_NAMESPACE || 'podgroup-system',
     webhookSecretName: str('webhook-secret-name'),
     webhookCaSecretName: str('webhook-ca-secret-name'),
+    webhookCertDir: str('webhook-cert-dir') || undefined,
     webhookConfigName: str('webhook-config-name'),
     webhookCertDnsNames: list(str('webhook-cert-dns-names')),
     webhookCertIps: list(str('webhook-cert-ips')),

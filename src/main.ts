@@ -72,6 +72,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
           address: flags.webhookBindAddress,
           ownNamespace: flags.webhookNamespace,
           limits: { ...connectionLimits, maxBodyBytes: flags.webhookMaxBodyBytes },
+          certDir: flags.webhookCertDir,
           settings: {
             logCollectorImage: flags.logCollectorImage,
             gitSyncImage: flags.gitSyncImage,

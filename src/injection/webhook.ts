@@ -5,7 +5,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
-import { close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
+import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
@@ -40,6 +40,11 @@ export interface WebhookOptions {
   limits: ServerLimits;
   settings: InjectorSettings;
   tls: TlsOptions;
+  /**
+   * Serve tls.crt/tls.key from this directory (a Secret another issuer such as cert-manager keeps,
+   * with the caBundle injected by its cainjector) instead of managing the certificate here.
+   */
+  certDir?: string;
 }
 
 class BadRequest extends HttpError {
@@ -52,7 +57,8 @@ export class SidecarWebhook implements Runnable {
   readonly name = 'sidecar-webhook';
   readonly needLeaderElection = false;
   private server: Server | undefined;
-  readonly certificates: WebhookCertificates;
+  private readonly certificates: WebhookCertificates | undefined;
+  private stopCertDirWatch: (() => void) | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -62,7 +68,7 @@ export class SidecarWebhook implements Runnable {
     private readonly options: WebhookOptions,
   ) {
     this.log = manager.log.child({ component: 'sidecar-webhook' });
-    this.certificates = new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert));
+    this.certificates = options.certDir === undefined ? new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert)) : undefined;
   }
 
   get port(): number | undefined {
@@ -75,18 +81,31 @@ export class SidecarWebhook implements Runnable {
   }
 
   async start(): Promise<void> {
-    const cert = await this.certificates.start();
+    const dir = this.options.certDir;
+    const cert = dir === undefined ? await this.certificates?.start() : readCertDir(dir);
+    if (cert === undefined) {
+      throw new Error('the webhook has no serving certificate');
+    }
     this.server = await listen('webhook', this.options.address, this.options.limits, (req, res) => void this.handle(req, res), { certPem: cert.certPem, keyPem: cert.keyPem });
+    if (dir !== undefined) {
+      this.stopCertDirWatch = watchCertDir(
+        dir,
+        this.options.tls.checkIntervalMs,
+        (tls) => this.useCertificate(tls),
+        (err) => this.log.warn('could not reload the webhook certificate', { dir, error: String(err) }),
+      );
+    }
     this.log.info('serving the sidecar webhook', { address: `${this.options.address.host}:${this.port}`, path: WEBHOOK_PATH });
   }
 
   async stop(): Promise<void> {
-    this.certificates.stop();
+    this.certificates?.stop();
+    this.stopCertDirWatch?.();
     await close(this.server);
   }
 
   /** Hot swap: new TLS connections use the new certificate, open ones finish on the old. */
-  private useCertificate(cert: ServingCertificate): void {
+  private useCertificate(cert: Pick<ServingCertificate, 'certPem' | 'keyPem'>): void {
     if (this.server !== undefined) {
       updateTls(this.server, { certPem: cert.certPem, keyPem: cert.keyPem });
     }

@@ -4,9 +4,11 @@
 // TLS with client-certificate verification, and bodies read against a per-request limit and a
 // per-server budget of bytes in flight — an oversized body gets a 413 with a message, a server
 // whose budget is spent answers 429, and neither ever buffers without bound.
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 
 export interface ListenAddress {
@@ -22,6 +24,12 @@ export interface ServerLimits {
   requestTimeoutMs: number;
   /** Request headers must arrive within this; also bounds a connection that sends nothing. */
   headersTimeoutMs: number;
+  /**
+   * How long a connection that has served a request may idle before the next (default 120 s:
+   * longer than Go's 90 s IdleConnTimeout, so the API server and kube-scheduler always close
+   * first and never send a request on a connection we are closing).
+   */
+  keepAliveTimeoutMs?: number;
   /** Largest request body accepted. */
   maxBodyBytes: number;
   /** Bytes of request bodies buffered at once across the server (default 4 × maxBodyBytes). */
@@ -76,6 +84,7 @@ class BodyBudget {
  * A constructor option: set on the server afterwards it also stops idle sockets timing out.
  */
 const CHECK_INTERVAL_MS = 1_000;
+const DEFAULT_KEEP_ALIVE_MS = 120_000;
 
 const budgets = new WeakMap<Server, BodyBudget>();
 const limitsOf = new WeakMap<Server, ServerLimits>();
@@ -99,7 +108,7 @@ export function listen(name: string, address: ListenAddress, limits: ServerLimit
           handler,
         );
   server.maxConnections = limits.maxConnections;
-  server.keepAliveTimeout = Math.min(5_000, limits.headersTimeoutMs);
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_MS;
   enforceDeadlines(server, limits);
   budgets.set(server, new BodyBudget(limits.maxInflightBodyBytes ?? 4 * limits.maxBodyBytes));
   limitsOf.set(server, limits);
@@ -110,21 +119,27 @@ export function listen(name: string, address: ListenAddress, limits: ServerLimit
 }
 
 /**
- * Closes connections that sit idle (no request in progress: never started one, headers still
- * incomplete, or kept alive after the last answer) longer than headersTimeoutMs, and requests
- * whose body has not arrived within requestTimeoutMs. Node's own header/keep-alive timeouts do
+ * Closes connections that never complete a request's headers within headersTimeoutMs, that idle
+ * after an answer longer than keepAliveTimeoutMs, and requests whose body has not arrived within
+ * requestTimeoutMs. Node's own header/keep-alive timeouts do
  * not cover a connection that never sends anything and, measured here, did not fire reliably,
  * so one ref'd check per server does it (stopped when the server closes).
  */
 function enforceDeadlines(server: Server, limits: ServerLimits): void {
-  const sockets = new Map<Socket, { idleSince: number | undefined; requestSince: number; request: IncomingMessage | undefined }>();
+  const keepAliveMs = limits.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const sockets = new Map<Socket, { idleSince: number | undefined; served: boolean; requestSince: number; request: IncomingMessage | undefined }>();
   server.on('connection', (socket: Socket) => {
-    sockets.set(socket, { idleSince: Date.now(), requestSince: 0, request: undefined });
+    sockets.set(socket, { idleSince: Date.now(), served: false, requestSince: 0, request: undefined });
     socket.once('close', () => sockets.delete(socket));
   });
   // For TLS servers 'connection' carries the TCP socket and 'request' the TLS one: track both.
-  server.on('secureConnection', (socket: Socket) => {
-    sockets.set(socket, { idleSince: Date.now(), requestSince: 0, request: undefined });
+  server.on('secureConnection', (socket: Socket & { _parent?: Socket }) => {
+    // The handshake is done: from now on the TLS socket is the one to watch (its TCP socket,
+    // Node's _parent, is dropped from the watch so it is not taken for an idle one).
+    if (socket._parent !== undefined) {
+      sockets.delete(socket._parent);
+    }
+    sockets.set(socket, { idleSince: Date.now(), served: false, requestSince: 0, request: undefined });
     socket.once('close', () => sockets.delete(socket));
   });
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -137,13 +152,14 @@ function enforceDeadlines(server: Server, limits: ServerLimits): void {
     state.request = req;
     res.once('finish', () => {
       state.idleSince = Date.now();
+      state.served = true;
       state.request = undefined;
     });
   });
   const timer = setInterval(() => {
     const now = Date.now();
     for (const [socket, state] of sockets) {
-      const idleTooLong = state.idleSince !== undefined && now - state.idleSince > limits.headersTimeoutMs;
+      const idleTooLong = state.idleSince !== undefined && now - state.idleSince > (state.served ? keepAliveMs : limits.headersTimeoutMs);
       const bodyTooSlow = state.request !== undefined && !state.request.complete && now - state.requestSince > limits.requestTimeoutMs;
       if (idleTooLong || bodyTooSlow) {
         socket.destroy();
@@ -253,4 +269,30 @@ export function close(server: Server | undefined): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/** tls.crt and tls.key from a directory (a mounted Secret, e.g. cert-manager's). */
+export function readCertDir(dir: string): ServerTls {
+  return { certPem: readFileSync(join(dir, 'tls.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'tls.key'), 'utf8') };
+}
+
+/**
+ * A mounted Secret changes in place when its certificate is renewed: checks the directory every
+ * interval and hands a changed certificate to onChange. Returns the stop function.
+ */
+export function watchCertDir(dir: string, intervalMs: number, onChange: (tls: ServerTls) => void, onError: (err: unknown) => void): () => void {
+  let current = readCertDir(dir).certPem;
+  const timer = setInterval(() => {
+    try {
+      const tls = readCertDir(dir);
+      if (tls.certPem !== current) {
+        current = tls.certPem;
+        onChange(tls);
+      }
+    } catch (err) {
+      onError(err);
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -5,15 +5,13 @@
 // leadership (webhook, extender) → leader election → controllers and leader-only runnables.
 // stop(): controllers drain (with a deadline), runnables stop, the Lease is released so a
 // standby takes over at once, informers and servers close.
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { createCertificateAuthority, issueCertificate } from './certificates.js';
 import type { Controller } from './controller.js';
-import { close, listen, SMALL_REQUEST_LIMITS, updateTls, type ListenAddress, type ServerLimits, type ServerTls } from './http-server.js';
+import { close, listen, readCertDir, SMALL_REQUEST_LIMITS, updateTls, watchCertDir, type ListenAddress, type ServerLimits, type ServerTls } from './http-server.js';
 import { ApiEventRecorder } from './events.js';
 import { KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
@@ -77,7 +75,7 @@ export class Manager {
   private metricsServer: Server | undefined;
   private probeServer: Server | undefined;
   private metricsAuth: MetricsAuthorizer | undefined;
-  private metricsCertReload: NodeJS.Timeout | undefined;
+  private stopMetricsCertWatch: (() => void) | undefined;
   private leaderWorkRunning = false;
   private stopping: Promise<void> | undefined;
   /** Aborted on stop(): ends a wait for cache sync that has not finished. */
@@ -226,7 +224,7 @@ export class Manager {
     await this.elector?.stop();
     await Promise.all(this.runnables.filter((r) => !r.needLeaderElection).map((r) => r.stop()));
     await this.informers.stop();
-    clearInterval(this.metricsCertReload);
+    this.stopMetricsCertWatch?.();
     await Promise.all([close(this.metricsServer), close(this.probeServer)]);
     this.clients.close();
     this.log.info('shutdown complete');
@@ -234,9 +232,8 @@ export class Manager {
 
   /** From --metrics-cert-dir, else a self-signed certificate (as controller-runtime makes). */
   private metricsTls(): ServerTls {
-    const dir = this.options.metricsCertDir;
-    if (dir !== undefined) {
-      return { certPem: readFileSync(join(dir, 'tls.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'tls.key'), 'utf8') };
+    if (this.options.metricsCertDir !== undefined) {
+      return readCertDir(this.options.metricsCertDir);
     }
     const year = 365 * 24 * 3600 * 1000;
     const ca = createCertificateAuthority('podgroup-metrics-self-signed', year);
@@ -244,26 +241,22 @@ export class Manager {
     return { certPem: cert.certPem, keyPem: cert.keyPem };
   }
 
-  /** A mounted Secret (cert-manager) changes in place: pick up a renewed certificate. */
+  /** A certificate from --metrics-cert-dir is picked up again when its Secret is renewed. */
   private watchMetricsCertDir(): void {
     const dir = this.options.metricsCertDir;
-    if (dir === undefined || this.metricsServer === undefined || this.options.metricsSecure !== true) {
+    const server = this.metricsServer;
+    if (dir === undefined || server === undefined || this.options.metricsSecure !== true) {
       return;
     }
-    let current = this.metricsTls().certPem;
-    this.metricsCertReload = setInterval(() => {
-      try {
-        const tls = this.metricsTls();
-        if (tls.certPem !== current && this.metricsServer !== undefined) {
-          updateTls(this.metricsServer, tls);
-          current = tls.certPem;
-          this.log.info('reloaded the metrics certificate', { dir });
-        }
-      } catch (err) {
-        this.log.warn('could not reload the metrics certificate', { dir, error: String(err) });
-      }
-    }, 60_000);
-    this.metricsCertReload.unref();
+    this.stopMetricsCertWatch = watchCertDir(
+      dir,
+      60_000,
+      (tls) => {
+        updateTls(server, tls);
+        this.log.info('reloaded the metrics certificate', { dir });
+      },
+      (err) => this.log.warn('could not reload the metrics certificate', { dir, error: String(err) }),
+    );
   }
 
   private serveMetrics(req: IncomingMessage, res: ServerResponse): void {

@@ -176,8 +176,8 @@ describe('security: the manager does not trust its network', () => {
       statuses.set(`${label} ${reply.status}`, (statuses.get(`${label} ${reply.status}`) ?? 0) + 1);
     };
     await Promise.all([
-      ...Array.from({ length: 40 }, () => send(`https://127.0.0.1:${webhookPort}/mutate-v1-pod`, { body: webhookBody }).then(count('webhook'), () => count('webhook')({ status: 0 }))),
-      ...Array.from({ length: 40 }, () => postExtender('/filter', extenderBody).then(count('extender'), () => count('extender')({ status: 0 }))),
+      ...Array.from({ length: 40 }, () => send(`https://127.0.0.1:${webhookPort}/mutate-v1-pod`, { body: webhookBody, timeoutMs: 60_000 }).then(count('webhook'), (err: unknown) => count(`webhook ${String(err)}`)({ status: 0 }))),
+      ...Array.from({ length: 40 }, () => postExtender('/filter', extenderBody, schedulerTls(), 60_000).then(count('extender'), (err: unknown) => count(`extender ${String(err)}`)({ status: 0 }))),
     ]);
     const after = memoryOf(pid);
     process.stderr.write(`burst: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}; RSS ${before.rssMiB.toFixed(0)} MiB before, peak ${after.peakMiB.toFixed(0)} MiB (limit ${MEMORY_LIMIT_MIB} MiB)\n`);

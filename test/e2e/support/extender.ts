@@ -23,10 +23,11 @@ export function extenderUrl(): string {
 }
 
 /** POSTs to the extender; tls defaults to the scheduler's client certificate. */
-export function postExtender(path: string, body: string, tls: RequestOptions = schedulerTls(), port = clusterState().extenderPort): Promise<Reply> {
+export function postExtender(path: string, body: string, tls: RequestOptions = schedulerTls(), timeoutMs = 10_000): Promise<Reply> {
+  const port = clusterState().extenderPort;
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: 10_000, ...tls },
+      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }, timeout: timeoutMs, ...tls },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -34,7 +35,7 @@ export function postExtender(path: string, body: string, tls: RequestOptions = s
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`POST ${path}: no answer within 10 s`)));
+    req.on('timeout', () => req.destroy(new Error(`POST ${path}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);
   });

@@ -14,9 +14,9 @@ export interface Reply {
 }
 
 /** One request; resolves with the answer, rejects on a refused handshake or broken connection. */
-export function send(url: string, options: RequestOptions & { body?: string; token?: string } = {}): Promise<Reply> {
+export function send(url: string, options: RequestOptions & { body?: string; token?: string; timeoutMs?: number } = {}): Promise<Reply> {
   const target = new URL(url);
-  const { body, token, ...rest } = options;
+  const { body, token, timeoutMs = 15_000, ...rest } = options;
   const headers: Record<string, string | number> = { ...(rest.headers as Record<string, string>) };
   if (token !== undefined) {
     headers.Authorization = `Bearer ${token}`;
@@ -28,7 +28,7 @@ export function send(url: string, options: RequestOptions & { body?: string; tok
   return new Promise((resolve, reject) => {
     const req = (target.protocol === 'https:' ? httpsRequest : httpRequest)(
       target,
-      { rejectUnauthorized: false, timeout: 15_000, ...rest, method: body === undefined ? 'GET' : 'POST', headers, agent: false },
+      { rejectUnauthorized: false, timeout: timeoutMs, ...rest, method: body === undefined ? 'GET' : 'POST', headers, agent: false },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -36,7 +36,7 @@ export function send(url: string, options: RequestOptions & { body?: string; tok
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within 15 s`)));
+    req.on('timeout', () => req.destroy(new Error(`${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);
   });
