@@ -124,7 +124,7 @@ export class SidecarWebhook implements Runnable {
         status = 405;
         body = { message: 'admission reviews are POSTed' };
       } else {
-        body = this.review(await readBody(req));
+        body = this.review(await readBody(req, res));
       }
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;

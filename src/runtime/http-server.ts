@@ -192,9 +192,10 @@ export function clientCommonName(req: IncomingMessage): string | undefined {
 /**
  * Reads the whole body within the server's limits. Over maxBodyBytes: a 413, after the rest of
  * the body has been read and dropped (so the client can read the answer; the request timeout
- * bounds a client that never stops); over the in-flight budget: a 429.
+ * bounds a client that never stops); over the in-flight budget: a 429. A body counts against
+ * the budget until its answer has been sent.
  */
-export function readBody(req: IncomingMessage): Promise<Buffer> {
+export function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer> {
   const server = (req.socket as { server?: Server }).server;
   const limits = server === undefined ? undefined : limitsOf.get(server);
   const budget = server === undefined ? undefined : budgets.get(server);
@@ -239,7 +240,9 @@ export function readBody(req: IncomingMessage): Promise<Buffer> {
         return;
       }
       const body = Buffer.concat(chunks);
-      release();
+      chunks.length = 0;
+      // The body stays in memory (and parsed) until the answer is sent: count it until then.
+      res.once('close', release);
       resolve(body);
     });
   });

@@ -14,7 +14,7 @@ import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, isNotFound, type KubeClients } from '../runtime/kube-client.js';
+import { errorMessage, statusCode, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { extenderLatency, extenderRequests, gangRejections } from '../runtime/metrics.js';
@@ -142,7 +142,7 @@ export class SchedulerExtender implements Runnable {
       if (req.method !== 'POST') {
         throw new HttpError(405, `${req.method} not allowed: extender verbs take POST`);
       }
-      const parsed = await readJson(req);
+      const parsed = await readJson(req, res);
       body = verb === 'bind' ? await this.bind(parsed) : verb === 'filter' ? await this.filter(parsed) : await this.prioritize(parsed);
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;
@@ -266,7 +266,13 @@ export class SchedulerExtender implements Runnable {
     const args = raw as ExtenderBindingArgs;
     const key = `${args.PodNamespace}/${args.PodName}`;
     const candidate = this.candidates.get(key);
-    const refusal = bindRefusal(args, await this.livePod(args), candidate, this.options.schedulerNames);
+    let live: k8s.V1Pod | undefined;
+    try {
+      live = await this.livePod(args);
+    } catch (err) {
+      return { Error: `binding ${key} to ${args.Node}: reading the pod: ${errorMessage(err)}` };
+    }
+    const refusal = bindRefusal(args, live, candidate, this.options.schedulerNames);
     if (refusal !== undefined) {
       this.candidates.delete(key);
       this.log.warn('refused to bind', { pod: key, node: args.Node, reason: refusal });
@@ -311,7 +317,9 @@ export class SchedulerExtender implements Runnable {
     try {
       return await this.core.readNamespacedPod({ name: args.PodName, namespace: args.PodNamespace });
     } catch (err) {
-      if (isNotFound(err)) {
+      // 404, or a name the API server rejects (400): no such pod.
+      const code = statusCode(err);
+      if (code === 404 || code === 400) {
         return undefined;
       }
       throw err;
@@ -434,8 +442,8 @@ const allocatableOf = memoised(nodeAllocatable);
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
+async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  const body = await readBody(req, res);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (err) {
