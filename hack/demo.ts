@@ -37,7 +37,7 @@ function kubectl(state: ClusterState, args: string[]): string {
   const command = ['kubectl', ...args].map(shellQuote).join(' ');
   console.log(`$ ${command}`);
   const out = execFileSync('bash', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, KUBECONFIG: state.kubeconfig } });
-  process.stdout.write(out.replace(/^/gm, '  '));
+  process.stdout.write(out.replace(/^(?=.)/gm, '  '));
   return out;
 }
 
@@ -68,7 +68,11 @@ async function main(): Promise<void> {
 
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
   kubectl(state, ['apply', '--server-side', '-k', 'crds/']);
-  kubectl(state, ['wait', '--for=condition=Established', 'crd/podgroups.podgroup.dev', '--timeout=60s']);
+  const crds = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
+  await waitFor('the PodGroup CRD to be Established', async () => {
+    const crd = await crds.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+  }, { timeoutMs: 60_000 });
   console.log('  building the manager (npm run build)');
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
