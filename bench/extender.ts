@@ -5,8 +5,8 @@
 // HTTP + decision path, not the API server.
 //   npm run bench:extender [-- --quick]
 import { Agent, request } from 'node:https';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { commandLineOrExit, parseCommandLine } from '../src/cli-args.js';
 import { API_VERSION, KIND, type PodGroup } from '../src/api/podgroup.js';
 import { createCertificateAuthority, issueCertificate } from '../src/runtime/certificates.js';
 import { Informer } from '../src/runtime/informer.js';
@@ -17,7 +17,9 @@ import { BY_CONTROLLER_UID, controllerUidIndex } from '../src/runtime/store.js';
 import { SchedulerExtender } from '../src/scheduling/extender.js';
 import { percentile, writeResult } from './report.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values } = commandLineOrExit('bench:extender', 'usage: npm run bench:extender [-- --quick]', () =>
+  parseCommandLine({ options: { quick: { type: 'boolean', default: false } } }),
+);
 const ITERATIONS = values.quick ? 200 : 2000;
 
 const kc = new k8s.KubeConfig();
