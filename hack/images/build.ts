@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '../cluster/local-cluster.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT, type ImageLayout } from './layouts.js';
-import { addBusybox, copyIn, copyWithLibraries, stageRootfs, symlinkIn, writeFiles, writeOciArchive } from './oci.js';
+import { addBusybox, copyIn, copyTreeWithLibraries, copyWithLibraries, stageRootfs, symlinkIn, writeFiles, writeOciArchive } from './oci.js';
 
 /** The sandbox image kubelet v1.34 and the node's containerd use. */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
@@ -67,8 +67,9 @@ function sidecarRootfs(work: string, layout: ImageLayout): string {
 function buildGitSync(work: string): string {
   const rootfs = sidecarRootfs(work, GIT_SYNC_LAYOUT);
   // Debian's git: the binary, its HTTP transport and templates; busybox as the base's shell.
-  copyWithLibraries(rootfs, [{ from: '/usr/bin/git' }, { from: '/usr/lib/git-core/git-remote-http' }]);
-  symlinkIn(rootfs, { '/usr/lib/git-core/git': '../../bin/git', '/usr/lib/git-core/git-remote-https': 'git-remote-http' });
+  // All of git-core: git-sync also runs commands that are scripts (git submodule), through busybox's sh.
+  copyWithLibraries(rootfs, [{ from: '/usr/bin/git' }]);
+  copyTreeWithLibraries(rootfs, '/usr/lib/git-core');
   mkdirSync(join(rootfs, 'usr', 'share'), { recursive: true });
   execFileSync('cp', ['-r', '/usr/share/git-core', join(rootfs, 'usr', 'share', 'git-core')]);
   if (existsSync('/etc/ssl/certs/ca-certificates.crt')) {

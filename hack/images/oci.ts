@@ -53,9 +53,33 @@ export function copyIn(rootfs: string, file: string, to = canonical(file), mode?
 
 /** Copies executables (host paths) and every shared library they load, as ldd reports them. */
 export function copyWithLibraries(rootfs: string, files: Array<{ from: string; to?: string }>): void {
-  const libraries = new Set<string>();
   for (const { from, to } of files) {
     copyIn(rootfs, from, to);
+  }
+  addLibraries(rootfs, files.map((f) => f.from));
+}
+
+const isElf = (file: string): boolean => {
+  try {
+    return readFileSync(file).subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  } catch {
+    return false;
+  }
+};
+
+/** Copies a host directory as it is (hard links and symlinks kept) plus the libraries its executables load. */
+export function copyTreeWithLibraries(rootfs: string, dir: string): void {
+  const dest = join(rootfs, canonical(dir));
+  mkdirSync(dirname(dest), { recursive: true });
+  execFileSync('cp', ['-a', dir, dest]);
+  const files = execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).trim().split('\n').filter(isElf);
+  addLibraries(rootfs, files);
+}
+
+/** Copies the shared libraries `executables` (host paths) load into rootfs. */
+export function addLibraries(rootfs: string, executables: string[]): void {
+  const libraries = new Set<string>();
+  for (const from of executables) {
     let out = '';
     try {
       out = execFileSync('ldd', [from], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
