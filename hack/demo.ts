@@ -1,10 +1,15 @@
 // `npm run demo`: the main job on the local control plane. Brings the cluster up (building what
-// is missing, with the podgroup-scheduler), installs the CRD and the webhook configuration,
-// starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
-// and tells the story step by step; then leaves everything running for kubectl.
+// is missing, with the podgroup-scheduler) and, when the host allows it, the real node
+// real-node-0; installs the CRD and the webhook configuration, starts the manager (controller,
+// extender, webhook), applies config/samples/podgroup-sidecars.yaml (on the real node: pointed at
+// the node's Git server and pinned to the node) and tells the story step by step — on the real
+// node with real containers: the synced page, the collected logs, a commit going live, the
+// native sidecar ordering — then leaves everything running for kubectl.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { parseAllDocuments, stringify as toYaml } from 'yaml';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
 import {
   ClusterError,
@@ -18,6 +23,8 @@ import {
   type ClusterState,
 } from './cluster/local-cluster.js';
 import { freePort, waitFor } from './cluster/processes.js';
+import { addRealNode, commitToSite, onRealNode, preflight, REAL_NODE_NAME } from './real-node/node.js';
+import type { RealNodeState } from './real-node/teardown.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string): void => console.log(`\n${bold(`── ${n}. ${title}`)}`);
@@ -47,11 +54,54 @@ async function registerLocalWebhook(state: ClusterState, port: number): Promise<
   console.log(`  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`);
 }
 
+/** Starts real-node-0 when the host allows it; otherwise says why and returns undefined. */
+async function maybeRealNode(state: ClusterState): Promise<RealNodeState | undefined> {
+  if (process.env.PODGROUP_DEMO_REAL_NODE === '0') {
+    console.log('  real node: left out (PODGROUP_DEMO_REAL_NODE=0); pods run on kwok nodes, which run nothing');
+    return undefined;
+  }
+  if (state.realNode !== undefined) {
+    console.log(`  real node ${REAL_NODE_NAME}: already running`);
+    return state.realNode;
+  }
+  const problems = await preflight({ packages: false });
+  if (problems.length > 0) {
+    console.log(`  real node: not on this host (${problems.join('; ')}); pods run on kwok nodes, which run nothing`);
+    return undefined;
+  }
+  console.log(`$ npm run cluster:up -- --real-node`);
+  return addRealNode(state, (l) => console.log(`  ${l}`));
+}
+
+/** The sample, on the real node: its repository is the node's site repository, its pods pinned there. */
+function realNodeSample(state: ClusterState, node: RealNodeState): string {
+  const docs = parseAllDocuments(readSample()).map((d) => d.toJS() as { kind: string; spec?: PodGroup['spec'] });
+  for (const doc of docs) {
+    if (doc.kind === 'PodGroup' && doc.spec !== undefined) {
+      doc.spec.template.spec = onRealNode(doc.spec.template.spec ?? { containers: [] });
+      doc.spec.sidecars = { ...doc.spec.sidecars, gitSync: { ...doc.spec.sidecars?.gitSync, repo: `${node.gitUrl}/site.git`, ref: 'main', period: '5s' } };
+    }
+  }
+  const file = join(state.stateDir, 'podgroup-sidecars-real-node.yaml');
+  writeFileSync(file, `# config/samples/podgroup-sidecars.yaml on ${REAL_NODE_NAME}: the node's Git server, pods pinned to the node.\n${docs.map((d) => toYaml(d)).join('---\n')}`);
+  return file;
+}
+
+function readSample(): string {
+  return readFileSync(join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml'), 'utf8');
+}
+
+async function curl(pod: k8s.V1Pod): Promise<string> {
+  const res = await fetch(`http://${pod.status?.podIP}/`, { signal: AbortSignal.timeout(3000) });
+  return res.text();
+}
+
 async function main(): Promise<void> {
-  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok)');
+  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok) and the real node');
   const { state, alreadyUp } = await up({ stateDir: DEFAULT_STATE_DIR, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
-  kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone']);
+  const node = await maybeRealNode(state);
+  kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone,type']);
 
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
   console.log('$ kubectl apply --server-side -f crds/');
@@ -108,13 +158,17 @@ async function main(): Promise<void> {
     kubectl(state, ['get', 'pods', '-l', 'app=site', '-o', 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image']);
   };
 
-  step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) spreads them');
-  kubectl(state, ['apply', '-f', join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml')]);
+  step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them');
+  const sample = node === undefined ? join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml') : realNodeSample(state, node);
+  kubectl(state, ['apply', '-f', relative(process.cwd(), sample) || sample]);
   await converged('2 pods running');
   kubectl(state, ['get', 'podgroup', 'site']);
   showPods();
   const first = (await pods())[0];
   console.log(`  ${first?.metadata?.name}: ${first?.metadata?.annotations?.['sidecars.podgroup.dev/status']}`);
+  if (node !== undefined && first !== undefined) {
+    await realStories(state, node, first, pods);
+  }
 
   step(4, 'Self-healing: delete a pod and a new one (with a new name) replaces it');
   const victim = first?.metadata?.name ?? '';
@@ -143,11 +197,40 @@ async function main(): Promise<void> {
   export KUBECONFIG=${shown}
   kubectl get podgroups,pods -o wide
   kubectl explain podgroup.spec.strategy
-  kubectl logs -l app=site -c log-collector               # (kwok runs nothing: empty here)
+  kubectl logs -l app=site -c log-collector               ${node === undefined ? '# (kwok runs nothing: empty here)' : '# the access log, as JSON'}
   kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
   kubectl apply -f config/samples/podgroup-gang.yaml      # a gang; kubectl describe podgroup train
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
 Stop everything with: npm run cluster:down`);
+}
+
+/** The seed's two stories with real containers on the real node. */
+async function realStories(state: ClusterState, node: RealNodeState, pod: k8s.V1Pod, pods: () => Promise<k8s.V1Pod[]>): Promise<void> {
+  const name = pod.metadata?.name ?? '';
+  step(3.1, `Native sidecar ordering, from ${name}'s container statuses: git-sync started (first sync done) before the app`);
+  const status = (await pods()).find((p) => p.metadata?.name === name) ?? pod;
+  for (const c of [...(status.status?.initContainerStatuses ?? []), ...(status.status?.containerStatuses ?? [])]) {
+    console.log(`  ${c.name.padEnd(14)} started=${String(c.started).padEnd(5)} ready=${String(c.ready).padEnd(5)} running since ${c.state?.running?.startedAt?.toISOString() ?? '-'}`);
+  }
+
+  step(3.2, 'The web page, served by nginx from the git-synced checkout (read-only volume)');
+  console.log(`$ curl -s http://${status.status?.podIP}/`);
+  console.log((await curl(status)).replace(/^/gm, '  ').trimEnd());
+
+  step(3.3, 'The log collector ships the access log written to /var/log/app as JSON lines');
+  const records = (): string[] => kubectl(state, ['logs', name, '-c', 'log-collector'], false).split('\n').filter((l) => l.includes('"file":"/var/log/app/access.log"'));
+  await waitFor('access-log lines in the collector', () => records().length > 0, { timeoutMs: 30_000, intervalMs: 1000 });
+  console.log(`$ kubectl logs ${name} -c log-collector | grep access.log | grep '^{'`);
+  console.log(records().slice(-2).join('\n').replace(/^/gm, '  '));
+
+  step(3.4, 'A new commit to the site repository goes live within the sync period (5s)');
+  const commit = commitToSite(node.gitRepos, 'site', `<h1>site v2</h1>\n<p>pushed at ${new Date().toISOString()}</p>\n`);
+  console.log(`  committed ${commit.slice(0, 12)} to ${node.gitUrl}/site.git`);
+  const started = Date.now();
+  await waitFor('the new page', async () => (await curl(status)).includes('site v2'), { timeoutMs: 60_000, intervalMs: 250 });
+  console.log(`  live after ${((Date.now() - started) / 1000).toFixed(1)}s:`);
+  console.log(`$ curl -s http://${status.status?.podIP}/`);
+  console.log((await curl(status)).replace(/^/gm, '  ').trimEnd());
 }
 
 main().catch((err: unknown) => {
