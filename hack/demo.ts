@@ -9,7 +9,6 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments, stringify as toYaml } from 'yaml';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
 import {
   ClusterError,
@@ -23,7 +22,7 @@ import {
   type ClusterState,
 } from './cluster/local-cluster.js';
 import { freePort, waitFor } from './cluster/processes.js';
-import { addRealNode, commitToSite, onRealNode, preflight, REAL_NODE_NAME } from './real-node/node.js';
+import { addRealNode, commitToSite, preflight, REAL_NODE_NAME, sampleOnRealNode } from './real-node/node.js';
 import type { RealNodeState } from './real-node/teardown.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -73,22 +72,11 @@ async function maybeRealNode(state: ClusterState): Promise<RealNodeState | undef
   return addRealNode(state, (l) => console.log(`  ${l}`));
 }
 
-/** The sample, on the real node: its repository is the node's site repository, its pods pinned there. */
+/** The sample, on the real node (its repository the node's site repository, its pods pinned there). */
 function realNodeSample(state: ClusterState, node: RealNodeState): string {
-  const docs = parseAllDocuments(readSample()).map((d) => d.toJS() as { kind: string; spec?: PodGroup['spec'] });
-  for (const doc of docs) {
-    if (doc.kind === 'PodGroup' && doc.spec !== undefined) {
-      doc.spec.template.spec = onRealNode(doc.spec.template.spec ?? { containers: [] });
-      doc.spec.sidecars = { ...doc.spec.sidecars, gitSync: { ...doc.spec.sidecars?.gitSync, repo: `${node.gitUrl}/site.git`, ref: 'main', period: '5s' } };
-    }
-  }
   const file = join(state.stateDir, 'podgroup-sidecars-real-node.yaml');
-  writeFileSync(file, `# config/samples/podgroup-sidecars.yaml on ${REAL_NODE_NAME}: the node's Git server, pods pinned to the node.\n${docs.map((d) => toYaml(d)).join('---\n')}`);
+  writeFileSync(file, sampleOnRealNode(readFileSync(join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml'), 'utf8'), `${node.gitUrl}/site.git`));
   return file;
-}
-
-function readSample(): string {
-  return readFileSync(join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml'), 'utf8');
 }
 
 async function curl(pod: k8s.V1Pod): Promise<string> {

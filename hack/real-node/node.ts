@@ -7,7 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { stringify as toYaml } from 'yaml';
+import { parseAllDocuments, stringify as toYaml } from 'yaml';
+import type { PodGroup } from '../../src/api/podgroup.js';
 import { issueCertificate } from '../../src/runtime/certificates.js';
 import { buildImages, PAUSE_IMAGE } from '../images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
@@ -35,6 +36,23 @@ export function onRealNode(spec: k8s.V1PodSpec): k8s.V1PodSpec {
     nodeSelector: { ...spec.nodeSelector, [REAL_NODE_LABEL.key]: REAL_NODE_LABEL.value },
     tolerations: [...(spec.tolerations ?? []), { key: REAL_NODE_TAINT.key, operator: 'Equal', value: REAL_NODE_TAINT.value, effect: REAL_NODE_TAINT.effect }],
   };
+}
+
+/**
+ * A manifest (e.g. config/samples/podgroup-sidecars.yaml) for the real node: every PodGroup's pods
+ * pinned to it and its git-sync pointed at `repo` (the node's Git server), ref main, period 5s.
+ */
+export function sampleOnRealNode(yamlText: string, repo: string): string {
+  const docs = parseAllDocuments(yamlText).map((d) => d.toJS() as { kind?: string; spec?: PodGroup['spec'] });
+  for (const doc of docs) {
+    if (doc.kind === 'PodGroup' && doc.spec !== undefined) {
+      doc.spec.template.spec = onRealNode(doc.spec.template.spec ?? { containers: [] });
+      if (doc.spec.sidecars?.gitSync !== undefined) {
+        doc.spec.sidecars.gitSync = { ...doc.spec.sidecars.gitSync, repo, ref: 'main', period: '5s' };
+      }
+    }
+  }
+  return `# On ${REAL_NODE_NAME}: pods pinned to the node, git-sync from its Git server.\n${docs.map((d) => toYaml(d)).join('---\n')}`;
 }
 
 const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
