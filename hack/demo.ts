@@ -3,17 +3,20 @@
 // real-node-0; installs the CRD and the webhook configuration, starts the manager (controller,
 // extender, webhook), applies config/samples/podgroup-sidecars.yaml (on the real node: pointed at
 // the node's Git server and pinned to the node) and tells the story step by step — on the real
-// node with real containers: the synced page, the collected logs, a commit going live, the
-// native sidecar ordering — then leaves everything running for kubectl.
+// node with real containers: the native sidecar ordering, the synced page, the collected logs, a
+// commit going live — then leaves everything running for kubectl.
+//   npm run demo [-- --state-dir DIR]
+// Every command it prints after "$ " is run exactly as printed (through bash, from the repository
+// root, with KUBECONFIG set), so each one works when pasted; test/e2e/demo.test.ts runs the rest.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
+import { parseCommandLine, runCommandLine } from '../src/cli-args.js';
 import {
   ClusterError,
   DEFAULT_STATE_DIR,
-  installCrds,
   loadKubeConfig,
   localWebhookConfiguration,
   REPO_ROOT,
@@ -28,15 +31,29 @@ import type { RealNodeState } from './real-node/teardown.js';
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string): void => console.log(`\n${bold(`── ${n}. ${title}`)}`);
 
-function kubectl(state: ClusterState, args: string[], show = true): string {
-  if (show) {
-    console.log(`$ kubectl ${args.join(' ')}`);
-  }
-  const out = execFileSync('kubectl', ['--kubeconfig', state.kubeconfig, ...args], { encoding: 'utf8' });
-  if (show) {
-    process.stdout.write(out.replace(/^/gm, '  '));
-  }
+const USAGE = 'usage: npm run demo [-- --state-dir DIR]';
+
+/** Quotes an argument for bash only when it needs it, so printed commands stay readable. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Prints `$ kubectl ARGS` and runs exactly that text, as a user pasting it would. */
+function kubectl(state: ClusterState, args: string[]): string {
+  return shell(state, ['kubectl', ...args].map(shellQuote).join(' '));
+}
+
+/** Prints `$ COMMAND` and runs exactly that text through bash from the repository root. */
+function shell(state: ClusterState, command: string): string {
+  console.log(`$ ${command}`);
+  const out = quiet(state, command);
+  process.stdout.write(out.replace(/^(?=.)/gm, '  '));
   return out;
+}
+
+/** Runs a command without showing it (polling). */
+function quiet(state: ClusterState, command: string): string {
+  return execFileSync('bash', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, KUBECONFIG: state.kubeconfig } });
 }
 
 async function ensureNamespace(state: ClusterState, name: string): Promise<void> {
@@ -68,33 +85,36 @@ async function maybeRealNode(state: ClusterState): Promise<RealNodeState | undef
     console.log(`  real node: not on this host (${problems.join('; ')}); pods run on kwok nodes, which run nothing`);
     return undefined;
   }
-  console.log(`$ npm run cluster:up -- --real-node`);
+  console.log(`  starting the real node ${REAL_NODE_NAME} (what npm run cluster:up -- --real-node does)`);
   return addRealNode(state, (l) => console.log(`  ${l}`));
 }
 
-/** The sample, on the real node (its repository the node's site repository, its pods pinned there). */
+/** The sample for the real node (its repository the node's site repository, its pods pinned there), relative to the repository root. */
 function realNodeSample(state: ClusterState, node: RealNodeState): string {
   const file = join(state.stateDir, 'podgroup-sidecars-real-node.yaml');
   writeFileSync(file, sampleOnRealNode(readFileSync(join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml'), 'utf8'), `${node.gitUrl}/site.git`));
-  return file;
-}
-
-async function curl(pod: k8s.V1Pod): Promise<string> {
-  const res = await fetch(`http://${pod.status?.podIP}/`, { signal: AbortSignal.timeout(3000) });
-  return res.text();
+  return relative(REPO_ROOT, file);
 }
 
 async function main(): Promise<void> {
+  const { values } = parseCommandLine({
+    args: process.argv.slice(2),
+    options: { 'state-dir': { type: 'string', default: process.env.PODGROUP_CLUSTER_DIR ?? DEFAULT_STATE_DIR } },
+  });
+  const stateDir = values['state-dir'];
   step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok) and the real node');
-  const { state, alreadyUp } = await up({ stateDir: DEFAULT_STATE_DIR, log: (l) => console.log(`  ${l}`) });
+  const { state, alreadyUp } = await up({ stateDir, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
   const node = await maybeRealNode(state);
   kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone,type']);
 
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
-  console.log('$ kubectl apply --server-side -f crds/');
-  await installCrds(state);
-  kubectl(state, ['get', 'crds']);
+  kubectl(state, ['apply', '--server-side', '-k', 'crds/']);
+  const crds = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
+  await waitFor('the PodGroup CRD to be Established', async () => {
+    const crd = await crds.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+  }, { timeoutMs: 60_000 });
   console.log('  building the manager (npm run build)');
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
@@ -146,9 +166,8 @@ async function main(): Promise<void> {
     kubectl(state, ['get', 'pods', '-l', 'app=site', '-o', 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image']);
   };
 
-  step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them');
-  const sample = node === undefined ? join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml') : realNodeSample(state, node);
-  kubectl(state, ['apply', '-f', relative(process.cwd(), sample) || sample]);
+  step(3, `Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them${node === undefined ? '' : ` on ${REAL_NODE_NAME}`}`);
+  kubectl(state, ['apply', '-f', node === undefined ? 'config/samples/podgroup-sidecars.yaml' : realNodeSample(state, node)]);
   await converged('2 pods running');
   kubectl(state, ['get', 'podgroup', 'site']);
   showPods();
@@ -180,48 +199,44 @@ async function main(): Promise<void> {
   kubectl(state, ['get', 'controllerrevisions', '-l', `${GROUP}/name=site`]);
   kubectl(state, ['describe', 'podgroup', 'site']);
 
-  const shown = relative(process.cwd(), state.kubeconfig) || state.kubeconfig;
-  console.log(`\n${bold('Everything keeps running. Explore it:')}
+  // Paths relative to the repository root, where npm run leaves the user.
+  const shown = relative(REPO_ROOT, state.kubeconfig);
+  const down = stateDir === DEFAULT_STATE_DIR ? 'npm run cluster:down' : `npm run cluster:down -- --state-dir ${shellQuote(relative(REPO_ROOT, stateDir))}`;
+  console.log(`\n${bold('Everything keeps running. Explore it (from the repository root):')}
   export KUBECONFIG=${shown}
   kubectl get podgroups,pods -o wide
-  kubectl explain podgroup.spec.strategy
-  kubectl logs -l app=site -c log-collector               ${node === undefined ? '# (kwok runs nothing: empty here)' : '# the access log, as JSON'}
+  kubectl explain podgroup.spec.strategy${node === undefined ? '' : `
+  kubectl logs -l app=site -c log-collector               # the app's access log, as JSON lines`}
   kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
-  kubectl apply -f config/samples/podgroup-gang.yaml      # a gang; kubectl describe podgroup train
+  kubectl apply -f config/samples/podgroup-gang.yaml      # a gang of 5, placed only when all 5 fit
+  kubectl describe podgroup train                         # its GangScheduled condition
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
-Stop everything with: npm run cluster:down`);
+Stop everything with: ${down}`);
 }
 
 /** The seed's two stories with real containers on the real node. */
 async function realStories(state: ClusterState, node: RealNodeState, pod: k8s.V1Pod, pods: () => Promise<k8s.V1Pod[]>): Promise<void> {
   const name = pod.metadata?.name ?? '';
-  step(3.1, `Native sidecar ordering, from ${name}'s container statuses: git-sync started (first sync done) before the app`);
-  const status = (await pods()).find((p) => p.metadata?.name === name) ?? pod;
-  for (const c of [...(status.status?.initContainerStatuses ?? []), ...(status.status?.containerStatuses ?? [])]) {
-    console.log(`  ${c.name.padEnd(14)} started=${String(c.started).padEnd(5)} ready=${String(c.ready).padEnd(5)} running since ${c.state?.running?.startedAt?.toISOString() ?? '-'}`);
-  }
+  const current = (await pods()).find((p) => p.metadata?.name === name) ?? pod;
+  const ip = current.status?.podIP ?? '';
+  step(3.1, `Native sidecar ordering, from ${name}'s container statuses: git-sync started (its first sync done) before the app`);
+  kubectl(state, ['get', 'pod', name, '-o', 'jsonpath={range .status.initContainerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}{range .status.containerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}']);
 
-  step(3.2, 'The web page, served by nginx from the git-synced checkout (read-only volume)');
-  console.log(`$ curl -s http://${status.status?.podIP}/`);
-  console.log((await curl(status)).replace(/^/gm, '  ').trimEnd());
+  step(3.2, 'The web page, served by nginx from the git-synced checkout (read-only volume), at the pod IP');
+  shell(state, `curl -s http://${ip}/`);
 
-  step(3.3, 'The log collector ships the access log written to /var/log/app as JSON lines');
-  const records = (): string[] => kubectl(state, ['logs', name, '-c', 'log-collector'], false).split('\n').filter((l) => l.includes('"file":"/var/log/app/access.log"'));
-  await waitFor('access-log lines in the collector', () => records().length > 0, { timeoutMs: 30_000, intervalMs: 1000 });
-  console.log(`$ kubectl logs ${name} -c log-collector | grep access.log | grep '^{'`);
-  console.log(records().slice(-2).join('\n').replace(/^/gm, '  '));
+  step(3.3, 'The log collector ships the access log the app writes to /var/log/app, as JSON lines');
+  const collected = `kubectl logs ${name} -c log-collector | grep '"file":"/var/log/app/access.log"' | tail -n 2`;
+  await waitFor('access-log lines in the collector', () => quiet(state, `${collected} | wc -l`).trim() !== '0', { timeoutMs: 30_000, intervalMs: 1000 });
+  shell(state, collected);
 
   step(3.4, 'A new commit to the site repository goes live within the sync period (5s)');
   const commit = commitToSite(node.gitRepos, 'site', `<h1>site v2</h1>\n<p>pushed at ${new Date().toISOString()}</p>\n`);
   console.log(`  committed ${commit.slice(0, 12)} to ${node.gitUrl}/site.git`);
   const started = Date.now();
-  await waitFor('the new page', async () => (await curl(status)).includes('site v2'), { timeoutMs: 60_000, intervalMs: 250 });
+  await waitFor('the new page', () => quiet(state, `curl -s http://${ip}/`).includes('site v2'), { timeoutMs: 60_000, intervalMs: 250 });
   console.log(`  live after ${((Date.now() - started) / 1000).toFixed(1)}s:`);
-  console.log(`$ curl -s http://${status.status?.podIP}/`);
-  console.log((await curl(status)).replace(/^/gm, '  ').trimEnd());
+  shell(state, `curl -s http://${ip}/`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+runCommandLine('demo', USAGE, main);

@@ -3,7 +3,7 @@
 // reads Pods or objects with a pod template (PodGroup, Deployment, Job, CronJob, ...) and prints
 // them with the sidecars the webhook would inject. Same code as the webhook: config.ts + mutate.ts.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, runCommandLine, UsageError } from './cli-args.js';
 import { injectDocuments } from './injection/manifests.js';
 import { DEFAULT_GIT_SYNC_IMAGE, DEFAULT_LOG_COLLECTOR_IMAGE } from './injection/mutate.js';
 
@@ -13,8 +13,8 @@ const usage = `usage: podgroup inject -f FILE|- [--namespace-enabled] [--fallbac
   --fallback            as on a cluster without native sidecars (Kubernetes < 1.29)
 `;
 
-function main(argv: string[]): number {
-  const { positionals, values } = parseArgs({
+function main(argv: string[]): void {
+  const { positionals, values } = parseCommandLine({
     args: argv,
     allowPositionals: true,
     options: {
@@ -26,9 +26,15 @@ function main(argv: string[]): number {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help === true || positionals[0] !== 'inject' || values.filename === undefined) {
-    process.stderr.write(usage);
-    return values.help === true ? 0 : 2;
+  if (values.help === true) {
+    process.stdout.write(usage);
+    return;
+  }
+  if (positionals[0] !== 'inject') {
+    throw new UsageError(positionals[0] === undefined ? 'missing command' : `unknown command ${JSON.stringify(positionals[0])}`);
+  }
+  if (values.filename === undefined) {
+    throw new UsageError('flag -f FILE is required');
   }
   const text = readFileSync(values.filename === '-' ? 0 : values.filename, 'utf8');
   process.stdout.write(
@@ -37,12 +43,6 @@ function main(argv: string[]): number {
       settings: { logCollectorImage: values['log-collector-image'], gitSyncImage: values['git-sync-image'], nativeSidecars: !values.fallback },
     }),
   );
-  return 0;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`podgroup: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 1;
-}
+runCommandLine('podgroup', usage, () => main(process.argv.slice(2)));
