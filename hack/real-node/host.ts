@@ -1,7 +1,7 @@
 // What a real kubelet node changes on this host, recorded before it starts and undone after it
 // stops: sysctls, iptables chains, fixed paths, mounts, the CNI bridge and veths, kubepods
 // cgroups, leftover container shims and network namespaces. See ../shared/docs/real-node.md.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -194,13 +194,4 @@ export function pidsMentioning(needle: string): number[] {
     }
   }
   return pids;
-}
-
-export function run(cmd: string, args: string[], what: string): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim() ?? '';
-    throw new Error(`${what} failed: ${cmd} ${args.join(' ')}: ${stderr || String(err)}`);
-  }
 }

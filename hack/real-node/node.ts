@@ -5,6 +5,7 @@
 // recorded first and undone by cluster:down (teardown.ts, host.ts).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify as toYaml } from 'yaml';
@@ -12,10 +13,10 @@ import type { PodGroup } from '../../src/api/podgroup.js';
 import { issueCertificate } from '../../src/runtime/certificates.js';
 import { buildImages, PAUSE_IMAGE } from '../images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
-import { ClusterError, findComponent, loadKubeConfig, REPO_ROOT, startExtraComponent, type ClusterState, type ComponentRecord } from '../cluster/local-cluster.js';
+import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, writeState, type ClusterState } from '../cluster/local-cluster.js';
 import { freePort, isPortFree, waitFor } from '../cluster/processes.js';
 import { snapshotHost } from './host.js';
-import { REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
+import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
 
 export { REAL_NODE_NAME } from './teardown.js';
 export const REAL_NODE_LABEL = { key: 'type', value: 'real' };
@@ -107,7 +108,6 @@ export async function preflight(options: { packages: boolean } = { packages: tru
 }
 
 async function portFreeOn(port: number, host: string): Promise<boolean> {
-  const { createServer } = await import('node:net');
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));
@@ -379,10 +379,6 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
   }
 }
 
-function writeState(state: ClusterState): void {
-  writeFileSync(join(state.stateDir, 'state.json'), JSON.stringify(state, null, 2));
-}
-
 /** Stops the real node, undoes the host changes and forgets its components (the cluster keeps running). */
 export async function removeRealNode(state: ClusterState, log: (line: string) => void): Promise<string[]> {
   const node = state.realNode;
@@ -390,13 +386,9 @@ export async function removeRealNode(state: ClusterState, log: (line: string) =>
     return [];
   }
   const remaining = await teardownRealNode(node, state.components, log);
-  state.components = state.components.filter((c) => !['kubelet', 'containerd', 'git-server'].includes(c.name));
+  state.components = state.components.filter((c) => !(REAL_NODE_COMPONENTS as readonly string[]).includes(c.name));
   delete state.realNode;
   writeState(state);
   await loadKubeConfig(state).makeApiClient(k8s.CoreV1Api).deleteNode({ name: REAL_NODE_NAME }).catch(() => undefined);
   return remaining;
-}
-
-export function realNodeComponent(state: ClusterState, name: 'kubelet' | 'containerd' | 'git-server'): ComponentRecord {
-  return findComponent(state, name);
 }
