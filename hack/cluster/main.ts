@@ -70,6 +70,10 @@ async function main(): Promise<void> {
         return;
       }
       console.log(`cluster up: ${state.apiserverUrl}`);
+      if (state.realNode !== undefined) {
+        const pids = state.components.filter((c) => ['kubelet', 'containerd', 'git-server'].includes(c.name)).map((c) => `${c.name} ${c.pid}`);
+        console.log(`real node ${state.realNode.name} up (${pids.join(', ')}; Git server ${state.realNode.gitUrl})`);
+      }
       printAccess(state.kubeconfig);
       return;
     }
