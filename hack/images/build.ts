@@ -64,10 +64,14 @@ function sidecarRootfs(work: string, layout: ImageLayout): string {
   return rootfs;
 }
 
-function buildGitSync(work: string): string {
+/** The git-sync image's root filesystem, staged in a directory under work. */
+export function stageGitSyncImage(work: string): string {
+  if (!existsSync('/bin/busybox') || !existsSync('/usr/lib/git-core')) {
+    throw new ImageBuildError('the git-sync image needs /bin/busybox (Debian busybox-static) and /usr/lib/git-core (Debian git)');
+  }
   const rootfs = sidecarRootfs(work, GIT_SYNC_LAYOUT);
-  // Debian's git: the binary, its HTTP transport and templates; busybox as the base's shell.
-  // All of git-core: git-sync also runs commands that are scripts (git submodule), through busybox's sh.
+  // Debian's git and templates; busybox as the base's shell. All of git-core: git-sync also runs
+  // commands that are scripts (git submodule), through busybox's sh.
   copyWithLibraries(rootfs, [{ from: '/usr/bin/git' }]);
   copyTreeWithLibraries(rootfs, '/usr/lib/git-core');
   mkdirSync(join(rootfs, 'usr', 'share'), { recursive: true });
@@ -76,15 +80,26 @@ function buildGitSync(work: string): string {
     copyIn(rootfs, '/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt');
   }
   addBusybox(rootfs);
+  return rootfs;
+}
+
+function buildGitSync(work: string): string {
+  const rootfs = stageGitSyncImage(work);
   const l = GIT_SYNC_LAYOUT;
   return writeOciArchive(rootfs, { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir }, [l.name], join(work, 'git-sync.tar'));
 }
 
-function buildFluentBit(work: string): string {
+/** The Fluent Bit image's root filesystem, staged in a directory under work. */
+export function stageFluentBitImage(work: string): string {
   const rootfs = sidecarRootfs(work, FLUENT_BIT_LAYOUT);
   writeFiles(rootfs, {
     '/fluent-bit/etc/fluent-bit.conf': '[SERVICE]\n    Flush 1\n    Log_Level info\n\n[INPUT]\n    Name cpu\n    Tag  cpu.local\n    Interval_Sec 1\n\n[OUTPUT]\n    Name  stdout\n    Match *\n',
   });
+  return rootfs;
+}
+
+function buildFluentBit(work: string): string {
+  const rootfs = stageFluentBitImage(work);
   const l = FLUENT_BIT_LAYOUT;
   return writeOciArchive(rootfs, { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir }, [l.name], join(work, 'fluent-bit.tar'));
 }

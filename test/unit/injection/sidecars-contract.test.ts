@@ -1,10 +1,11 @@
 // Contract tests: the containers the webhook injects, run with the real upstream binaries
-// (git-sync v4.4.2, Fluent Bit v4.0.3 from ../shared/bin) under exactly the produced spec — args,
-// env, user, mounts, read-only root (see support/container-sandbox.ts for how, and how close to a
+// (git-sync v4.4.2, Fluent Bit v4.0.3 from ../shared/bin) inside the images the real node runs
+// (hack/images: laid out like the upstream ones) under exactly the produced spec — args, env,
+// user, mounts, read-only root (see support/container-sandbox.ts for how, and how close to a
 // container runtime that is) — against a local Git repository served over smart HTTP and a log
 // directory. Without the binaries (or root) the suite says so in one line and is skipped; with
 // PODGROUP_REQUIRE_REAL=1 (set by .ci/run) that is a failure instead.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -13,16 +14,25 @@ import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { resolveRequest } from '../../../src/injection/config.js';
 import { GIT_SYNC, GIT_SYNC_INIT, LOG_COLLECTOR, mutate, type InjectorSettings } from '../../../src/injection/mutate.js';
+import { stageFluentBitImage, stageGitSyncImage } from '../../../hack/images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../../../hack/images/layouts.js';
 import { startGitServer } from '../../../hack/real-node/git-server.js';
 import { emptyDir, runContainer, sandboxProblem, type RunningContainer } from '../support/container-sandbox.js';
 
 const REQUIRE_REAL = process.env.PODGROUP_REQUIRE_REAL === '1';
+// Real processes: allow their own deadlines (below) to fire first, with the processes' output.
+jest.setTimeout(60_000);
 
 function missing(): string | undefined {
   for (const layout of [GIT_SYNC_LAYOUT, FLUENT_BIT_LAYOUT]) {
     if (!existsSync(layout.binary.source)) {
       return `${layout.binary.source} is missing (the upstream ${layout.name} binary)`;
+    }
+  }
+  // What the git-sync image is built from (Debian's busybox-static and git).
+  for (const path of ['/bin/busybox', '/usr/lib/git-core']) {
+    if (!existsSync(path)) {
+      return `${path} is missing (the git-sync image is built from it; hack/real-node/install-packages.sh installs it)`;
     }
   }
   return sandboxProblem();
@@ -86,6 +96,8 @@ suite('injected sidecars run with the real binaries', () => {
   let work: string;
   let server: Server | undefined;
   let repoUrl: string;
+  let gitSyncImage: string;
+  let fluentBitImage: string;
   const clone = (): string => join(work, 'clone');
   const git = (...args: string[]): string => execFileSync('git', ['-C', clone(), ...args], { encoding: 'utf8' });
 
@@ -111,6 +123,9 @@ suite('injected sidecars run with the real binaries', () => {
     const started = await startGitServer(repos, '127.0.0.1', 0);
     server = started.server;
     repoUrl = `${started.url}/site.git`;
+    const images = join(work, 'images');
+    gitSyncImage = stageGitSyncImage(images);
+    fluentBitImage = stageFluentBitImage(images);
   });
 
   afterAll(async () => {
@@ -140,7 +155,7 @@ suite('injected sidecars run with the real binaries', () => {
     const code = volumes['podgroup-code'] as string;
     const probe = spec.startupProbe?.httpGet;
     expect(probe).toBeDefined();
-    const gitSync = runContainer(pod, spec, GIT_SYNC_LAYOUT, volumes);
+    const gitSync = runContainer(pod, spec, gitSyncImage, GIT_SYNC_LAYOUT, volumes);
     running.push(gitSync);
     const page = (): string | undefined => {
       try {
@@ -171,7 +186,7 @@ suite('injected sidecars run with the real binaries', () => {
     const spec = container(pod, GIT_SYNC_INIT);
     expect(spec.args).toContain('--one-time');
     const volumes = podVolumes(pod, 'fallback');
-    const init = runContainer(pod, spec, GIT_SYNC_LAYOUT, volumes);
+    const init = runContainer(pod, spec, gitSyncImage, GIT_SYNC_LAYOUT, volumes);
     running.push(init);
     const code = await Promise.race([init.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 30_000))]);
     expect({ code, output: code === 0 ? '' : init.output() }).toEqual({ code: 0, output: '' });
@@ -184,7 +199,7 @@ suite('injected sidecars run with the real binaries', () => {
     const spec = container(pod, GIT_SYNC_INIT);
     const withoutScratch = { ...spec, volumeMounts: (spec.volumeMounts ?? []).filter((m) => m.mountPath !== '/tmp') };
     const volumes = podVolumes(pod, 'no-scratch');
-    const init = runContainer(pod, withoutScratch, GIT_SYNC_LAYOUT, volumes);
+    const init = runContainer(pod, withoutScratch, gitSyncImage, GIT_SYNC_LAYOUT, volumes);
     running.push(init);
     const code = await init.exited;
     expect(code).not.toBe(0);
@@ -199,7 +214,7 @@ suite('injected sidecars run with the real binaries', () => {
     const logs = volumes['podgroup-logs'] as string;
     // The app writes its access log (as root, with the usual 022 umask) before and after the collector starts.
     appendFileSync(join(logs, 'access.log'), 'GET /index.html 200\n', { mode: 0o644 });
-    const collector = runContainer(pod, spec, FLUENT_BIT_LAYOUT, volumes);
+    const collector = runContainer(pod, spec, fluentBitImage, FLUENT_BIT_LAYOUT, volumes);
     running.push(collector);
     const records = (): Array<Record<string, unknown>> =>
       collector

@@ -1,17 +1,22 @@
 // Runs one container of a pod spec as a local process, as close to what a container runtime does
 // as a test can get without one:
 //   - a private mount and PID namespace (unshare), so every mount below vanishes with the process;
-//   - a root that is a tmpfs remounted read-only, holding the image's layout (binary at its path,
-//     /etc/passwd and /etc/group, its directories) plus the host's /usr, /etc, /dev bound
-//     read-only (the image's Debian base and libraries) — so readOnlyRootFilesystem means EROFS;
+//   - the root is an overlay over the image's root filesystem (as built by hack/images for the
+//     real node: the upstream binary at its path, its libraries, /etc/passwd and /etc/group, git
+//     for git-sync), as containerd's overlayfs snapshotter mounts it, remounted read-only when
+//     readOnlyRootFilesystem is set — so a write to the root fails with EROFS; /dev and /proc as
+//     a runtime provides them (the host's /dev, a new /proc);
 //   - each volumeMount is a host directory bound at its mountPath (read-only when the mount is);
 //     emptyDirs are created as the kubelet does (0777, or group fsGroup with setgid when set);
 //   - the container's user (runAsUser/runAsGroup, fsGroup as a supplementary group) through
 //     `chroot --userspec` under `setpriv --no-new-privs`; a non-root uid holds no capabilities,
 //     which stands in for capabilities.drop ALL and allowPrivilegeEscalation false;
-//   - the image's environment, the container's env (literal values), the image's working
-//     directory, and its entrypoint with the container's args (or the image's cmd).
-// The network namespace is the host's (ports are those of the spec, on 127.0.0.1).
+//   - the image's environment, the container's env (literal values), and its entrypoint with
+//     the container's args (or the image's cmd).
+// What differs from a container runtime: the working directory is "/" (chroot's), not the image's
+// WORKDIR (git-sync's /tmp; it opens no relative path); the network namespace is the host's (ports
+// are those of the spec, on 127.0.0.1); no seccomp filter, no cgroup limits, no /etc/hosts or
+// resolv.conf from the kubelet.
 // Needs root and util-linux's unshare/setpriv; `sandboxProblem()` names what is missing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -19,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { ImageLayout } from '../../../hack/images/layouts.js';
+
 
 export interface RunningContainer {
   child: ChildProcess;
@@ -33,7 +39,7 @@ export function sandboxProblem(): string | undefined {
   if (process.getuid?.() !== 0) {
     return 'running a container spec needs root (mount namespaces, chroot, setuid)';
   }
-  for (const tool of ['unshare', 'setpriv', 'chroot']) {
+  for (const tool of ['unshare', 'setpriv', 'chroot', 'ldd']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       return `${tool} (util-linux/coreutils) is not on PATH`;
     }
@@ -66,17 +72,15 @@ function literalEnv(container: k8s.V1Container): Array<[string, string]> {
 }
 
 /**
- * Starts `container` of `pod` with `layout` as its image. `volumes` maps each volume name the
- * container mounts to a host directory.
+ * Starts `container` of `pod` on `imageRootfs` (a staged image root filesystem) with `layout` as
+ * its image config. `volumes` maps each volume name the container mounts to a host directory.
  */
-export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, layout: ImageLayout, volumes: Record<string, string>): RunningContainer {
+export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, imageRootfs: string, layout: ImageLayout, volumes: Record<string, string>): RunningContainer {
   const work = mkdtempSync(join(tmpdir(), `sandbox-${container.name}-`));
   const root = join(work, 'root');
-  mkdirSync(root);
-  const image = join(work, 'image');
-  mkdirSync(image);
-  writeFileSync(join(image, 'passwd'), ['root:x:0:0:root:/root:/sbin/nologin', ...layout.passwd, ''].join('\n'));
-  writeFileSync(join(image, 'group'), ['root:x:0:', ...layout.group, ''].join('\n'));
+  for (const d of ['root', 'upper', 'overlay-work']) {
+    mkdirSync(join(work, d));
+  }
 
   const sc = container.securityContext ?? {};
   const podSc = pod.spec?.securityContext ?? {};
@@ -89,25 +93,14 @@ export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, layout:
   const groups = [...new Set([gid, ...(podSc.fsGroup === undefined ? [] : [podSc.fsGroup]), ...(podSc.supplementalGroups ?? [])])];
   const readOnlyRoot = sc.readOnlyRootFilesystem === true;
 
-  const lines: string[] = ['set -eu', `R=${quote(root)}`, 'mount -t tmpfs -o mode=755 sandbox-root "$R"'];
-  const bindRo = (from: string, to: string): void => {
-    lines.push(`mount --rbind ${quote(from)} "$R"${quote(to)}`, `mount -o remount,bind,ro "$R"${quote(to)}`);
-  };
-  for (const dir of ['usr', 'etc']) {
-    lines.push(`mkdir "$R/${dir}"`);
-    bindRo(`/${dir}`, `/${dir}`);
-  }
-  lines.push('for l in bin sbin lib lib64; do if [ -L "/$l" ]; then ln -s "$(readlink "/$l")" "$R/$l"; elif [ -d "/$l" ]; then mkdir "$R/$l"; mount --rbind "/$l" "$R/$l"; mount -o remount,bind,ro "$R/$l"; fi; done');
-  lines.push('mkdir "$R/dev" "$R/proc"', 'mount --rbind /dev "$R/dev"', 'mount -t proc proc "$R/proc"');
-  // The image's own files over the base.
-  bindRo(join(image, 'passwd'), '/etc/passwd');
-  bindRo(join(image, 'group'), '/etc/group');
-  for (const d of layout.directories) {
-    lines.push(`mkdir -p "$R"${quote(d.path)}`, `chmod ${d.mode.toString(8)} "$R"${quote(d.path)}`);
-  }
-  const binDir = layout.binary.path.slice(0, layout.binary.path.lastIndexOf('/')) || '/';
-  lines.push(`mkdir -p "$R"${quote(binDir)}`, `touch "$R"${quote(layout.binary.path)}`);
-  bindRo(layout.binary.source, layout.binary.path);
+  const lines: string[] = [
+    'set -eu',
+    `R=${quote(root)}`,
+    `mount -t overlay sandbox-root -o lowerdir=${quote(imageRootfs)},upperdir=${quote(join(work, 'upper'))},workdir=${quote(join(work, 'overlay-work'))} "$R"`,
+    'mkdir -p "$R/dev" "$R/proc"',
+    'mount --rbind /dev "$R/dev"',
+    'mount -t proc proc "$R/proc"',
+  ];
   for (const m of container.volumeMounts ?? []) {
     const host = volumes[m.name];
     if (host === undefined) {
@@ -123,10 +116,12 @@ export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, layout:
   }
   const env = Object.entries({ ...layout.env, ...Object.fromEntries(literalEnv(container)) }).map(([k, v]) => `${k}=${v}`);
   const argv = [...(container.command ?? layout.entrypoint), ...(container.args ?? (container.command === undefined ? layout.cmd : []))];
-  const workingDir = container.workingDir ?? layout.workingDir;
+  // The environment is set on the host side (the image may have no env binary: distroless);
+  // chroot leaves the process in the new root's "/".
   const exec = [
+    'env', '-i', ...env.map(quote),
     'setpriv', '--no-new-privs', 'chroot', `--userspec=${uid}:${gid}`, `--groups=${groups.join(',')}`, '"$R"',
-    '/usr/bin/env', '-i', ...env.map(quote), `--chdir=${quote(workingDir)}`, ...argv.map(quote),
+    ...argv.map(quote),
   ].join(' ');
   // This shell is PID 1 of the namespace: when it dies (unshare --kill-child), everything does.
   lines.push(`${exec} &`, 'wait $!');
