@@ -1,4 +1,4 @@
-// Injection into manifests (the `podgroup inject` CLI): Pods, or objects with a pod template
+// Injection into manifests (`kubectl podgroup inject`): Pods, or objects with a pod template
 // (PodGroup, Deployment, StatefulSet, DaemonSet, Job, CronJob, ...). Pure: text in, text out.
 import type * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';

@@ -32,6 +32,7 @@ import {
   revisionNumber,
   revisionsToPrune,
   revisionTemplate,
+  rollbackChangeCauseOps,
   sameTemplate,
 } from './revisions.js';
 import { matchesSelector } from './selector.js';
@@ -237,12 +238,11 @@ export class PodGroupReconciler {
           return 'collision';
         }
       }
-    } else if (decision.kind === 'renumber') {
-      await this.apps.patchNamespacedControllerRevision(
-        { name: decision.revision.metadata?.name ?? '', namespace, body: { revision: decision.number } },
-        mergePatch,
-      );
-      this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+    } else if (decision.patch !== undefined) {
+      await this.apps.patchNamespacedControllerRevision({ name: decision.revision.metadata?.name ?? '', namespace, body: decision.patch }, mergePatch);
+      if (decision.kind === 'renumber') {
+        this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+      }
     }
     templates.set(decision.hash, pg.spec.template);
     return { updateHash: decision.hash, revisionCreated, templates };
@@ -417,7 +417,7 @@ export class PodGroupReconciler {
     if (template === undefined) {
       this.events.event(pg, 'Warning', 'RollbackRevisionNotFound', `Unable to find revision ${requested} to roll back to; available: ${owned.map(revisionNumber).join(', ')}`);
     } else {
-      ops.push({ op: 'replace', path: '/spec/template', value: template });
+      ops.push({ op: 'replace', path: '/spec/template', value: template }, ...rollbackChangeCauseOps(pg, target as k8s.V1ControllerRevision));
       this.events.event(pg, 'Normal', 'RollbackDone', `Rolled back to revision ${revisionNumber(target as k8s.V1ControllerRevision)} (${target?.metadata?.name})`);
     }
     // JSON Patch replaces the template wholesale (a merge patch would keep stray labels).
