@@ -63,7 +63,7 @@ export function injectDocuments(text: string, options: { namespaceEnabled: boole
         throw err;
       }
     }
-    out.push(stringify(doc, { lineWidth: 0 }));
+    out.push(stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }));
   }
   return out.join('---\n');
 }

@@ -122,6 +122,16 @@ const BOOLEANS = Object.entries(ALL_OPTIONS)
   .filter(([, o]) => o.type === 'boolean')
   .map(([n]) => n);
 
+/** Whether arg is a string flag whose value is the next argument ("-n NS", not "-n=NS"). */
+function takesValue(arg: string | undefined): boolean {
+  if (arg === undefined || !arg.startsWith('-') || arg.includes('=')) {
+    return false;
+  }
+  const name = arg.replace(/^-+/, '');
+  const option = arg.startsWith('--') ? ALL_OPTIONS[name] : Object.values(ALL_OPTIONS).find((o) => o.short === name);
+  return option?.type === 'string';
+}
+
 /** Parses argv into a verb, its NAME and flags; 'help' for --help; UsageError for anything wrong. */
 export function parseInvocation(argv: string[]): Invocation | { help: string } {
   let verbHint: string | undefined;
@@ -132,6 +142,10 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
   try {
     parsed = parseCommandLine({ args: normalizeBooleans(argv, BOOLEANS), options: ALL_OPTIONS, allowPositionals: true, allowNegative: true, tokens: true });
   } catch (err) {
+    // Name the verb's usage when the words before the bad flag say which verb it is.
+    const words = argv.filter((a, i) => !a.startsWith('-') && !takesValue(argv[i - 1]));
+    const guess = words[0] === 'rollout' ? `rollout ${words[1] ?? ''}` : words[0];
+    verbHint = guess !== undefined && VERBS[guess] !== undefined ? guess : undefined;
     return withVerb(err);
   }
   const words = parsed.positionals;

@@ -27,7 +27,11 @@ export function table(rows: string[][], indent = '  '): string[] {
   return rows.map((r) => `${indent}${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd((widths[i] ?? 0) + 2))).join('')}`.trimEnd());
 }
 
-const eventTime = (e: k8s.CoreV1Event): Date | undefined => e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+/** When the event last happened; client-node leaves some timestamps as strings, so parse either. */
+function eventTime(e: k8s.CoreV1Event): Date | undefined {
+  const t: unknown = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return t instanceof Date ? t : typeof t === 'string' ? new Date(t) : undefined;
+}
 
 export function renderWhy({ pg, pods, events, now }: WhyInput): string {
   const name = pg.metadata?.name ?? '';

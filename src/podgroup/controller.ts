@@ -21,6 +21,7 @@ import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey } from '../runtime/store.js';
 import { Expectations } from './expectations.js';
+import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type PodDeletion } from './plan.js';
 import { isTerminating } from './pod-state.js';
 import { podFromTemplate } from './pods.js';
@@ -517,5 +518,6 @@ export function setupPodGroupController(manager: Manager, options: PodGroupContr
   });
   controller.watchFor(podGroups).watches(pods, keysFor).watchOwned(revisions, OWNER);
   manager.addController(controller);
+  registerPodGroupStateMetrics({ store: podGroups.store, isLeader: () => manager.isLeader() });
   return { controller, reconciler };
 }

@@ -44,6 +44,7 @@ describe('parseInvocation', () => {
     expect(() => parseInvocation(['rollout', 'pause'])).toThrow('NAME is required');
     expect(() => parseInvocation(['rollout', 'fly', 'web'])).toThrow('unknown command "rollout fly"');
     expect(() => parseInvocation(['rollout'])).toThrow('rollout needs a subcommand');
+    expect(() => parseInvocation(['-n', 'ns', 'rollout', 'status', 'web', '--bogus'])).toThrow(expect.objectContaining({ message: 'unknown flag: --bogus', verb: 'rollout status' }) as unknown as Error);
   });
 });
 
