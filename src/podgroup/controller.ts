@@ -16,7 +16,7 @@ import {
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
+import { errorMessage, ExpectedError, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey } from '../runtime/store.js';
@@ -128,7 +128,7 @@ export class PodGroupReconciler {
 
     if (createFailure !== undefined) {
       // The status says why; the throw makes the queue retry with backoff.
-      throw new Error(`creating pods failed: ${createFailure}`);
+      throw new ExpectedError(`creating pods failed: ${createFailure}`);
     }
     const delays = [planRecheck, recheckAfterMs].filter((d): d is number => d !== undefined && d > 0);
     return delays.length > 0 ? { requeueAfterMs: Math.min(...delays) + 50 } : undefined;
