@@ -9,7 +9,7 @@ export type Logger = winston.Logger;
 
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
 
-export function createLogger(options: { level?: LogLevel; format?: LogFormat; silent?: boolean } = {}): Logger {
+export function createLogger(options: { level?: LogLevel; format?: LogFormat; silent?: boolean; stream?: NodeJS.WritableStream } = {}): Logger {
   const format =
     options.format === 'text'
       ? winston.format.combine(
@@ -30,7 +30,7 @@ export function createLogger(options: { level?: LogLevel; format?: LogFormat; si
     format,
     silent: options.silent ?? false,
     // stderr, like klog/zap: stdout stays free for command output.
-    transports: [new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })],
+    transports: [options.stream === undefined ? new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] }) : new winston.transports.Stream({ stream: options.stream })],
   });
 }
 
