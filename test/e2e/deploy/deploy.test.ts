@@ -241,6 +241,8 @@ describe('deploy', () => {
     }
     await manager?.stop();
     manager = undefined;
+    // …and the URL-based webhook configuration that pointed at that local process.
+    await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
     const bundle = join(tmp, 'install.yaml');
     execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
     const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } });
