@@ -3,6 +3,7 @@
 // starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
 // and tells the story step by step; then leaves everything running for kubectl.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
@@ -61,6 +62,12 @@ async function main(): Promise<void> {
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
   }
+  // The kubectl plugin, as `npm install` would link it: <state>/bin/kubectl-podgroup.
+  const pluginDir = join(state.stateDir, 'bin');
+  mkdirSync(pluginDir, { recursive: true });
+  chmodSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), 0o755);
+  rmSync(join(pluginDir, 'kubectl-podgroup'), { force: true });
+  symlinkSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), join(pluginDir, 'kubectl-podgroup'));
   const [metricsPort, probePort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   await ensureNamespace(state, 'podgroup-system');
   await registerLocalWebhook(state, webhookPort);
@@ -140,11 +147,12 @@ async function main(): Promise<void> {
 
   const shown = relative(process.cwd(), state.kubeconfig) || state.kubeconfig;
   console.log(`\n${bold('Everything keeps running. Explore it:')}
-  export KUBECONFIG=${shown}
+  export KUBECONFIG=${shown} PATH=${relative(process.cwd(), join(state.stateDir, 'bin')) || join(state.stateDir, 'bin')}:$PATH
   kubectl get podgroups,pods -o wide
+  kubectl podgroup rollout history site                   # the kubectl plugin: rollout status|history|undo|pause|resume|restart, why
   kubectl explain podgroup.spec.strategy
   kubectl logs -l app=site -c log-collector               # (kwok runs nothing: empty here)
-  kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
+  kubectl podgroup rollout undo site --to-revision 1     # server-side rollback (the ${GROUP}/rollback-to annotation)
   kubectl apply -f config/samples/podgroup-gang.yaml      # a gang; kubectl describe podgroup train
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
 Stop everything with: npm run cluster:down`);
