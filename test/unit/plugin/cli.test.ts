@@ -1,29 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { ROLLBACK_ANNOTATION, type PodGroup } from '../../../src/api/podgroup.js';
-import { describeParseError, durationFlag, normalizeBooleans, parseCommandLine, UsageError } from '../../../src/cli-args.js';
 import type { PluginClient, PodGroupWatch } from '../../../src/plugin/cluster.js';
 import { parseInvocation } from '../../../src/plugin/cli.js';
 import { newRevision } from '../../../src/podgroup/revisions.js';
 import { pauseVerb, statusVerb, undoVerb } from '../../../src/plugin/verbs.js';
 import { spec } from '../podgroup/fixtures.js';
-
-describe('cli-args', () => {
-  it('turns parse errors into one line naming the flag', () => {
-    const parse = (args: string[]) => parseCommandLine({ args, options: { timeout: { type: 'string' } } });
-    expect(() => parse(['--bogus'])).toThrow(new UsageError('unknown flag: --bogus'));
-    expect(() => parse(['--timeout'])).toThrow(new UsageError('flag needs an argument: --timeout'));
-    expect(() => parse(['x'])).toThrow(new UsageError('unexpected argument: x'));
-    expect(describeParseError(new Error('first\nsecond'))).toBe('first');
-  });
-  it('kubectl-style booleans and durations', () => {
-    expect(normalizeBooleans(['--watch=false', '--watch=true', '--x=1'], ['watch'])).toEqual(['--no-watch', '--watch', '--x=1']);
-    expect(() => normalizeBooleans(['--watch=maybe'], ['watch'])).toThrow('invalid argument "maybe" for "--watch" flag: not true or false');
-    expect(durationFlag('timeout', '1m30s')).toBe(90_000);
-    expect(durationFlag('timeout', '0')).toBe(0);
-    expect(() => durationFlag('timeout', 'soon')).toThrow('for "--timeout" flag');
-  });
-});
 
 describe('parseInvocation', () => {
   it('finds the verb, its NAME and flags anywhere on the line', () => {
