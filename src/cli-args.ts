@@ -1,34 +1,50 @@
-// Command-line parsing shared by every CLI of the project: node:util's parseArgs, strict, with its
-// errors turned into one line naming the flag (cobra's wording: "unknown flag: --x"). A UsageError
-// means "print that line, a blank line and the usage, exit 2" (usageFailure does that).
+// The command-line edge every CLI of the project shares (the manager, the cluster and demo scripts,
+// the benchmarks): a bad command line is one line naming the flag, then the usage, exit code 2 —
+// never a stack trace from node:util's parseArgs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+/** A command line the program cannot run with: exit 2 with the usage, as Go's flag package does. */
 export class UsageError extends Error {}
 
-/** parseArgs (strict unless the config says otherwise); any parse failure becomes a UsageError with one line naming the flag. */
+/** parseArgs (strict) with its errors turned into UsageErrors that name the flag. */
 export function parseCommandLine<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs(config);
+    return parseArgs(config); // strict unless the caller says otherwise
   } catch (err) {
     throw new UsageError(describeParseError(err));
   }
 }
 
-/** One line for a parseArgs error: which flag, and what is wrong with it. */
-export function describeParseError(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
+function describeParseError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  const flag = /'(-{1,2}[^' ]+)/.exec(message)?.[1];
+  const code = (err as { code?: unknown }).code;
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
   switch (code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag: ${flag ?? message}`;
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return /argument missing/.test(message) ? `flag needs an argument: ${flag ?? message}` : `invalid value for ${flag ?? 'a flag'}: ${message.split('\n')[0]}`;
+      return `unknown flag ${quoted}`;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument: ${/'([^']*)'/.exec(message)?.[1] ?? message}`;
+      return `unexpected argument ${JSON.stringify(quoted)}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = quoted.split(' ')[0] ?? quoted;
+      if (message.includes('does not take an argument')) {
+        return `flag ${flag} takes no value`;
+      }
+      return message.includes('ambiguous') ? `flag ${flag} needs a value (write ${flag}=VALUE for one that starts with "-")` : `flag ${flag} needs a value`;
+    }
     default:
-      return message.split('\n')[0] ?? message;
+      return message;
   }
+}
+
+/** An integer flag value within [min, max], or a UsageError naming the flag. */
+export function integerFlag(flag: string, value: string, bounds: { min: number; max?: number }): number {
+  const n = Number(value);
+  const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
+  if (value.trim() === '' || !Number.isInteger(n) || n < bounds.min || n > max) {
+    const range = bounds.max === undefined ? `>= ${bounds.min}` : `between ${bounds.min} and ${bounds.max}`;
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} must be an integer ${range}`);
+  }
+  return n;
 }
 
 /**
@@ -49,43 +65,63 @@ export function normalizeBooleans(argv: string[], booleans: readonly string[]): 
     if (value === 'false' || value === '0') {
       return `--no-${m[1]}`;
     }
-    throw new UsageError(`invalid argument ${JSON.stringify(m[2])} for "--${m[1]}" flag: not true or false`);
+    throw new UsageError(`--${m[1]}: ${JSON.stringify(m[2])} is not true or false`);
   });
 }
 
-/** A Go-style duration (500ms, 15s, 1m30s, 0) in milliseconds, or a UsageError naming the flag. */
-export function durationFlag(flag: string, value: string): number {
+/** Go-style durations: 500ms, 15s, 1m30s (a UsageError naming the flag otherwise). */
+export function parseDuration(flag: string, value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
   let total = 0;
   let consumed = 0;
-  for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+  for (const m of value.matchAll(re)) {
     if (m.index !== consumed) {
       break;
     }
     consumed += m[0].length;
     total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
   }
-  if (value === '0') {
-    return 0;
-  }
   if (value === '' || consumed !== value.length) {
-    throw new UsageError(`invalid argument ${JSON.stringify(value)} for "--${flag}" flag: not a duration (examples: 500ms, 15s, 1m30s)`);
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} is not a duration (examples: 500ms, 15s, 1m30s)`);
   }
   return total;
 }
 
-/** Parses a non-negative integer flag value or throws a UsageError naming the flag. */
-export function integerFlag(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) {
-    return fallback;
-  }
-  if (!/^\d+$/.test(value)) {
-    throw new UsageError(`invalid argument ${JSON.stringify(value)} for "--${flag}" flag: not a non-negative integer`);
-  }
-  return Number(value);
+/** Reports a UsageError as every CLI does ("NAME: message" and the usage on stderr); returns 2. */
+export function usageFailure(name: string, err: UsageError, usage: string): number {
+  return report(name, usage, err);
 }
 
-/** Prints "<program>: <one line>", a blank line and the usage to stderr; returns exit code 2. */
-export function usageFailure(program: string, err: UsageError, usage: string): number {
-  process.stderr.write(`${program}: ${err.message}\n\n${usage}`);
-  return 2;
+/** Prints an error as a CLI reports it; returns the exit code (2 for a UsageError, else 1). */
+function report(name: string, usage: string, err: unknown): number {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${name}: ${err.message}\n${usage.trimEnd()}\n`);
+    return 2;
+  }
+  process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+/**
+ * Runs a CLI's main: a UsageError prints "NAME: message" and the usage on stderr and exits 2;
+ * any other error prints "NAME: message" (its own words, no stack) and exits 1.
+ */
+export function runCommandLine(name: string, usage: string, main: () => Promise<void> | void): void {
+  const fail = (err: unknown): void => {
+    process.exitCode = report(name, usage, err);
+  };
+  try {
+    Promise.resolve(main()).catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** For scripts that run at top level: parse (and validate) the command line, or report and exit. */
+export function commandLineOrExit<R>(name: string, usage: string, parse: () => R): R {
+  try {
+    return parse();
+  } catch (err) {
+    process.exit(report(name, usage, err));
+  }
 }

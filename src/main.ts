@@ -5,7 +5,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { parseFlags, usage, FlagError, type ManagerFlags } from './flags.js';
+import { UsageError } from './cli-args.js';
+import { parseFlags, usage, type ManagerFlags } from './flags.js';
 import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
@@ -126,8 +127,9 @@ try {
     await run(flags);
   }
 } catch (err) {
-  if (err instanceof FlagError) {
-    process.stderr.write(`podgroup-controller: ${err.message}\n\n${usage()}`);
+  if (err instanceof UsageError) {
+    // One line naming the flag; the full list is one --help away (it is long).
+    process.stderr.write(`podgroup-controller: ${err.message}\nusage: podgroup-controller [flags]; --help lists every flag\n`);
     process.exit(2);
   }
   process.stderr.write(`podgroup-controller: ${err instanceof Error ? err.message : String(err)}\n`);

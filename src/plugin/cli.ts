@@ -4,7 +4,7 @@
 // "error: …" answers exit 1.
 import { readFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
-import { durationFlag, integerFlag, normalizeBooleans, parseCommandLine, UsageError, usageFailure } from '../cli-args.js';
+import { integerFlag, normalizeBooleans, parseCommandLine, parseDuration, UsageError, usageFailure } from '../cli-args.js';
 import { injectDocuments } from '../injection/manifests.js';
 import { DEFAULT_GIT_SYNC_IMAGE, DEFAULT_LOG_COLLECTOR_IMAGE } from '../injection/mutate.js';
 import { kubePluginClient, loadConfig, ServerError, type PluginClient } from './cluster.js';
@@ -165,7 +165,7 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
   // Flags of another verb are unknown to this one.
   for (const token of parsed.tokens ?? []) {
     if (token.kind === 'option' && GLOBAL[token.name] === undefined && spec.options[token.name] === undefined) {
-      return withVerb(new UsageError(`unknown flag: ${token.rawName}`));
+      return withVerb(new UsageError(`unknown flag ${token.rawName}`));
     }
   }
   const args = words.slice(verb.split(' ').length);
@@ -175,16 +175,21 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
   return { verb, name: args[0] ?? '', values };
 }
 
+/** A Go duration, or "0" (kubectl's "wait forever"). */
+const durationMs = (flag: string, value: string): number => (value === '0' ? 0 : parseDuration(flag, value));
+/** A non-negative integer flag, or `fallback` when absent. */
+const countFlag = (flag: string, value: string | undefined, fallback: number): number => (value === undefined ? fallback : integerFlag(flag, value, { min: 0 }));
+
 export async function run(inv: Invocation, print: (text: string) => void, clientFor: () => PluginClient): Promise<number> {
   const v = inv.values;
   const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
   switch (inv.verb) {
     case 'rollout status':
-      return statusVerb(clientFor(), inv.name, { watch: v.watch !== false, timeoutMs: durationFlag('timeout', str('timeout') ?? '0') }, print);
+      return statusVerb(clientFor(), inv.name, { watch: v.watch !== false, timeoutMs: durationMs('timeout', str('timeout') ?? '0') }, print);
     case 'rollout history':
-      return historyVerb(clientFor(), inv.name, integerFlag('revision', str('revision'), 0), print);
+      return historyVerb(clientFor(), inv.name, countFlag('revision', str('revision'), 0), print);
     case 'rollout undo':
-      return undoVerb(clientFor(), inv.name, { toRevision: integerFlag('to-revision', str('to-revision'), 0), timeoutMs: durationFlag('timeout', str('timeout') ?? '30s') }, print);
+      return undoVerb(clientFor(), inv.name, { toRevision: countFlag('to-revision', str('to-revision'), 0), timeoutMs: durationMs('timeout', str('timeout') ?? '30s') }, print);
     case 'rollout pause':
       return pauseVerb(clientFor(), inv.name, true, print);
     case 'rollout resume':

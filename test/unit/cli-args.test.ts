@@ -1,22 +1,37 @@
 import { describe, expect, it } from '@jest/globals';
-import { describeParseError, durationFlag, integerFlag, normalizeBooleans, parseCommandLine, UsageError } from '../../src/cli-args.js';
+import { integerFlag, normalizeBooleans, parseCommandLine, UsageError } from '../../src/cli-args.js';
 
-describe('cli-args', () => {
-  it('turns parse errors into one line naming the flag', () => {
-    const parse = (args: string[]) => parseCommandLine({ args, options: { timeout: { type: 'string' } } });
-    expect(() => parse(['--bogus'])).toThrow(new UsageError('unknown flag: --bogus'));
-    expect(() => parse(['--timeout'])).toThrow(new UsageError('flag needs an argument: --timeout'));
-    expect(() => parse(['x'])).toThrow(new UsageError('unexpected argument: x'));
-    expect(describeParseError(new Error('first\nsecond'))).toBe('first');
+const options = { nodes: { type: 'string' }, quick: { type: 'boolean' } } as const;
+
+describe('command-line edge', () => {
+  it.each([
+    [['--real-node'], 'unknown flag --real-node'],
+    [['-x'], 'unknown flag -x'],
+    [['--nodes'], 'flag --nodes needs a value'],
+    [['--nodes', '-5'], 'flag --nodes needs a value (write --nodes=VALUE for one that starts with "-")'],
+    [['--quick=yes'], 'flag --quick takes no value'],
+    [['up'], 'unexpected argument "up"'],
+  ])('turns %j into one line naming the flag', (args, message) => {
+    const parse = (): unknown => parseCommandLine({ args, options });
+    expect(parse).toThrow(UsageError);
+    expect(parse).toThrow(new UsageError(message));
   });
-  it('kubectl-style booleans and durations', () => {
+
+  it('parses what it is given', () => {
+    expect(parseCommandLine({ args: ['--nodes', '3', '--quick'], options }).values).toEqual({ nodes: '3', quick: true });
+  });
+
+  it('checks integer values and their bounds', () => {
+    expect(integerFlag('nodes', '3', { min: 0 })).toBe(3);
+    expect(() => integerFlag('nodes', 'three', { min: 0 })).toThrow('--nodes: "three" must be an integer >= 0');
+    expect(() => integerFlag('port', '70000', { min: 1, max: 65535 })).toThrow('--port: "70000" must be an integer between 1 and 65535');
+    expect(() => integerFlag('nodes', '', { min: 0 })).toThrow(UsageError);
+  });
+});
+
+describe('kubectl-style booleans', () => {
+  it('--flag=true|false become --flag / --no-flag; anything else names the flag', () => {
     expect(normalizeBooleans(['--watch=false', '--watch=true', '--x=1'], ['watch'])).toEqual(['--no-watch', '--watch', '--x=1']);
-    expect(() => normalizeBooleans(['--watch=maybe'], ['watch'])).toThrow('invalid argument "maybe" for "--watch" flag: not true or false');
-    expect(durationFlag('timeout', '1m30s')).toBe(90_000);
-    expect(durationFlag('timeout', '0')).toBe(0);
-    expect(() => durationFlag('timeout', 'soon')).toThrow('for "--timeout" flag');
-    expect(integerFlag('revision', undefined, 0)).toBe(0);
-    expect(integerFlag('revision', '12', 0)).toBe(12);
-    expect(() => integerFlag('revision', '-1', 0)).toThrow('invalid argument "-1" for "--revision" flag: not a non-negative integer');
+    expect(() => normalizeBooleans(['--watch=maybe'], ['watch'])).toThrow(new UsageError('--watch: "maybe" is not true or false'));
   });
 });

@@ -131,11 +131,11 @@ describe('kubectl podgroup', () => {
 
     r = pg('rollout', 'status', 'web', '--bogus');  // pg() puts -n NS first: the verb is still found
     expect(r.status).toBe(2);
-    expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: unknown flag: --bogus');
+    expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: unknown flag --bogus');
     expect(r.stderr).toContain('usage: kubectl podgroup rollout status NAME');
     r = pg('rollout', 'status', 'web', '--timeout', 'soon');
     expect(r.status).toBe(2);
-    expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: invalid argument "soon" for "--timeout" flag: not a duration (examples: 500ms, 15s, 1m30s)');
+    expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: --timeout: "soon" is not a duration (examples: 500ms, 15s, 1m30s)');
     r = pg('rollout', 'undo', 'web', '--to-revision', '-1');
     expect(r.status).toBe(2);
     for (const verb of [['rollout', 'status'], ['rollout', 'history'], ['rollout', 'undo'], ['rollout', 'pause'], ['rollout', 'resume'], ['rollout', 'restart'], ['why'], ['inject']]) {
