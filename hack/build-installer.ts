@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
-import { parseCommandLine, UsageError, usageFailure } from '../src/cli-args.js';
+import { parseCommandLine, runCommandLine, UsageError } from '../src/cli-args.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The image name config/manager's kustomization sets (the one to replace). */
@@ -47,30 +47,21 @@ export function renderInstaller(image: string): string {
   }
 }
 
-function main(argv: string[]): number {
-  let values;
-  try {
-    ({ values } = parseCommandLine({ args: argv, options: { image: { type: 'string' }, output: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-    if (values.help === true) {
-      process.stdout.write(usage);
-      return 0;
-    }
-    if (values.image === undefined || values.image === '') {
-      throw new UsageError('--image is required');
-    }
-  } catch (err) {
-    if (err instanceof UsageError) {
-      return usageFailure('build-installer', err, usage);
-    }
-    throw err;
+function main(argv: string[]): void {
+  const { values } = parseCommandLine({ args: argv, options: { image: { type: 'string' }, output: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help === true) {
+    process.stdout.write(usage);
+    return;
+  }
+  if (values.image === undefined || values.image === '') {
+    throw new UsageError('flag --image is required');
   }
   const output = resolve(values.output ?? join(root, 'dist', 'install.yaml'));
   mkdirSync(dirname(output), { recursive: true });
   writeFileSync(output, renderInstaller(values.image));
   process.stdout.write(`wrote ${output}\n`);
-  return 0;
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = main(process.argv.slice(2));
+  runCommandLine('build-installer', usage, () => main(process.argv.slice(2)));
 }

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { parseCommandLine, runCommandLine } from '../../src/cli-args.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RULES_FILE = join(root, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml');
@@ -27,15 +28,21 @@ export function renderPrometheusRule(rulesYaml: string): string {
   );
 }
 
-if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+const USAGE = 'usage: node hack/prometheus/rule.ts [--check]\n  Writes (or with --check, verifies) config/prometheus/prometheusrule/prometheusrule.yaml.\n';
+
+function main(argv: string[]): void {
+  const { values } = parseCommandLine({ args: argv, options: { check: { type: 'boolean' } } });
   const rendered = renderPrometheusRule(readFileSync(RULES_FILE, 'utf8'));
-  if (process.argv.includes('--check')) {
+  if (values.check === true) {
     if (readFileSync(PROMETHEUS_RULE_FILE, 'utf8') !== rendered) {
-      console.error(`${PROMETHEUS_RULE_FILE} is out of date: run npm run generate`);
-      process.exitCode = 1;
+      throw new Error(`${PROMETHEUS_RULE_FILE} is out of date: run npm run generate`);
     }
-  } else {
-    writeFileSync(PROMETHEUS_RULE_FILE, rendered);
-    console.log(`wrote ${PROMETHEUS_RULE_FILE}`);
+    return;
   }
+  writeFileSync(PROMETHEUS_RULE_FILE, rendered);
+  console.log(`wrote ${PROMETHEUS_RULE_FILE}`);
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runCommandLine('generate', USAGE, () => main(process.argv.slice(2)));
 }
