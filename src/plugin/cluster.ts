@@ -53,8 +53,9 @@ export function loadConfig(flags: ConnectionFlags): { kc: k8s.KubeConfig; namesp
 /** Rethrows a client-node error as kubectl words it; other errors pass through. */
 export function serverError(err: unknown): unknown {
   if (err instanceof k8s.ApiException) {
-    let reason = '';
-    let message = `the server responded with HTTP ${err.code}`;
+    // Without a Status body (e.g. the CRD is not installed: a bare 404), kubectl's generic words.
+    let reason = err.code === 404 ? 'NotFound' : '';
+    let message = err.code === 404 ? 'the server could not find the requested resource' : `the server responded with HTTP ${err.code}`;
     if (typeof err.body === 'string') {
       try {
         const status = JSON.parse(err.body) as { reason?: unknown; message?: unknown };

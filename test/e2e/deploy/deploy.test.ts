@@ -259,5 +259,11 @@ describe('deploy', () => {
     expect(deleted.split('\n')[0]).toBe('mutatingwebhookconfiguration.admissionregistration.k8s.io "podgroup-controller" deleted');
     // Nothing left behind: every object of the bundle is gone (the namespace with what the manager made in it).
     expect(kubectl(['get', '-f', bundle, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    // The CRD went with the bundle: put it back (and wait until it serves) for the tests that follow.
+    await installCrds(clusterState());
+    await eventually('PodGroups served again', async () => {
+      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
+      return true;
+    }, 60_000, 250);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { ROLLBACK_ANNOTATION, type PodGroup } from '../../../src/api/podgroup.js';
-import type { PluginClient, PodGroupWatch } from '../../../src/plugin/cluster.js';
+import { serverError, type PluginClient, type PodGroupWatch } from '../../../src/plugin/cluster.js';
 import { parseInvocation } from '../../../src/plugin/cli.js';
 import { newRevision } from '../../../src/podgroup/revisions.js';
 import { pauseVerb, statusVerb, undoVerb } from '../../../src/plugin/verbs.js';
@@ -116,5 +116,14 @@ describe('verbs through a recording fake', () => {
     await pauseVerb(client, 'web', true, (t) => out.push(t));
     expect(client.calls).toEqual(['get web', 'patch web {"spec":{"paused":true}}']);
     expect(out).toEqual(['podgroup.podgroup.dev/web paused\n']);
+  });
+});
+
+describe('serverError', () => {
+  it('words API answers as kubectl does, with or without a Status body', () => {
+    const status = new k8s.ApiException(404, 'Not Found', JSON.stringify({ kind: 'Status', reason: 'NotFound', message: 'podgroups.podgroup.dev "x" not found' }), {});
+    expect(String(serverError(status))).toBe('Error: Error from server (NotFound): podgroups.podgroup.dev "x" not found');
+    expect(String(serverError(new k8s.ApiException(404, 'Not Found', '404 page not found\n', {})))).toBe('Error: Error from server (NotFound): the server could not find the requested resource');
+    expect(String(serverError(new k8s.ApiException(503, 'x', '', {})))).toBe('Error: Error from server: the server responded with HTTP 503');
   });
 });
