@@ -94,12 +94,12 @@ export function kubePluginClient(kc: k8s.KubeConfig, namespace: string): PluginC
       const done = new Promise<void>((resolve) => {
         finish = resolve;
       });
-      const controller = await new k8s.Watch(kc).watch(
+      const controller = await call(() => new k8s.Watch(kc).watch(
         `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
         { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
         (type: string, obj: PodGroup) => onChange(type, obj),
         () => finish(),
-      );
+      ));
       return { done, abort: () => controller.abort() };
     },
     listRevisions: (pg) =>
