@@ -9,7 +9,7 @@
 // Every command it prints after "$ " is run exactly as printed (through bash, from the repository
 // root, with KUBECONFIG set), so each one works when pasted; test/e2e/demo.test.ts runs the rest.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
@@ -119,6 +119,12 @@ async function main(): Promise<void> {
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
   }
+  // The kubectl plugin, as `npm install` would link it: <state>/bin/kubectl-podgroup.
+  const pluginDir = join(state.stateDir, 'bin');
+  mkdirSync(pluginDir, { recursive: true });
+  chmodSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), 0o755);
+  rmSync(join(pluginDir, 'kubectl-podgroup'), { force: true });
+  symlinkSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), join(pluginDir, 'kubectl-podgroup'));
   const [metricsPort, probePort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   await ensureNamespace(state, 'podgroup-system');
   await registerLocalWebhook(state, webhookPort);
@@ -204,12 +210,15 @@ async function main(): Promise<void> {
   const down = stateDir === DEFAULT_STATE_DIR ? 'npm run cluster:down' : `npm run cluster:down -- --state-dir ${shellQuote(relative(REPO_ROOT, stateDir))}`;
   console.log(`\n${bold('Everything keeps running. Explore it (from the repository root):')}
   export KUBECONFIG=${shown}
+  export PATH="$PWD/${relative(REPO_ROOT, join(state.stateDir, 'bin'))}:$PATH"    # kubectl-podgroup, the kubectl plugin
   kubectl get podgroups,pods -o wide
+  kubectl podgroup rollout history site                   # the kubectl plugin: rollout status|history|undo|pause|resume|restart, why
   kubectl explain podgroup.spec.strategy${node === undefined ? '' : `
   kubectl logs -l app=site -c log-collector               # the app's access log, as JSON lines`}
-  kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
+  kubectl podgroup rollout undo site --to-revision 1      # server-side rollback (the ${GROUP}/rollback-to annotation)
   kubectl apply -f config/samples/podgroup-gang.yaml      # a gang of 5, placed only when all 5 fit
   kubectl describe podgroup train                         # its GangScheduled condition
+  kubectl podgroup why train                              # why it is (not) ready, on one screen
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
 Stop everything with: ${down}`);
 }
