@@ -47,6 +47,51 @@ export function integerFlag(flag: string, value: string, bounds: { min: number; 
   return n;
 }
 
+/**
+ * kubectl-style booleans: `--watch=false` / `--watch=true` become `--no-watch` / `--watch`
+ * (parseArgs knows only the bare and --no- forms; parse with allowNegative). Any other value is a
+ * UsageError naming the flag.
+ */
+export function normalizeBooleans(argv: string[], booleans: readonly string[]): string[] {
+  return argv.map((arg) => {
+    const m = /^--([^=]+)=(.*)$/.exec(arg);
+    if (m === null || !booleans.includes(m[1] ?? '')) {
+      return arg;
+    }
+    const value = (m[2] ?? '').toLowerCase();
+    if (value === 'true' || value === '1') {
+      return `--${m[1]}`;
+    }
+    if (value === 'false' || value === '0') {
+      return `--no-${m[1]}`;
+    }
+    throw new UsageError(`--${m[1]}: ${JSON.stringify(m[2])} is not true or false`);
+  });
+}
+
+/** Go-style durations: 500ms, 15s, 1m30s (a UsageError naming the flag otherwise). */
+export function parseDuration(flag: string, value: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
+  let total = 0;
+  let consumed = 0;
+  for (const m of value.matchAll(re)) {
+    if (m.index !== consumed) {
+      break;
+    }
+    consumed += m[0].length;
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  if (value === '' || consumed !== value.length) {
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} is not a duration (examples: 500ms, 15s, 1m30s)`);
+  }
+  return total;
+}
+
+/** Reports a UsageError as every CLI does ("NAME: message" and the usage on stderr); returns 2. */
+export function usageFailure(name: string, err: UsageError, usage: string): number {
+  return report(name, usage, err);
+}
+
 /** Prints an error as a CLI reports it; returns the exit code (2 for a UsageError, else 1). */
 function report(name: string, usage: string, err: unknown): number {
   if (err instanceof UsageError) {

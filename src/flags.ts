@@ -1,11 +1,14 @@
 // Manager flags, named as controller-runtime and kube-controller-manager name them. Parsing is
 // pure: a bad value is a UsageError naming the flag and what it accepts.
-import { parseCommandLine, UsageError } from './cli-args.js';
+import { parseCommandLine, parseDuration, UsageError } from './cli-args.js';
 import { PODGROUP_SCHEDULER } from './api/podgroup.js';
 import type { ListenAddress } from './runtime/manager.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './runtime/logging.js';
 import { validateLeaseTimings } from './runtime/leader-election.js';
 import type { ExtenderTlsOptions } from './scheduling/tls.js';
+
+/** Durations are parsed by the shared command-line edge (the kubectl plugin's --timeout too). */
+export { parseDuration };
 
 export interface ManagerFlags {
   kubeconfig: string | undefined;
@@ -141,23 +144,6 @@ export function usage(): string {
   return `usage: podgroup-controller [flags]\n\n${lines.join('\n')}\n  --help\n`;
 }
 
-/** Go-style durations: 500ms, 15s, 1m30s. */
-export function parseDuration(flag: string, value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    if (m.index !== consumed) {
-      break;
-    }
-    consumed += m[0].length;
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  }
-  if (value === '' || consumed !== value.length) {
-    throw new UsageError(`--${flag}: ${JSON.stringify(value)} is not a duration (examples: 500ms, 15s, 1m30s)`);
-  }
-  return total;
-}
 
 /** ":8080" → all interfaces; "127.0.0.1:8080"; "0" → disabled. */
 export function parseAddress(flag: string, value: string): ListenAddress | undefined {

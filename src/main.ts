@@ -11,6 +11,7 @@ import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
 import { secretExtenderTls } from './scheduling/tls.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
+import { describeError } from './runtime/kube-client.js';
 import { createLogger } from './runtime/logging.js';
 import { Manager } from './runtime/manager.js';
 
@@ -32,7 +33,7 @@ async function supportsNativeSidecars(kc: k8s.KubeConfig, logger: ReturnType<typ
     const minor = Number.parseInt(v.minor, 10);
     return Number(v.major) > 1 || minor >= 29;
   } catch (err) {
-    logger.warn('could not read the API server version; injecting sidecars as regular containers', { error: String(err) });
+    logger.warn('could not read the API server version; injecting sidecars as regular containers', { error: describeError(err) });
     return false;
   }
 }

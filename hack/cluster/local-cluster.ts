@@ -29,6 +29,7 @@ import {
   stopProcess,
   waitFor,
 } from './processes.js';
+import { teardownRealNode, type RealNodeState } from '../real-node/teardown.js';
 
 export { ClusterError } from './processes.js';
 
@@ -73,8 +74,12 @@ export interface ClusterState {
    * extender with), as the manager issued them into the Secret the in-cluster scheduler mounts.
    */
   extenderClientTls: ExtenderClientTlsFiles;
+  /** The namespace of the extender's Secrets (pass it as --extender-secret-namespace). */
+  extenderSecretNamespace: string;
   pki: { caCert: string; caKey: string; adminCert: string; adminKey: string };
   components: ComponentRecord[];
+  /** Present while the real kubelet node runs (cluster up --real-node; hack/real-node). */
+  realNode?: RealNodeState;
 }
 
 export interface ExtenderClientTlsFiles {
@@ -83,8 +88,13 @@ export interface ExtenderClientTlsFiles {
   caFile: string;
 }
 
-/** Where the manager keeps the extender's Secrets by default (config/manager's namespace). */
-export const CONTROLLER_NAMESPACE = 'podgroup-system';
+/**
+ * Where the local cluster keeps the extender's Secrets (managers started against it get
+ * `--extender-secret-namespace` from the state): a namespace of its own, so removing an installed
+ * podgroup-system (the deploy test deletes its bundle) never takes the CA the running
+ * podgroup-scheduler trusts.
+ */
+export const LOCAL_EXTENDER_NAMESPACE = 'podgroup-local';
 
 export interface UpOptions {
   stateDir?: string;
@@ -122,7 +132,7 @@ export function readState(stateDir = DEFAULT_STATE_DIR): ClusterState | undefine
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
 
-function writeState(state: ClusterState): void {
+export function writeState(state: ClusterState): void {
   writeFileSync(stateFile(state.stateDir), JSON.stringify(state, null, 2));
 }
 
@@ -228,7 +238,7 @@ export function loadKubeConfig(state: ClusterState): k8s.KubeConfig {
   return kc;
 }
 
-function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPub: string; servingCert: string; servingKey: string } {
+function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPub: string; servingCert: string; servingKey: string; kubeletClientCert: string; kubeletClientKey: string } {
   const dir = join(stateDir, 'pki');
   mkdirSync(dir, { recursive: true });
   const write = (name: string, content: string): string => {
@@ -250,12 +260,22 @@ function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPu
     usages: ['client'],
     validForMs: YEAR_MS,
   });
+  // How the API server authenticates to a real kubelet (logs, exec, port-forward).
+  const kubeletClient = issueCertificate(ca, {
+    commonName: 'kube-apiserver-kubelet-client',
+    organizations: ['system:masters'],
+    usages: ['client'],
+    validForMs: YEAR_MS,
+  });
   const sa = createSigningKeyPair();
   const pair = (p: PemKeyPair, name: string): [string, string] => [write(`${name}.crt`, p.certPem), write(`${name}.key`, p.keyPem)];
   const [caCert, caKey] = pair(ca, 'ca');
   const [servingCert, servingKey] = pair(serving, 'apiserver');
   const [adminCert, adminKey] = pair(admin, 'admin');
+  const [kubeletClientCert, kubeletClientKey] = pair(kubeletClient, 'apiserver-kubelet-client');
   return {
+    kubeletClientCert,
+    kubeletClientKey,
     caCert,
     caKey,
     adminCert,
@@ -504,6 +524,7 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     apiserverUrl,
     extenderPort,
     extenderClientTls,
+    extenderSecretNamespace: LOCAL_EXTENDER_NAMESPACE,
     pki: { caCert: pki.caCert, caKey: pki.caKey, adminCert: pki.adminCert, adminKey: pki.adminKey },
     components: [
       {
@@ -554,6 +575,11 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           '--profiling=false',
           '--max-requests-inflight=1000',
           '--max-mutating-requests-inflight=500',
+          // For the real node: the API server dials the kubelet's InternalIP (its hostname does
+          // not resolve) with this client certificate.
+          `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+          `--kubelet-client-key=${pki.kubeletClientKey}`,
+          '--kubelet-preferred-address-types=InternalIP,Hostname',
         ],
       },
       {
@@ -662,18 +688,18 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
 /**
  * What the kubelet does for the in-cluster scheduler: the manager's own code (run here once, as
  * at its start) creates the extender CA and the scheduler's client certificate in their Secrets
- * in podgroup-system, and their contents become the files the scheduler reads.
+ * (in podgroup-local), and their contents become the files the scheduler reads.
  */
 async function prepareExtenderClientTls(state: ClusterState): Promise<void> {
   const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
   try {
-    await core.createNamespace({ body: { metadata: { name: CONTROLLER_NAMESPACE, labels: { 'app.kubernetes.io/part-of': 'podgroup-controller', 'sidecars.podgroup.dev/injection': 'disabled' } } } });
+    await core.createNamespace({ body: { metadata: { name: state.extenderSecretNamespace, labels: { 'app.kubernetes.io/part-of': 'podgroup-controller' } } } });
   } catch (err) {
     if ((err as { code?: number }).code !== 409) {
       throw err;
     }
   }
-  const flags = parseFlags([], { POD_NAMESPACE: CONTROLLER_NAMESPACE });
+  const flags = parseFlags(['--extender-secret-namespace', state.extenderSecretNamespace], {});
   if (flags === 'help') {
     throw new ClusterError('unexpected help');
   }
@@ -691,6 +717,10 @@ export async function down(options: { stateDir?: string; log?: (line: string) =>
   if (state === undefined) {
     log(`no cluster state in ${stateDir}: nothing to stop`);
     return false;
+  }
+  if (state.realNode !== undefined) {
+    // The kubelet and its containers go first, then the host is restored (hack/real-node).
+    await teardownRealNode(state.realNode, state.components, log);
   }
   for (const component of [...state.components].reverse()) {
     if (component.pid > 0 && isOurProcess(component.pid, component.binary)) {

@@ -7,6 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
 import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
+import { errorLogFields } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { injections, missedInjections, webhookInFlight, webhookLatency, webhookRequests } from '../runtime/metrics.js';
@@ -92,7 +93,7 @@ export class SidecarWebhook implements Runnable {
         dir,
         this.options.tls.checkIntervalMs,
         (tls) => this.useCertificate(tls),
-        (err) => this.log.warn('could not reload the webhook certificate', { dir, error: String(err) }),
+        (err) => this.log.warn('could not reload the webhook certificate', { dir, ...errorLogFields(err) }),
       );
     }
     this.log.info('serving the sidecar webhook', { address: `${this.options.address.host}:${this.port}`, path: WEBHOOK_PATH });
@@ -130,7 +131,7 @@ export class SidecarWebhook implements Runnable {
       status = err instanceof HttpError ? err.status : 500;
       body = { message: err instanceof Error ? err.message : String(err) };
       if (status === 500) {
-        this.log.error('webhook failed', { error: String(err) });
+        this.log.error('webhook failed', errorLogFields(err));
       }
     } finally {
       webhookInFlight.dec({ webhook: WEBHOOK_PATH });

@@ -16,11 +16,12 @@ import {
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
+import { errorMessage, ExpectedError, isAlreadyExists, isConflict, isNamespaceTerminating, isNotFound, mergePatch, statusCode } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey } from '../runtime/store.js';
 import { Expectations } from './expectations.js';
+import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type PodDeletion } from './plan.js';
 import { isTerminating } from './pod-state.js';
 import { podFromTemplate } from './pods.js';
@@ -32,6 +33,7 @@ import {
   revisionNumber,
   revisionsToPrune,
   revisionTemplate,
+  rollbackChangeCauseOps,
   sameTemplate,
 } from './revisions.js';
 import { matchesSelector } from './selector.js';
@@ -126,7 +128,7 @@ export class PodGroupReconciler {
 
     if (createFailure !== undefined) {
       // The status says why; the throw makes the queue retry with backoff.
-      throw new Error(`creating pods failed: ${createFailure}`);
+      throw new ExpectedError(`creating pods failed: ${createFailure}`);
     }
     const delays = [planRecheck, recheckAfterMs].filter((d): d is number => d !== undefined && d > 0);
     return delays.length > 0 ? { requeueAfterMs: Math.min(...delays) + 50 } : undefined;
@@ -237,12 +239,11 @@ export class PodGroupReconciler {
           return 'collision';
         }
       }
-    } else if (decision.kind === 'renumber') {
-      await this.apps.patchNamespacedControllerRevision(
-        { name: decision.revision.metadata?.name ?? '', namespace, body: { revision: decision.number } },
-        mergePatch,
-      );
-      this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+    } else if (decision.patch !== undefined) {
+      await this.apps.patchNamespacedControllerRevision({ name: decision.revision.metadata?.name ?? '', namespace, body: decision.patch }, mergePatch);
+      if (decision.kind === 'renumber') {
+        this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+      }
     }
     templates.set(decision.hash, pg.spec.template);
     return { updateHash: decision.hash, revisionCreated, templates };
@@ -417,7 +418,7 @@ export class PodGroupReconciler {
     if (template === undefined) {
       this.events.event(pg, 'Warning', 'RollbackRevisionNotFound', `Unable to find revision ${requested} to roll back to; available: ${owned.map(revisionNumber).join(', ')}`);
     } else {
-      ops.push({ op: 'replace', path: '/spec/template', value: template });
+      ops.push({ op: 'replace', path: '/spec/template', value: template }, ...rollbackChangeCauseOps(pg, target as k8s.V1ControllerRevision));
       this.events.event(pg, 'Normal', 'RollbackDone', `Rolled back to revision ${revisionNumber(target as k8s.V1ControllerRevision)} (${target?.metadata?.name})`);
     }
     // JSON Patch replaces the template wholesale (a merge patch would keep stray labels).
@@ -517,5 +518,6 @@ export function setupPodGroupController(manager: Manager, options: PodGroupContr
   });
   controller.watchFor(podGroups).watches(pods, keysFor).watchOwned(revisions, OWNER);
   manager.addController(controller);
+  registerPodGroupStateMetrics({ store: podGroups.store, isLeader: () => manager.isLeader() });
   return { controller, reconciler };
 }

@@ -13,7 +13,7 @@ import { createCertificateAuthority, issueCertificate } from './certificates.js'
 import type { Controller } from './controller.js';
 import { close, listen, readCertDir, SMALL_REQUEST_LIMITS, updateTls, watchCertDir, type ListenAddress, type ServerLimits, type ServerTls } from './http-server.js';
 import { ApiEventRecorder } from './events.js';
-import { KubeClients, type ClientOptions } from './kube-client.js';
+import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
 import { scrape } from './metrics.js';
@@ -192,7 +192,7 @@ export class Manager {
       for (const runnable of this.runnables.filter((r) => r.needLeaderElection)) {
         await runnable.start();
       }
-    })().catch((err: unknown) => this.log.error('starting leader work failed', { error: String(err) }));
+    })().catch((err: unknown) => this.log.error('starting leader work failed', errorLogFields(err)));
   }
 
   private async stopLeaderWork(): Promise<void> {
@@ -255,7 +255,7 @@ export class Manager {
         updateTls(server, tls);
         this.log.info('reloaded the metrics certificate', { dir });
       },
-      (err) => this.log.warn('could not reload the metrics certificate', { dir, error: String(err) }),
+      (err) => this.log.warn('could not reload the metrics certificate', { dir, ...errorLogFields(err) }),
     );
   }
 
@@ -277,7 +277,7 @@ export class Manager {
         }
       },
       (err: unknown) => {
-        this.log.warn('metrics authorization failed', { error: String(err) });
+        this.log.warn('metrics authorization failed', errorLogFields(err));
         res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Internal Server Error: authorization failed\n');
       },
     );

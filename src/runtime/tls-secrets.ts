@@ -7,7 +7,7 @@
 // was signed by another CA, or its names differ from what is wanted.
 import forge from 'node-forge';
 import { createCertificateAuthority, issueCertificate, type CertificateRequest, type PemKeyPair } from './certificates.js';
-import { isConflict, isNotFound } from './kube-client.js';
+import { errorLogFields, isConflict, isNotFound } from './kube-client.js';
 import type { Logger } from './logging.js';
 
 /** The Secret operations the store needs (CoreV1Api satisfies it; tests pass a recording fake). */
@@ -186,7 +186,7 @@ export class RenewingCertificates {
   async start(): Promise<IssuedCertificate[]> {
     const certs = await this.sync();
     this.timer = setInterval(() => {
-      this.sync().catch((err: unknown) => this.log.error('certificate check failed', { error: String(err) }));
+      this.sync().catch((err: unknown) => this.log.error('certificate check failed', errorLogFields(err)));
     }, this.checkIntervalMs);
     this.timer.unref();
     return certs;

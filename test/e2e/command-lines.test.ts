@@ -31,7 +31,10 @@ const CLIS: Array<[name: string, entry: string, args: string[], message: string]
   ['bench:memory', 'bench/memory.ts', ['--pods=-5'], 'bench:memory: --pods: "-5" must be an integer >= 1'],
   ['bench:extender', 'bench/extender.ts', ['--bogus'], 'bench:extender: unknown flag --bogus'],
   ['bench:webhook', 'bench/webhook.ts', ['--bogus'], 'bench:webhook: unknown flag --bogus'],
-  ['podgroup', 'src/cli.ts', ['inject', '--bogus'], 'podgroup: unknown flag --bogus'],
+  ['kubectl-podgroup', 'src/plugin/main.ts', ['inject', '--bogus'], 'kubectl-podgroup: unknown flag --bogus'],
+  ['kubectl-podgroup', 'src/plugin/main.ts', ['-n', 'x', 'rollout', 'status', 'web', '--timeout', 'soon'], 'kubectl-podgroup: --timeout: "soon" is not a duration (examples: 500ms, 15s, 1m30s)'],
+  ['build-installer', 'hack/build-installer.ts', ['--imag', 'x'], 'build-installer: unknown flag --imag'],
+  ['generate (PrometheusRule)', 'hack/prometheus/rule.ts', ['--bogus'], 'generate: unknown flag --bogus'],
   ['podgroup-controller', 'src/main.ts', ['--bogus'], 'podgroup-controller: unknown flag --bogus'],
   ['podgroup-controller', 'src/main.ts', ['--log-level=loud'], 'podgroup-controller: --log-level: "loud" is not one of error, warn, info, debug'],
 ];

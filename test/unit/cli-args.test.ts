@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { integerFlag, parseCommandLine, UsageError } from '../../src/cli-args.js';
+import { integerFlag, normalizeBooleans, parseCommandLine, UsageError } from '../../src/cli-args.js';
 
 const options = { nodes: { type: 'string' }, quick: { type: 'boolean' } } as const;
 
@@ -26,5 +26,12 @@ describe('command-line edge', () => {
     expect(() => integerFlag('nodes', 'three', { min: 0 })).toThrow('--nodes: "three" must be an integer >= 0');
     expect(() => integerFlag('port', '70000', { min: 1, max: 65535 })).toThrow('--port: "70000" must be an integer between 1 and 65535');
     expect(() => integerFlag('nodes', '', { min: 0 })).toThrow(UsageError);
+  });
+});
+
+describe('kubectl-style booleans', () => {
+  it('--flag=true|false become --flag / --no-flag; anything else names the flag', () => {
+    expect(normalizeBooleans(['--watch=false', '--watch=true', '--x=1'], ['watch'])).toEqual(['--no-watch', '--watch', '--x=1']);
+    expect(() => normalizeBooleans(['--watch=maybe'], ['watch'])).toThrow(new UsageError('--watch: "maybe" is not true or false'));
   });
 });

@@ -91,7 +91,7 @@ describe('security: the manager does not trust its network', () => {
 
     it('refuses a certificate of its CA that is not the scheduler\'s', async () => {
       // Whoever could read the CA Secret could mint one; the common name still has to match.
-      const ca = await core.readNamespacedSecret({ name: 'podgroup-extender-ca', namespace: 'podgroup-system' });
+      const ca = await core.readNamespacedSecret({ name: 'podgroup-extender-ca', namespace: clusterState().extenderSecretNamespace });
       const decode = (key: string): string => Buffer.from(ca.data?.[key] ?? '', 'base64').toString();
       const other = issueCertificate({ certPem: decode('ca.crt'), keyPem: decode('ca.key') }, { commonName: 'intruder', usages: ['client'], validForMs: 3_600_000 });
       const reply = await postExtender('/filter', filterBody, { ...schedulerTls(), cert: other.certPem, key: other.keyPem });

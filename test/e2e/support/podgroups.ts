@@ -44,6 +44,9 @@ export async function startManager(extraArgs: string[] = []): Promise<RunningMan
       '400',
       '--extender-bind-address',
       `127.0.0.1:${clusterState().extenderPort}`,
+      // The Secrets the local podgroup-scheduler's client certificate came from.
+      '--extender-secret-namespace',
+      clusterState().extenderSecretNamespace,
       // The webhook needs its own namespace and configuration: tests that want it pass them.
       '--webhook-bind-address',
       '0',
