@@ -53,6 +53,9 @@ describe('security: the manager does not trust its network', () => {
       // The burst below is about memory: on a loaded machine its uploads may take longer than the
       // default 10 s request deadline (which would cut them, as intended against slow clients).
       '--server-request-timeout=30s',
+      // Likewise for 48 TLS handshakes at once on a busy machine; still short enough that the idle
+      // connections below are closed within their 15 s.
+      '--server-headers-timeout=10s',
       '--webhook-bind-address',
       `127.0.0.1:${webhookPort}`,
       '--webhook-cert-ips',
