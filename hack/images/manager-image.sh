@@ -48,13 +48,19 @@ check_dockerfile() {
 
 have_image() { "${BUILDAH[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 
-# Working containers of a stand-in build are removed on any exit.
+# Working containers of a stand-in build are removed on any exit, and so is the empty CNI
+# config directory buildah creates on the host (no CNI network is used: see --network below).
 CONTAINERS=()
+CNI_DIR_EXISTED=0
+[[ -e /etc/cni ]] && CNI_DIR_EXISTED=1
 cleanup() {
   local c
   for c in "${CONTAINERS[@]}"; do
     "${BUILDAH[@]}" rm "${c}" >/dev/null 2>&1 || true
   done
+  if [[ ${CNI_DIR_EXISTED} == 0 ]]; then
+    rmdir /etc/cni/net.d /etc/cni 2>/dev/null || true
+  fi
 }
 trap cleanup EXIT
 
@@ -85,7 +91,7 @@ build_node_base() {
   "${BUILDAH[@]}" add "${c}" "${rootfs}" / >/dev/null
   "${BUILDAH[@]}" copy --chmod 0755 "${c}" "${node}/bin/node" /usr/local/bin/node >/dev/null
   "${BUILDAH[@]}" copy "${c}" "${npm}" /usr/local/lib/node_modules/npm >/dev/null
-  "${BUILDAH[@]}" run "${c}" -- sh -c '
+  "${BUILDAH[@]}" run --network none "${c}" -- sh -c '
     set -e
     ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
     ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx
@@ -158,7 +164,9 @@ build() {
     mounts=(-v "${cafile}:/run/host-ca.crt:ro" -v "${STORE}/npmrc:/usr/local/etc/npmrc:ro")
   fi
   # --layers: every step is cached by its inputs, so an unchanged package-lock.json skips npm ci.
-  "${BUILDAH[@]}" bud --quiet --pull=false --layers --isolation oci "${mounts[@]}" -t "${IMAGE}" -f Dockerfile . >/dev/null
+  # --network host: buildah's default (a CNI bridge, podman's 10.88.0.0/16) would take the real
+  # node's pod network and leave a bridge and iptables chains behind; npm ci only needs egress.
+  "${BUILDAH[@]}" bud --quiet --pull=false --layers --isolation oci --network host "${mounts[@]}" -t "${IMAGE}" -f Dockerfile . >/dev/null
   log "${IMAGE} built from the Dockerfile in $((SECONDS - started))s"
 }
 
