@@ -124,13 +124,15 @@ build_distroless_base() {
   install -m 0755 "${node}/bin/node" "${rootfs}/nodejs/bin/node"
   # The shared libraries node loads, at their Debian 12 paths (distroless cc-debian12 ships the same).
   local lib
-  for lib in $(ldd "${node}/bin/node" | awk '/=> \// { print $3 } /^\s*\/lib/ { print $1 }'); do
+  for lib in $(ldd "${node}/bin/node" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
     local real dest
     real="$(readlink -f "${lib}")"
     dest="${rootfs}$(readlink -f "$(dirname "${lib}")")/$(basename "${lib}")"
     mkdir -p "$(dirname "${dest}")"
     cp "${real}" "${dest}"
   done
+  # The loader and libraries are complete when node runs in the root filesystem alone.
+  chroot "${rootfs}" /nodejs/bin/node --version >/dev/null || die "node does not run in the distroless stand-in"
   cp /etc/ssl/certs/ca-certificates.crt "${rootfs}/etc/ssl/certs/ca-certificates.crt"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"${rootfs}/etc/passwd"
   printf 'root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n' >"${rootfs}/etc/group"
