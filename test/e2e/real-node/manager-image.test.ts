@@ -67,7 +67,10 @@ describeOnRealNode('the manager image on the real node', (node) => {
       throw new Error('config/default has no podgroup-controller Deployment');
     }
     const [metrics, probes] = [await freePort(), await freePort()];
-    const [container] = template.containers;
+    const container = template.containers[0];
+    if (container === undefined) {
+      throw new Error('config/default\'s podgroup-controller Deployment has no container');
+    }
     const shipped = container.args ?? [];
     // The shipped flags on this pod's own ports (host network), the listeners that need a routable Service off.
     const args = [
@@ -86,7 +89,7 @@ describeOnRealNode('the manager image on the real node', (node) => {
           {
             ...container,
             image: IMAGE,
-            imagePullPolicy: 'Never',
+            imagePullPolicy: 'Never' as const,
             args,
             env: [...(container.env ?? []), { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: apiPort }],
             ports: [{ name: 'metrics', containerPort: metrics }, { name: 'probes', containerPort: probes }],
@@ -112,7 +115,7 @@ describeOnRealNode('the manager image on the real node', (node) => {
     deploySh(['crds'], env);
     await eventually('namespace podgroup-system not terminating (an earlier test)', async () => {
       const list = await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` });
-      return list.items.length === 0 || list.items[0].status?.phase === 'Active';
+      return list.items.length === 0 || list.items[0]?.status?.phase === 'Active';
     }, 120_000, 500);
     execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '--server-side', '-f', '-'], { input: rbac.map((m) => JSON.stringify(m)).join('\n'), stdio: ['pipe', 'ignore', 'pipe'] });
     for (const name of names) {
@@ -172,9 +175,9 @@ describeOnRealNode('the manager image on the real node', (node) => {
     });
     expect((seen.cmdline as string[]).slice(0, 3)).toEqual(['/nodejs/bin/node', 'dist/main.js', '--leader-elect']);
     const pod = await core.readNamespacedPod({ name, namespace: NAMESPACE });
-    const [container] = pod.spec?.containers ?? [];
-    expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');
-    expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
+    const container = pod.spec?.containers[0];
+    expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(pod.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
   }, 120_000);
 });
