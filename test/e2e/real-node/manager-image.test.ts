@@ -54,9 +54,9 @@ describeOnRealNode('the manager image on the real node', (node) => {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
   const rendered = parseAllDocuments(execFileSync('kubectl', ['kustomize', `${REPO_ROOT}/config/default`], { encoding: 'utf8' })).map((d) => d.toJS() as Manifest);
-  // The namespace and the manager's RBAC exactly as config/default ships them.
+  // The namespace and the manager's RBAC (the podgroup-scheduler's aside) exactly as config/default ships them.
   const rbacKinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'];
-  const rbac = rendered.filter((m) => m.kind === 'Namespace' || (rbacKinds.includes(m.kind) && m.metadata.name === 'podgroup-controller'));
+  const rbac = rendered.filter((m) => m.kind === 'Namespace' || (rbacKinds.includes(m.kind) && !m.metadata.name.includes('scheduler')));
   const deployment = rendered.find((m) => m.kind === 'Deployment' && m.metadata.name === 'podgroup-controller');
   const names = ['manager-image-a', 'manager-image-b'];
   const apiPort = new URL(clusterState().apiserverUrl).port;
