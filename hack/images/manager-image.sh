@@ -59,6 +59,7 @@ cleanup() {
     "${BUILDAH[@]}" rm "${c}" >/dev/null 2>&1 || true
   done
   if [[ ${CNI_DIR_EXISTED} == 0 ]]; then
+    rm -f /etc/cni/net.d/cni.lock
     rmdir /etc/cni/net.d /etc/cni 2>/dev/null || true
   fi
 }
@@ -165,10 +166,11 @@ build() {
     printf 'cafile=/run/host-ca.crt\n' >"${STORE}/npmrc"
     mounts=(-v "${cafile}:/run/host-ca.crt:ro" -v "${STORE}/npmrc:/usr/local/etc/npmrc:ro")
   fi
-  # --layers: every step is cached by its inputs, so an unchanged package-lock.json skips npm ci.
+  # --layers: every step is cached by its inputs, so an unchanged package-lock.json skips npm ci;
+  # --force-rm: no working container is left behind when a step fails.
   # --network host: buildah's default (a CNI bridge, podman's 10.88.0.0/16) would take the real
   # node's pod network and leave a bridge and iptables chains behind; npm ci only needs egress.
-  "${BUILDAH[@]}" bud --quiet --pull=false --layers --isolation oci --network host "${mounts[@]}" -t "${IMAGE}" -f Dockerfile . >/dev/null
+  "${BUILDAH[@]}" bud --quiet --pull=false --layers --force-rm --isolation oci --network host "${mounts[@]}" -t "${IMAGE}" -f Dockerfile . >/dev/null
   log "${IMAGE} built from the Dockerfile in $((SECONDS - started))s"
 }
 
