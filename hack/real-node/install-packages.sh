@@ -2,10 +2,11 @@
 # Installs the Debian packages the real node needs (as root): containerd + runc (the container
 # runtime), the CNI plugins (bridge, host-local), iptables (used by the kubelet and the bridge
 # plugin), busybox-static (the shell of the locally built images) and git (git-sync's image and
-# the node's Git server). Idempotent: installs only what is missing.
+# the node's Git server), buildah and mmdebstrap (the manager image from the Dockerfile, see
+# hack/images/manager-image.sh). Idempotent: installs only what is missing.
 set -euo pipefail
 
-PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static git)
+PACKAGES=(containerd runc containernetworking-plugins iptables busybox-static git buildah mmdebstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
