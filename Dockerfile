@@ -20,5 +20,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 USER 65532:65532
 ENV NODE_ENV=production
-EXPOSE 8080 8081 8888 9443
+EXPOSE 8443 8081 8888 9443
 ENTRYPOINT ["/nodejs/bin/node", "dist/main.js"]
