@@ -119,3 +119,12 @@ export const CONDITION_PROGRESSING = 'Progressing';
 export const CONDITION_REPLICA_FAILURE = 'ReplicaFailure';
 /** Whether every member can be placed (the extender's gang verdict, from pods' PodScheduled). */
 export const CONDITION_GANG_SCHEDULED = 'GangScheduled';
+
+/**
+ * The controller owner reference naming a PodGroup (kind PodGroup, API group podgroup.dev, any
+ * version), or undefined. The one owner check the controller, the webhook and the extender share;
+ * callers that hold the PodGroup compare `uid` too.
+ */
+export function podGroupOwnerOf(obj: { metadata?: { ownerReferences?: k8s.V1OwnerReference[] } }): k8s.V1OwnerReference | undefined {
+  return obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.split('/')[0] === GROUP);
+}

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import type { Informer } from '../runtime/informer.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
@@ -180,7 +180,7 @@ export class SidecarWebhook implements Runnable {
   }
 
   podGroupOf(pod: k8s.V1Pod, namespace: string): PodGroup | undefined {
-    const ref = pod.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion === API_VERSION);
+    const ref = podGroupOwnerOf(pod);
     return ref === undefined ? undefined : this.podGroups.store.get(`${namespace}/${ref.name}`);
   }
 }

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import type { Informer } from '../runtime/informer.js';
 import { errorMessage, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
@@ -263,7 +263,7 @@ export class SchedulerExtender implements Runnable {
     }
     const pod = this.candidates.get(key) ?? this.pods.store.get(key);
     this.candidates.delete(key);
-    const ownerUid = pod?.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND)?.uid;
+    const ownerUid = pod === undefined ? undefined : podGroupOwnerOf(pod)?.uid;
     this.bindings.set(key, { node: args.Node, requests: pod === undefined ? { pods: 1 } : podRequests(pod), ownerUid, at: Date.now() });
     this.inFlight.delete(key);
     [...this.bindWaiters].forEach((wake) => wake());
@@ -273,7 +273,7 @@ export class SchedulerExtender implements Runnable {
 
   /** The PodGroup controlling this pod, from the cache; undefined for any other pod. */
   private groupOf(pod: k8s.V1Pod): PodGroup | undefined {
-    const ref = pod.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion === API_VERSION);
+    const ref = podGroupOwnerOf(pod);
     if (ref === undefined) {
       return undefined;
     }
