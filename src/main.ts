@@ -10,7 +10,7 @@ import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
 import { createLogger } from './runtime/logging.js';
-import { Manager } from './runtime/manager.js';
+import { guardUnhandledRejections, Manager } from './runtime/manager.js';
 
 function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
@@ -37,6 +37,7 @@ async function supportsNativeSidecars(kc: k8s.KubeConfig, logger: ReturnType<typ
 
 export async function run(flags: ManagerFlags): Promise<Manager> {
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
+  guardUnhandledRejections(logger);
   const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const manager = new Manager({

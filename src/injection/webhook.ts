@@ -11,7 +11,7 @@ import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { injections, missedInjections, webhookInFlight, webhookLatency, webhookRequests } from '../runtime/metrics.js';
 import { customResource, namespaceResource, podResource } from '../runtime/resources.js';
-import { InjectionError, NAMESPACE_LABEL, PROTECTED_NAMESPACES, resolveRequest, STATUS_ANNOTATION, type InjectionRequest } from './config.js';
+import { InjectionError, NAMESPACE_LABEL, PROTECTED_NAMESPACES, resolveRequest, revisionSidecars, STATUS_ANNOTATION, type InjectionRequest } from './config.js';
 import { mutate, podShapeError, type InjectorSettings } from './mutate.js';
 import { WebhookCertificates, type ServingCertificate, type TlsOptions } from './tls.js';
 
@@ -156,7 +156,7 @@ export class SidecarWebhook implements Runnable {
       request0 = resolveRequest({
         annotations: pod.metadata?.annotations ?? {},
         namespaceOptIn: this.namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
-        podGroupSidecars: this.podGroupOf(pod, namespace)?.spec.sidecars,
+        podGroupSidecars: this.podGroupOf(pod, namespace) === undefined ? undefined : revisionSidecars(pod.metadata?.annotations ?? {}),
       });
       if (request0 === undefined) {
         return respond({});
@@ -225,7 +225,7 @@ function watchMissedInjections(manager: Manager, pods: Informer<k8s.V1Pod>, webh
       wanted = resolveRequest({
         annotations: pod.metadata?.annotations ?? {},
         namespaceOptIn: namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
-        podGroupSidecars: group?.spec.sidecars,
+        podGroupSidecars: group === undefined ? undefined : revisionSidecars(pod.metadata?.annotations ?? {}),
       });
     } catch {
       return; // invalid requests are denied at admission, never admitted

@@ -19,6 +19,7 @@ import {
 } from './metrics.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { objectKey, splitKey } from './store.js';
+import { timerDelay } from './timers.js';
 import { WorkQueue } from './workqueue.js';
 
 export interface Request {
@@ -136,7 +137,7 @@ export class Controller {
   async stop(deadlineMs = 30_000): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), deadlineMs);
+      timer = setTimeout(() => resolve(false), timerDelay(deadlineMs));
     });
     const drained = this.queue.shutDownWithDrain().then(async () => {
       await Promise.all(this.workerLoops);

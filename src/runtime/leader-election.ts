@@ -10,6 +10,7 @@ import * as k8s from '@kubernetes/client-node';
 import { isConflict, isNotFound, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { leaderElectionStatus } from './metrics.js';
+import { timerDelay } from './timers.js';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -93,7 +94,7 @@ export class LeaderElector {
         const jitter = this.leading ? 1 : 1 + Math.random() * 0.2;
         this.schedule(this.config.retryPeriodMs * jitter);
       });
-    }, delayMs);
+    }, timerDelay(delayMs));
   }
 
   private async tick(): Promise<void> {

@@ -5,7 +5,7 @@ import { NOW, pod, pods, spec } from './fixtures.js';
 
 const pg = (overrides: Partial<PodGroup> = {}): PodGroup => ({ metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec(), ...overrides });
 const run = (input: Partial<StatusInput>): ReturnType<typeof computeStatus> =>
-  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, createFailure: undefined, revisionCreated: false, now: NOW, ...input });
+  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, replicaFailure: undefined, sizedForReplicas: undefined, revisionCreated: false, now: NOW, ...input });
 const condition = (r: ReturnType<typeof computeStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
 describe('computeStatus', () => {
@@ -38,7 +38,9 @@ describe('computeStatus', () => {
   it('times out a rollout that makes no progress', () => {
     const s = spec({ progressDeadlineSeconds: 10 });
     const stuckPods = [...pods(3, 'old', { hash: 'old' }), pod('n', { scheduled: false, ready: false })];
-    const started = run({ pg: pg({ spec: s }), pods: stuckPods, revisionCreated: true });
+    // Before: 3 pods of the old revision, all updated then, all available.
+    const before = { replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 };
+    const started = run({ pg: pg({ spec: s, status: before }), pods: stuckPods, revisionCreated: true });
     expect(condition(started, 'Progressing')).toMatchObject({ status: 'True', reason: 'NewReplicaSetCreated' });
     expect(started.recheckAfterMs).toBe(10_000);
     const waiting = run({ pg: pg({ spec: s, status: started.status }), pods: stuckPods, now: NOW + 4000 });
@@ -50,7 +52,7 @@ describe('computeStatus', () => {
   it('explains Pending members and a refused create', () => {
     const pending = pod('p', { scheduled: false, ready: false });
     pending.status?.conditions?.splice(0, 1, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' });
-    const r = run({ pods: [pending], createFailure: 'pods "x" is forbidden: exceeded quota' });
+    const r = run({ pods: [pending], replicaFailure: { reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' } });
     expect(condition(r, 'GangScheduled')).toMatchObject({ status: 'False', message: '1 member(s) Pending: 0/3 nodes are available: 3 Insufficient cpu.' });
     expect(condition(r, 'ReplicaFailure')).toMatchObject({ status: 'True', reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' });
     expect(condition(r, 'Available')).toMatchObject({ status: 'False', reason: 'MinimumReplicasUnavailable' });
