@@ -109,9 +109,12 @@ export class PodGroupReconciler {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
     }
 
+    // What was claimed (adoptions are not in the cache yet) and what the cache shows since (creates).
+    const claimed = new Set(pods.map((p) => p.metadata?.uid));
+    const since = this.caches.pods.byIndex(BY_CONTROLLER_UID, uid).filter((p) => !claimed.has(p.metadata?.uid) && matchesSelector(pg.spec.selector, p.metadata?.labels));
     const { status, recheckAfterMs } = computeStatus({
       pg,
-      pods: this.caches.pods.byIndex(BY_CONTROLLER_UID, uid),
+      pods: [...pods, ...since],
       updateHash,
       collisionCount: pg.status?.collisionCount ?? 0,
       replicaFailure: failure,

@@ -125,3 +125,49 @@ describe('plan: Recreate and paused', () => {
     expect(run({ spec: spec({ replicas: 1, paused: true }), pods: pods(3, 'old', { hash: 'old' }) }).delete).toHaveLength(2);
   });
 });
+
+describe('plan: scaling during a rollout is proportional (Deployment scale(), GetProportion)', () => {
+  // 10 replicas, maxSurge 3, maxUnavailable 2; rolled to an unschedulable template: 8 old Running, 5 new Pending.
+  const stuck = (): ReturnType<typeof pods> => [...pods(8, 'old', { hash: 'old' }), ...pods(5, 'new', { scheduled: false, ready: false })];
+  const s = (replicas: number) => spec({ replicas, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } } });
+  const perHash = (p: ReturnType<typeof plan>, hash: string) => ({
+    create: p.create.find((c) => c.hash === hash)?.count ?? 0,
+    delete: p.delete.filter((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === hash).length,
+  });
+
+  it('scale-down 10 → 2 keeps old and new in proportion instead of deleting every healthy pod', () => {
+    const result = run({ spec: s(2), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    // 13 pods, max before 13, max now 5: old 8 → round(8·5/13) = 3, new 5 → 2.
+    expect(perHash(result, 'old')).toEqual({ create: 0, delete: 5 });
+    expect(perHash(result, 'new')).toEqual({ create: 0, delete: 3 });
+  });
+
+  it('scale-up 10 → 20 adds to old and new revisions in proportion', () => {
+    const result = run({ spec: s(20), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    // max now 23: 10 more; old (larger, first) round(8·23/13) − 8 = 6, new the remaining 4.
+    expect(perHash(result, 'old')).toEqual({ create: 6, delete: 0 });
+    expect(perHash(result, 'new')).toEqual({ create: 4, delete: 0 });
+  });
+
+  it('without a scaling event the rollout goes on by the availability bound only', () => {
+    const result = run({ spec: s(10), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    expect(created(result)).toBe(0);
+    // min available 8, new unavailable 5: 13 − 8 − 5 = 0 old pods may go.
+    expect(result.delete).toEqual([]);
+  });
+
+  it('a scaled-down update revision loses its excess and nothing else in that pass', () => {
+    const result = run({ spec: s(3), pods: [...pods(2, 'old', { hash: 'old' }), ...pods(5, 'new')], sizedFor: 3, previousReplicas: 7 });
+    expect(perHash(result, 'new')).toEqual({ create: 0, delete: 2 });
+    expect(perHash(result, 'old')).toEqual({ create: 0, delete: 0 });
+  });
+
+  it('paused: a single revision is scaled to replicas; several are scaled in proportion', () => {
+    const paused = (replicas: number) => spec({ replicas, paused: true, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    expect(run({ spec: paused(5), pods: pods(3, 'old', { hash: 'old' }), sizedFor: 3 }).create).toEqual([{ hash: 'old', count: 2 }]);
+    const mixed = run({ spec: paused(8), pods: [...pods(3, 'old', { hash: 'old' }), ...pods(1, 'new')], sizedFor: 3, previousReplicas: 4 });
+    // max before 4, max now 9: old round(3·9/4) − 3 = 4, new round(9/4) − 1 = 1.
+    expect(perHash(mixed, 'old').create).toBe(4);
+    expect(perHash(mixed, 'new').create).toBe(1);
+  });
+});
