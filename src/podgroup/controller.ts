@@ -152,7 +152,8 @@ export class PodGroupReconciler {
       }
     }
     let revisionCreated = false;
-    if (decision.kind === 'create') {
+    // As getAllReplicaSetsAndSyncRevision(createIfNotExisted=false): no new revision while paused.
+    if (decision.kind === 'create' && pg.spec.paused !== true) {
       try {
         await this.control.createRevision(decision.revision);
         revisionCreated = true;

@@ -124,21 +124,23 @@ export function plan(input: PlanInput): Plan {
   const room = replicas + maxSurge - counted;
   const create = Math.max(0, Math.min(replicas - counts.newActive.length, room));
 
-  // Scale down old pods within the availability bound.
+  // Scale down old pods within the availability bound, as reconcileOldReplicaSets: first the
+  // old pods that are not available (they cost no availability), at most maxScaledDown; then as
+  // many as available pods exceed the minimum. Oldest revision first, the best candidates of a
+  // revision first (its ReplicaSet's ranking).
   const oldDeletions: PodDeletion[] = [];
   if (counts.oldActive.length > 0) {
-    const minAvailable = replicas - maxUnavailable;
+    const minAvailable = replicas - Math.min(maxUnavailable, replicas);
     const newUnavailable = counts.newActive.filter((p) => !available(p)).length;
     const maxScaledDown = counts.active.length - minAvailable - newUnavailable;
     if (maxScaledDown > 0) {
-      // Old pods that are not available cost no availability: remove them first.
-      const unhealthy = rankForDeletion(counts.oldActive.filter((p) => !available(p)), counts.active, now).slice(0, maxScaledDown);
+      const byAge = oldestRevisionFirst(counts.oldActive, input.revisionNumbers, counts.active, now);
+      const unhealthy = byAge.filter((p) => !available(p)).slice(0, maxScaledDown);
       oldDeletions.push(...unhealthy.map((pod) => ({ pod, reason: 'rollout' as const })));
-      const availableCount = counts.active.filter(available).length;
-      const budget = Math.min(availableCount - minAvailable, maxScaledDown - unhealthy.length);
+      const budget = counts.active.filter(available).length - minAvailable;
       if (budget > 0) {
-        const healthy = rankForDeletion(counts.oldActive.filter(available), counts.active, now).slice(0, budget);
-        oldDeletions.push(...healthy.map((pod) => ({ pod, reason: 'rollout' as const })));
+        const chosen = new Set(unhealthy);
+        oldDeletions.push(...byAge.filter((p) => !chosen.has(p)).slice(0, budget).map((pod) => ({ pod, reason: 'rollout' as const })));
       }
     }
   }
@@ -216,6 +218,18 @@ function resize(targets: Map<string, number>, counts: PodCounts, deletions: PodD
     }
   }
   return { create, delete: [...deletions, ...more], ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
+}
+
+/** Pods of the oldest revision first; within a revision, the best candidates for deletion first. */
+function oldestRevisionFirst(pods: k8s.V1Pod[], revisionNumbers: ReadonlyMap<string, number>, related: k8s.V1Pod[], now: number): k8s.V1Pod[] {
+  const byHash = new Map<string, k8s.V1Pod[]>();
+  for (const pod of pods) {
+    const hash = revisionHashOf(pod) ?? '';
+    byHash.set(hash, [...(byHash.get(hash) ?? []), pod]);
+  }
+  return [...byHash.entries()]
+    .sort(([a], [b]) => (revisionNumbers.get(a) ?? 0) - (revisionNumbers.get(b) ?? 0))
+    .flatMap(([, group]) => rankForDeletion(group, related, now));
 }
 
 function scaleDown(pods: k8s.V1Pod[], count: number, now: number): PodDeletion[] {

@@ -231,7 +231,8 @@ export function computeStatus(input: StatusInput): StatusResult {
     readyReplicas: ready,
     availableReplicas: available,
     updatedReplicas: updated,
-    unavailableReplicas: Math.max(0, replicas - available),
+    // Upstream: the ReplicaSets' replicas summed (surge included) minus available.
+    unavailableReplicas: Math.max(0, Math.max(counts.active.length, replicas) - available),
     terminatingReplicas: counts.terminating.length,
     scheduledReplicas: scheduled,
     currentRevision,

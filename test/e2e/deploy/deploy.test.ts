@@ -89,6 +89,8 @@ describe('deploy', () => {
       ['create', 'pods', 'default', true],
       ['create', 'pods/binding', 'default', true],
       ['patch', 'podgroups.podgroup.dev/status', 'default', true],
+      // blockOwnerDeletion under OwnerReferencesPermissionEnforcement (enabled in the local cluster).
+      ['update', 'podgroups.podgroup.dev/finalizers', 'default', true],
       ['list', 'nodes', undefined, true],
       ['get', 'secrets', 'podgroup-system', true],
       ['get', 'secrets', 'default', false],
