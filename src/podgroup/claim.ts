@@ -45,9 +45,14 @@ export interface ClaimDeps {
   log: Logger;
 }
 
+// Strategic merge patches for pods (merge by owner UID); the UID makes them fail on a replaced object.
 const adoptPatch = (pg: PodGroup, obj: k8s.KubernetesObject): object => ({ metadata: { ownerReferences: [controllerRef(pg)], uid: obj.metadata?.uid } });
 const releasePatch = (pg: PodGroup, obj: k8s.KubernetesObject): object => ({
   metadata: { ownerReferences: [{ $patch: 'delete', uid: pg.metadata?.uid }], uid: obj.metadata?.uid },
+});
+// JSON merge patches for revisions (the whole list; resourceVersion makes them fail on a changed object).
+const ownersPatch = (obj: k8s.KubernetesObject, ownerReferences: k8s.V1OwnerReference[]): object => ({
+  metadata: { ownerReferences, uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion },
 });
 
 /** Gone or changed meanwhile: skipped now, seen again on its next event. */
@@ -104,7 +109,7 @@ export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimP
   const owned = [...plan.owned];
   for (const revision of plan.release) {
     try {
-      await deps.control.patchRevision(revision, releasePatch(pg, revision));
+      await deps.control.patchRevision(revision, ownersPatch(revision, (revision.metadata?.ownerReferences ?? []).filter((r) => r.uid !== pg.metadata?.uid)));
       deps.events.event(pg, 'Normal', 'ReleasedRevision', `Released revision ${revision.metadata?.name}: its labels no longer match the selector`);
     } catch (err) {
       if (!skippable(err)) {
@@ -115,7 +120,7 @@ export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimP
   if (plan.adopt.length > 0 && (await stillCurrent(deps, pg))) {
     for (const revision of plan.adopt) {
       try {
-        owned.push(await deps.control.patchRevision(revision, adoptPatch(pg, revision)));
+        owned.push(await deps.control.patchRevision(revision, ownersPatch(revision, [...(revision.metadata?.ownerReferences ?? []), controllerRef(pg)])));
         deps.events.event(pg, 'Normal', 'AdoptedRevision', `Adopted orphan revision ${revision.metadata?.name}`);
       } catch (err) {
         if (!skippable(err)) {

@@ -15,12 +15,19 @@ export interface PodGroupControl {
   patchPod(pod: k8s.V1Pod, body: object): Promise<void>;
   createRevision(revision: k8s.V1ControllerRevision): Promise<k8s.V1ControllerRevision>;
   readRevision(namespace: string, name: string): Promise<k8s.V1ControllerRevision>;
-  /** Strategic merge patch of a revision (adoption, release, renumbering). */
+  /**
+   * JSON merge patch of a revision (adoption, release, renumbering). Not a strategic merge
+   * patch: the API server re-encodes `data` for one and refuses it as a change to an immutable field.
+   */
   patchRevision(revision: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision>;
   deleteRevision(revision: k8s.V1ControllerRevision): Promise<void>;
   /** An uncached read of the PodGroup. */
   getPodGroup(namespace: string, name: string): Promise<PodGroup>;
-  /** Merge patch of the status subresource. */
+  /**
+   * Merge patch of the status subresource, conditional on the PodGroup's resourceVersion (as
+   * UpdateStatus): a status computed from a stale cache is refused (409), never written over a
+   * newer one.
+   */
   patchPodGroupStatus(pg: PodGroup, status: object): Promise<void>;
   /** JSON Patch of the PodGroup (rollback: replace the template wholesale). */
   jsonPatchPodGroup(pg: PodGroup, ops: object[]): Promise<void>;
@@ -88,10 +95,7 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   patchRevision(revision: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision> {
-    return this.apps.patchNamespacedControllerRevision(
-      { name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '', body },
-      strategicMergePatch,
-    );
+    return this.apps.patchNamespacedControllerRevision({ name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '', body }, mergePatch);
   }
 
   async deleteRevision(revision: k8s.V1ControllerRevision): Promise<void> {
@@ -104,7 +108,7 @@ export class KubePodGroupControl implements PodGroupControl {
 
   async patchPodGroupStatus(pg: PodGroup, status: object): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace: pg.metadata?.namespace ?? '', plural: PLURAL, name: pg.metadata?.name ?? '', body: { status } },
+      { group: GROUP, version: VERSION, namespace: pg.metadata?.namespace ?? '', plural: PLURAL, name: pg.metadata?.name ?? '', body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status } },
       mergePatch,
     );
   }

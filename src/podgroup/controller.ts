@@ -274,6 +274,11 @@ export class PodGroupReconciler {
       await this.control.patchPodGroupStatus(pg, status);
       this.lastWritten.set(key, { basedOn: pg.metadata?.resourceVersion, json });
     } catch (err) {
+      if (isConflict(err)) {
+        // Computed from a stale copy; the newer one is on its way through the informer and syncs again.
+        ctx.log.debug('status not written: the PodGroup changed meanwhile');
+        return;
+      }
       if (!isNotFound(err)) {
         throw err;
       }
