@@ -175,8 +175,12 @@ export class Workload {
         await this.patch({ spec: { template: { spec: { nodeSelector: null } } } });
         break;
       case 'deletePods': {
-        const victims = (await this.pods())
-          .filter((p) => p.metadata?.deletionTimestamp == null)
+        // Pods of the current template (comparable across both kinds: pod names are not).
+        const image = this.spec.image ?? 'registry.example/app:1';
+        const current = await this.pods();
+        const unschedulable = (await this.read()).spec?.template?.spec?.nodeSelector !== undefined;
+        const victims = current
+          .filter((p) => p.metadata?.deletionTimestamp == null && templateKey(p) === `${image}${unschedulable ? '+unschedulable' : ''}`)
           .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
           .slice(0, op.count);
         await Promise.all(victims.map((p) => core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: this.namespace }).catch(() => undefined)));
