@@ -189,4 +189,14 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
     expect(status?.sizedForReplicas).toBe(6);
   });
+
+  it('a status computed from a stale copy is refused (409) and dropped, not retried as an error', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const rev = newRevision(pg, decideUpdateRevision(pg, [], 0).hash, 1);
+    const mine = owned(pods(1, 'p', { hash: decideUpdateRevision(pg, [], 0).hash }), pg);
+    const control = new RecordingControl(pg, (verb) => (verb === 'patchPodGroupStatus' ? apiError(409, 'the object has been modified') : undefined));
+    const reconciler = new PodGroupReconciler(world(pg, mine, [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await expect(reconciler.reconcile(request, ctx)).resolves.toBeUndefined();
+    expect(control.of('patchPodGroupStatus')).toHaveLength(1);
+  });
 });
