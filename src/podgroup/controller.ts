@@ -16,7 +16,7 @@ import { Expectations } from './expectations.js';
 import { plan, type Plan } from './plan.js';
 import { isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
-import { canonicalJson, decideUpdateRevision, revisionContent, revisionData, revisionHashOf, revisionNumber, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
+import { canonicalJson, decideUpdateRevision, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
@@ -99,7 +99,7 @@ export class PodGroupReconciler {
         updateHash,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
-        revisionNumbers: new Map(revisions.map((r) => [revisionHashOf(r) ?? '', revisionNumber(r)])),
+        revisionCreated: new Map(revisions.map((r) => [revisionHashOf(r) ?? '', new Date(r.metadata?.creationTimestamp ?? Date.now()).getTime()])),
         now,
       });
       planRecheck = decided.recheckAfterMs;

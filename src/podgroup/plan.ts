@@ -49,8 +49,11 @@ export interface PlanInput {
   sizedFor: number | undefined;
   /** status.replicas of the last status: the fallback size before the scale, as upstream's. */
   previousReplicas: number;
-  /** Revision numbers by hash: on equal sizes, proportional scaling orders revisions by age. */
-  revisionNumbers: ReadonlyMap<string, number>;
+  /**
+   * When each revision (by hash) was created, in ms: old pods go oldest revision first, and
+   * proportional scaling breaks ties by age (as upstream orders ReplicaSets by creationTimestamp).
+   */
+  revisionCreated: ReadonlyMap<string, number>;
   now: number;
 }
 
@@ -134,7 +137,7 @@ export function plan(input: PlanInput): Plan {
     const newUnavailable = counts.newActive.filter((p) => !available(p)).length;
     const maxScaledDown = counts.active.length - minAvailable - newUnavailable;
     if (maxScaledDown > 0) {
-      const byAge = oldestRevisionFirst(counts.oldActive, input.revisionNumbers, counts.active, now);
+      const byAge = oldestRevisionFirst(counts.oldActive, input.revisionCreated, counts.active, now);
       const unhealthy = byAge.filter((p) => !available(p)).slice(0, maxScaledDown);
       oldDeletions.push(...unhealthy.map((pod) => ({ pod, reason: 'rollout' as const })));
       const budget = counts.active.filter(available).length - minAvailable;
@@ -161,7 +164,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, n
     const hash = revisionHashOf(pod) ?? '';
     sizes.set(hash, (sizes.get(hash) ?? 0) + 1);
   }
-  const revisionOf = (hash: string): number => input.revisionNumbers.get(hash) ?? 0;
+  const createdAt = (hash: string): number => input.revisionCreated.get(hash) ?? Number.MAX_SAFE_INTEGER;
   if (sizes.size <= 1) {
     const only = [...sizes.keys()][0] ?? input.updateHash;
     if ((sizes.get(only) ?? 0) === replicas) {
@@ -186,7 +189,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, n
   }
   const before = input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
   // Larger first; on a tie the newer first when adding, the older first when removing.
-  const order = [...sizes.keys()].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? revisionOf(b) - revisionOf(a) : revisionOf(a) - revisionOf(b)));
+  const order = [...sizes.keys()].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? createdAt(b) - createdAt(a) : createdAt(a) - createdAt(b)));
   const targets = new Map<string, number>();
   let added = 0;
   for (const hash of order) {
@@ -221,14 +224,14 @@ function resize(targets: Map<string, number>, counts: PodCounts, deletions: PodD
 }
 
 /** Pods of the oldest revision first; within a revision, the best candidates for deletion first. */
-function oldestRevisionFirst(pods: k8s.V1Pod[], revisionNumbers: ReadonlyMap<string, number>, related: k8s.V1Pod[], now: number): k8s.V1Pod[] {
+function oldestRevisionFirst(pods: k8s.V1Pod[], revisionCreated: ReadonlyMap<string, number>, related: k8s.V1Pod[], now: number): k8s.V1Pod[] {
   const byHash = new Map<string, k8s.V1Pod[]>();
   for (const pod of pods) {
     const hash = revisionHashOf(pod) ?? '';
     byHash.set(hash, [...(byHash.get(hash) ?? []), pod]);
   }
   return [...byHash.entries()]
-    .sort(([a], [b]) => (revisionNumbers.get(a) ?? 0) - (revisionNumbers.get(b) ?? 0))
+    .sort(([a], [b]) => (revisionCreated.get(a) ?? Number.MAX_SAFE_INTEGER) - (revisionCreated.get(b) ?? Number.MAX_SAFE_INTEGER) || (a < b ? -1 : 1))
     .flatMap(([, group]) => rankForDeletion(group, related, now));
 }
 

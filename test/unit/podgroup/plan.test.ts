@@ -3,7 +3,7 @@ import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
 const run = (input: Partial<PlanInput> & Pick<PlanInput, 'pods'>): ReturnType<typeof plan> =>
-  plan({ spec: spec(), updateHash: 'new', sizedFor: undefined, previousReplicas: 0, revisionNumbers: new Map([['old', 1], ['new', 2]]), now: NOW, ...input });
+  plan({ spec: spec(), updateHash: 'new', sizedFor: undefined, previousReplicas: 0, revisionCreated: new Map([['old', 1000], ['new', 2000]]), now: NOW, ...input });
 /** Pods to create, all revisions. */
 const created = (p: ReturnType<typeof plan>): number => p.create.reduce((n, c) => n + c.count, 0);
 
