@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
-import { freePort, isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { isNotFound } from '../src/runtime/kube-client.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
