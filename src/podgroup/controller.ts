@@ -109,12 +109,12 @@ export class PodGroupReconciler {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
     }
 
-    // What was claimed (adoptions are not in the cache yet) and what the cache shows since (creates).
-    const claimed = new Set(pods.map((p) => p.metadata?.uid));
-    const since = this.caches.pods.byIndex(BY_CONTROLLER_UID, uid).filter((p) => !claimed.has(p.metadata?.uid) && matchesSelector(pg.spec.selector, p.metadata?.labels));
+    // The status describes the pods as this sync found them (adoptions included); what it did
+    // shows in the next one, as a Deployment's status lags its ReplicaSets'. Counting pods
+    // created in this very sync would hide that progress from the next one.
     const { status, recheckAfterMs } = computeStatus({
       pg,
-      pods: [...pods, ...since],
+      pods,
       updateHash,
       collisionCount: pg.status?.collisionCount ?? 0,
       replicaFailure: failure,
@@ -123,8 +123,9 @@ export class PodGroupReconciler {
       now,
     });
     await this.writeStatus(pg, status, ctx);
-    const complete = status.conditions?.some((c) => c.type === 'Progressing' && c.reason === REASON.complete) ?? false;
-    if (complete || pg.spec.paused === true) {
+    // Old revisions are cleaned up only once the last status showed a complete rollout of this
+    // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
+    if (wasComplete(pg) || pg.spec.paused === true) {
       await this.pruneRevisions(pg, revisions, updateHash, ctx);
     }
 
@@ -326,6 +327,12 @@ function withDefaults(pg: PodGroup): PodGroup {
       strategy: pg.spec.strategy ?? { type: 'RollingUpdate' },
     },
   };
+}
+
+function wasComplete(pg: PodGroup): boolean {
+  const s = pg.status;
+  const replicas = pg.spec.replicas ?? 1;
+  return s !== undefined && s.updatedReplicas === replicas && s.replicas === replicas && s.availableReplicas === replicas && (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0);
 }
 
 function summarize(names: string[]): string {
