@@ -123,9 +123,14 @@ export function plan(input: PlanInput): Plan {
     return result(0, input.updateHash, scaleDown(counts.newActive, counts.newActive.length - replicas, now));
   }
 
-  // Scale up the new revision within the surge bound.
+  // Scale up the new revision within the surge bound; a pass that scales up does nothing else
+  // (rolloutRolling returns after reconcileNewReplicaSet scaled), so the status shows the surge
+  // before old pods go and progress is seen as a Deployment's is.
   const room = replicas + maxSurge - counted;
   const create = Math.max(0, Math.min(replicas - counts.newActive.length, room));
+  if (create > 0) {
+    return result(create, input.updateHash, []);
+  }
 
   // Scale down old pods within the availability bound, as reconcileOldReplicaSets: first the
   // old pods that are not available (they cost no availability), at most maxScaledDown; then as

@@ -59,13 +59,14 @@ describe('plan: rolling update', () => {
 
   it.each([
     // [replicas, surge, unavailable, old available, new (ready?), terminating] → [create, delete old]
-    { desc: 'starts: surges and removes up to maxUnavailable', r: 4, s: 1, u: 1, old: 4, fresh: 0, term: 0, create: 1, del: 1 },
+    { desc: 'starts: surges first (a scale-up pass does nothing else)', r: 4, s: 1, u: 1, old: 4, fresh: 0, term: 0, create: 1, del: 0 },
+    { desc: 'then removes up to maxUnavailable', r: 4, s: 1, u: 1, old: 4, fresh: 1, term: 0, create: 0, del: 2 },
     { desc: 'maxUnavailable 0 waits for new pods to be available', r: 3, s: 1, u: 0, old: 3, fresh: 0, term: 0, create: 1, del: 0 },
     { desc: 'maxUnavailable 0 deletes once a new pod is available', r: 3, s: 1, u: 0, old: 3, fresh: 1, term: 0, create: 0, del: 1 },
     { desc: 'maxSurge 0 deletes first', r: 3, s: 0, u: 1, old: 3, fresh: 0, term: 0, create: 0, del: 1 },
     { desc: 'maxSurge 0 creates once room is free', r: 3, s: 0, u: 1, old: 2, fresh: 0, term: 0, create: 1, del: 0 },
     { desc: 'terminating pods block creation (TerminationComplete)', r: 3, s: 1, u: 1, old: 2, fresh: 1, term: 1, create: 0, del: 1 },
-    { desc: 'percentages: 25% of 10 → surge 3, unavailable 2', r: 10, s: '25%', u: '25%', old: 10, fresh: 0, term: 0, create: 3, del: 2 },
+    { desc: 'percentages: 25% of 10 → surge 3, unavailable 2', r: 10, s: '25%', u: '25%', old: 10, fresh: 0, term: 0, create: 3, del: 0 },
     { desc: 'finishes: last old pod removed when new are available', r: 3, s: 1, u: 0, old: 1, fresh: 3, term: 0, create: 0, del: 1 },
   ])('$desc', ({ r, s, u, old, fresh, term, create, del }) => {
     const existing = [...pods(old, 'old', { hash: 'old' }), ...pods(fresh, 'new'), ...pods(term, 'term', { hash: 'old', terminating: true })];
