@@ -287,6 +287,18 @@ export class Workload {
     }
   }
 
+  /** Event reasons so far with their counts, e.g. "SuccessfulCreate×3". */
+  async eventReasons(): Promise<string[]> {
+    const counts = new Map<string, number>();
+    for (const line of await this.events()) {
+      const [, reason, count] = /^\S+ (\S+) ×(\d+)/.exec(line) ?? [];
+      if (reason !== undefined) {
+        counts.set(reason, (counts.get(reason) ?? 0) + Number(count));
+      }
+    }
+    return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => `${reason}×${n}`);
+  }
+
   async events(): Promise<string[]> {
     const list = await core.listNamespacedEvent({ namespace: this.namespace });
     return list.items
@@ -340,6 +352,8 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
     const caughtUp = observed.every((o) => o.observedGeneration >= o.generation && Object.values(o.pods).every((p) => p.terminating === 0));
     const wanted = options.until === undefined || observed.every(options.until);
     if (caughtUp && wanted && now - stableSince >= quietMs) {
+      // The settled state joins the timeline with the events so far (reason ×count).
+      await Promise.all(pair.map(async (w, i) => w.timeline.push({ t: now, after: `${after} (settled)`, observed: observed[i] as Observed, events: await w.eventReasons() })));
       return observed;
     }
     if (now > deadline) {
@@ -397,7 +411,8 @@ export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[],
   const done: string[] = [];
   const fail = async (what: string, detail: string): Promise<never> => {
     const [de, pe] = await Promise.all([deployment.events(), podGroup.events()]);
-    const timeline = (w: Workload): string => w.timeline.map((e) => `  +${e.t - (w.timeline[0]?.t ?? 0)}ms after ${e.after}: ${JSON.stringify(e.observed)}`).join('\n');
+    const timeline = (w: Workload): string =>
+      w.timeline.map((e) => `  +${e.t - (w.timeline[0]?.t ?? 0)}ms after ${e.after}: ${JSON.stringify(e.observed)}${e.events === undefined ? '' : ` events ${e.events.join(' ')}`}`).join('\n');
     throw new Error(
       [
         `conformance mismatch${options.label === undefined ? '' : ` (${options.label})`} ${what}, after ${done.join(' → ')}`,
