@@ -1,7 +1,7 @@
-# podgroup-controller: the manager (default) and the `podgroup` CLI in one image.
+# podgroup-controller: the manager (default) and the kubectl-podgroup plugin in one image.
 #   docker build -t podgroup-controller:dev .
 #   docker run --rm podgroup-controller:dev --help
-#   docker run --rm -i --entrypoint node podgroup-controller:dev dist/cli.js inject -f - < pod.yaml
+#   docker run --rm -i --entrypoint node podgroup-controller:dev dist/plugin/main.js inject -f - < pod.yaml
 
 # Build: all dependencies, compile TypeScript, then keep production dependencies only.
 FROM node:22.12.0-bookworm-slim AS build

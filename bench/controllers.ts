@@ -9,8 +9,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
 import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
 import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
@@ -18,14 +18,26 @@ import { isNotFound } from '../src/runtime/kube-client.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    'keep-cluster': { type: 'boolean', default: false },
-    only: { type: 'string' },
-    sizes: { type: 'string' },
-    rollout: { type: 'string' },
-  },
+const USAGE = 'usage: npm run bench:controllers [-- --quick] [--only equal|unthrottled] [--sizes N,N] [--rollout N] [--keep-cluster]';
+const { values, sizes: sizesFlag, rolloutFlag } = commandLineOrExit('bench:controllers', USAGE, () => {
+  const parsed = parseCommandLine({
+    options: {
+      quick: { type: 'boolean', default: false },
+      'keep-cluster': { type: 'boolean', default: false },
+      only: { type: 'string' },
+      sizes: { type: 'string' },
+      rollout: { type: 'string' },
+    },
+  });
+  const { only, sizes, rollout } = parsed.values;
+  if (only !== undefined && only !== 'equal' && only !== 'unthrottled') {
+    throw new UsageError(`--only: ${JSON.stringify(only)} is not equal or unthrottled`);
+  }
+  return {
+    values: parsed.values,
+    sizes: sizes?.split(',').map((n) => integerFlag('sizes', n, { min: 1 })),
+    rolloutFlag: rollout === undefined ? undefined : integerFlag('rollout', rollout, { min: 0 }),
+  };
 });
 const QUICK = values.quick;
 const REPS = QUICK ? 1 : 3;
@@ -302,8 +314,8 @@ let managerPid: number | undefined;
 try {
   results.raw_ceiling_pods_per_s = summary(await repeat('raw ceiling (pods/s, 500 pods, concurrency 50)', () => rawCeiling(QUICK ? 200 : 500, 50)));
 
-  const sizes = values.sizes?.split(',').map(Number) ?? (QUICK ? [100] : [100, 1000]);
-  const rolloutN = Number(values.rollout ?? (QUICK ? 100 : 500));
+  const sizes = sizesFlag ?? (QUICK ? [100] : [100, 1000]);
+  const rolloutN = rolloutFlag ?? (QUICK ? 100 : 500);
   const settings: Array<[string, number, number]> = [['equal qps 20 / burst 30 (KCM defaults)', 20, 30], ['unthrottled (qps 5000 / burst 10000)', 5000, 10000]];
   const scale: Array<Record<string, unknown>> = [];
   const rollouts: Array<Record<string, unknown>> = [];

@@ -3,8 +3,8 @@
 // calls them (one pod at a time). The extender's caches are filled directly: this measures the
 // HTTP + decision path, not the API server.
 //   npm run bench:extender [-- --quick]
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { commandLineOrExit, parseCommandLine } from '../src/cli-args.js';
 import { API_VERSION, KIND, type PodGroup } from '../src/api/podgroup.js';
 import { Informer } from '../src/runtime/informer.js';
 import { KubeClients } from '../src/runtime/kube-client.js';
@@ -14,7 +14,9 @@ import { BY_CONTROLLER_UID, controllerUidIndex } from '../src/runtime/store.js';
 import { SchedulerExtender } from '../src/scheduling/extender.js';
 import { percentile, writeResult } from './report.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values } = commandLineOrExit('bench:extender', 'usage: npm run bench:extender [-- --quick]', () =>
+  parseCommandLine({ options: { quick: { type: 'boolean', default: false } } }),
+);
 const ITERATIONS = values.quick ? 200 : 2000;
 
 const kc = new k8s.KubeConfig();

@@ -6,15 +6,17 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
 import { down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
-const { values } = parseArgs({ options: { pods: { type: 'string', default: '10000' }, 'keep-cluster': { type: 'boolean', default: false } } });
-const PODS = Number(values.pods);
+const { values, PODS } = commandLineOrExit('bench:memory', 'usage: npm run bench:memory [-- --pods N] [--keep-cluster]', () => {
+  const parsed = parseCommandLine({ options: { pods: { type: 'string', default: '10000' }, 'keep-cluster': { type: 'boolean', default: false } } });
+  return { values: parsed.values, PODS: integerFlag('pods', parsed.values.pods, { min: 1 }) };
+});
 const stateDir = join(REPO_ROOT, '.cluster-bench-memory');
 
 /**

@@ -4,14 +4,16 @@
 // scheduler or kubelet work disturbs the API server.
 //   npm run bench:webhook [-- --quick] [-- --keep-cluster]
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { commandLineOrExit, parseCommandLine } from '../src/cli-args.js';
 import { down, installCrds, loadKubeConfig, localWebhookConfiguration, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { freePort, waitFor } from '../hack/cluster/processes.js';
 import { startTs } from '../test/e2e/support/processes.js';
 import { percentile, writeResult } from './report.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, 'keep-cluster': { type: 'boolean', default: false } } });
+const { values } = commandLineOrExit('bench:webhook', 'usage: npm run bench:webhook [-- --quick] [--keep-cluster]', () =>
+  parseCommandLine({ options: { quick: { type: 'boolean', default: false }, 'keep-cluster': { type: 'boolean', default: false } } }),
+);
 const PODS = values.quick ? 200 : 1000;
 const RATE = 100;
 const stateDir = join(REPO_ROOT, '.cluster-bench');

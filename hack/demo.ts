@@ -2,14 +2,18 @@
 // is missing, with the podgroup-scheduler), installs the CRD and the webhook configuration,
 // starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
 // and tells the story step by step; then leaves everything running for kubectl.
+//   npm run demo [-- --state-dir DIR]
+// Every command it prints after "$ " is run exactly as printed (through bash, from the repository
+// root, with KUBECONFIG set), so each one works when pasted; test/e2e/demo.test.ts runs the rest.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
+import { parseCommandLine, runCommandLine } from '../src/cli-args.js';
 import {
   ClusterError,
   DEFAULT_STATE_DIR,
-  installCrds,
   loadKubeConfig,
   localWebhookConfiguration,
   REPO_ROOT,
@@ -22,14 +26,19 @@ import { freePort, waitFor } from './cluster/processes.js';
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string): void => console.log(`\n${bold(`── ${n}. ${title}`)}`);
 
-function kubectl(state: ClusterState, args: string[], show = true): string {
-  if (show) {
-    console.log(`$ kubectl ${args.join(' ')}`);
-  }
-  const out = execFileSync('kubectl', ['--kubeconfig', state.kubeconfig, ...args], { encoding: 'utf8' });
-  if (show) {
-    process.stdout.write(out.replace(/^/gm, '  '));
-  }
+const USAGE = 'usage: npm run demo [-- --state-dir DIR]';
+
+/** Quotes an argument for bash only when it needs it, so printed commands stay readable. */
+function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Prints `$ kubectl ARGS` and runs exactly that text, as a user pasting it would. */
+function kubectl(state: ClusterState, args: string[]): string {
+  const command = ['kubectl', ...args].map(shellQuote).join(' ');
+  console.log(`$ ${command}`);
+  const out = execFileSync('bash', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, KUBECONFIG: state.kubeconfig } });
+  process.stdout.write(out.replace(/^(?=.)/gm, '  '));
   return out;
 }
 
@@ -48,19 +57,33 @@ async function registerLocalWebhook(state: ClusterState, port: number): Promise<
 }
 
 async function main(): Promise<void> {
+  const { values } = parseCommandLine({
+    args: process.argv.slice(2),
+    options: { 'state-dir': { type: 'string', default: process.env.PODGROUP_CLUSTER_DIR ?? DEFAULT_STATE_DIR } },
+  });
+  const stateDir = values['state-dir'];
   step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok)');
-  const { state, alreadyUp } = await up({ stateDir: DEFAULT_STATE_DIR, log: (l) => console.log(`  ${l}`) });
+  const { state, alreadyUp } = await up({ stateDir, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
   kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone']);
 
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
-  console.log('$ kubectl apply --server-side -f crds/');
-  await installCrds(state);
-  kubectl(state, ['get', 'crds']);
+  kubectl(state, ['apply', '--server-side', '-k', 'crds/']);
+  const crds = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
+  await waitFor('the PodGroup CRD to be Established', async () => {
+    const crd = await crds.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+  }, { timeoutMs: 60_000 });
   console.log('  building the manager (npm run build)');
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
   }
+  // The kubectl plugin, as `npm install` would link it: <state>/bin/kubectl-podgroup.
+  const pluginDir = join(state.stateDir, 'bin');
+  mkdirSync(pluginDir, { recursive: true });
+  chmodSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), 0o755);
+  rmSync(join(pluginDir, 'kubectl-podgroup'), { force: true });
+  symlinkSync(join(REPO_ROOT, 'dist', 'plugin', 'main.js'), join(pluginDir, 'kubectl-podgroup'));
   const [metricsPort, probePort, webhookPort] = [await freePort(), await freePort(), await freePort()];
   await ensureNamespace(state, 'podgroup-system');
   await registerLocalWebhook(state, webhookPort);
@@ -109,7 +132,7 @@ async function main(): Promise<void> {
   };
 
   step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) spreads them');
-  kubectl(state, ['apply', '-f', join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml')]);
+  kubectl(state, ['apply', '-f', 'config/samples/podgroup-sidecars.yaml']);
   await converged('2 pods running');
   kubectl(state, ['get', 'podgroup', 'site']);
   showPods();
@@ -138,19 +161,21 @@ async function main(): Promise<void> {
   kubectl(state, ['get', 'controllerrevisions', '-l', `${GROUP}/name=site`]);
   kubectl(state, ['describe', 'podgroup', 'site']);
 
-  const shown = relative(process.cwd(), state.kubeconfig) || state.kubeconfig;
-  console.log(`\n${bold('Everything keeps running. Explore it:')}
+  // Paths relative to the repository root, where npm run leaves the user.
+  const shown = relative(REPO_ROOT, state.kubeconfig);
+  const down = stateDir === DEFAULT_STATE_DIR ? 'npm run cluster:down' : `npm run cluster:down -- --state-dir ${shellQuote(relative(REPO_ROOT, stateDir))}`;
+  console.log(`\n${bold('Everything keeps running. Explore it (from the repository root):')}
   export KUBECONFIG=${shown}
+  export PATH="$PWD/${relative(REPO_ROOT, join(state.stateDir, 'bin'))}:$PATH"    # kubectl-podgroup, the kubectl plugin
   kubectl get podgroups,pods -o wide
+  kubectl podgroup rollout history site                   # the kubectl plugin: rollout status|history|undo|pause|resume|restart, why
   kubectl explain podgroup.spec.strategy
-  kubectl logs -l app=site -c log-collector               # (kwok runs nothing: empty here)
-  kubectl annotate podgroup site ${GROUP}/rollback-to=1    # server-side rollback
-  kubectl apply -f config/samples/podgroup-gang.yaml      # a gang; kubectl describe podgroup train
+  kubectl podgroup rollout undo site --to-revision 1      # server-side rollback (the ${GROUP}/rollback-to annotation)
+  kubectl apply -f config/samples/podgroup-gang.yaml      # a gang of 5, placed only when all 5 fit
+  kubectl describe podgroup train                         # its GangScheduled condition
+  kubectl podgroup why train                              # why it is (not) ready, on one screen
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
-Stop everything with: npm run cluster:down`);
+Stop everything with: ${down}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+runCommandLine('demo', USAGE, main);

@@ -1,12 +1,13 @@
 // Manager flags, named as controller-runtime and kube-controller-manager name them. Parsing is
-// pure: a bad value is a FlagError naming the flag and what it accepts.
-import { parseArgs } from 'node:util';
+// pure: a bad value is a UsageError naming the flag and what it accepts.
+import { parseCommandLine, parseDuration, UsageError } from './cli-args.js';
 import { PODGROUP_SCHEDULER } from './api/podgroup.js';
 import type { ListenAddress } from './runtime/manager.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './runtime/logging.js';
 import { validateLeaseTimings } from './runtime/leader-election.js';
 
-export class FlagError extends Error {}
+/** Durations are parsed by the shared command-line edge (the kubectl plugin's --timeout too). */
+export { parseDuration };
 
 export interface ManagerFlags {
   kubeconfig: string | undefined;
@@ -94,23 +95,6 @@ export function usage(): string {
   return `usage: podgroup-controller [flags]\n\n${lines.join('\n')}\n  --help\n`;
 }
 
-/** Go-style durations: 500ms, 15s, 1m30s. */
-export function parseDuration(flag: string, value: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    if (m.index !== consumed) {
-      break;
-    }
-    consumed += m[0].length;
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  }
-  if (value === '' || consumed !== value.length) {
-    throw new FlagError(`--${flag}: ${JSON.stringify(value)} is not a duration (examples: 500ms, 15s, 1m30s)`);
-  }
-  return total;
-}
 
 /** ":8080" → all interfaces; "127.0.0.1:8080"; "0" → disabled. */
 export function parseAddress(flag: string, value: string): ListenAddress | undefined {
@@ -120,7 +104,7 @@ export function parseAddress(flag: string, value: string): ListenAddress | undef
   const m = /^(.*):(\d+)$/.exec(value);
   const port = m === null ? NaN : Number(m[2]);
   if (m === null || !(port >= 0 && port < 65536)) {
-    throw new FlagError(`--${flag}: ${JSON.stringify(value)} is not HOST:PORT, :PORT or 0`);
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} is not HOST:PORT, :PORT or 0`);
   }
   const host = m[1] === '' ? '0.0.0.0' : (m[1] ?? '').replace(/^\[(.*)\]$/, '$1');
   return { host, port };
@@ -129,7 +113,7 @@ export function parseAddress(flag: string, value: string): ListenAddress | undef
 function parseNumber(flag: string, value: string, options: { min: number; integer?: boolean }): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < options.min || (options.integer === true && !Number.isInteger(n))) {
-    throw new FlagError(`--${flag}: ${JSON.stringify(value)} must be ${options.integer === true ? 'an integer' : 'a number'} >= ${options.min}`);
+    throw new UsageError(`--${flag}: ${JSON.stringify(value)} must be ${options.integer === true ? 'an integer' : 'a number'} >= ${options.min}`);
   }
   return n;
 }
@@ -137,20 +121,14 @@ function parseNumber(flag: string, value: string, options: { min: number; intege
 const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerFlags | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowNegative: true,
-      options: {
-        ...Object.fromEntries(Object.entries(FLAGS).map(([name, spec]) => [name, { type: spec.type }])),
-        help: { type: 'boolean' },
-      },
-    } as Parameters<typeof parseArgs>[0]);
-  } catch (err) {
-    throw new FlagError(err instanceof Error ? err.message : String(err));
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    allowNegative: true,
+    options: {
+      ...Object.fromEntries(Object.entries(FLAGS).map(([name, spec]) => [name, { type: spec.type }])),
+      help: { type: 'boolean' },
+    },
+  } as { args: string[]; allowNegative: true; options: Record<string, { type: 'string' | 'boolean' }> });
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help === true) {
     return 'help';
@@ -159,11 +137,11 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const bool = (name: string): boolean => (typeof v[name] === 'boolean' ? (v[name] as boolean) : Boolean(FLAGS[name]?.default));
   const logLevel = str('log-level');
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new FlagError(`--log-level: ${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
+    throw new UsageError(`--log-level: ${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
   }
   const logFormat = str('log-format');
   if (logFormat !== 'json' && logFormat !== 'text') {
-    throw new FlagError(`--log-format: ${JSON.stringify(logFormat)} is not json or text`);
+    throw new UsageError(`--log-format: ${JSON.stringify(logFormat)} is not json or text`);
   }
   const flags: ManagerFlags = {
     kubeconfig: str('kubeconfig') || undefined,
@@ -200,7 +178,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     try {
       validateLeaseTimings(flags);
     } catch (err) {
-      throw new FlagError(err instanceof Error ? err.message : String(err));
+      throw new UsageError(err instanceof Error ? err.message : String(err));
     }
   }
   return flags;

@@ -5,10 +5,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { parseFlags, usage, FlagError, type ManagerFlags } from './flags.js';
+import { UsageError } from './cli-args.js';
+import { parseFlags, usage, type ManagerFlags } from './flags.js';
 import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
+import { describeError } from './runtime/kube-client.js';
 import { createLogger } from './runtime/logging.js';
 import { guardUnhandledRejections, Manager } from './runtime/manager.js';
 
@@ -30,7 +32,7 @@ async function supportsNativeSidecars(kc: k8s.KubeConfig, logger: ReturnType<typ
     const minor = Number.parseInt(v.minor, 10);
     return Number(v.major) > 1 || minor >= 29;
   } catch (err) {
-    logger.warn('could not read the API server version; injecting sidecars as regular containers', { error: String(err) });
+    logger.warn('could not read the API server version; injecting sidecars as regular containers', { error: describeError(err) });
     return false;
   }
 }
@@ -126,8 +128,9 @@ try {
     await run(flags);
   }
 } catch (err) {
-  if (err instanceof FlagError) {
-    process.stderr.write(`podgroup-controller: ${err.message}\n\n${usage()}`);
+  if (err instanceof UsageError) {
+    // One line naming the flag; the full list is one --help away (it is long).
+    process.stderr.write(`podgroup-controller: ${err.message}\nusage: podgroup-controller [flags]; --help lists every flag\n`);
     process.exit(2);
   }
   process.stderr.write(`podgroup-controller: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,7 +1,8 @@
 // `npm run cluster:up [-- --nodes N]`, `npm run cluster:down`, and `status` / `add-nodes` for
-// scripting. Every failure ends with one message naming its cause and exit code 1.
-import { parseArgs } from 'node:util';
+// scripting. Every failure ends with one message naming its cause and exit code 1; a bad command
+// line names the flag, prints the usage and exits 2.
 import { relative } from 'node:path';
+import { integerFlag, parseCommandLine, runCommandLine, UsageError } from '../../src/cli-args.js';
 import {
   addFakeNodes,
   ClusterError,
@@ -25,7 +26,8 @@ function printAccess(kubeconfig: string): void {
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseCommandLine({
+    args: process.argv.slice(2),
     allowPositionals: true,
     options: {
       'state-dir': { type: 'string', default: process.env.PODGROUP_CLUSTER_DIR ?? DEFAULT_STATE_DIR },
@@ -35,13 +37,13 @@ async function main(): Promise<void> {
     },
   });
   const stateDir = values['state-dir'];
-  const nodes = Number(values.nodes);
+  const nodes = integerFlag('nodes', values.nodes, { min: 0 });
+  if (positionals.length > 1) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  }
   switch (positionals[0]) {
     case 'up': {
-      const port = values['apiserver-port'] === undefined ? undefined : Number(values['apiserver-port']);
-      if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
-        throw new ClusterError(`--apiserver-port must be a port number, got ${values['apiserver-port']}`);
-      }
+      const port = values['apiserver-port'] === undefined ? undefined : integerFlag('apiserver-port', values['apiserver-port'], { min: 1, max: 65535 });
       const { state, alreadyUp } = await up({ stateDir, nodes, apiserverPort: port });
       console.log(alreadyUp ? `cluster already up (${state.apiserverUrl})` : `cluster up: ${state.apiserverUrl}`);
       printAccess(state.kubeconfig);
@@ -70,15 +72,12 @@ async function main(): Promise<void> {
       console.log(`added ${nodes} node(s)`);
       return;
     }
+    case undefined:
+      throw new UsageError('missing command');
     default:
-      console.error(usage);
-      process.exitCode = 2;
+      throw new UsageError(`unknown command ${JSON.stringify(positionals[0])}`);
   }
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof ClusterError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  console.error(`cluster: ${message}`);
-  process.exitCode = 1;
-});
+runCommandLine('cluster', usage, main);
 

@@ -2,13 +2,14 @@
 // API server (default: the local cluster). --check exits 1 when the committed file differs.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { parseCommandLine, runCommandLine } from '../../src/cli-args.js';
 import { DEFAULT_STATE_DIR } from '../cluster/local-cluster.js';
 import { CRD_FILE, renderCrd } from './generate.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseCommandLine({
+    args: process.argv.slice(2),
     options: {
       kubeconfig: { type: 'string', default: process.env.KUBECONFIG ?? join(DEFAULT_STATE_DIR, 'kubeconfig') },
       check: { type: 'boolean', default: false },
@@ -28,7 +29,4 @@ async function main(): Promise<void> {
   console.log(`wrote ${CRD_FILE}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`generate: ${err instanceof Error ? err.message : String(err)}`);
-  process.exitCode = 1;
-});
+runCommandLine('generate', 'usage: npm run generate [-- --kubeconfig FILE] [--check]', main);

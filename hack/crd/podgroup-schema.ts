@@ -368,7 +368,7 @@ export function podGroupCrd(templateSchema: Schema): Schema {
     metadata: { name: `${PLURAL}.${GROUP}` },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'podgroup', shortNames: ['pg'], categories: ['all', 'podgroup'] },
+      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'podgroup', shortNames: ['pgd'], categories: ['all', 'podgroup'] },
       scope: 'Namespaced',
       versions: [
         {

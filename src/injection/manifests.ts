@@ -1,4 +1,4 @@
-// Injection into manifests (the `podgroup inject` CLI): Pods, or objects with a pod template
+// Injection into manifests (`kubectl podgroup inject`): Pods, or objects with a pod template
 // (PodGroup, Deployment, StatefulSet, DaemonSet, Job, CronJob, ...). Pure: text in, text out.
 import type * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -63,7 +63,7 @@ export function injectDocuments(text: string, options: { namespaceEnabled: boole
         throw err;
       }
     }
-    out.push(stringify(doc, { lineWidth: 0 }));
+    out.push(stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }));
   }
   return out.join('---\n');
 }

@@ -5,7 +5,7 @@
 // across renewals, so the caBundle never races a new certificate.
 import * as k8s from '@kubernetes/client-node';
 import { certificateNotAfter, createCertificateAuthority, issueCertificate } from '../runtime/certificates.js';
-import { isConflict, isNotFound, type KubeClients } from '../runtime/kube-client.js';
+import { errorLogFields, isConflict, isNotFound, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 
 export interface TlsOptions {
@@ -46,7 +46,7 @@ export class WebhookCertificates {
   async start(): Promise<ServingCertificate> {
     const cert = await this.sync();
     this.timer = setInterval(() => {
-      this.sync().catch((err: unknown) => this.log.error('webhook certificate check failed', { error: String(err) }));
+      this.sync().catch((err: unknown) => this.log.error('webhook certificate check failed', errorLogFields(err)));
     }, this.options.checkIntervalMs);
     this.timer.unref();
     return cert;

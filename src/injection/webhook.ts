@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import type { Informer } from '../runtime/informer.js';
+import { errorLogFields } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { injections, missedInjections, webhookInFlight, webhookLatency, webhookRequests } from '../runtime/metrics.js';
@@ -111,7 +112,7 @@ export class SidecarWebhook implements Runnable {
       status = err instanceof BadRequest ? 400 : 500;
       body = { message: err instanceof Error ? err.message : String(err) };
       if (status === 500) {
-        this.log.error('webhook failed', { error: String(err) });
+        this.log.error('webhook failed', errorLogFields(err));
       }
     } finally {
       webhookInFlight.dec({ webhook: WEBHOOK_PATH });

@@ -6,13 +6,14 @@ import type * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
-import { errorMessage, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
+import { errorMessage, ExpectedError, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey, type Reader } from '../runtime/store.js';
 import { claimPods, claimRevisions, planClaim, planPodClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
+import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
 import { isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
@@ -131,7 +132,7 @@ export class PodGroupReconciler {
 
     if (failure !== undefined) {
       // The status says why; the throw makes the queue retry with backoff.
-      throw new Error(`${failure.reason}: ${failure.message}`);
+      throw new ExpectedError(`${failure.reason}: ${failure.message}`);
     }
     const delays = [planRecheck, recheckAfterMs].filter((d): d is number => d !== undefined && d > 0);
     return delays.length > 0 ? { requeueAfterMs: Math.min(...delays) + 50 } : undefined;
@@ -172,9 +173,11 @@ export class PodGroupReconciler {
           return 'collision';
         }
       }
-    } else if (decision.kind === 'renumber') {
-      await this.control.patchRevision(decision.revision, { revision: decision.number });
-      this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+    } else if (decision.kind !== 'create' && decision.patch !== undefined) {
+      await this.control.patchRevision(decision.revision, decision.patch);
+      if (decision.kind === 'renumber') {
+        this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+      }
     }
     contents.set(decision.hash, revisionContent(pg.spec));
     return { updateHash: decision.hash, revisionCreated, contents };
@@ -394,5 +397,6 @@ export function setupPodGroupController(manager: Manager, options: PodGroupContr
   });
   controller.watchFor(podGroups).watches(pods, keysFor).watches(revisions, keysFor);
   manager.addController(controller);
+  registerPodGroupStateMetrics({ store: podGroups.store, isLeader: () => manager.isLeader() });
   return { controller, reconciler };
 }

@@ -43,6 +43,11 @@ function safeEncode(n: number): string {
   return out;
 }
 
+/** The annotation Deployments copy onto their ReplicaSets and `kubectl rollout history` shows. */
+export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
+
+const changeCauseOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
+
 /** What a revision holds: everything that shapes the pods made from it. */
 export interface RevisionData {
   template: k8s.V1PodTemplateSpec;
@@ -102,6 +107,7 @@ export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V
       name: `${name}-${hash}`,
       namespace: pg.metadata?.namespace,
       labels: { ...pg.spec.template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: boundedLabelValue(name) },
+      ...(changeCauseOf(pg) === undefined ? {} : { annotations: { [CHANGE_CAUSE_ANNOTATION]: changeCauseOf(pg) as string } }),
       ownerReferences: [controllerRef(pg)],
     },
     data: revisionContent(pg.spec),
@@ -116,10 +122,34 @@ export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): num
 }
 
 export type RevisionDecision =
-  | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string }
-  /** An older revision holds this template (a rollback): reuse it under a new, highest number. */
-  | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number }
+  /** `patch` (a merge patch for the revision) when the PodGroup's change-cause differs from its record. */
+  | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string; patch?: object }
+  /** An older revision holds this content (a rollback): reuse it under a new, highest number. */
+  | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number; patch: object }
   | { kind: 'create'; revision: k8s.V1ControllerRevision; hash: string };
+
+/**
+ * The PodGroup's change-cause onto an existing revision, as the Deployment controller copies its
+ * annotations onto the new ReplicaSet: set when the PodGroup has one that differs, else kept.
+ */
+function changeCausePatch(pg: PodGroup, revision: k8s.V1ControllerRevision): { metadata: { annotations: Record<string, string> } } | undefined {
+  const cause = changeCauseOf(pg);
+  return cause === undefined || cause === changeCauseOf(revision) ? undefined : { metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: cause } } };
+}
+
+/**
+ * JSON Patch operations that carry the target revision's change-cause to the PodGroup on a
+ * rollback (kubectl's rollbacker does so for Deployments), so the renumbered revision keeps the
+ * cause it was made for; removes the PodGroup's when the target has none.
+ */
+export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRevision): object[] {
+  const cause = changeCauseOf(target);
+  const path = `/metadata/annotations/${CHANGE_CAUSE_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+  if (cause !== undefined) {
+    return [{ op: 'add', path, value: cause }];
+  }
+  return changeCauseOf(pg) === undefined ? [] : [{ op: 'remove', path }];
+}
 
 /** Which ControllerRevision represents the PodGroup's current template and sidecars. */
 export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {
@@ -129,9 +159,10 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
   const match = equal[0];
   if (match !== undefined) {
     const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
+    const patch = changeCausePatch(pg, match);
     return revisionNumber(match) === latest
-      ? { kind: 'existing', revision: match, hash }
-      : { kind: 'renumber', revision: match, hash, number: latest + 1 };
+      ? { kind: 'existing', revision: match, hash, ...(patch === undefined ? {} : { patch }) }
+      : { kind: 'renumber', revision: match, hash, number: latest + 1, patch: { ...patch, revision: latest + 1 } };
   }
   const hash = contentHash(content, collisionCount);
   return { kind: 'create', revision: newRevision(pg, hash, latest + 1), hash };

@@ -17,6 +17,7 @@ import {
   reconcileTime,
   reconcileTotal,
 } from './metrics.js';
+import { describeError, errorLogFields, isNamespaceTerminating } from './kube-client.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { objectKey, splitKey } from './store.js';
 import { timerDelay } from './timers.js';
@@ -187,17 +188,20 @@ export class Controller {
         reconcileTotal.inc({ controller: this.name, result: 'success' });
       }
     } catch (err) {
+      if (isNamespaceTerminating(err)) {
+        // As kube-controller-manager does: the namespace is going away with everything in it.
+        this.queue.forget(key);
+        reconcileTotal.inc({ controller: this.name, result: 'success' });
+        log.info('namespace is terminating; dropping the request', { error: describeError(err) });
+        return;
+      }
       reconcileTotal.inc({ controller: this.name, result: 'error' });
       reconcileErrors.inc({ controller: this.name });
       if (!(err instanceof Error)) {
         reconcilePanics.inc({ controller: this.name });
       }
       this.queue.addRateLimited(key);
-      log.error('reconciler error', {
-        error: err instanceof Error ? err.message : String(err),
-        stack: err instanceof Error ? err.stack : undefined,
-        retries: this.queue.numRequeues(key),
-      });
+      log.error('reconciler error', { ...errorLogFields(err), retries: this.queue.numRequeues(key) });
     } finally {
       end();
     }

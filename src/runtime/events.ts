@@ -4,7 +4,7 @@
 // object and reason drops floods, as client-go's recorder does. Writing never blocks or fails the caller.
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { isNotFound, mergePatch, type KubeClients } from './kube-client.js';
+import { errorLogFields, isNotFound, mergePatch, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { eventsEmitted } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';
@@ -58,7 +58,7 @@ export class ApiEventRecorder implements EventRecorder {
     const next = previous
       .then(() => this.write(key, obj, type, reason, text))
       .catch((err: unknown) => {
-        this.log.warn('could not write event', { reason, error: String(err) });
+        this.log.warn('could not write event', { reason, ...errorLogFields(err) });
       })
       .finally(() => {
         if (this.chains.get(key) === next) {

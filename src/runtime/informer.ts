@@ -8,6 +8,7 @@
 // handlers, so changes made while the API server was unreachable are never lost.
 import http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
+import { describeError, errorLogFields } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { silentLogger } from './logging.js';
 import { informerRestarts, informerSynced } from './metrics.js';
@@ -230,7 +231,7 @@ export class Informer<T extends k8s.KubernetesObject> {
       if (reason.kind === 'error') {
         delay = backoffDelay(attempt, this.backoff);
         attempt += 1;
-        this.log.warn('list/watch failed; restarting', { error: describe(reason.error), retryInMs: delay, attempt });
+        this.log.warn('list/watch failed; restarting', { error: describeError(reason.error), retryInMs: delay, attempt });
       } else {
         this.log.warn('watch stalled; restarting', { stallTimeoutMs: this.stallTimeoutMs });
       }
@@ -350,15 +351,8 @@ export class Informer<T extends k8s.KubernetesObject> {
     try {
       fn();
     } catch (err) {
-      this.log.error('event handler threw', { error: describe(err) });
+      this.log.error('event handler threw', errorLogFields(err));
     }
   }
 }
 
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { statusCode?: number; code?: number | string }).statusCode ?? (err as { code?: number | string }).code;
-    return code === undefined ? err.message : `${err.message} (${code})`;
-  }
-  return String(err);
-}

@@ -21,6 +21,9 @@ export interface ClientOptions {
   burst: number;
 }
 
+/** Pseudo-header the transport adds to error responses: "METHOD /path" of the request. */
+const REQUEST_HEADER = 'x-podgroup-request';
+
 type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 
 /** Creates API clients for one KubeConfig, all behind the same throttle and metrics. */
@@ -50,6 +53,11 @@ export class KubeClients {
       const started = performance.now();
       try {
         const response = await sendOverAgent(request, this.agentFor(request));
+        if (response.httpStatusCode >= 400) {
+          // client-node's ApiException keeps the status, body and headers but not the request:
+          // carry the request line in a pseudo-header so an error log can name the verb and object.
+          response.headers[REQUEST_HEADER] = `${method} ${new URL(request.getUrl()).pathname}`;
+        }
         restClientRequests.inc({ code: String(response.httpStatusCode), method, host: this.host });
         restClientLatency.observe({ verb: method, host: this.host }, (performance.now() - started) / 1000);
         return response;
@@ -187,6 +195,68 @@ export function errorMessage(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+/** An API error in the terms of an audit log: verb, resource, object, HTTP code, reason, message. */
+export interface ApiErrorFields {
+  verb: string;
+  resource: string;
+  /** namespace/name, name, or "" for a collection. */
+  object: string;
+  code: number;
+  reason: string;
+  message: string;
+}
+
+const VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+
+/** The fields of a client-node ApiException (undefined for anything else, e.g. a network error). */
+export function apiErrorFields(err: unknown): ApiErrorFields | undefined {
+  if (!(err instanceof k8s.ApiException)) {
+    return undefined;
+  }
+  const status = apiStatus(err) as (ApiStatus & { message?: string; details?: { name?: string; kind?: string } }) | undefined;
+  const [method = '', path = ''] = (String((err.headers as Record<string, unknown> | undefined)?.[REQUEST_HEADER] ?? '')).split(' ');
+  // /api/v1/namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]] or /apis/GROUP/VERSION/..., cluster-scoped without namespaces/NS.
+  const parts = path.split('/').filter((p) => p !== '');
+  const rest = parts.slice(parts[0] === 'api' ? 2 : 3);
+  const namespace = rest[0] === 'namespaces' && rest.length > 2 ? rest[1] : undefined;
+  const [resource = status?.details?.kind ?? '', name = status?.details?.name ?? '', sub] = namespace === undefined ? rest : rest.slice(2);
+  const verb = method === 'GET' ? (name === '' ? 'list' : 'get') : (VERBS[method] ?? (method.toLowerCase() || 'request'));
+  return {
+    verb: name === '' && method === 'DELETE' ? 'deletecollection' : verb,
+    resource: sub === undefined ? resource : `${resource}/${sub}`,
+    object: name === '' ? (namespace ?? '') : namespace === undefined ? name : `${namespace}/${name}`,
+    code: err.code,
+    reason: status?.reason ?? '',
+    message: errorMessage(err),
+  };
+}
+
+/** One line for any error: "patch pods ns/x: 422 Invalid: <the API's message>" for an API answer. */
+export function describeError(err: unknown): string {
+  const api = apiErrorFields(err);
+  if (api !== undefined) {
+    const target = [api.resource, api.object].filter((s) => s !== '').join(' ');
+    return `${api.verb} ${target}: ${api.code}${api.reason === '' ? '' : ` ${api.reason}`}: ${api.message}`.replace(/\s*\n\s*/g, ' ');
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Log fields for an error: one line, and the API's verb/code/reason when it is an API answer (an
+ * expected outcome: no stack, no response headers); the stack only for anything else (a bug).
+ */
+export function errorLogFields(err: unknown): Record<string, unknown> {
+  const api = apiErrorFields(err);
+  if (api !== undefined) {
+    return { error: describeError(err), verb: api.verb, resource: api.resource, object: api.object, code: api.code, reason: api.reason };
+  }
+  return { error: describeError(err), ...(err instanceof Error && !(err instanceof ExpectedError) ? { stack: err.stack } : {}) };
+}
+
+/** An error that explains itself (logged without a stack). */
+export class ExpectedError extends Error {}
 
 interface ApiStatus {
   reason?: string;

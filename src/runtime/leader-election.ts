@@ -7,7 +7,7 @@
 //  - every write is an optimistic-concurrency replace, so two candidates never both win;
 //  - release() empties holderIdentity so a standby takes over at its next retry.
 import * as k8s from '@kubernetes/client-node';
-import { isConflict, isNotFound, type KubeClients } from './kube-client.js';
+import { describeError, isConflict, isNotFound, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { leaderElectionStatus } from './metrics.js';
 import { timerDelay } from './timers.js';
@@ -102,7 +102,7 @@ export class LeaderElector {
     try {
       ok = await this.tryAcquireOrRenew();
     } catch (err) {
-      this.log.warn('leader election: lease request failed', { lease: this.leaseName(), error: String(err) });
+      this.log.warn('leader election: lease request failed', { lease: this.leaseName(), error: describeError(err) });
     }
     if (this.stopped) {
       return;
@@ -217,7 +217,7 @@ export class LeaderElector {
       });
       this.log.info('leader election: released lease', { lease: this.leaseName() });
     } catch (err) {
-      this.log.warn('leader election: could not release lease', { lease: this.leaseName(), error: String(err) });
+      this.log.warn('leader election: could not release lease', { lease: this.leaseName(), error: describeError(err) });
     }
   }
 

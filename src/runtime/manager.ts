@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import type { Controller } from './controller.js';
 import { ApiEventRecorder } from './events.js';
-import { KubeClients, type ClientOptions } from './kube-client.js';
+import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
 import { scrape, unhandledRejections } from './metrics.js';
@@ -180,7 +180,7 @@ export class Manager {
       for (const runnable of this.runnables.filter((r) => r.needLeaderElection)) {
         await runnable.start();
       }
-    })().catch((err: unknown) => this.log.error('starting leader work failed', { error: String(err) }));
+    })().catch((err: unknown) => this.log.error('starting leader work failed', errorLogFields(err)));
   }
 
   private async stopLeaderWork(): Promise<void> {

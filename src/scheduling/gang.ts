@@ -46,6 +46,7 @@ export function filterForGang(input: GangInput): GangVerdict {
   const failed: Record<string, string> = {};
   const passed: string[] = [];
   let room = 0;
+  const roomByNode: Array<[string, number]> = [];
   const limits = new Map<string, number>();
   for (const node of input.nodes) {
     const fit = slots(free(node), input.request);
@@ -60,6 +61,7 @@ export function filterForGang(input: GangInput): GangVerdict {
         }
       }
     }
+    roomByNode.push([node.name, count]);
     if (count > 0) {
       passed.push(node.name);
       room += count;
@@ -75,10 +77,31 @@ export function filterForGang(input: GangInput): GangVerdict {
   const need = (input.minAvailable ?? 0) - input.bound;
   if (need > 0 && room < need) {
     const limitedBy = mostLimiting(input, limits);
-    const message = `PodGroup ${input.group} needs ${input.minAvailable} members, ${input.bound} bound, room for ${room} more (${limitedBy})`;
+    const message = `PodGroup ${input.group} needs ${input.minAvailable} members, ${input.bound} bound: ${need} more must fit at once, ${room} ${room === 1 ? 'fits' : 'fit'} (${describeRoom(roomByNode)}), limited by ${limitedBy}`;
     return { passed: [], failed: Object.fromEntries(input.nodes.map((n) => [n.name, message])), gangMessage: message, room };
   }
   return { passed, failed, gangMessage: undefined, room };
+}
+
+const NODES_NAMED = 5;
+
+/**
+ * Where the members that fit would go, roomiest nodes first: "a: 2, b: 1; 3 nodes full". Every
+ * node gets the same message (kube-scheduler counts nodes per distinct reason), so it carries the
+ * per-node picture and the total, bounded to a few names on large clusters.
+ */
+function describeRoom(roomByNode: Array<[string, number]>): string {
+  const withRoom = roomByNode.filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const full = roomByNode.length - withRoom.length;
+  if (withRoom.length === 0) {
+    return roomByNode.length === 0 ? 'no candidate nodes' : `all ${full} candidate node${full === 1 ? ' is' : 's are'} full`;
+  }
+  const named = withRoom.slice(0, NODES_NAMED).map(([name, n]) => `${name}: ${n}`);
+  const rest = withRoom.slice(NODES_NAMED);
+  if (rest.length > 0) {
+    named.push(`${rest.length} more node${rest.length === 1 ? '' : 's'}: ${rest.reduce((sum, [, n]) => sum + n, 0)}`);
+  }
+  return full === 0 ? named.join(', ') : `${named.join(', ')}; ${full} node${full === 1 ? '' : 's'} full`;
 }
 
 /** The resource that bounds the group's room: the one whose per-node fit is smallest overall. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { FlagError, parseAddress, parseDuration, parseFlags } from '../../src/flags.js';
+import { UsageError } from '../../src/cli-args.js';
+import { parseAddress, parseDuration, parseFlags } from '../../src/flags.js';
 
 describe('manager flags', () => {
   it('has controller-runtime defaults', () => {
@@ -31,9 +32,10 @@ describe('manager flags', () => {
     [['--leader-elect-lease-duration=soon'], 'is not a duration'],
     [['--metrics-bind-address=localhost'], 'is not HOST:PORT, :PORT or 0'],
     [['--leader-elect', '--leader-elect-lease-duration=5s', '--leader-elect-renew-deadline=10s'], 'lease duration must be greater than the renew deadline'],
-    [['--bogus'], "Unknown option '--bogus'"],
+    [['--bogus'], 'unknown flag --bogus'],
+    [['--kube-api-qps'], 'flag --kube-api-qps needs a value'],
   ])('rejects %j with a clear message', (argv, message) => {
-    expect(() => parseFlags(argv, {})).toThrow(FlagError);
+    expect(() => parseFlags(argv, {})).toThrow(UsageError);
     expect(() => parseFlags(argv, {})).toThrow(message);
   });
 

@@ -3,18 +3,19 @@
 // config/rbac (a TokenRequest token) does its whole job, and `kubectl auth can-i` shows that
 // account is least-privilege; a real Prometheus scrapes the manager.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
-import { core, createPodGroup, getPodGroup, podGroupManifest, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+import { GROUP, PLURAL, VERSION } from '../../../src/api/podgroup.js';
+import { core, custom, createPodGroup, getPodGroup, podGroupManifest, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 
 const kc = kubeConfig();
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
@@ -164,11 +165,23 @@ describe('deploy', () => {
       expect(metrics).not.toMatch(/rest_client_requests_total\{code="403"/);
       expect(metrics).toMatch(/leader_election_master_status\{name="podgroup-controller"\} 1/);
 
-      // A real Prometheus scrapes the manager (the static job of config/prometheus/scrape-config.yaml).
+      // A real Prometheus scrapes the manager (the static job of config/prometheus/scrape-config.yaml)
+      // and evaluates the real alert expressions of config/prometheus/rules, with every `for`
+      // shortened to 1s and a 1s evaluation interval (the only test-only change).
       const promPort = await freePort();
       const metricsTarget = new URL(manager.metricsUrl).host;
       const config = join(tmp, 'prometheus.yaml');
-      writeFileSync(config, stringify({ scrape_configs: [{ job_name: 'podgroup-controller-local', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [metricsTarget] }] }] }));
+      const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ for?: string }> }> };
+      rules.groups.forEach((g) => g.rules.forEach((r) => (r.for = '1s')));
+      writeFileSync(join(tmp, 'rules.yaml'), stringify(rules));
+      writeFileSync(
+        config,
+        stringify({
+          global: { evaluation_interval: '1s' },
+          rule_files: [join(tmp, 'rules.yaml')],
+          scrape_configs: [{ job_name: 'podgroup-controller', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [metricsTarget] }] }],
+        }),
+      );
       prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], join(tmp, 'prometheus.log'), process.env);
       const query = async (q: string): Promise<number | undefined> => {
         const res = await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
@@ -176,14 +189,83 @@ describe('deploy', () => {
         const v = body.data?.result?.[0]?.value[1];
         return v === undefined ? undefined : Number(v);
       };
-      await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller-local"}')) === 1, 60_000, 500);
+      await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller"}')) === 1, 60_000, 500);
       const reconciles = await eventually('Prometheus: reconciles > 0', async () => {
         const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
         return v !== undefined && v > 0 ? v : undefined;
       }, 60_000, 500);
       process.stderr.write(`prometheus sees ${reconciles} podgroup reconciles\n`);
+      expect(await eventually('Prometheus: podgroup_spec_replicas', () => query(`podgroup_spec_replicas{namespace="${ns.name}",podgroup="app"}`), 30_000, 500)).toBe(3);
+
+      // A stuck rollout (nothing can place its pods; a 2s progress deadline) fires PodGroupRolloutStuck.
+      const stuck = podGroupManifest('stuck', { replicas: 2, progressDeadlineSeconds: 2 });
+      stuck.spec.template.spec = { ...stuck.spec.template.spec, nodeSelector: { 'podgroup.dev/no-such-node': 'x' }, containers: stuck.spec.template.spec?.containers ?? [] };
+      await createPodGroup(ns.name, stuck);
+      const firing = await eventually(
+        'Prometheus: PodGroupRolloutStuck firing for the stuck PodGroup',
+        async () => {
+          const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/alerts`)).body) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
+          return res.data.alerts.find((a) => a.labels.alertname === 'PodGroupRolloutStuck' && a.labels.podgroup === 'stuck' && a.state === 'firing');
+        },
+        90_000,
+        500,
+      );
+      expect(firing.labels).toMatchObject({ namespace: ns.name, condition: 'Progressing', status: 'false', reason: 'ProgressDeadlineExceeded', severity: 'warning' });
+
+      // Every query of the Grafana dashboard is valid against this Prometheus and returns data.
+      const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+      for (const panel of dashboard.panels) {
+        for (const target of panel.targets ?? []) {
+          const expr = target.expr.replaceAll('$namespace', '.*').replaceAll('$podgroup', '.*').replaceAll('$__rate_interval', '1m');
+          await eventually(`dashboard panel "${panel.title}": ${expr}`, async () => {
+            const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`)).body) as { status: string; error?: string; data?: { result: unknown[] } };
+            if (res.status !== 'success') {
+              throw new Error(res.error);
+            }
+            return (res.data?.result.length ?? 0) > 0;
+          }, 60_000, 500);
+        }
+      }
+
+      // Deleting the PodGroup removes its series from the next scrape (no stale gauges).
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL, name: 'stuck' });
+      await eventually('no series of the deleted PodGroup', async () => !(await httpGet(manager?.metricsUrl ?? '')).body.includes('podgroup="stuck"'));
+      expect((await httpGet(manager.metricsUrl)).body).toContain(`podgroup_status_replicas_available{namespace="${ns.name}",podgroup="app"} 3`);
     } finally {
       await ns.remove();
     }
+  });
+  it('build-installer: one bundle with the image, applied server-side and removed cleanly with kubectl delete -f', async () => {
+    // The manager and Prometheus of the previous step go first: the bundle owns their namespace.
+    if (prometheusPid !== undefined) {
+      await stopProcess(prometheusPid);
+      prometheusPid = undefined;
+    }
+    await manager?.stop();
+    manager = undefined;
+    // …and the URL-based webhook configuration that pointed at that local process.
+    await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
+    const bundle = join(tmp, 'install.yaml');
+    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
+    const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } });
+    expect(objects[0]?.kind).toBe('MutatingWebhookConfiguration');
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'Namespace', 'ConfigMap']));
+    const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'podgroup-controller');
+    expect(deployment?.spec?.template?.spec?.containers?.[0]?.image).toBe('registry.example/podgroup-controller:v9.9.9');
+
+    const applied = kubectl(['apply', '--server-side', '--force-conflicts', '-f', bundle]);
+    expect(applied.trim().split('\n')).toHaveLength(objects.length);
+    expect(kubectl(['get', '-f', bundle, '-o', 'name']).trim().split('\n')).toHaveLength(objects.length);
+
+    const deleted = kubectl(['delete', '-f', bundle, '--timeout=120s']);
+    expect(deleted.split('\n')[0]).toBe('mutatingwebhookconfiguration.admissionregistration.k8s.io "podgroup-controller" deleted');
+    // Nothing left behind: every object of the bundle is gone (the namespace with what the manager made in it).
+    expect(kubectl(['get', '-f', bundle, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    // The CRD went with the bundle: put it back (and wait until it serves) for the tests that follow.
+    await installCrds(clusterState());
+    await eventually('PodGroups served again', async () => {
+      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
+      return true;
+    }, 60_000, 250);
   });
 });

@@ -110,7 +110,7 @@ describe('podgroup-scheduler with the extender', () => {
     await pool('gang', [{ zone: 'zone-a' }]);
     // One 16-cpu node fits 3 members of 5 cpu; the gang needs 5.
     await createPodGroup(ns.name, inPool('gang', { replicas: 5, minAvailable: 5 }, '5'));
-    const expected = `PodGroup ${ns.name}/gang needs 5 members, 0 bound, room for 3 more (cpu)`;
+    const expected = `PodGroup ${ns.name}/gang needs 5 members, 0 bound: 5 more must fit at once, 3 fit (gang-0: 3), limited by cpu`;
     await eventually('every member Pending with the gang message', async () => {
       const pods = await podsOf(ns.name, 'gang');
       return (

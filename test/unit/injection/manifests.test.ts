@@ -4,7 +4,7 @@ import { injectDocuments } from '../../../src/injection/manifests.js';
 
 const settings = { logCollectorImage: 'fb:1', gitSyncImage: 'gs:1', nativeSidecars: true };
 
-describe('injectDocuments (podgroup inject)', () => {
+describe('injectDocuments (kubectl podgroup inject)', () => {
   it('injects into a Pod, a Deployment template and a PodGroup per its spec.sidecars; leaves others alone', () => {
     const input = `
 apiVersion: v1

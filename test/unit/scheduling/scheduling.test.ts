@@ -58,9 +58,20 @@ describe('filterForGang', () => {
 
   it('fails every node with a clear message when the group cannot reach minAvailable', () => {
     const v = filterForGang({ ...base, minAvailable: 5, bound: 2, nodes: [node('a', { requested: { cpu: 10 } })] });
-    expect(v.gangMessage).toBe('PodGroup ns/g needs 5 members, 2 bound, room for 1 more (cpu)');
+    expect(v.gangMessage).toBe('PodGroup ns/g needs 5 members, 2 bound: 3 more must fit at once, 1 fits (a: 1), limited by cpu');
     expect(v.passed).toEqual([]);
     expect(v.failed).toEqual({ a: v.gangMessage });
+  });
+
+  it('says what fits where and in total, so three nodes with room for one each read as three', () => {
+    const three = [node('n0', { requested: { cpu: 11 } }), node('n1', { requested: { cpu: 11 } }), node('n2', { requested: { cpu: 11 } })];
+    const v = filterForGang({ ...base, minAvailable: 4, bound: 0, nodes: three });
+    expect(v.gangMessage).toBe('PodGroup ns/g needs 4 members, 0 bound: 4 more must fit at once, 3 fit (n0: 1, n1: 1, n2: 1), limited by cpu');
+    const none = filterForGang({ ...base, minAvailable: 2, bound: 0, nodes: [node('a', { requested: { cpu: 16 } }), node('b', { requested: { cpu: 16 } })] });
+    expect(none.gangMessage).toBe('PodGroup ns/g needs 2 members, 0 bound: 2 more must fit at once, 0 fit (all 2 candidate nodes are full), limited by cpu');
+    const many = Array.from({ length: 8 }, (_, i) => node(`m${i}`, { requested: { cpu: i < 7 ? 11 : 16 } }));
+    const bounded = filterForGang({ ...base, minAvailable: 20, bound: 0, nodes: many });
+    expect(bounded.gangMessage).toBe('PodGroup ns/g needs 20 members, 0 bound: 20 more must fit at once, 7 fit (m0: 1, m1: 1, m2: 1, m3: 1, m4: 1, 2 more nodes: 2; 1 node full), limited by cpu');
   });
 
   it('places a member once bound + room reach minAvailable', () => {
@@ -78,9 +89,9 @@ describe('filterForGang', () => {
       request: { cpu: 1, 'example.com/gpu': 1, pods: 1 },
       nodes: [node('a', { allocatable: { cpu: 16, 'example.com/gpu': 2, pods: 110 } })],
     });
-    expect(gpu.gangMessage).toContain('room for 2 more (example.com/gpu)');
+    expect(gpu.gangMessage).toBe('PodGroup ns/g needs 3 members, 0 bound: 3 more must fit at once, 2 fit (a: 2), limited by example.com/gpu');
     const perNode = filterForGang({ ...base, minAvailable: 3, maxPerNode: 1, bound: 0, nodes: [node('a', { members: 1 }), node('b')] });
-    expect(perNode.gangMessage).toBe('PodGroup ns/g needs 3 members, 0 bound, room for 1 more (maxPerNode)');
+    expect(perNode.gangMessage).toBe('PodGroup ns/g needs 3 members, 0 bound: 3 more must fit at once, 1 fits (b: 1; 1 node full), limited by maxPerNode');
     const fine = filterForGang({ ...base, minAvailable: undefined, maxPerNode: 1, bound: 1, nodes: [node('a', { members: 1 }), node('b')] });
     expect(fine).toMatchObject({ passed: ['b'], failed: { a: 'maxPerNode 1 reached' } });
   });
