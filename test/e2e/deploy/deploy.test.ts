@@ -23,8 +23,10 @@ const SA = 'system:serviceaccount:podgroup-system:podgroup-controller';
 const kubectl = (args: string[], input?: string): string =>
   execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 const canI = (verb: string, resource: string, namespace?: string): boolean => {
+  // "resource#subresource" asks about a subresource ("resource/name" would name an object).
+  const [kind = '', subresource] = resource.split('#');
   try {
-    kubectl(['auth', 'can-i', verb, resource, '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
+    kubectl(['auth', 'can-i', verb, kind, ...(subresource === undefined ? [] : ['--subresource', subresource]), '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
     return true;
   } catch {
     return false;
@@ -91,7 +93,7 @@ describe('deploy', () => {
       ['create', 'pods/binding', 'default', true],
       ['patch', 'podgroups.podgroup.dev/status', 'default', true],
       // blockOwnerDeletion under OwnerReferencesPermissionEnforcement (enabled in the local cluster).
-      ['update', 'podgroups.podgroup.dev/finalizers', 'default', true],
+      ['update', 'podgroups.podgroup.dev#finalizers', 'default', true],
       ['list', 'nodes', undefined, true],
       ['get', 'secrets', 'podgroup-system', true],
       ['get', 'secrets', 'default', false],

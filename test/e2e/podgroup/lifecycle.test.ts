@@ -60,7 +60,7 @@ describe('PodGroup lifecycle', () => {
     const table = kubectl('get', 'podgroup', 'web', '-n', ns.name).trim().split('\n');
     expect(table[0]).toMatch(/^NAME\s+READY\s+DESIRED\s+UP-TO-DATE\s+AVAILABLE\s+MIN-AVAILABLE\s+AGE$/);
     expect(table[1]).toMatch(/^web\s+3\s+3\s+3\s+3\s+/);
-    expect(kubectl('get', 'pg', '-n', ns.name, '-o', 'name').trim()).toBe('podgroup.podgroup.dev/web');
+    expect(kubectl('get', 'pgd', '-n', ns.name, '-o', 'name').trim()).toBe('podgroup.podgroup.dev/web');
 
     const victim = pods[0]?.metadata?.name ?? '';
     await core.deleteNamespacedPod({ name: victim, namespace: ns.name });
