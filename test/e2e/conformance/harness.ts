@@ -83,6 +83,10 @@ export class Workload {
   /** The surge invariant is not checked (refused-deletes). */
   surgeWaived = false;
   private maxSurgeBound = 0;
+  /** During a rollout that started complete: the fewest available pods allowed (0: not checked). */
+  private minAvailableBound = 0;
+  /** The last state observed, to tell whether an operation starts from a complete rollout. */
+  private last: Observed | undefined;
 
   constructor(
     readonly kind: Kind,
@@ -214,6 +218,20 @@ export class Workload {
         break;
     }
     this.bound(before);
+    this.minAvailableBound = 0;
+    if ((op.op === 'image' || op.op === 'unschedulable' || op.op === 'schedulable') && this.startsComplete()) {
+      // A template change from a complete rollout: RollingUpdate keeps replicas − maxUnavailable available.
+      this.minAvailableBound = Math.max(0, this.spec.replicas - unavailableOf(this.spec, this.spec.replicas));
+    }
+  }
+
+  private startsComplete(): boolean {
+    const o = this.last;
+    if (o === undefined || this.spec.paused === true || this.spec.strategy?.type === 'Recreate') {
+      return false;
+    }
+    const templates = Object.values(o.pods);
+    return templates.length === 1 && templates[0]?.available === this.spec.replicas && templates[0]?.total === this.spec.replicas;
   }
 
   /** `kubectl delete --cascade=orphan`, wait until it is gone, then apply the same manifest again. */
@@ -281,6 +299,11 @@ export class Workload {
 
   /** Invariants at one instant: never more pods than the surge bound allows. */
   checkInvariants(o: Observed, after: string): void {
+    this.last = o;
+    const available = Object.values(o.pods).reduce((n, p) => n + p.available, 0);
+    if (available < this.minAvailableBound) {
+      this.violations.push(`${this.kind}: ${available} available < ${this.minAvailableBound} (replicas − maxUnavailable) after ${after}`);
+    }
     const counted = Object.values(o.pods).reduce((n, p) => n + p.total - (this.kind === 'Deployment' ? p.terminating : 0), 0);
     if (!this.surgeWaived && this.maxSurgeBound > 0 && counted > this.maxSurgeBound) {
       this.violations.push(`${this.kind}: ${counted} pods > ${this.maxSurgeBound} (replicas + maxSurge) after ${after}`);
@@ -306,6 +329,13 @@ export class Workload {
       .sort((a, b) => String(a.firstTimestamp ?? a.eventTime ?? '').localeCompare(String(b.firstTimestamp ?? b.eventTime ?? '')))
       .map((e) => `${e.type} ${e.reason} ×${e.count ?? 1}: ${e.message}`);
   }
+}
+
+function unavailableOf(spec: WorkloadSpec, replicas: number): number {
+  const value = spec.strategy?.rollingUpdate?.maxUnavailable ?? '25%';
+  const n = typeof value === 'number' ? value : Math.floor((Number(value.replace('%', '')) * replicas) / 100);
+  // Both 0 is not allowed; upstream then lets one be unavailable (ResolveFenceposts).
+  return n === 0 && surgeOf(spec, replicas) === 0 ? 1 : Math.min(n, replicas);
 }
 
 function surgeOf(spec: WorkloadSpec, replicas: number): number {
