@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (etcd, kube-apiserver, kube-scheduler,
-# kube-controller-manager, kwok) from the Go modules pinned under hack/tools/, once.
+# kube-controller-manager, kwok, and the kubelet of the optional real node) from the Go modules pinned under hack/tools/, once.
 #
 # Finished binaries go to a version-keyed directory outside the repository so later
 # runs (and CI on the same machine) skip the build:
@@ -98,7 +98,8 @@ build_kubernetes() {
       -o "${BIN_DIR}/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler)
+      k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubelet)
 }
 
 build_etcd() {
@@ -136,8 +137,8 @@ if [[ ! -x "${BIN_DIR}/kwok" || ! -d "${BIN_DIR}/kwok-stages" ]]; then
   with_progress "kwok ${KWOK_VERSION}" build_kwok
   copy_kwok_stages
 fi
-if [[ ! -x "${BIN_DIR}/kube-apiserver" || ! -x "${BIN_DIR}/kube-controller-manager" || ! -x "${BIN_DIR}/kube-scheduler" ]]; then
-  with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler)" build_kubernetes
+if [[ ! -x "${BIN_DIR}/kube-apiserver" || ! -x "${BIN_DIR}/kube-controller-manager" || ! -x "${BIN_DIR}/kube-scheduler" || ! -x "${BIN_DIR}/kubelet" ]]; then
+  with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet)" build_kubernetes
 fi
 
 if ((SECONDS - BUILD_START > 1)); then

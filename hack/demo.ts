@@ -1,12 +1,15 @@
 // `npm run demo`: the main job on the local control plane. Brings the cluster up (building what
-// is missing, with the podgroup-scheduler), installs the CRD and the webhook configuration,
-// starts the manager (controller, extender, webhook), applies config/samples/podgroup-sidecars.yaml
-// and tells the story step by step; then leaves everything running for kubectl.
+// is missing, with the podgroup-scheduler) and, when the host allows it, the real node
+// real-node-0; installs the CRD and the webhook configuration, starts the manager (controller,
+// extender, webhook), applies config/samples/podgroup-sidecars.yaml (on the real node: pointed at
+// the node's Git server and pinned to the node) and tells the story step by step — on the real
+// node with real containers: the native sidecar ordering, the synced page, the collected logs, a
+// commit going live — then leaves everything running for kubectl.
 //   npm run demo [-- --state-dir DIR]
 // Every command it prints after "$ " is run exactly as printed (through bash, from the repository
 // root, with KUBECONFIG set), so each one works when pasted; test/e2e/demo.test.ts runs the rest.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
@@ -22,6 +25,8 @@ import {
   type ClusterState,
 } from './cluster/local-cluster.js';
 import { freePort, waitFor } from './cluster/processes.js';
+import { addRealNode, commitToSite, preflight, REAL_NODE_NAME, sampleOnRealNode } from './real-node/node.js';
+import type { RealNodeState } from './real-node/teardown.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string): void => console.log(`\n${bold(`── ${n}. ${title}`)}`);
@@ -35,11 +40,20 @@ function shellQuote(arg: string): string {
 
 /** Prints `$ kubectl ARGS` and runs exactly that text, as a user pasting it would. */
 function kubectl(state: ClusterState, args: string[]): string {
-  const command = ['kubectl', ...args].map(shellQuote).join(' ');
+  return shell(state, ['kubectl', ...args].map(shellQuote).join(' '));
+}
+
+/** Prints `$ COMMAND` and runs exactly that text through bash from the repository root. */
+function shell(state: ClusterState, command: string): string {
   console.log(`$ ${command}`);
-  const out = execFileSync('bash', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, KUBECONFIG: state.kubeconfig } });
+  const out = quiet(state, command);
   process.stdout.write(out.replace(/^(?=.)/gm, '  '));
   return out;
+}
+
+/** Runs a command without showing it (polling). */
+function quiet(state: ClusterState, command: string): string {
+  return execFileSync('bash', ['-c', command], { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, KUBECONFIG: state.kubeconfig } });
 }
 
 async function ensureNamespace(state: ClusterState, name: string): Promise<void> {
@@ -56,16 +70,43 @@ async function registerLocalWebhook(state: ClusterState, port: number): Promise<
   console.log(`  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`);
 }
 
+/** Starts real-node-0 when the host allows it; otherwise says why and returns undefined. */
+async function maybeRealNode(state: ClusterState): Promise<RealNodeState | undefined> {
+  if (process.env.PODGROUP_DEMO_REAL_NODE === '0') {
+    console.log('  real node: left out (PODGROUP_DEMO_REAL_NODE=0); pods run on kwok nodes, which run nothing');
+    return undefined;
+  }
+  if (state.realNode !== undefined) {
+    console.log(`  real node ${REAL_NODE_NAME}: already running`);
+    return state.realNode;
+  }
+  const problems = await preflight({ packages: false });
+  if (problems.length > 0) {
+    console.log(`  real node: not on this host (${problems.join('; ')}); pods run on kwok nodes, which run nothing`);
+    return undefined;
+  }
+  console.log(`  starting the real node ${REAL_NODE_NAME} (what npm run cluster:up -- --real-node does)`);
+  return addRealNode(state, (l) => console.log(`  ${l}`));
+}
+
+/** The sample for the real node (its repository the node's site repository, its pods pinned there), relative to the repository root. */
+function realNodeSample(state: ClusterState, node: RealNodeState): string {
+  const file = join(state.stateDir, 'podgroup-sidecars-real-node.yaml');
+  writeFileSync(file, sampleOnRealNode(readFileSync(join(REPO_ROOT, 'config', 'samples', 'podgroup-sidecars.yaml'), 'utf8'), `${node.gitUrl}/site.git`));
+  return relative(REPO_ROOT, file);
+}
+
 async function main(): Promise<void> {
   const { values } = parseCommandLine({
     args: process.argv.slice(2),
     options: { 'state-dir': { type: 'string', default: process.env.PODGROUP_CLUSTER_DIR ?? DEFAULT_STATE_DIR } },
   });
   const stateDir = values['state-dir'];
-  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok)');
+  step(1, 'Local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, podgroup-scheduler, kwok) and the real node');
   const { state, alreadyUp } = await up({ stateDir, log: (l) => console.log(`  ${l}`) });
   console.log(`  ${alreadyUp ? 'already running' : 'started'}: ${state.apiserverUrl}`);
-  kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone']);
+  const node = await maybeRealNode(state);
+  kubectl(state, ['get', 'nodes', '-L', 'topology.kubernetes.io/zone,type']);
 
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
   kubectl(state, ['apply', '--server-side', '-k', 'crds/']);
@@ -131,13 +172,16 @@ async function main(): Promise<void> {
     kubectl(state, ['get', 'pods', '-l', 'app=site', '-o', 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image']);
   };
 
-  step(3, 'Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) spreads them');
-  kubectl(state, ['apply', '-f', 'config/samples/podgroup-sidecars.yaml']);
+  step(3, `Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them${node === undefined ? '' : ` on ${REAL_NODE_NAME}`}`);
+  kubectl(state, ['apply', '-f', node === undefined ? 'config/samples/podgroup-sidecars.yaml' : realNodeSample(state, node)]);
   await converged('2 pods running');
   kubectl(state, ['get', 'podgroup', 'site']);
   showPods();
   const first = (await pods())[0];
   console.log(`  ${first?.metadata?.name}: ${first?.metadata?.annotations?.['sidecars.podgroup.dev/status']}`);
+  if (node !== undefined && first !== undefined) {
+    await realStories(state, node, first, pods);
+  }
 
   step(4, 'Self-healing: delete a pod and a new one (with a new name) replaces it');
   const victim = first?.metadata?.name ?? '';
@@ -169,13 +213,39 @@ async function main(): Promise<void> {
   export PATH="$PWD/${relative(REPO_ROOT, join(state.stateDir, 'bin'))}:$PATH"    # kubectl-podgroup, the kubectl plugin
   kubectl get podgroups,pods -o wide
   kubectl podgroup rollout history site                   # the kubectl plugin: rollout status|history|undo|pause|resume|restart, why
-  kubectl explain podgroup.spec.strategy
+  kubectl explain podgroup.spec.strategy${node === undefined ? '' : `
+  kubectl logs -l app=site -c log-collector               # the app's access log, as JSON lines`}
   kubectl podgroup rollout undo site --to-revision 1      # server-side rollback (the ${GROUP}/rollback-to annotation)
   kubectl apply -f config/samples/podgroup-gang.yaml      # a gang of 5, placed only when all 5 fit
   kubectl describe podgroup train                         # its GangScheduled condition
   kubectl podgroup why train                              # why it is (not) ready, on one screen
   curl -s http://127.0.0.1:${metricsPort}/metrics | grep controller_runtime_reconcile_total
 Stop everything with: ${down}`);
+}
+
+/** The seed's two stories with real containers on the real node. */
+async function realStories(state: ClusterState, node: RealNodeState, pod: k8s.V1Pod, pods: () => Promise<k8s.V1Pod[]>): Promise<void> {
+  const name = pod.metadata?.name ?? '';
+  const current = (await pods()).find((p) => p.metadata?.name === name) ?? pod;
+  const ip = current.status?.podIP ?? '';
+  step(3.1, `Native sidecar ordering, from ${name}'s container statuses: git-sync started (its first sync done) before the app`);
+  kubectl(state, ['get', 'pod', name, '-o', 'jsonpath={range .status.initContainerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}{range .status.containerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}']);
+
+  step(3.2, 'The web page, served by nginx from the git-synced checkout (read-only volume), at the pod IP');
+  shell(state, `curl -s http://${ip}/`);
+
+  step(3.3, 'The log collector ships the access log the app writes to /var/log/app, as JSON lines');
+  const collected = `kubectl logs ${name} -c log-collector | grep '"file":"/var/log/app/access.log"' | tail -n 2`;
+  await waitFor('access-log lines in the collector', () => quiet(state, `${collected} | wc -l`).trim() !== '0', { timeoutMs: 30_000, intervalMs: 1000 });
+  shell(state, collected);
+
+  step(3.4, 'A new commit to the site repository goes live within the sync period (5s)');
+  const commit = commitToSite(node.gitRepos, 'site', `<h1>site v2</h1>\n<p>pushed at ${new Date().toISOString()}</p>\n`);
+  console.log(`  committed ${commit.slice(0, 12)} to ${node.gitUrl}/site.git`);
+  const started = Date.now();
+  await waitFor('the new page', () => quiet(state, `curl -s http://${ip}/`).includes('site v2'), { timeoutMs: 60_000, intervalMs: 250 });
+  console.log(`  live after ${((Date.now() - started) / 1000).toFixed(1)}s:`);
+  shell(state, `curl -s http://${ip}/`);
 }
 
 runCommandLine('demo', USAGE, main);

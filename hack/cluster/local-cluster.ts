@@ -26,6 +26,7 @@ import {
   stopProcess,
   waitFor,
 } from './processes.js';
+import { teardownRealNode, type RealNodeState } from '../real-node/teardown.js';
 
 export { ClusterError } from './processes.js';
 
@@ -67,6 +68,8 @@ export interface ClusterState {
   extenderPort: number;
   pki: { caCert: string; caKey: string; adminCert: string; adminKey: string };
   components: ComponentRecord[];
+  /** Present while the real kubelet node runs (cluster up --real-node; hack/real-node). */
+  realNode?: RealNodeState;
 }
 
 export interface UpOptions {
@@ -105,7 +108,7 @@ export function readState(stateDir = DEFAULT_STATE_DIR): ClusterState | undefine
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
 
-function writeState(state: ClusterState): void {
+export function writeState(state: ClusterState): void {
   writeFileSync(stateFile(state.stateDir), JSON.stringify(state, null, 2));
 }
 
@@ -211,7 +214,7 @@ export function loadKubeConfig(state: ClusterState): k8s.KubeConfig {
   return kc;
 }
 
-function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPub: string; servingCert: string; servingKey: string } {
+function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPub: string; servingCert: string; servingKey: string; kubeletClientCert: string; kubeletClientKey: string } {
   const dir = join(stateDir, 'pki');
   mkdirSync(dir, { recursive: true });
   const write = (name: string, content: string): string => {
@@ -233,12 +236,22 @@ function writePki(stateDir: string): ClusterState['pki'] & { saKey: string; saPu
     usages: ['client'],
     validForMs: YEAR_MS,
   });
+  // How the API server authenticates to a real kubelet (logs, exec, port-forward).
+  const kubeletClient = issueCertificate(ca, {
+    commonName: 'kube-apiserver-kubelet-client',
+    organizations: ['system:masters'],
+    usages: ['client'],
+    validForMs: YEAR_MS,
+  });
   const sa = createSigningKeyPair();
   const pair = (p: PemKeyPair, name: string): [string, string] => [write(`${name}.crt`, p.certPem), write(`${name}.key`, p.keyPem)];
   const [caCert, caKey] = pair(ca, 'ca');
   const [servingCert, servingKey] = pair(serving, 'apiserver');
   const [adminCert, adminKey] = pair(admin, 'admin');
+  const [kubeletClientCert, kubeletClientKey] = pair(kubeletClient, 'apiserver-kubelet-client');
   return {
+    kubeletClientCert,
+    kubeletClientKey,
     caCert,
     caKey,
     adminCert,
@@ -521,6 +534,11 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           '--profiling=false',
           '--max-requests-inflight=1000',
           '--max-mutating-requests-inflight=500',
+          // For the real node: the API server dials the kubelet's InternalIP (its hostname does
+          // not resolve) with this client certificate.
+          `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+          `--kubelet-client-key=${pki.kubeletClientKey}`,
+          '--kubelet-preferred-address-types=InternalIP,Hostname',
         ],
       },
       {
@@ -630,6 +648,10 @@ export async function down(options: { stateDir?: string; log?: (line: string) =>
   if (state === undefined) {
     log(`no cluster state in ${stateDir}: nothing to stop`);
     return false;
+  }
+  if (state.realNode !== undefined) {
+    // The kubelet and its containers go first, then the host is restored (hack/real-node).
+    await teardownRealNode(state.realNode, state.components, log);
   }
   for (const component of [...state.components].reverse()) {
     if (component.pid > 0 && isOurProcess(component.pid, component.binary)) {

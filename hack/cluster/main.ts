@@ -13,9 +13,11 @@ import {
   readState,
   up,
 } from './local-cluster.js';
+import { addRealNode, REAL_NODE_NAME } from '../real-node/node.js';
 
-const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME]
-  up         build missing binaries, start the control plane and N fake nodes (default 3)
+const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME] [--real-node]
+  up         build missing binaries, start the control plane and N fake nodes (default 3);
+             --real-node also starts ${REAL_NODE_NAME}, a real kubelet with containerd (root; adds it to a running cluster)
   down       stop exactly the processes 'up' started
   status     exit 0 when the cluster is up
   add-nodes  add N more fake nodes named PREFIX-i`;
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: process.env.PODGROUP_NODES ?? '3' },
       'apiserver-port': { type: 'string' },
       prefix: { type: 'string', default: 'extra-node' },
+      'real-node': { type: 'boolean', default: false },
     },
   });
   const stateDir = values['state-dir'];
@@ -46,6 +49,13 @@ async function main(): Promise<void> {
       const port = values['apiserver-port'] === undefined ? undefined : integerFlag('apiserver-port', values['apiserver-port'], { min: 1, max: 65535 });
       const { state, alreadyUp } = await up({ stateDir, nodes, apiserverPort: port });
       console.log(alreadyUp ? `cluster already up (${state.apiserverUrl})` : `cluster up: ${state.apiserverUrl}`);
+      if (values['real-node']) {
+        if (state.realNode === undefined) {
+          console.log(`starting the real node ${REAL_NODE_NAME}`);
+        }
+        const node = await addRealNode(state, (l) => console.log(l));
+        console.log(`real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,git-server}.log`);
+      }
       printAccess(state.kubeconfig);
       return;
     }
@@ -60,6 +70,10 @@ async function main(): Promise<void> {
         return;
       }
       console.log(`cluster up: ${state.apiserverUrl}`);
+      if (state.realNode !== undefined) {
+        const pids = state.components.filter((c) => ['kubelet', 'containerd', 'git-server'].includes(c.name)).map((c) => `${c.name} ${c.pid}`);
+        console.log(`real node ${state.realNode.name} up (${pids.join(', ')}; Git server ${state.realNode.gitUrl})`);
+      }
       printAccess(state.kubeconfig);
       return;
     }

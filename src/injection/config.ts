@@ -225,6 +225,7 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
     check(DURATION.test(gitSync.period), ANNOTATIONS.gitPeriod, `${JSON.stringify(gitSync.period)} is not a duration`, 'use a Go duration such as 10s or 1m');
     check(gitSync.ref.trim() !== '' && !/\s/.test(gitSync.ref), ANNOTATIONS.gitRef, `${JSON.stringify(gitSync.ref)} is not a ref`, 'use a branch, tag or commit, e.g. main');
     check(ABSOLUTE.test(gitSync.root), ANNOTATIONS.gitRoot, `${JSON.stringify(gitSync.root)} is not an absolute path`, 'use a path such as /git');
+    check(gitSync.root.replace(/\/+$/, '') !== '/tmp', ANNOTATIONS.gitRoot, '/tmp is git-sync\'s scratch space', 'use another path such as /git');
     check(ABSOLUTE.test(gitSync.mountPath), ANNOTATIONS.gitMountPath, `${JSON.stringify(gitSync.mountPath)} is not an absolute path`, 'use a path such as /git');
     check(LINK.test(gitSync.link), ANNOTATIONS.gitLink, `${JSON.stringify(gitSync.link)} is not a link name`, 'use a plain name such as current');
     check(gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret), ANNOTATIONS.gitSecret, `${JSON.stringify(gitSync.secret)} is not a Secret name`, 'name a Secret in the pod\'s namespace');

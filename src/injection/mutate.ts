@@ -30,9 +30,20 @@ export const GIT_SYNC_INIT = 'git-sync-init';
 export const LOG_VOLUME = 'podgroup-logs';
 export const CODE_VOLUME = 'podgroup-code';
 export const GIT_SECRET_VOLUME = 'podgroup-git-secret';
+/**
+ * git-sync's scratch space at /tmp (its HOME and TMPDIR): with a read-only root it must create
+ * its private gitconfig somewhere writable, or it exits with "can't create gitconfig file".
+ */
+export const GIT_TMP_VOLUME = 'podgroup-git-tmp';
 export const GIT_SYNC_HTTP_PORT = 8742;
 /** git-sync's image runs as this user; the pod's fsGroup lets the app read what it writes. */
 export const GIT_SYNC_UID = 65533;
+/**
+ * The log collector runs as distroless's `nonroot` user (Fluent Bit's image is distroless and
+ * runs as root by default); it only reads the app's files, which the app's umask or the pod's
+ * fsGroup make readable, and writes nothing but its output.
+ */
+export const LOG_COLLECTOR_UID = 65532;
 
 export interface InjectionStatus {
   injected: SidecarKind[];
@@ -58,11 +69,18 @@ function resources(override: k8s.V1ResourceRequirements | undefined): k8s.V1Reso
   };
 }
 
-const sidecarSecurity: k8s.V1SecurityContext = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ['ALL'] },
-};
+/** Every injected container passes the `restricted` Pod Security level on its own. */
+function sidecarSecurity(uid: number): k8s.V1SecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: uid,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
 
 export function readStatus(pod: k8s.V1Pod): InjectionStatus | undefined {
   const raw = pod.metadata?.annotations?.[STATUS_ANNOTATION];
@@ -198,7 +216,7 @@ function logCollectorContainer(cfg: LogCollectorConfig, image: string, native: b
     args,
     ...(native ? { restartPolicy: 'Always' } : {}),
     resources: resources(cfg.resources),
-    securityContext: sidecarSecurity,
+    securityContext: sidecarSecurity(LOG_COLLECTOR_UID),
     volumeMounts: [{ name: LOG_VOLUME, mountPath: cfg.path, readOnly: true }],
   };
 }
@@ -212,8 +230,9 @@ function gitSyncArgs(cfg: GitSyncConfig): string[] {
 }
 
 function gitSyncContainer(cfg: GitSyncConfig, image: string, name: string, extra: Partial<k8s.V1Container>, oneTime: boolean): k8s.V1Container {
-  const mounts: k8s.V1VolumeMount[] = [{ name: CODE_VOLUME, mountPath: cfg.root }];
-  const env: k8s.V1EnvVar[] = [];
+  const mounts: k8s.V1VolumeMount[] = [{ name: CODE_VOLUME, mountPath: cfg.root }, { name: GIT_TMP_VOLUME, mountPath: '/tmp' }];
+  // Set here rather than trusted from the image: a custom image must also keep its scratch on the volume.
+  const env: k8s.V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }, { name: 'TMPDIR', value: '/tmp' }];
   if (cfg.secret !== undefined) {
     if (/^(ssh:\/\/|git@)/.test(cfg.repo)) {
       mounts.push({ name: GIT_SECRET_VOLUME, mountPath: '/etc/git-secret', readOnly: true });
@@ -228,9 +247,9 @@ function gitSyncContainer(cfg: GitSyncConfig, image: string, name: string, extra
     name,
     image: cfg.image ?? image,
     args: [...gitSyncArgs(cfg), ...(oneTime ? ['--one-time'] : [`--http-bind=:${GIT_SYNC_HTTP_PORT}`])],
-    ...(env.length > 0 ? { env } : {}),
+    env,
     resources: resources(cfg.resources),
-    securityContext: { ...sidecarSecurity, runAsUser: GIT_SYNC_UID, runAsGroup: GIT_SYNC_UID, runAsNonRoot: true },
+    securityContext: sidecarSecurity(GIT_SYNC_UID),
     volumeMounts: mounts,
     ...extra,
   };
@@ -266,6 +285,7 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
   }
   if (wantGit !== undefined) {
     assertFreeVolume(out, CODE_VOLUME, ANNOTATIONS.gitMountPath);
+    assertFreeVolume(out, GIT_TMP_VOLUME, ANNOTATIONS.gitRepo);
     assertFreeMount(gitTargets, wantGit.mountPath, ANNOTATIONS.gitMountPath);
     if (wantGit.secret !== undefined) {
       assertFreeVolume(out, GIT_SECRET_VOLUME, ANNOTATIONS.gitSecret);
@@ -282,7 +302,7 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
   const sidecarInits: k8s.V1Container[] = [];
   const regular: k8s.V1Container[] = [];
   if (wantGit !== undefined) {
-    spec.volumes = [...(spec.volumes ?? []), { name: CODE_VOLUME, emptyDir: {} }];
+    spec.volumes = [...(spec.volumes ?? []), { name: CODE_VOLUME, emptyDir: {} }, { name: GIT_TMP_VOLUME, emptyDir: {} }];
     if (wantGit.secret !== undefined && /^(ssh:\/\/|git@)/.test(wantGit.repo)) {
       spec.volumes.push({ name: GIT_SECRET_VOLUME, secret: { secretName: wantGit.secret, defaultMode: 0o440 } });
     }

@@ -58,3 +58,30 @@ export function unschedulableMessage(pod: k8s.V1Pod): string | undefined {
   const c = pod.status?.conditions?.find((cond) => cond.type === 'PodScheduled');
   return c?.status === 'False' ? (c.message ?? c.reason ?? 'unschedulable') : undefined;
 }
+
+/** Waiting reasons that are a normal step of starting, not a cause worth reporting. */
+const STARTING = new Set(['PodInitializing', 'ContainerCreating']);
+
+/**
+ * Why a scheduled pod is not ready, from its containers' states (init containers, which include
+ * native sidecars such as an injected git-sync, first): a container that keeps failing or
+ * waits for a reason other than starting. Stable across a crash loop's restarts (no counts or
+ * back-off durations), so the status does not churn. Undefined when nothing explains it.
+ */
+export function notReadyCause(pod: k8s.V1Pod): string | undefined {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  for (const c of statuses) {
+    if (c.ready) {
+      continue;
+    }
+    const last = c.lastState?.terminated ?? c.state?.terminated;
+    if ((c.restartCount ?? 0) > 0 && last !== undefined && last.exitCode !== 0) {
+      return `container ${c.name} keeps failing (exit code ${last.exitCode}${last.reason === undefined ? '' : `, ${last.reason}`})`;
+    }
+    const waiting = c.state?.waiting?.reason;
+    if (waiting !== undefined && !STARTING.has(waiting) && waiting !== 'CrashLoopBackOff') {
+      return `container ${c.name} waiting: ${waiting}`;
+    }
+  }
+  return undefined;
+}

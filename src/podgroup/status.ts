@@ -12,7 +12,7 @@ import {
   type PodGroupStatus,
 } from '../api/podgroup.js';
 import { classify } from './plan.js';
-import { isAvailable, isReady, isScheduled, unschedulableMessage } from './pod-state.js';
+import { isAvailable, isReady, isScheduled, notReadyCause, unschedulableMessage } from './pod-state.js';
 import { revisionHashOf } from './revisions.js';
 import { resolveFenceposts } from './rollout.js';
 
@@ -44,6 +44,19 @@ export interface StatusInput {
   /** True when this sync created the update revision. */
   revisionCreated: boolean;
   now: number;
+}
+
+/** " 2 pods: container git-sync keeps failing (exit code 1, Error)." — the most common causes among not-ready pods. */
+function causes(pods: k8s.V1Pod[]): string {
+  const byCause = new Map<string, number>();
+  for (const pod of pods) {
+    const cause = isReady(pod) ? undefined : notReadyCause(pod);
+    if (cause !== undefined) {
+      byCause.set(cause, (byCause.get(cause) ?? 0) + 1);
+    }
+  }
+  const ranked = [...byCause.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 2);
+  return ranked.map(([cause, n]) => ` ${n} pod${n === 1 ? '' : 's'}: ${cause}.`).join('');
 }
 
 export interface StatusResult {
@@ -137,8 +150,10 @@ export function computeStatus(input: StatusInput): StatusResult {
     conditions,
     available >= minimum
       ? { type: CONDITION_AVAILABLE, status: 'True', reason: REASON.minimumAvailable, message: 'PodGroup has minimum availability.' }
-      : { type: CONDITION_AVAILABLE, status: 'False', reason: REASON.minimumUnavailable, message: 'PodGroup does not have minimum availability.' },
+      : { type: CONDITION_AVAILABLE, status: 'False', reason: REASON.minimumUnavailable, message: `PodGroup does not have minimum availability.${causes(counts.active)}` },
     nowIso,
+    // The message names why pods are not ready: it follows them (upstream's message is fixed).
+    true,
   );
 
   // Progressing, as KCM's checkPausedConditions, getNewReplicaSet and syncRolloutStatus.

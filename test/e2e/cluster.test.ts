@@ -28,7 +28,8 @@ describe('local control plane', () => {
   it('serves Kubernetes v1.34 with 3 Ready fake nodes spread over zones', async () => {
     const version = await kc.makeApiClient(k8s.VersionApi).getCode();
     expect(version.gitVersion).toMatch(/^v1\.34\.\d+$/);
-    const nodes = (await core.listNode()).items;
+    // The fake nodes (the real node, when the host allows one, is labelled type=real).
+    const nodes = (await core.listNode({ labelSelector: 'type=kwok' })).items;
     expect(nodes).toHaveLength(3);
     for (const node of nodes) {
       expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
@@ -102,7 +103,8 @@ describe('local control plane', () => {
         const got = await ext.readCustomResourceDefinition({ name });
         expect(got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')).toBe(true);
         const version = crd.spec.versions.find((v) => v.storage)?.name ?? '';
-        const list = await custom.listNamespacedCustomObject({ group: crd.spec.group, version, namespace: ns.name, plural: crd.spec.names.plural });
+        // Right after a (re)apply the API server may answer 429 "storage is (re)initializing" for a moment.
+        const list = await eventually(`a list of ${name}`, () => custom.listNamespacedCustomObject({ group: crd.spec.group, version, namespace: ns.name, plural: crd.spec.names.plural }));
         expect(list).toHaveProperty('items');
       }
     }

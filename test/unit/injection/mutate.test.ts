@@ -73,10 +73,47 @@ describe('mutate', () => {
     const git = out.spec?.initContainers?.[0];
     expect(git).toMatchObject({ name: 'git-sync', restartPolicy: 'Always', startupProbe: { httpGet: { path: '/', port: 8742 } } });
     expect(git?.args).toEqual([`--repo=${REPO}`, '--ref=HEAD', '--period=10s', '--root=/git', '--link=current', '--group-write', '--http-bind=:8742']);
-    expect(git?.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name])).toEqual([['GITSYNC_USERNAME', 'creds'], ['GITSYNC_PASSWORD', 'creds']]);
+    expect(git?.env?.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name])).toEqual([['HOME', '/tmp'], ['TMPDIR', '/tmp'], ['GITSYNC_USERNAME', 'creds'], ['GITSYNC_PASSWORD', 'creds']]);
     expect(out.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'podgroup-code', mountPath: '/git', readOnly: true }]);
     expect(out.spec?.containers[1]?.volumeMounts).toBeUndefined();
     expect(out.spec?.securityContext?.fsGroup).toBe(65533);
+  });
+
+  it('gives git-sync (native, and the fallback init and regular containers) a scratch emptyDir at /tmp for its HOME and TMPDIR under the read-only root', () => {
+    for (const mode of ['native', 'fallback']) {
+      const out = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/mode': mode }))?.pod as k8s.V1Pod;
+      expect(out.spec?.volumes).toEqual([{ name: 'podgroup-code', emptyDir: {} }, { name: 'podgroup-git-tmp', emptyDir: {} }]);
+      const gitContainers = [...(out.spec?.initContainers ?? []), ...(out.spec?.containers ?? [])].filter((c) => c.name.startsWith('git-sync'));
+      expect(gitContainers).toHaveLength(mode === 'native' ? 1 : 2);
+      for (const c of gitContainers) {
+        expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+        expect(c.volumeMounts).toEqual([{ name: 'podgroup-code', mountPath: '/git' }, { name: 'podgroup-git-tmp', mountPath: '/tmp' }]);
+        expect(c.env).toEqual([{ name: 'HOME', value: '/tmp' }, { name: 'TMPDIR', value: '/tmp' }]);
+      }
+    }
+    expect(() => inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-root': '/tmp' }))).toThrow(
+      "sidecars.podgroup.dev/git-root: /tmp is git-sync's scratch space; use another path such as /git",
+    );
+  });
+
+  it('makes every injected container pass the restricted Pod Security level on its own (seccomp, non-root with a fixed UID, drop ALL, no escalation)', () => {
+    for (const mode of ['native', 'fallback']) {
+      const out = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync,log-collector', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/mode': mode }))?.pod as k8s.V1Pod;
+      const injected = [...(out.spec?.initContainers ?? []), ...(out.spec?.containers ?? [])].filter((c) => !['app', 'worker'].includes(c.name));
+      expect(injected.map((c) => c.name).sort()).toEqual(mode === 'native' ? ['git-sync', 'log-collector'] : ['git-sync', 'git-sync-init', 'log-collector']);
+      for (const c of injected) {
+        const uid = c.name === 'log-collector' ? 65532 : 65533;
+        expect(c.securityContext).toEqual({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+          runAsNonRoot: true,
+          runAsUser: uid,
+          runAsGroup: uid,
+          seccompProfile: { type: 'RuntimeDefault' },
+        });
+      }
+    }
   });
 
   it('uses an ssh key Secret volume for ssh repositories', () => {

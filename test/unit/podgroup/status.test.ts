@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../../../src/api/podgroup.js';
+import { notReadyCause } from '../../../src/podgroup/pod-state.js';
 import { computeStatus, selectorString, statusEvents, type StatusInput } from '../../../src/podgroup/status.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
@@ -117,5 +119,39 @@ describe('computeStatus: Progressing as syncRolloutStatus', () => {
     expect(statusEvents(before.status.conditions ?? [], done.status.conditions ?? [])).toEqual([expect.objectContaining({ reason: 'RolloutComplete' })]);
     const again = run({ pg: pg({ status: done.status }), pods: pods(3, 'p'), now: NOW + 1000 });
     expect(statusEvents(done.status.conditions ?? [], again.status.conditions ?? [])).toEqual([]);
+  });
+});
+
+describe('why pods are not available', () => {
+  const withStatuses = (name: string, init: k8s.V1ContainerStatus[], containers: k8s.V1ContainerStatus[] = []): k8s.V1Pod => {
+    const p = pod(name, { ready: false });
+    return { ...p, status: { ...p.status, initContainerStatuses: init, containerStatuses: containers } };
+  };
+  const crashing: k8s.V1ContainerStatus = {
+    name: 'git-sync',
+    image: 'git-sync',
+    imageID: '',
+    ready: false,
+    restartCount: 3,
+    state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container' } },
+    lastState: { terminated: { exitCode: 1, reason: 'Error' } },
+  };
+  const appWaiting: k8s.V1ContainerStatus = { name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } };
+
+  it('names a crash-looping init or sidecar container, stably across restarts', () => {
+    expect(notReadyCause(withStatuses('a', [crashing], [appWaiting]))).toBe('container git-sync keeps failing (exit code 1, Error)');
+    const restarted = withStatuses('a', [{ ...crashing, restartCount: 9, state: { running: { startedAt: new Date(NOW) } } }], [appWaiting]);
+    expect(notReadyCause(restarted)).toBe('container git-sync keeps failing (exit code 1, Error)');
+    expect(notReadyCause(withStatuses('b', [], [{ ...appWaiting, state: { waiting: { reason: 'ErrImageNeverPull' } } }]))).toBe('container app waiting: ErrImageNeverPull');
+    expect(notReadyCause(withStatuses('c', [], [appWaiting]))).toBeUndefined();
+  });
+
+  it('puts the most common causes into the Available=False message', () => {
+    const r = run({ pods: [withStatuses('a', [crashing], [appWaiting]), withStatuses('b', [crashing], [appWaiting]), pod('c')] });
+    expect(condition(r, 'Available')).toMatchObject({
+      status: 'False',
+      reason: 'MinimumReplicasUnavailable',
+      message: 'PodGroup does not have minimum availability. 2 pods: container git-sync keeps failing (exit code 1, Error).',
+    });
   });
 });

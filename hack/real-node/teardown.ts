@@ -1,0 +1,80 @@
+// Stopping the real node and undoing its host changes, in the order that leaves nothing behind:
+// the kubelet first (so it restarts nothing), then every container through containerd (their
+// shims exit), containerd, the Git server, then mounts, network namespaces, the bridge, iptables
+// chains, sysctls, cgroups and the fixed paths (host.ts).
+import { spawnSync } from 'node:child_process';
+import { isOurProcess, stopProcess } from '../cluster/processes.js';
+import { leftovers, pidsMentioning, restoreHost, type HostSnapshot } from './host.js';
+
+export const REAL_NODE_NAME = 'real-node-0';
+export const REAL_NODE_COMPONENTS = ['kubelet', 'containerd', 'git-server'] as const;
+
+export interface RealNodeState {
+  name: string;
+  nodeIp: string;
+  /** The node's own directory (containerd root/state, kubelet root, CNI, images, Git repos). */
+  dir: string;
+  containerdSocket: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  /** Where pods fetch the Git repositories the node serves (http://gateway:port). */
+  gitUrl: string;
+  gitRepos: string;
+  snapshot: HostSnapshot;
+  timings: Record<string, number>;
+}
+
+interface Component {
+  name: string;
+  binary: string;
+  pid: number;
+}
+
+function ctr(socket: string, args: string[]): string {
+  const result = spawnSync('ctr', ['-a', socket, '-n', 'k8s.io', ...args], { encoding: 'utf8', timeout: 60_000 });
+  return result.status === 0 ? result.stdout : '';
+}
+
+/** Stops the real node's processes and undoes its host changes; returns what could not be undone. */
+export async function teardownRealNode(node: RealNodeState, components: Component[], log: (line: string) => void): Promise<string[]> {
+  const byName = (name: string): Component | undefined => components.find((c) => c.name === name);
+  const stop = async (name: string): Promise<void> => {
+    const c = byName(name);
+    if (c !== undefined && c.pid > 0 && isOurProcess(c.pid, c.binary)) {
+      log(`stopping ${name} (pid ${c.pid})`);
+      await stopProcess(c.pid);
+    }
+  };
+  await stop('kubelet');
+  const containerd = byName('containerd');
+  if (containerd !== undefined && isOurProcess(containerd.pid, containerd.binary)) {
+    const tasks = ctr(node.containerdSocket, ['tasks', 'ls', '-q']).split('\n').filter((t) => t !== '');
+    if (tasks.length > 0) {
+      log(`stopping ${tasks.length} container(s)`);
+    }
+    for (const task of tasks) {
+      ctr(node.containerdSocket, ['tasks', 'kill', '-s', 'SIGKILL', task]);
+    }
+    for (const task of tasks) {
+      for (let i = 0; i < 50 && ctr(node.containerdSocket, ['tasks', 'delete', task]) === '' && ctr(node.containerdSocket, ['tasks', 'ls', '-q']).includes(task); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    for (const container of ctr(node.containerdSocket, ['containers', 'ls', '-q']).split('\n').filter((c) => c !== '')) {
+      ctr(node.containerdSocket, ['containers', 'delete', container]);
+    }
+  }
+  await stop('containerd');
+  // Shims started for our containerd (their command line names its socket) that outlived it.
+  for (const pid of pidsMentioning(node.containerdSocket)) {
+    log(`stopping a leftover containerd shim (pid ${pid})`);
+    await stopProcess(pid, 2000);
+  }
+  await stop('git-server');
+  const options = { ownMountPrefixes: [node.dir], bridge: node.bridge };
+  restoreHost(node.snapshot, options);
+  const remaining = leftovers(node.snapshot, options);
+  log(remaining.length === 0 ? 'real node stopped; host changes undone' : `real node stopped; NOT undone: ${remaining.join(', ')}`);
+  return remaining;
+}
