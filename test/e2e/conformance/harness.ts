@@ -419,6 +419,13 @@ export const inNamespace = (namespace: string, prefix: string): Pair => ({
   apps: [`${prefix}-d`, `${prefix}-pg`],
 });
 
+/** "3×app:2 (3 available) | Progressing True/NewReplicaSetAvailable | 2 revisions" */
+function outcome(o: Observed): string {
+  const pods = Object.entries(o.pods).map(([key, p]) => `${p.total}×${key.replace('registry.example/', '')} (${p.available} available)`).join(' + ') || 'no pods';
+  const conditions = Object.entries(normalize(o).conditions).map(([type, v]) => `${type} ${v}`).join(', ');
+  return `${pods} | ${conditions} | ${o.revisions} revisions`;
+}
+
 function compare(d: Observed, p: Observed, deployment: Workload, podGroup: Workload, what: true | 'conditions' = true): string | undefined {
   const left = what === true ? normalize(d) : { conditions: normalize(d).conditions };
   const right = what === true ? normalize(p) : { conditions: normalize(p).conditions };
@@ -485,6 +492,10 @@ export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[],
   const mismatch = compare(d, p, deployment, podGroup);
   if (mismatch !== undefined) {
     await fail('at the end', mismatch);
+  }
+  if (process.env.PODGROUP_CONFORMANCE_PRINT !== undefined) {
+    // One line per workload: what both ended with (for reports).
+    console.log([deployment, podGroup].map((w, i) => `${options.label ?? ''} ${w.kind}: ${outcome(observed[i] as Observed)}`).join('\n'));
   }
   return { deployment: d, podGroup: p, timelines: { deployment: deployment.timeline, podGroup: podGroup.timeline } };
 }
