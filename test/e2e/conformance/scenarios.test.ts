@@ -10,7 +10,7 @@ import { clusterState, createNamespace, eventually, kubeConfig } from '../suppor
 import { killAll } from '../support/processes.js';
 import { apps, core, custom, getPodGroup, mergePatch, reconcileCount, startManager, type RunningManager } from '../support/podgroups.js';
 import { checkDeclarations } from './differences.js';
-import { inNamespace, runScenario, type Pair, type Step, type WorkloadSpec } from './harness.js';
+import { inNamespace, NOWHERE, runScenario, type Pair, type Step, type WorkloadSpec } from './harness.js';
 
 const rolling = (maxSurge: number | string, maxUnavailable: number | string): WorkloadSpec['strategy'] => ({ type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } });
 const admission = kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
@@ -170,7 +170,7 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
       });
       // The policy is enforced once the API server has loaded the binding: a delete of a protected pod is refused.
       await eventually('the policy to refuse deletes', async () => {
-        const probe = await core.createNamespacedPod({ namespace: ns, body: { metadata: { generateName: 'probe-', labels: { protect: 'yes' } }, spec: { nodeName: 'conformance-nowhere', containers: [{ name: 'c', image: 'x' }] } } });
+        const probe = await core.createNamespacedPod({ namespace: ns, body: { metadata: { generateName: 'probe-', labels: { protect: 'yes' } }, spec: { nodeSelector: NOWHERE, containers: [{ name: 'c', image: 'x' }] } } });
         try {
           await core.deleteNamespacedPod({ name: probe.metadata?.name ?? '', namespace: ns });
           return false;
@@ -191,7 +191,6 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     ]);
     expect(manager.proc.child.exitCode).toBeNull();
     expect(r.podGroup.conditions.ReplicaFailure).toBeUndefined();
-    // The probe pods the policy kept are cleaned up with the namespace.
   });
 
   it.concurrent('a slow, healthy rollout never exceeds its progress deadline (divergence 4)', async () => {
