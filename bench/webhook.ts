@@ -36,6 +36,7 @@ await admission.createMutatingWebhookConfiguration({ body: localWebhookConfigura
 const manager = startTs(join(REPO_ROOT, 'src', 'main.ts'), [
   `--kubeconfig=${state.kubeconfig}`,
   '--metrics-bind-address=127.0.0.1:0',
+  '--metrics-secure=false',
   '--health-probe-bind-address=127.0.0.1:0',
   '--extender-bind-address=0',
   `--webhook-bind-address=127.0.0.1:${port}`,

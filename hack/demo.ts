@@ -135,9 +135,12 @@ async function main(): Promise<void> {
       join(REPO_ROOT, 'dist', 'main.js'),
       `--kubeconfig=${state.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      // Plain HTTP for a local demo; deployed, /metrics is HTTPS with TokenReview + SubjectAccessReview.
+      '--metrics-secure=false',
       `--health-probe-bind-address=127.0.0.1:${probePort}`,
       // The podgroup-scheduler started with the cluster calls the extender here.
       `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
+      `--extender-secret-namespace=${state.extenderSecretNamespace}`,
       `--webhook-bind-address=127.0.0.1:${webhookPort}`,
       '--webhook-cert-ips=127.0.0.1',
       '--webhook-namespace=podgroup-system',

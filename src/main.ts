@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // The podgroup-controller manager: flags → manager → controllers and servers.
-//   node dist/main.js [--kubeconfig FILE] [--leader-elect] [--metrics-bind-address :8080] ...
+//   node dist/main.js [--kubeconfig FILE] [--leader-elect] [--metrics-bind-address :8443] ...
 // `--help` lists every flag.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { UsageError } from './cli-args.js';
-import { parseFlags, usage, type ManagerFlags } from './flags.js';
+import { extenderTlsOptions, parseFlags, usage, type ManagerFlags } from './flags.js';
 import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
+import { secretExtenderTls } from './scheduling/tls.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
 import { describeError } from './runtime/kube-client.js';
 import { createLogger } from './runtime/logging.js';
@@ -42,11 +43,15 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
   guardUnhandledRejections(logger);
   const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const connectionLimits = { maxConnections: flags.serverMaxConnections, requestTimeoutMs: flags.serverRequestTimeoutMs, headersTimeoutMs: flags.serverHeadersTimeoutMs };
   const manager = new Manager({
     kubeConfig: kc,
-    client: { qps: flags.kubeApiQps, burst: flags.kubeApiBurst },
+    client: { qps: flags.kubeApiQps, burst: flags.kubeApiBurst, timeoutMs: flags.kubeApiTimeoutMs },
     logger,
     metricsAddress: flags.metricsBindAddress,
+    metricsSecure: flags.metricsSecure,
+    metricsCertDir: flags.metricsCertDir,
+    connectionLimits,
     probeAddress: flags.healthProbeBindAddress,
     leaderElection: flags.leaderElect
       ? {
@@ -69,7 +74,8 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
       : setupSidecarWebhook(manager, {
           address: flags.webhookBindAddress,
           ownNamespace: flags.webhookNamespace,
-          maxBodyBytes: 8 * 1024 * 1024,
+          limits: { ...connectionLimits, maxBodyBytes: flags.webhookMaxBodyBytes },
+          certDir: flags.webhookCertDir,
           settings: {
             logCollectorImage: flags.logCollectorImage,
             gitSyncImage: flags.gitSyncImage,
@@ -78,6 +84,8 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
           tls: {
             namespace: flags.webhookNamespace,
             secretName: flags.webhookSecretName,
+            caSecretName: flags.webhookCaSecretName,
+            caValidityMs: flags.caValidityMs,
             webhookConfigName: flags.webhookConfigName,
             dnsNames: flags.webhookCertDnsNames,
             ipAddresses: flags.webhookCertIps,
@@ -88,7 +96,13 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
   const extender =
     flags.extenderBindAddress === undefined
       ? undefined
-      : setupSchedulerExtender(manager, { address: flags.extenderBindAddress, maxBodyBytes: flags.extenderMaxBodyBytes });
+      : setupSchedulerExtender(manager, {
+          address: flags.extenderBindAddress,
+          limits: { ...connectionLimits, maxBodyBytes: flags.extenderMaxBodyBytes },
+          clientName: flags.extenderClientName,
+          schedulerNames: flags.extenderSchedulerNames,
+          tls: secretExtenderTls(manager.clients, extenderTlsOptions(flags), logger),
+        });
 
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

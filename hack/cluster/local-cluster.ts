@@ -15,6 +15,9 @@ import {
   issueCertificate,
   type PemKeyPair,
 } from '../../src/runtime/certificates.js';
+import { extenderTlsOptions, parseFlags } from '../../src/flags.js';
+import { createLogger } from '../../src/runtime/logging.js';
+import { ensureExtenderCertificates } from '../../src/scheduling/tls.js';
 import {
   ClusterError,
   freePort,
@@ -66,11 +69,32 @@ export interface ClusterState {
   apiserverUrl: string;
   /** Where the podgroup-scheduler expects the manager's extender (127.0.0.1). */
   extenderPort: number;
+  /**
+   * The podgroup-scheduler's client certificate for the extender (and the CA it verifies the
+   * extender with), as the manager issued them into the Secret the in-cluster scheduler mounts.
+   */
+  extenderClientTls: ExtenderClientTlsFiles;
+  /** The namespace of the extender's Secrets (pass it as --extender-secret-namespace). */
+  extenderSecretNamespace: string;
   pki: { caCert: string; caKey: string; adminCert: string; adminKey: string };
   components: ComponentRecord[];
   /** Present while the real kubelet node runs (cluster up --real-node; hack/real-node). */
   realNode?: RealNodeState;
 }
+
+export interface ExtenderClientTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/**
+ * Where the local cluster keeps the extender's Secrets (managers started against it get
+ * `--extender-secret-namespace` from the state): a namespace of its own, so removing an installed
+ * podgroup-system (the deploy test deletes its bundle) never takes the CA the running
+ * podgroup-scheduler trusts.
+ */
+export const LOCAL_EXTENDER_NAMESPACE = 'podgroup-local';
 
 export interface UpOptions {
   stateDir?: string;
@@ -316,18 +340,31 @@ export function localWebhookConfiguration(port: number, options: { name?: string
   return config;
 }
 
-/** config/scheduler/namespaced/scheduler-config.yaml, pointed at the local API server and extender. */
-export function localPodGroupSchedulerConfig(kubeconfig: string, extenderPort: number, overrides: { schedulerName?: string; ignorable?: boolean } = {}): string {
+/**
+ * config/scheduler/namespaced/scheduler-config.yaml, pointed at the local API server and extender:
+ * the same HTTPS and client-certificate settings, with the mounted Secret's files replaced by the
+ * local copies (the server name stays the Service's, which the serving certificate carries).
+ */
+export function localPodGroupSchedulerConfig(
+  kubeconfig: string,
+  extenderPort: number,
+  tls: ExtenderClientTlsFiles,
+  overrides: { schedulerName?: string; ignorable?: boolean } = {},
+): string {
   const config = parseYaml(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'namespaced', 'scheduler-config.yaml'), 'utf8')) as {
     clientConnection?: object;
     leaderElection?: object;
     profiles: Array<{ schedulerName: string }>;
-    extenders: Array<{ urlPrefix: string; ignorable?: boolean }>;
+    extenders: Array<{ urlPrefix: string; ignorable?: boolean; tlsConfig?: { certFile?: string; keyFile?: string; caFile?: string } }>;
   };
   config.clientConnection = { kubeconfig, qps: 200, burst: 400 };
   config.leaderElection = { leaderElect: false };
   for (const extender of config.extenders) {
-    extender.urlPrefix = `http://127.0.0.1:${extenderPort}`;
+    const url = new URL(extender.urlPrefix);
+    url.hostname = '127.0.0.1';
+    url.port = String(extenderPort);
+    extender.urlPrefix = url.toString().replace(/\/$/, '');
+    extender.tlsConfig = { ...extender.tlsConfig, certFile: tls.certFile, keyFile: tls.keyFile, caFile: tls.caFile };
     if (overrides.ignorable !== undefined) {
       extender.ignorable = overrides.ignorable;
     }
@@ -470,8 +507,13 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     }),
   );
 
+  const extenderClientTls: ExtenderClientTlsFiles = {
+    certFile: join(stateDir, 'pki', 'podgroup-scheduler-extender-client.crt'),
+    keyFile: join(stateDir, 'pki', 'podgroup-scheduler-extender-client.key'),
+    caFile: join(stateDir, 'pki', 'podgroup-extender-ca.crt'),
+  };
   const podgroupSchedulerConfig = join(stateDir, 'podgroup-scheduler.yaml');
-  writeFileSync(podgroupSchedulerConfig, localPodGroupSchedulerConfig(kubeconfig, extenderPort));
+  writeFileSync(podgroupSchedulerConfig, localPodGroupSchedulerConfig(kubeconfig, extenderPort, extenderClientTls));
 
   const bin = (name: string): string => join(binDir, name);
   const logFile = (name: string): string => join(stateDir, 'logs', `${name}.log`);
@@ -481,6 +523,8 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     kubeconfig,
     apiserverUrl,
     extenderPort,
+    extenderClientTls,
+    extenderSecretNamespace: LOCAL_EXTENDER_NAMESPACE,
     pki: { caCert: pki.caCert, caKey: pki.caKey, adminCert: pki.adminCert, adminKey: pki.adminKey },
     components: [
       {
@@ -618,6 +662,10 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
 
   try {
     for (const component of state.components) {
+      if (component.name === 'podgroup-scheduler') {
+        log('issuing the podgroup-scheduler\'s extender client certificate');
+        await prepareExtenderClientTls(state);
+      }
       const started = Date.now();
       log(`starting ${component.name}`);
       await startComponent(state, component, component.name === 'kube-apiserver' ? 120_000 : 60_000);
@@ -638,6 +686,30 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
     throw err;
   }
   return { state, alreadyUp: false };
+}
+
+/**
+ * What the kubelet does for the in-cluster scheduler: the manager's own code (run here once, as
+ * at its start) creates the extender CA and the scheduler's client certificate in their Secrets
+ * (in podgroup-local), and their contents become the files the scheduler reads.
+ */
+async function prepareExtenderClientTls(state: ClusterState): Promise<void> {
+  const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
+  try {
+    await core.createNamespace({ body: { metadata: { name: state.extenderSecretNamespace, labels: { 'app.kubernetes.io/part-of': 'podgroup-controller' } } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) {
+      throw err;
+    }
+  }
+  const flags = parseFlags(['--extender-secret-namespace', state.extenderSecretNamespace], {});
+  if (flags === 'help') {
+    throw new ClusterError('unexpected help');
+  }
+  const tls = await ensureExtenderCertificates(core, extenderTlsOptions(flags), createLogger({ silent: true }));
+  writeFileSync(state.extenderClientTls.certFile, tls.clientCertPem, { mode: 0o600 });
+  writeFileSync(state.extenderClientTls.keyFile, tls.clientKeyPem, { mode: 0o600 });
+  writeFileSync(state.extenderClientTls.caFile, tls.caPem, { mode: 0o600 });
 }
 
 /** Stops exactly the processes recorded in the state dir, in reverse start order, and waits for their ports. */

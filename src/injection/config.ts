@@ -229,6 +229,8 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
     check(ABSOLUTE.test(gitSync.mountPath), ANNOTATIONS.gitMountPath, `${JSON.stringify(gitSync.mountPath)} is not an absolute path`, 'use a path such as /git');
     check(LINK.test(gitSync.link), ANNOTATIONS.gitLink, `${JSON.stringify(gitSync.link)} is not a link name`, 'use a plain name such as current');
     check(gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret), ANNOTATIONS.gitSecret, `${JSON.stringify(gitSync.secret)} is not a Secret name`, 'name a Secret in the pod\'s namespace');
+    // Credentials go as HTTP basic auth: never over plain http.
+    check(gitSync.secret === undefined || !/^http:\/\//i.test(gitSync.repo), ANNOTATIONS.gitRepo, `${JSON.stringify(gitSync.repo)} would send the credentials of ${ANNOTATIONS.gitSecret} in clear text`, 'use an https:// URL with credentials');
   }
   return { logCollector, gitSync, mode: (mode as SidecarMode | undefined) ?? input.podGroupSidecars?.gitSync?.mode };
 }

@@ -321,7 +321,13 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
       sidecarInits.push(gitSyncContainer(wantGit, settings.gitSyncImage, GIT_SYNC_INIT, {}, true));
       regular.push(gitSyncContainer(wantGit, settings.gitSyncImage, GIT_SYNC, {}, false));
     }
-    spec.securityContext = { ...spec.securityContext, fsGroup: spec.securityContext?.fsGroup ?? GIT_SYNC_UID };
+    // OnRootMismatch: the kubelet re-chowns a volume only when its root is not already right,
+    // instead of walking every file at each start (slow on large volumes).
+    spec.securityContext = {
+      ...spec.securityContext,
+      fsGroup: spec.securityContext?.fsGroup ?? GIT_SYNC_UID,
+      fsGroupChangePolicy: spec.securityContext?.fsGroupChangePolicy ?? 'OnRootMismatch',
+    };
   }
   if (wantLog !== undefined) {
     spec.volumes = [...(spec.volumes ?? []), { name: LOG_VOLUME, emptyDir: {} }];

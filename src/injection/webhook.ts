@@ -1,11 +1,11 @@
 // The mutating admission webhook edge: HTTPS /mutate-v1-pod, AdmissionReview v1 in, a JSON Patch
 // out. It reads namespace labels and PodGroups from the shared caches, lets config.ts and
 // mutate.ts decide, and denies (never half-injects) when the pod's annotations are invalid.
-import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
+import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
 import { errorLogFields } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
@@ -38,18 +38,28 @@ export interface WebhookOptions {
   address: ListenAddress;
   /** The controller's own namespace: never injected into. */
   ownNamespace: string;
-  maxBodyBytes: number;
+  limits: ServerLimits;
   settings: InjectorSettings;
   tls: TlsOptions;
+  /**
+   * Serve tls.crt/tls.key from this directory (a Secret another issuer such as cert-manager keeps,
+   * with the caBundle injected by its cainjector) instead of managing the certificate here.
+   */
+  certDir?: string;
 }
 
-class BadRequest extends Error {}
+class BadRequest extends HttpError {
+  constructor(message: string) {
+    super(400, message);
+  }
+}
 
 export class SidecarWebhook implements Runnable {
   readonly name = 'sidecar-webhook';
   readonly needLeaderElection = false;
   private server: Server | undefined;
-  readonly certificates: WebhookCertificates;
+  private readonly certificates: WebhookCertificates | undefined;
+  private stopCertDirWatch: (() => void) | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -59,38 +69,47 @@ export class SidecarWebhook implements Runnable {
     private readonly options: WebhookOptions,
   ) {
     this.log = manager.log.child({ component: 'sidecar-webhook' });
-    this.certificates = new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert));
+    this.certificates = options.certDir === undefined ? new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert)) : undefined;
   }
 
   get port(): number | undefined {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
 
+  /** Whether the webhook accepts connections (the manager is not Ready before). */
+  get listening(): boolean {
+    return this.server?.listening === true;
+  }
+
   async start(): Promise<void> {
-    const cert = await this.certificates.start();
-    const { host, port } = this.options.address;
-    this.server = await new Promise<Server>((resolve, reject) => {
-      const server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => void this.handle(req, res));
-      server.once('error', (err) => reject(new Error(`webhook cannot listen on ${host}:${port}: ${err.message}`)));
-      server.listen(port, host, () => resolve(server));
-    });
-    this.log.info('serving the sidecar webhook', { address: `${host}:${this.port}`, path: WEBHOOK_PATH });
+    const dir = this.options.certDir;
+    const cert = dir === undefined ? await this.certificates?.start() : readCertDir(dir);
+    if (cert === undefined) {
+      throw new Error('the webhook has no serving certificate');
+    }
+    this.server = await listen('webhook', this.options.address, this.options.limits, (req, res) => void this.handle(req, res), { certPem: cert.certPem, keyPem: cert.keyPem });
+    if (dir !== undefined) {
+      this.stopCertDirWatch = watchCertDir(
+        dir,
+        this.options.tls.checkIntervalMs,
+        (tls) => this.useCertificate(tls),
+        (err) => this.log.warn('could not reload the webhook certificate', { dir, ...errorLogFields(err) }),
+      );
+    }
+    this.log.info('serving the sidecar webhook', { address: `${this.options.address.host}:${this.port}`, path: WEBHOOK_PATH });
   }
 
   async stop(): Promise<void> {
-    this.certificates.stop();
-    const server = this.server;
-    if (server !== undefined) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    this.certificates?.stop();
+    this.stopCertDirWatch?.();
+    await close(this.server);
   }
 
   /** Hot swap: new TLS connections use the new certificate, open ones finish on the old. */
-  private useCertificate(cert: ServingCertificate): void {
-    this.server?.setSecureContext({ cert: cert.certPem, key: cert.keyPem });
+  private useCertificate(cert: Pick<ServingCertificate, 'certPem' | 'keyPem'>): void {
+    if (this.server !== undefined) {
+      updateTls(this.server, { certPem: cert.certPem, keyPem: cert.keyPem });
+    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -106,10 +125,10 @@ export class SidecarWebhook implements Runnable {
         status = 405;
         body = { message: 'admission reviews are POSTed' };
       } else {
-        body = this.review(await readBody(req, this.options.maxBodyBytes));
+        body = this.review(await readBody(req, res));
       }
     } catch (err) {
-      status = err instanceof BadRequest ? 400 : 500;
+      status = err instanceof HttpError ? err.status : 500;
       body = { message: err instanceof Error ? err.message : String(err) };
       if (status === 500) {
         this.log.error('webhook failed', errorLogFields(err));
@@ -119,7 +138,7 @@ export class SidecarWebhook implements Runnable {
       end();
     }
     webhookRequests.inc({ webhook: WEBHOOK_PATH, code: String(status) });
-    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    sendJson(res, status, body);
   }
 
   private review(raw: Buffer): AdmissionReview {
@@ -180,52 +199,71 @@ export class SidecarWebhook implements Runnable {
     }
   }
 
+  /**
+   * The PodGroup controlling the pod, if the ownerReference names it by UID too: a pod that names
+   * a PodGroup it does not belong to (a deleted one's name reused, or a forged reference) gets
+   * no PodGroup settings.
+   */
   podGroupOf(pod: k8s.V1Pod, namespace: string): PodGroup | undefined {
     const ref = podGroupOwnerOf(pod);
-    return ref === undefined ? undefined : this.podGroups.store.get(`${namespace}/${ref.name}`);
+    const group = ref === undefined ? undefined : this.podGroups.store.get(`${namespace}/${ref.name}`);
+    return group !== undefined && group.metadata?.uid === ref?.uid ? group : undefined;
   }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new BadRequest(`request body exceeds ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', (err) => reject(new BadRequest(err.message)));
-  });
 }
 
 /**
  * Reports pods that asked for sidecars but were admitted without them (created while the webhook
  * was unreachable under failurePolicy Ignore, or before their namespace opted in): a metric and a
- * Warning Event on the pod and on its PodGroup. Each pod is reported once.
+ * Warning Event on the pod and on its PodGroup. Runs on the leader only (every replica sees the
+ * same pods; one report is enough): on becoming leader it checks the pods already cached, then
+ * each new one. A pod is reported once per leader; deleted pods are forgotten.
  */
-function watchMissedInjections(manager: Manager, pods: Informer<k8s.V1Pod>, webhook: SidecarWebhook, namespaces: Informer<k8s.V1Namespace>, podGroups: Informer<PodGroup>, ownNamespace: string): void {
-  const reported = new Set<string>();
-  const check = (pod: k8s.V1Pod): void => {
+class MissedInjectionReporter implements Runnable {
+  readonly name = 'missed-injection-reporter';
+  readonly needLeaderElection = true;
+  private active = false;
+  private readonly reported = new Set<string>();
+
+  constructor(
+    private readonly manager: Manager,
+    private readonly pods: Informer<k8s.V1Pod>,
+    private readonly webhook: SidecarWebhook,
+    private readonly namespaces: Informer<k8s.V1Namespace>,
+    private readonly ownNamespace: string,
+  ) {
+    pods.addEventHandler({
+      onAdd: (pod) => this.check(pod),
+      onDelete: (pod) => this.reported.delete(pod.metadata?.uid ?? ''),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.active = true;
+    for (const pod of this.pods.store.list()) {
+      this.check(pod);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.active = false;
+    this.reported.clear();
+  }
+
+  private check(pod: k8s.V1Pod): void {
     const namespace = pod.metadata?.namespace ?? '';
     const uid = pod.metadata?.uid ?? '';
-    if (reported.has(uid) || PROTECTED_NAMESPACES.includes(namespace) || namespace === ownNamespace || pod.metadata?.deletionTimestamp != null) {
+    if (!this.active || this.reported.has(uid) || PROTECTED_NAMESPACES.includes(namespace) || namespace === this.ownNamespace || pod.metadata?.deletionTimestamp != null) {
       return;
     }
     if (pod.metadata?.annotations?.[STATUS_ANNOTATION] !== undefined) {
       return;
     }
-    const group = webhook.podGroupOf(pod, namespace);
+    const group = this.webhook.podGroupOf(pod, namespace);
     let wanted: InjectionRequest | undefined;
     try {
       wanted = resolveRequest({
         annotations: pod.metadata?.annotations ?? {},
-        namespaceOptIn: namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
+        namespaceOptIn: this.namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
         podGroupSidecars: group === undefined ? undefined : revisionSidecars(pod.metadata?.annotations ?? {}),
       });
     } catch {
@@ -234,17 +272,16 @@ function watchMissedInjections(manager: Manager, pods: Informer<k8s.V1Pod>, webh
     if (wanted === undefined) {
       return;
     }
-    reported.add(uid);
+    this.reported.add(uid);
     missedInjections.inc();
     const kinds = [wanted.gitSync ? 'git-sync' : undefined, wanted.logCollector ? 'log-collector' : undefined].filter(Boolean).join(', ');
     const message = `pod ${pod.metadata?.name} asked for ${kinds} but was admitted without them (was the webhook unreachable?); delete it to recreate it with sidecars`;
-    manager.events.event(pod, 'Warning', 'SidecarInjectionMissed', message);
+    this.manager.events.event(pod, 'Warning', 'SidecarInjectionMissed', message);
     if (group !== undefined) {
-      manager.events.event(group, 'Warning', 'SidecarInjectionMissed', message);
+      this.manager.events.event(group, 'Warning', 'SidecarInjectionMissed', message);
     }
-    manager.log.warn('missed sidecar injection', { pod: `${namespace}/${pod.metadata?.name}`, sidecars: kinds });
-  };
-  pods.addEventHandler({ onAdd: check });
+    this.manager.log.warn('missed sidecar injection', { pod: `${namespace}/${pod.metadata?.name}`, sidecars: kinds });
+  }
 }
 
 export function setupSidecarWebhook(manager: Manager, options: WebhookOptions): SidecarWebhook {
@@ -252,6 +289,9 @@ export function setupSidecarWebhook(manager: Manager, options: WebhookOptions): 
   const podGroups = manager.informers.for(customResource<PodGroup>(manager.clients, { group: GROUP, version: VERSION, plural: PLURAL, kind: KIND }));
   const webhook = new SidecarWebhook(manager, namespaces, podGroups, options);
   manager.addRunnable(webhook);
-  watchMissedInjections(manager, manager.informers.for(podResource(manager.clients)), webhook, namespaces, podGroups, options.ownNamespace);
+  // Ready only once the API server can reach us: a rollout must not route admissions to a replica
+  // that is still creating its certificate.
+  manager.addReadyCheck('webhook', () => (webhook.listening ? undefined : 'the webhook is not listening yet'));
+  manager.addRunnable(new MissedInjectionReporter(manager, manager.informers.for(podResource(manager.clients)), webhook, namespaces, options.ownNamespace));
   return webhook;
 }

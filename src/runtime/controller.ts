@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Informer } from './informer.js';
+import { withAbortSignal } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { silentLogger } from './logging.js';
 import {
@@ -38,6 +39,11 @@ export interface Result {
 export interface ReconcileContext {
   log: Logger;
   reconcileID: string;
+  /**
+   * Aborted when the controller stops (shutdown, lost leadership). API requests made during the
+   * reconcile are aborted with it; long waits of the reconciler's own should listen to it too.
+   */
+  signal: AbortSignal;
 }
 
 export interface Reconciler {
@@ -75,6 +81,8 @@ export class Controller {
   private workerLoops: Promise<void>[] = [];
   private started = false;
   private readonly unregisterScrapeHook: () => void;
+  /** Cancels in-flight reconciles on stop(). */
+  private readonly stopping = new AbortController();
 
   constructor(
     readonly name: string,
@@ -134,8 +142,12 @@ export class Controller {
     this.workerLoops = Array.from({ length: this.workers }, () => this.worker());
   }
 
-  /** Stops taking keys and waits (up to deadlineMs) for in-flight reconciles to finish. */
+  /**
+   * Stops taking keys, cancels in-flight reconciles (their signal aborts, and with it their API
+   * requests), and waits (up to deadlineMs) for them to return.
+   */
   async stop(deadlineMs = 30_000): Promise<boolean> {
+    this.stopping.abort(new Error(`controller ${this.name} is stopping`));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), timerDelay(deadlineMs));
@@ -175,7 +187,8 @@ export class Controller {
     const log = this.log.child({ namespace: request.namespace, name: request.name, reconcileID });
     const end = reconcileTime.startTimer({ controller: this.name });
     try {
-      const result = (await this.reconciler.reconcile(request, { log, reconcileID })) ?? {};
+      const signal = this.stopping.signal;
+      const result = (await withAbortSignal(signal, () => this.reconciler.reconcile(request, { log, reconcileID, signal }))) ?? {};
       if (result.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         this.queue.forget(key);
         this.queue.addAfter(key, result.requeueAfterMs);

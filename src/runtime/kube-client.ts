@@ -1,6 +1,10 @@
 // The client boundary: typed API clients that share one client-side rate limit (like
 // client-go's --kube-api-qps/--kube-api-burst) and count every request in
-// rest_client_requests_total. Everything above this file sees typed objects only.
+// rest_client_requests_total. Every request has a deadline, and is also aborted when the
+// AbortSignal of the scope it was made in aborts (withAbortSignal: a reconcile on shutdown or
+// lost leadership, a lease renew at its renew deadline). Everything above this file sees typed
+// objects only.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -19,6 +23,26 @@ export interface ClientOptions {
   /** Sustained requests per second; 0 or less disables client-side throttling. */
   qps: number;
   burst: number;
+  /** Deadline of each request (watches do not come through here). Default 30 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * client-go's transport notices a dead connection within ~45 s (HTTP/2 pings after 30 s idle,
+ * 15 s ping timeout) and kubectl's --request-timeout is off by default; one deadline per request
+ * bounds both a black-holed connection and a slow answer.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+const scope = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs fn so that every API request it makes (in any async continuation) is aborted when signal
+ * aborts. Scopes nest: a request is aborted by whichever signal aborts first.
+ */
+export function withAbortSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  const outer = scope.getStore();
+  return scope.run(outer === undefined ? signal : AbortSignal.any([outer, signal]), fn);
 }
 
 /** Pseudo-header the transport adds to error responses: "METHOD /path" of the request. */
@@ -45,14 +69,18 @@ export class KubeClients {
     }
     this.host = new URL(cluster.server).host;
     this.throttle = options.qps > 0 ? new TokenBucket(options.qps, Math.max(1, options.burst)) : undefined;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const send = async (request: k8s.RequestContext): Promise<k8s.ResponseContext> => {
+      const scoped = scope.getStore();
+      scoped?.throwIfAborted();
       if (this.throttle !== undefined) {
         await this.throttle.take();
       }
       const method = request.getHttpMethod();
       const started = performance.now();
+      const signals = [AbortSignal.timeout(timeoutMs), scoped, request.getSignal()].filter((s): s is AbortSignal => s !== undefined);
       try {
-        const response = await sendOverAgent(request, this.agentFor(request));
+        const response = await sendOverAgent(request, this.agentFor(request), AbortSignal.any(signals), timeoutMs);
         if (response.httpStatusCode >= 400) {
           // client-node's ApiException keeps the status, body and headers but not the request:
           // carry the request line in a pseudo-header so an error log can name the verb and object.
@@ -94,11 +122,22 @@ export class KubeClients {
    */
   private agentFor(request: k8s.RequestContext): http.Agent {
     const agent = request.getAgent();
-    if (!(agent instanceof https.Agent)) {
+    const proxied = agent !== undefined && agent.constructor !== https.Agent && agent.constructor !== http.Agent;
+    if (!(agent instanceof https.Agent) && !proxied) {
       return this.plainAgent;
     }
-    const o = agent.options;
-    const key = JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))));
+    const o = (agent as https.Agent).options;
+    const key = JSON.stringify([proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))));
+    if (proxied) {
+      // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
+      // carries the proxy settings; keep the first one per TLS material so connections are reused.
+      const known = this.agents.get(key);
+      if (known !== undefined) {
+        return known;
+      }
+      this.agents.set(key, agent as https.Agent);
+      return agent as http.Agent;
+    }
     let shared = this.agents.get(key);
     if (shared === undefined) {
       if (this.agents.size >= 4) {
@@ -126,7 +165,7 @@ export class KubeClients {
  * keep-alive agent it can report a complete response as "Premature close" once the socket is
  * reused (node-fetch#1767), which made pods that were created look like failed creates.
  */
-function sendOverAgent(request: k8s.RequestContext, agent: http.Agent): Promise<k8s.ResponseContext> {
+function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal, timeoutMs: number): Promise<k8s.ResponseContext> {
   const body = request.getBody();
   if (body !== undefined && typeof body !== 'string') {
     // The Kubernetes API takes JSON bodies only; client-node never builds forms for it.
@@ -140,7 +179,7 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent): Promise<
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? https : http).request(
       url,
-      { method: request.getHttpMethod(), headers, agent, signal: request.getSignal() },
+      { method: request.getHttpMethod(), headers, agent, signal },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -158,7 +197,10 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent): Promise<
         });
       },
     );
-    req.on('error', reject);
+    req.on('error', (err) => {
+      const timedOut = err.name === 'AbortError' && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
+      reject(timedOut ? new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`) : err);
+    });
     req.end(body);
   });
 }

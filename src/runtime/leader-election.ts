@@ -3,11 +3,13 @@
 //    not renewed for leaseDuration as measured by *our* clock since we last saw it change
 //    (so clock skew between machines does not matter);
 //  - the leader renews every retryPeriod; if no renew succeeds for renewDeadline it stops
-//    leading (renewDeadline < leaseDuration, so it stops before anyone else may take over);
+//    leading (renewDeadline < leaseDuration, so it stops before anyone else may take over).
+//    Each attempt's requests are aborted at that deadline and a timer ends leadership at it even
+//    if an attempt never returns (a black-holed connection), so the deadline holds regardless;
 //  - every write is an optimistic-concurrency replace, so two candidates never both win;
 //  - release() empties holderIdentity so a standby takes over at its next retry.
 import * as k8s from '@kubernetes/client-node';
-import { describeError, isConflict, isNotFound, type KubeClients } from './kube-client.js';
+import { describeError, isConflict, isNotFound, withAbortSignal, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { leaderElectionStatus } from './metrics.js';
 import { timerDelay } from './timers.js';
@@ -52,6 +54,8 @@ export class LeaderElector {
   private knownLeader = '';
   private callbacks: LeaderCallbacks | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  /** Fires at lastRenew + renewDeadline while leading. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
 
   constructor(
     clients: KubeClients,
@@ -78,6 +82,7 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadlineTimer);
     await this.inFlight;
     if (this.leading) {
       await this.release();
@@ -98,9 +103,12 @@ export class LeaderElector {
   }
 
   private async tick(): Promise<void> {
+    const attemptStarted = this.now();
+    // A leader's attempt may run until its renew deadline; a candidate's for as long.
+    const budgetMs = this.leading ? this.lastRenew + this.config.renewDeadlineMs - attemptStarted : this.config.renewDeadlineMs;
     let ok = false;
     try {
-      ok = await this.tryAcquireOrRenew();
+      ok = await withAbortSignal(AbortSignal.timeout(Math.max(1, budgetMs)), () => this.tryAcquireOrRenew());
     } catch (err) {
       this.log.warn('leader election: lease request failed', { lease: this.leaseName(), error: describeError(err) });
     }
@@ -108,13 +116,32 @@ export class LeaderElector {
       return;
     }
     if (ok) {
-      this.lastRenew = this.now();
+      // From when the attempt started: the API server's renewTime is no earlier than that.
+      this.lastRenew = attemptStarted;
       if (!this.leading) {
         this.log.info('leader election: acquired lease', { lease: this.leaseName(), identity: this.config.identity });
         this.setLeading(true);
       }
-    } else if (this.leading && this.now() - this.lastRenew > this.config.renewDeadlineMs) {
-      this.log.error('leader election: lost lease (renew deadline exceeded)', { lease: this.leaseName() });
+      this.armDeadline();
+    } else {
+      this.checkDeadline();
+    }
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    if (this.leading) {
+      this.deadlineTimer = setTimeout(() => {
+        this.checkDeadline();
+        this.armDeadline();
+      }, Math.max(1, this.lastRenew + this.config.renewDeadlineMs - this.now()));
+    }
+  }
+
+  private checkDeadline(): void {
+    if (this.leading && !this.stopped && this.now() - this.lastRenew >= this.config.renewDeadlineMs) {
+      clearTimeout(this.deadlineTimer);
+      this.log.error('leader election: lost lease (renew deadline exceeded)', { lease: this.leaseName(), sinceLastRenewMs: this.now() - this.lastRenew });
       this.setLeading(false);
     }
   }

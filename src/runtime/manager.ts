@@ -5,15 +5,19 @@
 // leadership (webhook, extender) → leader election → controllers and leader-only runnables.
 // stop(): controllers drain (with a deadline), runnables stop, the Lease is released so a
 // standby takes over at once, informers and servers close.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
+import { createCertificateAuthority, issueCertificate } from './certificates.js';
 import type { Controller } from './controller.js';
+import { close, listen, readCertDir, SMALL_REQUEST_LIMITS, updateTls, watchCertDir, type ListenAddress, type ServerLimits, type ServerTls } from './http-server.js';
 import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
 import { scrape, unhandledRejections } from './metrics.js';
+import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers } from './shared-informers.js';
 
 /**
@@ -40,11 +44,12 @@ export interface Runnable {
   stop(): Promise<void>;
 }
 
-export interface ListenAddress {
-  host: string;
-  /** 0 picks a free port (tests); read the bound port from manager.metricsPort/probePort. */
-  port: number;
-}
+export type { ListenAddress } from './http-server.js';
+
+/** Connection cap and timeouts every server of the process gets. */
+export type ConnectionLimits = Pick<ServerLimits, 'maxConnections' | 'requestTimeoutMs' | 'headersTimeoutMs'>;
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 1024, requestTimeoutMs: 10_000, headersTimeoutMs: 5_000 };
 
 export interface ManagerOptions {
   kubeConfig: k8s.KubeConfig;
@@ -52,7 +57,16 @@ export interface ManagerOptions {
   logger: Logger;
   /** undefined disables the server. */
   metricsAddress?: ListenAddress;
+  /**
+   * true: /metrics over HTTPS, for callers whose bearer token passes a TokenReview and a
+   * SubjectAccessReview (get /metrics). false (the library default; the binary defaults to true):
+   * plain HTTP for anyone.
+   */
+  metricsSecure?: boolean;
+  /** tls.crt and tls.key for the secure metrics server; default: self-signed at start. */
+  metricsCertDir?: string;
   probeAddress?: ListenAddress;
+  connectionLimits?: ConnectionLimits;
   leaderElection?: LeaderElectionConfig;
   /** 'exit' ends the process (a fresh one re-joins cleanly, as controller-runtime does); 'stop' only stops leader work. */
   onLostLeadership?: 'exit' | 'stop';
@@ -76,6 +90,8 @@ export class Manager {
   private readonly elector: LeaderElector | undefined;
   private metricsServer: Server | undefined;
   private probeServer: Server | undefined;
+  private metricsAuth: MetricsAuthorizer | undefined;
+  private stopMetricsCertWatch: (() => void) | undefined;
   private leaderWorkRunning = false;
   private stopping: Promise<void> | undefined;
   /** Aborted on stop(): ends a wait for cache sync that has not finished. */
@@ -129,13 +145,25 @@ export class Manager {
     this.healthChecks.set(name, check);
   }
 
+  get connectionLimits(): ConnectionLimits {
+    return this.options.connectionLimits ?? DEFAULT_CONNECTION_LIMITS;
+  }
+
   async start(): Promise<void> {
+    const limits = { ...this.connectionLimits, ...SMALL_REQUEST_LIMITS };
     if (this.options.metricsAddress !== undefined) {
-      this.metricsServer = await listen(this.options.metricsAddress, (req, res) => this.serveMetrics(req, res));
-      this.log.info('serving metrics', { address: `${this.options.metricsAddress.host}:${this.metricsPort}` });
+      const secure = this.options.metricsSecure === true;
+      let tls: ServerTls | undefined;
+      if (secure) {
+        this.metricsAuth = new MetricsAuthorizer(apiReviewClient(this.clients));
+        tls = this.metricsTls();
+      }
+      this.metricsServer = await listen('metrics', this.options.metricsAddress, limits, (req, res) => this.serveMetrics(req, res), tls);
+      this.watchMetricsCertDir();
+      this.log.info('serving metrics', { address: `${this.options.metricsAddress.host}:${this.metricsPort}`, secure });
     }
     if (this.options.probeAddress !== undefined) {
-      this.probeServer = await listen(this.options.probeAddress, (req, res) => this.serveProbes(req, res));
+      this.probeServer = await listen('health probes', this.options.probeAddress, limits, (req, res) => this.serveProbes(req, res));
       this.log.info('serving health probes', { address: `${this.options.probeAddress.host}:${this.probePort}` });
     }
     this.informers.start();
@@ -212,9 +240,39 @@ export class Manager {
     await this.elector?.stop();
     await Promise.all(this.runnables.filter((r) => !r.needLeaderElection).map((r) => r.stop()));
     await this.informers.stop();
+    this.stopMetricsCertWatch?.();
     await Promise.all([close(this.metricsServer), close(this.probeServer)]);
     this.clients.close();
     this.log.info('shutdown complete');
+  }
+
+  /** From --metrics-cert-dir, else a self-signed certificate (as controller-runtime makes). */
+  private metricsTls(): ServerTls {
+    if (this.options.metricsCertDir !== undefined) {
+      return readCertDir(this.options.metricsCertDir);
+    }
+    const year = 365 * 24 * 3600 * 1000;
+    const ca = createCertificateAuthority('podgroup-metrics-self-signed', year);
+    const cert = issueCertificate(ca, { commonName: hostname(), dnsNames: [hostname(), 'localhost'], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: year });
+    return { certPem: cert.certPem, keyPem: cert.keyPem };
+  }
+
+  /** A certificate from --metrics-cert-dir is picked up again when its Secret is renewed. */
+  private watchMetricsCertDir(): void {
+    const dir = this.options.metricsCertDir;
+    const server = this.metricsServer;
+    if (dir === undefined || server === undefined || this.options.metricsSecure !== true) {
+      return;
+    }
+    this.stopMetricsCertWatch = watchCertDir(
+      dir,
+      60_000,
+      (tls) => {
+        updateTls(server, tls);
+        this.log.info('reloaded the metrics certificate', { dir });
+      },
+      (err) => this.log.warn('could not reload the metrics certificate', { dir, ...errorLogFields(err) }),
+    );
   }
 
   private serveMetrics(req: IncomingMessage, res: ServerResponse): void {
@@ -222,6 +280,26 @@ export class Manager {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: metrics are served at /metrics\n');
       return;
     }
+    if (this.metricsAuth === undefined) {
+      this.sendMetrics(res);
+      return;
+    }
+    this.metricsAuth.check(req.headers.authorization, '/metrics').then(
+      (decision) => {
+        if (decision.allowed) {
+          this.sendMetrics(res);
+        } else {
+          res.writeHead(decision.status, { 'Content-Type': 'text/plain' }).end(`${decision.message}\n`);
+        }
+      },
+      (err: unknown) => {
+        this.log.warn('metrics authorization failed', errorLogFields(err));
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('Internal Server Error: authorization failed\n');
+      },
+    );
+  }
+
+  private sendMetrics(res: ServerResponse): void {
     scrape().then(
       ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
       (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
@@ -246,22 +324,4 @@ export class Manager {
     lines.push(ok ? `${path.slice(1)} check passed` : `${path.slice(1)} check failed`);
     res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain' }).end(`${lines.join('\n')}\n`);
   }
-}
-
-function listen(address: ListenAddress, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer(handler);
-    server.once('error', (err) => reject(new Error(`cannot listen on ${address.host}:${address.port}: ${err.message}`)));
-    server.listen(address.port, address.host, () => resolve(server));
-  });
-}
-
-function close(server: Server | undefined): Promise<void> {
-  if (server === undefined) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }

@@ -1,21 +1,30 @@
-// The scheduler-extender edge: an HTTP server for kube-scheduler's filter, prioritize and bind
+// The scheduler-extender edge: an HTTPS server for kube-scheduler's filter, prioritize and bind
 // verbs. PodGroup members get gang feasibility, maxPerNode and Spread/Pack scores; other pods
 // pass through untouched. Because it also binds, it knows every placement the moment it is
 // made, so its accounting never waits for the informer (bindings are remembered until seen).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+//
+// It trusts nobody on the network: a client must present the scheduler's certificate (issued by
+// the manager's extender CA), bind is refused for any pod that is not one of our schedulers',
+// has another UID or did not pass our filter (binding.ts), and what it remembers between calls
+// is the little a decision needs (UID, owner, requests, passed nodes), bounded in bytes and time.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
+import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
+import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, type KubeClients } from '../runtime/kube-client.js';
+import { errorMessage, statusCode, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { extenderLatency, extenderRequests, gangRejections } from '../runtime/metrics.js';
 import { customResource, nodeResource, podResource } from '../runtime/resources.js';
 import { BY_CONTROLLER_UID, objectKey } from '../runtime/store.js';
+import { bindRefusal, type FilteredPod } from './binding.js';
 import { filterForGang, type NodeView } from './gang.js';
 import { nodeAllocatable, podRequests, sum, type Resources } from './resources.js';
 import { score } from './scoring.js';
+import type { ExtenderTlsSource } from './tls.js';
 import {
   checkBindingArgs,
   checkExtenderArgs,
@@ -28,12 +37,25 @@ import {
 
 export interface ExtenderOptions {
   address: ListenAddress;
-  maxBodyBytes: number;
+  limits: ServerLimits;
+  tls: ExtenderTlsSource;
+  /** Common name of the only client certificate served (the scheduler's). */
+  clientName: string;
+  /** Pods of these schedulers may be bound; bind refuses any other pod. */
+  schedulerNames: string[];
 }
 
 const ZONE_LABEL = 'topology.kubernetes.io/zone';
 /** Bindings we made stay counted until the informer shows them, or this long at most. */
 const BINDING_MEMORY_MS = 60_000;
+/**
+ * What filter remembers for bind: kept this long (kube-scheduler's VolumeBinding may hold a pod
+ * in PreBind up to its 600 s bind timeout), and in this many bytes at most (oldest dropped first:
+ * a dropped pod's bind is refused and the scheduler filters it again).
+ */
+const FILTER_MEMORY_MS = 600_000;
+const FILTER_MEMORY_BYTES = 32 * 1024 * 1024;
+const BINDING_MEMORY_BYTES = 16 * 1024 * 1024;
 /**
  * kube-scheduler binds in the background while it already filters the next pod, so a member
  * scored a moment ago may be about to bind. Filter and prioritize of the same PodGroup wait (at
@@ -41,20 +63,15 @@ const BINDING_MEMORY_MS = 60_000;
  */
 const IN_FLIGHT_WAIT_MS = 1000;
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface Binding {
   node: string;
   requests: Resources;
   ownerUid: string | undefined;
-  at: number;
+}
+
+interface Candidate extends FilteredPod {
+  ownerUid: string | undefined;
+  requests: Resources;
 }
 
 export class SchedulerExtender implements Runnable {
@@ -64,12 +81,13 @@ export class SchedulerExtender implements Runnable {
   private readonly core: k8s.CoreV1Api;
   private readonly log: Logger;
   /** Pods we bound whose binding the pod informer may not show yet: pod key → binding. */
-  private readonly bindings = new Map<string, Binding>();
+  private readonly bindings = new BoundedMap<string, Binding>(BINDING_MEMORY_BYTES, BINDING_MEMORY_MS);
   /**
-   * The pod as the scheduler last sent it to filter: bind only gets its name, and the pod
-   * informer may not have the pod yet, but its owner and requests must be counted at once.
+   * What filter saw of a pod: bind only gets its name, and the pod informer may not have the pod
+   * yet, but its owner and requests must be counted at once — and bind must know which nodes
+   * passed.
    */
-  private readonly candidates = new Map<string, k8s.V1Pod>();
+  private readonly candidates = new BoundedMap<string, Candidate>(FILTER_MEMORY_BYTES, FILTER_MEMORY_MS);
   /** Members that passed filter whose bind has not arrived: pod key → PodGroup UID, when. */
   private readonly inFlight = new Map<string, { groupUid: string; at: number }>();
   private readonly bindWaiters = new Set<() => void>();
@@ -91,23 +109,18 @@ export class SchedulerExtender implements Runnable {
   }
 
   async start(): Promise<void> {
-    const { host, port } = this.options.address;
-    this.server = await new Promise<Server>((resolve, reject) => {
-      const server = createServer((req, res) => void this.handle(req, res));
-      server.once('error', (err) => reject(new Error(`scheduler extender cannot listen on ${host}:${port}: ${err.message}`)));
-      server.listen(port, host, () => resolve(server));
+    const tls = await this.options.tls.start((renewed) => {
+      if (this.server !== undefined) {
+        updateTls(this.server, renewed);
+      }
     });
-    this.log.info('serving scheduler extender', { address: `${host}:${this.port}` });
+    this.server = await listen('scheduler extender', this.options.address, this.options.limits, (req, res) => void this.handle(req, res), tls);
+    this.log.info('serving scheduler extender', { address: `${this.options.address.host}:${this.port}`, client: this.options.clientName });
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (server !== undefined) {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    }
+    this.options.tls.stop();
+    await close(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -118,13 +131,18 @@ export class SchedulerExtender implements Runnable {
     let status = 200;
     let body: unknown;
     try {
+      // The TLS handshake already refused clients without a certificate from our CA.
+      const client = clientCommonName(req);
+      if (client !== this.options.clientName) {
+        throw new HttpError(403, `client certificate ${JSON.stringify(client ?? '')} is not the scheduler's (${this.options.clientName})`);
+      }
       if (!known) {
         throw new HttpError(404, `unknown extender verb ${JSON.stringify(verb)}: use /filter, /prioritize or /bind`);
       }
       if (req.method !== 'POST') {
         throw new HttpError(405, `${req.method} not allowed: extender verbs take POST`);
       }
-      const parsed = await readJson(req, this.options.maxBodyBytes);
+      const parsed = await readJson(req, res);
       body = verb === 'bind' ? await this.bind(parsed) : verb === 'filter' ? await this.filter(parsed) : await this.prioritize(parsed);
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500;
@@ -136,9 +154,7 @@ export class SchedulerExtender implements Runnable {
     }
     extenderRequests.inc({ verb: label, code: String(status) });
     end();
-    if (!res.headersSent) {
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-    }
+    sendJson(res, status, body);
   }
 
   private async filter(raw: unknown): Promise<ExtenderFilterResult> {
@@ -160,9 +176,11 @@ export class SchedulerExtender implements Runnable {
     });
     const group = this.groupOf(args.Pod);
     const podKey = keyOf(args.Pod);
-    this.candidates.set(podKey, args.Pod);
+    const remember = (passed: string[]): void => this.rememberCandidate(podKey, args.Pod, passed);
     if (group === undefined) {
-      return result(views.map((v) => v.name), {});
+      const passed = views.map((v) => v.name);
+      remember(passed);
+      return result(passed, {});
     }
     const members = this.memberViews(group, podKey, views);
     const verdict = filterForGang({
@@ -173,6 +191,7 @@ export class SchedulerExtender implements Runnable {
       request: podRequests(args.Pod),
       nodes: members.views,
     });
+    remember(verdict.passed);
     if (verdict.gangMessage !== undefined) {
       gangRejections.inc();
       this.log.info('gang cannot be placed yet', { pod: podKey, podGroup: objectKey(group), reason: verdict.gangMessage });
@@ -246,6 +265,19 @@ export class SchedulerExtender implements Runnable {
     }
     const args = raw as ExtenderBindingArgs;
     const key = `${args.PodNamespace}/${args.PodName}`;
+    const candidate = this.candidates.get(key);
+    let live: k8s.V1Pod | undefined;
+    try {
+      live = await this.livePod(args);
+    } catch (err) {
+      return { Error: `binding ${key} to ${args.Node}: reading the pod: ${errorMessage(err)}` };
+    }
+    const refusal = bindRefusal(args, live, candidate, this.options.schedulerNames);
+    if (refusal !== undefined) {
+      this.candidates.delete(key);
+      this.log.warn('refused to bind', { pod: key, node: args.Node, reason: refusal });
+      return { Error: `binding ${key} to ${args.Node} refused: ${refusal}` };
+    }
     try {
       await this.core.createNamespacedPodBinding({
         name: args.PodName,
@@ -261,14 +293,37 @@ export class SchedulerExtender implements Runnable {
       // The scheduler logs this and retries the pod.
       return { Error: `binding ${key} to ${args.Node}: ${errorMessage(err)}` };
     }
-    const pod = this.candidates.get(key) ?? this.pods.store.get(key);
     this.candidates.delete(key);
-    const ownerUid = pod === undefined ? undefined : podGroupOwnerOf(pod)?.uid;
-    this.bindings.set(key, { node: args.Node, requests: pod === undefined ? { pods: 1 } : podRequests(pod), ownerUid, at: Date.now() });
+    this.bindings.set(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, ownerUid: candidate?.ownerUid }, 256 + stringBytes(key) + stringBytes(args.Node));
     this.inFlight.delete(key);
     [...this.bindWaiters].forEach((wake) => wake());
     this.log.info('bound pod', { pod: key, node: args.Node });
     return { Error: '' };
+  }
+
+  private rememberCandidate(key: string, pod: k8s.V1Pod, passed: string[]): void {
+    const uid = pod.metadata?.uid ?? '';
+    const ownerUid = this.groupOf(pod)?.metadata?.uid;
+    const bytes = 512 + stringBytes(key) + stringBytes(uid) + passed.reduce((n, name) => n + stringBytes(name) + 32, 0);
+    this.candidates.set(key, { uid, passed: new Set(passed), ownerUid, requests: podRequests(pod) }, bytes);
+  }
+
+  /** The pod as it is now: from the cache, else (just created) from the API server. */
+  private async livePod(args: ExtenderBindingArgs): Promise<k8s.V1Pod | undefined> {
+    const cached = this.pods.store.get(`${args.PodNamespace}/${args.PodName}`);
+    if (cached !== undefined && cached.metadata?.uid === args.PodUID) {
+      return cached;
+    }
+    try {
+      return await this.core.readNamespacedPod({ name: args.PodName, namespace: args.PodNamespace });
+    } catch (err) {
+      // 404, or a name the API server rejects (400): no such pod.
+      const code = statusCode(err);
+      if (code === 404 || code === 400) {
+        return undefined;
+      }
+      throw err;
+    }
   }
 
   /** The PodGroup controlling this pod, from the cache; undefined for any other pod. */
@@ -361,15 +416,10 @@ export class SchedulerExtender implements Runnable {
   }
 
   private forgetSeenBindings(): void {
-    const now = Date.now();
-    for (const [key, b] of this.bindings) {
-      if (this.pods.store.get(key)?.spec?.nodeName || now - b.at > BINDING_MEMORY_MS) {
+    for (const [key] of this.bindings) {
+      if (this.pods.store.get(key)?.spec?.nodeName) {
         this.bindings.delete(key);
       }
-    }
-    // Pods filtered but never bound (another node chosen elsewhere, or deleted).
-    if (this.candidates.size > 10_000) {
-      this.candidates.clear();
     }
   }
 }
@@ -392,39 +442,13 @@ const allocatableOf = memoised(nodeAllocatable);
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 
-function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) {
-      req.resume();
-      reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit && !failed) {
-        failed = true;
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`));
-      }
-      if (!failed) {
-        chunks.push(chunk);
-      }
-    });
-    req.on('error', (err) => reject(new HttpError(400, `reading the request failed: ${err.message}`)));
-    req.on('end', () => {
-      if (failed) {
-        return;
-      }
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch (err) {
-        reject(new HttpError(400, `malformed JSON: ${err instanceof Error ? err.message : String(err)}`));
-      }
-    });
-  });
+async function readJson(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
+  const body = await readBody(req, res);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** Adds the extender to a manager, sharing its pod, node and PodGroup informers. */

@@ -6,7 +6,16 @@ describe('manager flags', () => {
   it('has controller-runtime defaults', () => {
     const flags = parseFlags([], {});
     expect(flags).toMatchObject({
-      metricsBindAddress: { host: '0.0.0.0', port: 8080 },
+      metricsBindAddress: { host: '0.0.0.0', port: 8443 },
+      metricsSecure: true,
+      kubeApiTimeoutMs: 30_000,
+      serverMaxConnections: 1024,
+      serverRequestTimeoutMs: 10_000,
+      serverHeadersTimeoutMs: 5_000,
+      webhookMaxBodyBytes: 7 * 1024 * 1024,
+      extenderSchedulerNames: ['podgroup-scheduler'],
+      extenderClientName: 'podgroup-scheduler',
+      extenderSecretNamespace: 'podgroup-system',
       healthProbeBindAddress: { host: '0.0.0.0', port: 8081 },
       leaderElect: false,
       leaderElectionNamespace: 'kube-system',
@@ -24,6 +33,8 @@ describe('manager flags', () => {
     expect(flags).toMatchObject({ leaderElect: true, kubeApiQps: -1, metricsBindAddress: { host: '127.0.0.1', port: 0 }, leaderElectionNamespace: 'ops', dropManagedFields: false, logFormat: 'text' });
     expect(parseFlags(['--metrics-bind-address=0'], {})).toMatchObject({ metricsBindAddress: undefined });
     expect(parseFlags(['--help'], {})).toBe('help');
+    expect(parseFlags(['--metrics-secure=false'], {})).toMatchObject({ metricsSecure: false });
+    expect(parseFlags(['--leader-elect=true'], {})).toMatchObject({ leaderElect: true });
   });
 
   it.each([
@@ -34,6 +45,9 @@ describe('manager flags', () => {
     [['--leader-elect', '--leader-elect-lease-duration=5s', '--leader-elect-renew-deadline=10s'], 'lease duration must be greater than the renew deadline'],
     [['--bogus'], 'unknown flag --bogus'],
     [['--kube-api-qps'], 'flag --kube-api-qps needs a value'],
+    [['--kube-api-timeout=0s'], '--kube-api-timeout: must be greater than 0'],
+    [['--extender-scheduler-names='], '--extender-scheduler-names: name at least one scheduler'],
+    [['--server-headers-timeout=20s', '--server-request-timeout=10s'], '--server-headers-timeout must not exceed --server-request-timeout'],
   ])('rejects %j with a clear message', (argv, message) => {
     expect(() => parseFlags(argv, {})).toThrow(UsageError);
     expect(() => parseFlags(argv, {})).toThrow(message);

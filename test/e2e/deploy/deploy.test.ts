@@ -1,7 +1,8 @@
 // The deploy story on the local control plane: every kustomize overlay renders; config/default
 // passes a server-side dry run and a real apply; the manager running with the ServiceAccount of
 // config/rbac (a TokenRequest token) does its whole job, and `kubectl auth can-i` shows that
-// account is least-privilege; a real Prometheus scrapes the manager.
+// account is least-privilege; a real Prometheus scrapes the manager's HTTPS /metrics with the
+// token of a ServiceAccount bound to podgroup-metrics-reader.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/clu
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
+import { send, serviceAccountToken } from '../support/security.js';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/podgroup.js';
 import { core, custom, createPodGroup, getPodGroup, podGroupManifest, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 
@@ -48,16 +50,18 @@ describe('deploy', () => {
     await manager?.stop();
     await killAll();
     try {
-      kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac')]);
+      kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac'), '-k', join(REPO_ROOT, 'config', 'network-policy'), '-k', join(REPO_ROOT, 'config', 'prometheus')]);
+      kubectl(['delete', '--ignore-not-found', '--wait=false', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
     } catch {
       // best effort
     }
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' }).catch(() => undefined);
+    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-prometheus-podgroup-metrics' }).catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   });
 
   it('renders every kustomize overlay', () => {
-    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'samples', 'default', 'kind']) {
+    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'samples', 'default', 'kind']) {
       const out = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', dir)], { encoding: 'utf8' });
       expect(out).toMatch(/^kind: /m);
     }
@@ -73,13 +77,29 @@ describe('deploy', () => {
     const dry = kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
     expect(dry).toContain('deployment.apps/podgroup-controller serverside-applied (server dry run)');
     const real = kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], rendered);
-    for (const object of ['namespace/podgroup-system', 'deployment.apps/podgroup-controller', 'mutatingwebhookconfiguration.admissionregistration.k8s.io/podgroup-controller', 'deployment.apps/podgroup-scheduler', 'clusterrole.rbac.authorization.k8s.io/podgroup-controller']) {
+    for (const object of [
+      'namespace/podgroup-system',
+      'deployment.apps/podgroup-controller',
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io/podgroup-controller',
+      'deployment.apps/podgroup-scheduler',
+      'clusterrole.rbac.authorization.k8s.io/podgroup-controller',
+      'clusterrole.rbac.authorization.k8s.io/podgroup-metrics-reader',
+      'clusterrole.rbac.authorization.k8s.io/podgroup-metrics-auth-role',
+      'poddisruptionbudget.policy/podgroup-controller',
+      'networkpolicy.networking.k8s.io/podgroup-controller-allow-extender-traffic',
+      'networkpolicy.networking.k8s.io/podgroup-controller-allow-metrics-traffic',
+      'networkpolicy.networking.k8s.io/podgroup-controller-allow-webhook-traffic',
+    ]) {
       expect(real).toContain(object);
     }
     const deployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'podgroup-controller', namespace: 'podgroup-system' });
     const container = deployment.spec?.template.spec?.containers[0];
     expect(deployment.spec?.replicas).toBe(2);
     expect(container?.args).toContain('--leader-elect');
+    expect(container?.args).toContain('--metrics-bind-address=:8443');
+    // The scheduler mounts only its client certificate's Secret (no CA key in it).
+    const scheduler = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: 'podgroup-scheduler', namespace: 'podgroup-system' });
+    expect(scheduler.spec?.template.spec?.volumes?.map((v) => v.secret?.secretName).filter(Boolean)).toEqual(['podgroup-scheduler-extender-client']);
     expect(container?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(deployment.spec?.template.spec?.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     // The in-cluster webhook has no running pods here (no Deployment controller, no images):
@@ -95,10 +115,18 @@ describe('deploy', () => {
       // blockOwnerDeletion under OwnerReferencesPermissionEnforcement (enabled in the local cluster).
       ['update', 'podgroups.podgroup.dev#finalizers', 'default', true],
       ['list', 'nodes', undefined, true],
-      ['get', 'secrets', 'podgroup-system', true],
+      ['get', 'secrets/podgroup-webhook-ca', 'podgroup-system', true],
+      ['update', 'secrets/podgroup-extender-tls', 'podgroup-system', true],
+      ['get', 'secrets/podgroup-scheduler-extender-client', 'podgroup-system', true],
+      ['get', 'secrets', 'podgroup-system', false],
+      ['get', 'secrets/someone-elses', 'podgroup-system', false],
+      ['list', 'secrets', 'podgroup-system', false],
       ['get', 'secrets', 'default', false],
+      ['create', 'tokenreviews.authentication.k8s.io', undefined, true],
+      ['create', 'subjectaccessreviews.authorization.k8s.io', undefined, true],
       ['list', 'secrets', 'kube-system', false],
-      ['update', 'leases.coordination.k8s.io', 'podgroup-system', true],
+      ['update', 'leases.coordination.k8s.io/podgroup-controller', 'podgroup-system', true],
+      ['update', 'leases.coordination.k8s.io/podgroup-scheduler', 'podgroup-system', false],
       ['update', 'leases.coordination.k8s.io', 'kube-system', false],
       ['create', 'clusterroles.rbac.authorization.k8s.io', undefined, false],
       ['create', 'rolebindings.rbac.authorization.k8s.io', 'podgroup-system', false],
@@ -135,6 +163,10 @@ describe('deploy', () => {
     );
     const port = await freePort();
     await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port) });
+    // The local podgroup-scheduler trusts the extender CA in the local cluster's own namespace
+    // (startManager points the manager there): give the account config/rbac's Role there too, as
+    // it has it in podgroup-system.
+    kubectl(['apply', '-n', clusterState().extenderSecretNamespace, '-f', join(REPO_ROOT, 'config', 'rbac', 'role.yaml')]);
     manager = await startManager([
       '--kubeconfig',
       saKubeconfig,
@@ -147,7 +179,12 @@ describe('deploy', () => {
       '127.0.0.1',
       '--webhook-namespace',
       'podgroup-system',
+      // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights).
+      '--metrics-secure=true',
     ]);
+    const metricsUrl = manager.metricsUrl.replace('http://', 'https://');
+    const scraper = await serviceAccountToken('podgroup-system', 'e2e-prometheus');
+    kubectl(['create', 'clusterrolebinding', 'e2e-prometheus-podgroup-metrics', '--clusterrole=podgroup-metrics-reader', '--serviceaccount=podgroup-system:e2e-prometheus']);
     await eventually('caBundle patched with the SA', async () => ((await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks?.[0]?.clientConfig.caBundle ?? '') !== '');
 
     const ns = await createNamespace('e2e-rbac', { [NAMESPACE_LABEL]: 'enabled' });
@@ -163,15 +200,24 @@ describe('deploy', () => {
       await eventually('revision 2 recorded', async () => (await getPodGroup(ns.name, 'app')).status?.currentRevision !== pg.status?.currentRevision);
       const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=app' });
       expect(events.items.length).toBeGreaterThan(0);
-      const metrics = (await httpGet(manager.metricsUrl)).body;
+      const metrics = (await eventually('metrics with the scraper token', async () => {
+        const reply = await send(metricsUrl, { token: scraper });
+        return reply.status === 200 ? reply : undefined;
+      })).body;
       expect(metrics).not.toMatch(/rest_client_requests_total\{code="403"/);
       expect(metrics).toMatch(/leader_election_master_status\{name="podgroup-controller"\} 1/);
 
-      // A real Prometheus scrapes the manager (the static job of config/prometheus/scrape-config.yaml)
-      // and evaluates the real alert expressions of config/prometheus/rules, with every `for`
-      // shortened to 1s and a 1s evaluation interval (the only test-only change).
+      // A real Prometheus scrapes the manager: the static job of config/prometheus/scrape-config.yaml
+      // (HTTPS, bearer token of a ServiceAccount bound to podgroup-metrics-reader), on our port;
+      // it evaluates the real alert expressions of config/prometheus/rules, with every `for`
+      // shortened to 1s and a 1s evaluation interval (the only test-only changes, with the port
+      // and the token file's path).
       const promPort = await freePort();
-      const metricsTarget = new URL(manager.metricsUrl).host;
+      const metricsTarget = new URL(metricsUrl).host;
+      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string } }> };
+      const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller-local');
+      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' } });
+      writeFileSync(join(tmp, 'metrics-reader.token'), scraper);
       const config = join(tmp, 'prometheus.yaml');
       const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ for?: string }> }> };
       rules.groups.forEach((g) => g.rules.forEach((r) => (r.for = '1s')));
@@ -181,7 +227,15 @@ describe('deploy', () => {
         stringify({
           global: { evaluation_interval: '1s' },
           rule_files: [join(tmp, 'rules.yaml')],
-          scrape_configs: [{ job_name: 'podgroup-controller', scrape_interval: '1s', metrics_path: '/metrics', static_configs: [{ targets: [metricsTarget] }] }],
+          scrape_configs: [
+            {
+              ...job,
+              job_name: 'podgroup-controller',
+              scrape_interval: '1s',
+              authorization: { credentials_file: join(tmp, 'metrics-reader.token') },
+              static_configs: [{ targets: [metricsTarget] }],
+            },
+          ],
         }),
       );
       prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], join(tmp, 'prometheus.log'), process.env);
@@ -231,8 +285,8 @@ describe('deploy', () => {
 
       // Deleting the PodGroup removes its series from the next scrape (no stale gauges).
       await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL, name: 'stuck' });
-      await eventually('no series of the deleted PodGroup', async () => !(await httpGet(manager?.metricsUrl ?? '')).body.includes('podgroup="stuck"'));
-      expect((await httpGet(manager.metricsUrl)).body).toContain(`podgroup_status_replicas_available{namespace="${ns.name}",podgroup="app"} 3`);
+      await eventually('no series of the deleted PodGroup', async () => !(await send(metricsUrl, { token: scraper })).body.includes('podgroup="stuck"'));
+      expect((await send(metricsUrl, { token: scraper })).body).toContain(`podgroup_status_replicas_available{namespace="${ns.name}",podgroup="app"} 3`);
     } finally {
       await ns.remove();
     }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { freePort } from '../../../hack/cluster/processes.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
+import { extenderUrl as schedulerExtenderUrl, schedulerTls } from '../support/extender.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { startManager, type RunningManager } from '../support/podgroups.js';
 
@@ -19,9 +20,9 @@ interface Reply {
   body: string;
 }
 
-const agent = new Agent({ keepAlive: true, rejectUnauthorized: false });
+const webhookAgent = new Agent({ keepAlive: true, rejectUnauthorized: false });
 
-function post(url: string, body: string): Promise<Reply> {
+function post(url: string, body: string, agent: Agent): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const options = { method: 'POST', headers: { 'Content-Type': 'application/json' }, timeout: TIMEOUT_MS };
@@ -57,6 +58,7 @@ describe('fuzzing the extender and the webhook', () => {
   let manager: RunningManager;
   let webhookUrl = '';
   let extenderUrl = '';
+  let extenderAgent: Agent | undefined;
   let own: { name: string; remove: () => Promise<void> };
 
   beforeAll(async () => {
@@ -64,10 +66,13 @@ describe('fuzzing the extender and the webhook', () => {
     const port = await freePort();
     manager = await startManager(['--webhook-bind-address', `127.0.0.1:${port}`, '--webhook-cert-ips', '127.0.0.1', '--webhook-namespace', own.name, '--webhook-config-name', 'fuzz-none']);
     webhookUrl = `https://127.0.0.1:${port}/mutate-v1-pod`;
-    extenderUrl = `http://127.0.0.1:${clusterState().extenderPort}`;
+    extenderUrl = schedulerExtenderUrl();
+    // As the podgroup-scheduler: its client certificate.
+    extenderAgent = new Agent({ keepAlive: true, ...schedulerTls() });
   });
   afterAll(async () => {
-    agent.destroy();
+    webhookAgent.destroy();
+    extenderAgent?.destroy();
     await manager?.stop();
     await killAll();
     await own?.remove();
@@ -96,7 +101,7 @@ describe('fuzzing the extender and the webhook', () => {
     let answered = 0;
     await fc.assert(
       fc.asyncProperty(verb, body, async (path, payload) => {
-        const reply = await post(`${extenderUrl}${path}`, payload);
+        const reply = await post(`${extenderUrl}${path}`, payload, extenderAgent ?? webhookAgent);
         answered += 1;
         return valid(reply);
       }),
@@ -117,7 +122,7 @@ describe('fuzzing the extender and the webhook', () => {
     let answered = 0;
     await fc.assert(
       fc.asyncProperty(review, async (payload) => {
-        const reply = await post(webhookUrl, payload);
+        const reply = await post(webhookUrl, payload, webhookAgent);
         answered += 1;
         if (!valid(reply)) {
           return false;

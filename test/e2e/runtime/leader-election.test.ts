@@ -72,8 +72,10 @@ describe('leader election', () => {
     expect(await isMaster(c)).toBe(false);
     const releasedAt = Date.now();
     expect(await b.proc.kill('SIGTERM')).toBe(0);
+    // Released (or, if c's retry came within the few ms since, already c's: a released Lease is
+    // free at once).
     const lease = await coordination.readNamespacedLease({ name: 'e2e-stamping', namespace: ns.name });
-    expect(lease.spec?.holderIdentity ?? '').toBe('');
+    expect(['', 'c']).toContain(lease.spec?.holderIdentity ?? '');
     await eventually('c leads', () => isMaster(c), LEASE_DURATION_MS, 50);
     process.stderr.write(`leader handover after graceful release: ${Date.now() - releasedAt} ms\n`);
     const after = await coordination.readNamespacedLease({ name: 'e2e-stamping', namespace: ns.name });

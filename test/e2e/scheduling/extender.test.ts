@@ -11,6 +11,7 @@ import { addFakeNodes, localPodGroupSchedulerConfig, type FakeNodeSpec } from '.
 import { freePort, isAlive, startDetached, stopProcess, waitFor } from '../../../hack/cluster/processes.js';
 import type { PodGroupSpec } from '../../../src/api/podgroup.js';
 import { clusterState, createNamespace, eventually } from '../support/cluster.js';
+import { postExtender } from '../support/extender.js';
 import { httpGet, killAll, metricValue } from '../support/processes.js';
 import { core, createPodGroup, getPodGroup, podGroupManifest, podsOf, startManager, type RunningManager } from '../support/podgroups.js';
 
@@ -20,7 +21,6 @@ describe('podgroup-scheduler with the extender', () => {
   let ns: { name: string; remove: () => Promise<void> };
   let manager: RunningManager | undefined;
   const nodes: string[] = [];
-  const extenderUrl = (): string => `http://127.0.0.1:${clusterState().extenderPort}`;
 
   beforeAll(async () => {
     ns = await createNamespace('e2e-sched');
@@ -150,8 +150,8 @@ describe('podgroup-scheduler with the extender', () => {
 
   it('answers bad requests with 4xx and a message, never a crash', async () => {
     const post = async (path: string, body: string): Promise<{ status: number; json: { Error?: string } }> => {
-      const res = await fetch(`${extenderUrl()}${path}`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
-      return { status: res.status, json: (await res.json()) as { Error?: string } };
+      const res = await postExtender(path, body);
+      return { status: res.status, json: JSON.parse(res.body) as { Error?: string } };
     };
     expect(await post('/filter', '{not json')).toMatchObject({ status: 400, json: { Error: expect.stringContaining('malformed JSON') } });
     expect(await post('/filter', '{"Pod":{}}')).toMatchObject({ status: 400, json: { Error: 'Pod with metadata.name is required' } });
@@ -188,7 +188,7 @@ describe('podgroup-scheduler with the extender', () => {
     const state = clusterState();
     const dir = mkdtempSync(join(tmpdir(), 'podgroup-ignorable-'));
     const config = join(dir, 'config.yaml');
-    writeFileSync(config, localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, { schedulerName: 'podgroup-scheduler-ignorable', ignorable: true }));
+    writeFileSync(config, localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, state.extenderClientTls, { schedulerName: 'podgroup-scheduler-ignorable', ignorable: true }));
     const port = await freePort();
     const binary = join(state.binDir, 'kube-scheduler');
     const pid = startDetached(binary, [`--config=${config}`, '--bind-address=127.0.0.1', `--secure-port=${port}`], join(dir, 'scheduler.log'), process.env);

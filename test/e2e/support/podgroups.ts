@@ -34,6 +34,8 @@ export async function startManager(extraArgs: string[] = []): Promise<RunningMan
       clusterState().kubeconfig,
       '--metrics-bind-address',
       '127.0.0.1:0',
+      // Plain metrics for the tests that read them; test/e2e/security covers the secure server.
+      '--metrics-secure=false',
       '--health-probe-bind-address',
       '127.0.0.1:0',
       '--kube-api-qps',
@@ -42,6 +44,9 @@ export async function startManager(extraArgs: string[] = []): Promise<RunningMan
       '400',
       '--extender-bind-address',
       `127.0.0.1:${clusterState().extenderPort}`,
+      // The Secrets the local podgroup-scheduler's client certificate came from.
+      '--extender-secret-namespace',
+      clusterState().extenderSecretNamespace,
       // The webhook needs its own namespace and configuration: tests that want it pass them.
       '--webhook-bind-address',
       '0',

@@ -47,6 +47,10 @@ describe('resolveRequest', () => {
     [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/log-files': 'a/b.log' }, 'sidecars.podgroup.dev/log-files: "a/b.log" is not a file glob'],
     [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/containers': 'App!' }, 'sidecars.podgroup.dev/containers: "App!" is not a container name'],
     [{ 'sidecars.podgroup.dev/inject': 'log-collector', 'sidecars.podgroup.dev/mode': 'sideways' }, 'sidecars.podgroup.dev/mode: "sideways" is not a mode'],
+    [
+      { 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git', 'sidecars.podgroup.dev/git-secret': 'creds' },
+      'sidecars.podgroup.dev/git-repo: "http://example.com/r.git" would send the credentials of sidecars.podgroup.dev/git-secret in clear text; use an https:// URL with credentials',
+    ],
   ])('rejects %j', (annotations, message) => {
     expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(InjectionError);
     expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(message);
@@ -77,6 +81,13 @@ describe('mutate', () => {
     expect(out.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'podgroup-code', mountPath: '/git', readOnly: true }]);
     expect(out.spec?.containers[1]?.volumeMounts).toBeUndefined();
     expect(out.spec?.securityContext?.fsGroup).toBe(65533);
+    expect(out.spec?.securityContext?.fsGroupChangePolicy).toBe('OnRootMismatch');
+  });
+
+  it('keeps a pod\'s own fsGroupChangePolicy, and allows http:// repositories without credentials', () => {
+    const own = pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git' });
+    own.spec = { ...own.spec, containers: own.spec?.containers ?? [], securityContext: { fsGroupChangePolicy: 'Always' } };
+    expect(inject(own)?.pod.spec?.securityContext).toMatchObject({ fsGroup: 65533, fsGroupChangePolicy: 'Always' });
   });
 
   it('gives git-sync (native, and the fallback init and regular containers) a scratch emptyDir at /tmp for its HOME and TMPDIR under the read-only root', () => {

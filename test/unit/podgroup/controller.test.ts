@@ -95,7 +95,7 @@ function world(pg: PodGroup, podList: k8s.V1Pod[], revisions: k8s.V1ControllerRe
   return { podGroups, pods: podStore, revisions: revisionStore };
 }
 
-const ctx = { log: silentLogger, reconcileID: 'test' };
+const ctx = { log: silentLogger, reconcileID: 'test', signal: new AbortController().signal };
 const request = { namespace: 'ns', name: 'web' };
 
 const podGroup = (overrides: Partial<PodGroup['spec']> = {}, status?: PodGroup['status']): PodGroup => ({

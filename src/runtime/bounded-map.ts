@@ -1,0 +1,81 @@
+// A map for what a server remembers about its callers' requests: every entry has a size in
+// bytes (estimated by the caller) and an expiry, and the whole map stays under a byte budget
+// by evicting the oldest entries first — so no sequence of requests can grow it without bound.
+export class BoundedMap<K, V> {
+  private readonly entries = new Map<K, { value: V; bytes: number; expires: number }>();
+  private used = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get bytes(): number {
+    return this.used;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Stores value (replacing any entry under key); an entry larger than the whole budget is not kept. */
+  set(key: K, value: V, bytes: number): void {
+    this.delete(key);
+    if (bytes > this.maxBytes) {
+      return;
+    }
+    this.prune();
+    // Map iteration order is insertion order: the first entries are the oldest.
+    for (const [oldest] of this.entries) {
+      if (this.used + bytes <= this.maxBytes) {
+        break;
+      }
+      this.delete(oldest);
+    }
+    this.entries.set(key, { value, bytes, expires: this.now() + this.ttlMs });
+    this.used += bytes;
+  }
+
+  get(key: K): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      return undefined;
+    }
+    if (entry.expires <= this.now()) {
+      this.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  delete(key: K): void {
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
+      this.entries.delete(key);
+      this.used -= entry.bytes;
+    }
+  }
+
+  /** Live entries, oldest first. */
+  *[Symbol.iterator](): IterableIterator<[K, V]> {
+    this.prune();
+    for (const [key, entry] of this.entries) {
+      yield [key, entry.value];
+    }
+  }
+
+  /** Drops expired entries (each entry has the same lifetime, so they expire in insertion order). */
+  prune(): void {
+    const now = this.now();
+    for (const [key, entry] of this.entries) {
+      if (entry.expires > now) {
+        break;
+      }
+      this.delete(key);
+    }
+  }
+}
+
+/** Rough bytes a string costs on the V8 heap (UTF-16 worst case plus header). */
+export const stringBytes = (s: string): number => 2 * s.length + 32;
