@@ -11,8 +11,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
-import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, startExtraComponent, up, type ClusterState } from '../hack/cluster/local-cluster.js';
-import { freePort, isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
+import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
+import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { isNotFound } from '../src/runtime/kube-client.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
@@ -183,34 +184,6 @@ async function dropNamespace(name: string): Promise<void> {
   }, { timeoutMs: 600_000, intervalMs: 250 });
 }
 
-/** A second kube-controller-manager running only the replicaset and deployment controllers. */
-async function startKcm(s: ClusterState, qps: number, burst: number): Promise<number> {
-  const port = await freePort();
-  const component = {
-    name: 'bench-kcm',
-    binary: join(s.binDir, 'kube-controller-manager'),
-    args: [
-      `--kubeconfig=${s.kubeconfig}`,
-      `--authentication-kubeconfig=${s.kubeconfig}`,
-      `--authorization-kubeconfig=${s.kubeconfig}`,
-      '--controllers=replicaset-controller,deployment-controller',
-      '--leader-elect=false',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${port}`,
-      `--kube-api-qps=${qps}`,
-      `--kube-api-burst=${burst}`,
-      '--concurrent-replicaset-syncs=5',
-      '--concurrent-deployment-syncs=5',
-    ],
-    pid: 0,
-    ports: [port],
-    log: join(s.stateDir, 'logs', 'bench-kcm.log'),
-    health: { url: `https://127.0.0.1:${port}/healthz`, tls: 'insecure' as const },
-  };
-  await startExtraComponent(s, component);
-  return component.pid;
-}
-
 /** The compiled manager (npm run build), as the image runs it. */
 async function startManager(qps: number, burst: number): Promise<number> {
   const manager = await startCompiledManager(state, [`--kube-api-qps=${qps}`, `--kube-api-burst=${burst}`, '--concurrent-podgroup-syncs=5'], {
@@ -347,7 +320,7 @@ try {
   const scale: Array<Record<string, unknown>> = [];
   const rollouts: Array<Record<string, unknown>> = [];
   for (const [label, qps, burst] of settings.filter(([l]) => values.only === undefined || l.startsWith(values.only))) {
-    const kcmPid = await startKcm(state, qps, burst);
+    const kcmPid = await startReferenceKcm(state, { qps, burst });
     managerPid = await startManager(qps, burst);
     const pgPid = managerPid;
     for (const n of sizes) {

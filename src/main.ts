@@ -13,7 +13,7 @@ import { secretExtenderTls } from './scheduling/tls.js';
 import { setupSidecarWebhook } from './injection/webhook.js';
 import { describeError } from './runtime/kube-client.js';
 import { createLogger } from './runtime/logging.js';
-import { Manager } from './runtime/manager.js';
+import { guardUnhandledRejections, Manager } from './runtime/manager.js';
 
 function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
@@ -40,6 +40,7 @@ async function supportsNativeSidecars(kc: k8s.KubeConfig, logger: ReturnType<typ
 
 export async function run(flags: ManagerFlags): Promise<Manager> {
   const logger = createLogger({ level: flags.logLevel, format: flags.logFormat });
+  guardUnhandledRejections(logger);
   const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const connectionLimits = { maxConnections: flags.serverMaxConnections, requestTimeoutMs: flags.serverRequestTimeoutMs, headersTimeoutMs: flags.serverHeadersTimeoutMs };

@@ -572,6 +572,9 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           // Otherwise every new Node gets a not-ready NoSchedule taint that only the
           // node-lifecycle controller (not run here) removes.
           '--disable-admission-plugins=TaintNodesByCondition',
+          // As many production clusters: owner references with blockOwnerDeletion need
+          // update on the owner's finalizers subresource, so every test proves the RBAC grants it.
+          '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
           '--profiling=false',
           '--max-requests-inflight=1000',
           '--max-mutating-requests-inflight=500',

@@ -349,6 +349,7 @@ export const statusSchema: Schema = {
     currentRevision: { description: 'The revision hash most pods ran when the last rollout began.', type: 'string' },
     updateRevision: { description: 'The revision hash of the current template.', type: 'string' },
     collisionCount: { description: 'Hash collisions seen when naming a ControllerRevision; mixed into the next hash.', type: 'integer', format: 'int32' },
+    sizedForReplicas: count('The spec.replicas the pods were last sized for; a different spec.replicas is a scaling event, spread across revisions in proportion.'),
     selector: { description: 'spec.selector as a string, for the scale subresource and HPAs.', type: 'string' },
     conditions: {
       description: 'Available, Progressing, ReplicaFailure and GangScheduled, with the reasons kube-controller-manager uses for Deployments.',

@@ -14,6 +14,11 @@ export const REVISION_HASH_LABEL = 'controller-revision-hash';
 export const PODGROUP_NAME_LABEL = `${GROUP}/name`;
 /** Annotation on a PodGroup: roll back to this revision number; the controller applies and removes it. */
 export const ROLLBACK_ANNOTATION = `${GROUP}/rollback-to`;
+/**
+ * Annotation on pods a PodGroup creates: the spec.sidecars of the pod's revision (JSON). The
+ * webhook injects from it, so a replacement pod of an old revision keeps that revision's sidecars.
+ */
+export const REVISION_SIDECARS_ANNOTATION = `${GROUP}/sidecars`;
 /** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The secondary scheduler that runs the gang/placement extender. */
@@ -102,6 +107,8 @@ export interface PodGroupStatus {
   currentRevision?: string;
   updateRevision?: string;
   collisionCount?: number;
+  /** The spec.replicas the pods were last sized for; a different spec.replicas is a scaling event. */
+  sizedForReplicas?: number;
   selector?: string;
   conditions?: Condition[];
 }
@@ -119,3 +126,12 @@ export const CONDITION_PROGRESSING = 'Progressing';
 export const CONDITION_REPLICA_FAILURE = 'ReplicaFailure';
 /** Whether every member can be placed (the extender's gang verdict, from pods' PodScheduled). */
 export const CONDITION_GANG_SCHEDULED = 'GangScheduled';
+
+/**
+ * The controller owner reference naming a PodGroup (kind PodGroup, API group podgroup.dev, any
+ * version), or undefined. The one owner check the controller, the webhook and the extender share;
+ * callers that hold the PodGroup compare `uid` too.
+ */
+export function podGroupOwnerOf(obj: { metadata?: { ownerReferences?: k8s.V1OwnerReference[] } }): k8s.V1OwnerReference | undefined {
+  return obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.split('/')[0] === GROUP);
+}

@@ -2,7 +2,7 @@
 // opt-in label and its PodGroup's spec.sidecars. Pure. Every error names the annotation (or
 // field) and the fix.
 import type * as k8s from '@kubernetes/client-node';
-import type { GitSyncSidecar, LogCollectorSidecar, Sidecars } from '../api/podgroup.js';
+import { REVISION_SIDECARS_ANNOTATION, type GitSyncSidecar, type LogCollectorSidecar, type Sidecars } from '../api/podgroup.js';
 
 export const PREFIX = 'sidecars.podgroup.dev';
 /** Namespace label: enabled → every pod gets the log collector (and git-sync if it names a repo). */
@@ -130,8 +130,27 @@ function fromSpecGit(spec: GitSyncSidecar): GitSyncConfig {
 export interface RequestInput {
   annotations: Record<string, string>;
   namespaceOptIn: boolean;
-  /** spec.sidecars of the PodGroup that owns the pod, if any. */
+  /** The spec.sidecars of the PodGroup revision the pod was made from, if any (revisionSidecars). */
   podGroupSidecars: Sidecars | undefined;
+}
+
+/**
+ * The sidecar settings of the revision a PodGroup's pod was made from, as the controller stamped
+ * them on the pod (so an old revision's replacement keeps its settings and a rollback restores them).
+ */
+export function revisionSidecars(annotations: Record<string, string>): Sidecars | undefined {
+  const raw = annotations[REVISION_SIDECARS_ANNOTATION];
+  if (raw === undefined) {
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new InjectionError(`${REVISION_SIDECARS_ANNOTATION}: not JSON; it is written by the PodGroup controller, remove it`);
+  }
+  check(parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed), REVISION_SIDECARS_ANNOTATION, 'must be a JSON object', 'it is written by the PodGroup controller, remove it');
+  return parsed as Sidecars;
 }
 
 /**

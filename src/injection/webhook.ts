@@ -4,7 +4,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
 import { errorLogFields } from '../runtime/kube-client.js';
@@ -12,7 +12,7 @@ import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { injections, missedInjections, webhookInFlight, webhookLatency, webhookRequests } from '../runtime/metrics.js';
 import { customResource, namespaceResource, podResource } from '../runtime/resources.js';
-import { InjectionError, NAMESPACE_LABEL, PROTECTED_NAMESPACES, resolveRequest, STATUS_ANNOTATION, type InjectionRequest } from './config.js';
+import { InjectionError, NAMESPACE_LABEL, PROTECTED_NAMESPACES, resolveRequest, revisionSidecars, STATUS_ANNOTATION, type InjectionRequest } from './config.js';
 import { mutate, podShapeError, type InjectorSettings } from './mutate.js';
 import { WebhookCertificates, type ServingCertificate, type TlsOptions } from './tls.js';
 
@@ -176,7 +176,7 @@ export class SidecarWebhook implements Runnable {
       request0 = resolveRequest({
         annotations: pod.metadata?.annotations ?? {},
         namespaceOptIn: this.namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
-        podGroupSidecars: this.podGroupOf(pod, namespace)?.spec.sidecars,
+        podGroupSidecars: this.podGroupOf(pod, namespace) === undefined ? undefined : revisionSidecars(pod.metadata?.annotations ?? {}),
       });
       if (request0 === undefined) {
         return respond({});
@@ -205,7 +205,7 @@ export class SidecarWebhook implements Runnable {
    * no PodGroup settings.
    */
   podGroupOf(pod: k8s.V1Pod, namespace: string): PodGroup | undefined {
-    const ref = pod.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion === API_VERSION);
+    const ref = podGroupOwnerOf(pod);
     const group = ref === undefined ? undefined : this.podGroups.store.get(`${namespace}/${ref.name}`);
     return group !== undefined && group.metadata?.uid === ref?.uid ? group : undefined;
   }
@@ -264,7 +264,7 @@ class MissedInjectionReporter implements Runnable {
       wanted = resolveRequest({
         annotations: pod.metadata?.annotations ?? {},
         namespaceOptIn: this.namespaces.store.get(namespace)?.metadata?.labels?.[NAMESPACE_LABEL] === 'enabled',
-        podGroupSidecars: group?.spec.sidecars,
+        podGroupSidecars: group === undefined ? undefined : revisionSidecars(pod.metadata?.annotations ?? {}),
       });
     } catch {
       return; // invalid requests are denied at admission, never admitted

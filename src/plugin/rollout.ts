@@ -3,7 +3,7 @@
 // choices), so the plugin's I/O layer only reads, patches and prints.
 import type * as k8s from '@kubernetes/client-node';
 import { CONDITION_PROGRESSING, type PodGroup } from '../api/podgroup.js';
-import { CHANGE_CAUSE_ANNOTATION, revisionNumber, revisionTemplate, sameTemplate } from '../podgroup/revisions.js';
+import { CHANGE_CAUSE_ANNOTATION, revisionContent, revisionData, revisionNumber, sameContent } from '../podgroup/revisions.js';
 import { REASON } from '../podgroup/status.js';
 
 /** The template annotation `kubectl rollout restart` sets on a Deployment. */
@@ -84,7 +84,7 @@ export function decideUndo(pg: PodGroup, revisions: k8s.V1ControllerRevision[], 
   if (pg.spec.paused === true) {
     throw new RolloutError(`you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again`);
   }
-  if (sameTemplate(revisionTemplate(target), pg.spec.template)) {
+  if (sameContent(revisionData(target), revisionContent(pg.spec))) {
     return { kind: 'skip', message: `skipped rollback (current template already matches revision ${toRevision})` };
   }
   return { kind: 'rollback', revision: revisionNumber(target) };

@@ -5,7 +5,7 @@ import { ROLLBACK_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import type { PluginClient, PodGroupWatch } from './cluster.js';
 import { describeTemplate } from './describe.js';
 import { decideUndo, findRevision, historyTable, objectName, pausePatch, restartPatch, rolloutStatus, RolloutError } from './rollout.js';
-import { revisionTemplate } from '../podgroup/revisions.js';
+import { revisionData } from '../podgroup/revisions.js';
 import { renderWhy } from './why.js';
 
 export type Print = (text: string) => void;
@@ -97,11 +97,12 @@ export async function historyVerb(client: PluginClient, name: string, revision: 
   const revisions = await client.listRevisions(pg);
   if (revision > 0) {
     const found = findRevision(revisions, revision);
-    const template = found === undefined ? undefined : revisionTemplate(found);
-    if (template === undefined) {
+    const data = found === undefined ? undefined : revisionData(found);
+    if (data === undefined) {
       throw new RolloutError('unable to find the specified revision');
     }
-    print(`${objectName(name)} with revision #${revision}\n${describeTemplate(template, pg.spec.sidecars)}\n`);
+    // The revision's own sidecar settings: they are part of it.
+    print(`${objectName(name)} with revision #${revision}\n${describeTemplate(data.template, data.sidecars)}\n`);
     return 0;
   }
   print(`${objectName(name)} \n${historyTable(revisions)}\n`);

@@ -21,10 +21,15 @@ export interface PodDeletion {
   reason: DeleteReason;
 }
 
+export interface PodCreation {
+  /** The revision whose template the pods are made from. */
+  hash: string;
+  count: number;
+}
+
 export interface Plan {
-  /** Pods to create, all from the template of revision `createHash`. */
-  create: number;
-  createHash: string;
+  /** Pods to create per revision (at most one entry per revision, none with count 0). */
+  create: PodCreation[];
   delete: PodDeletion[];
   /** Re-check after this long (a ready pod will become available). */
   recheckAfterMs?: number;
@@ -36,8 +41,19 @@ export interface PlanInput {
   pods: k8s.V1Pod[];
   /** The revision hash of the current template. */
   updateHash: string;
-  /** The revision hash new pods get while paused (the stable revision), if any. */
-  stableHash: string | undefined;
+  /**
+   * The spec.replicas the pods were last sized for (status.sizedForReplicas): a different value
+   * now is a scaling event, spread across revisions in proportion (Deployment's desired-replicas
+   * and max-replicas annotations play this part).
+   */
+  sizedFor: number | undefined;
+  /** status.replicas of the last status: the fallback size before the scale, as upstream's. */
+  previousReplicas: number;
+  /**
+   * When each revision (by hash) was created, in ms: old pods go oldest revision first, and
+   * proportional scaling breaks ties by age (as upstream orders ReplicaSets by creationTimestamp).
+   */
+  revisionCreated: ReadonlyMap<string, number>;
   now: number;
 }
 
@@ -69,17 +85,19 @@ export function plan(input: PlanInput): Plan {
   const available = (p: k8s.V1Pod): boolean => isAvailable(p, minReadySeconds, now);
   const recheckAfterMs = earliestAvailability(counts.active, minReadySeconds, now);
   const result = (create: number, createHash: string, more: PodDeletion[]): Plan => ({
-    create,
-    createHash,
+    create: create > 0 ? [{ hash: createHash, count: create }] : [],
     delete: [...deletions, ...more],
     ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }),
   });
 
-  // Paused: no rollout progress. Keep the replica count with whatever runs; new pods get the
-  // stable revision so a pause never sneaks the new template in.
-  if (spec.paused === true) {
-    const hash = input.stableHash ?? input.updateHash;
-    return result(Math.max(0, replicas - counts.active.length), hash, scaleDown(counts.active, counts.active.length - replicas, now));
+  // Paused, or replicas changed since the pods were sized: scale without rolling (Deployment's
+  // sync(): scale(), then nothing else in this pass).
+  const scalingEvent = input.sizedFor !== undefined && input.sizedFor !== replicas;
+  if (spec.paused === true || (scalingEvent && spec.strategy?.type !== 'Recreate')) {
+    const targets = scaleTargets(input, counts);
+    if (targets !== undefined || spec.paused === true) {
+      return resize(targets ?? new Map(), counts, deletions, recheckAfterMs, now);
+    }
   }
 
   if (spec.strategy?.type === 'Recreate') {
@@ -99,44 +117,127 @@ export function plan(input: PlanInput): Plan {
   const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
   const counted = counts.active.length + (countTerminating ? counts.terminating.length : 0);
 
-  // Too many pods of the new revision (scaled down): remove the excess, best candidates first.
+  // Too many pods of the new revision: scale it down and nothing else in this pass (old pods
+  // go by the availability bound below in the next one, as reconcileNewReplicaSet).
   if (counts.newActive.length > replicas) {
-    return result(0, input.updateHash, [
-      ...scaleDown(counts.newActive, counts.newActive.length - replicas, now),
-      ...counts.oldActive.map((pod) => ({ pod, reason: 'scale-down' as const })),
-    ]);
+    return result(0, input.updateHash, scaleDown(counts.newActive, counts.newActive.length - replicas, now));
   }
 
-  // Scale up the new revision within the surge bound.
+  // Scale up the new revision within the surge bound; a pass that scales up does nothing else
+  // (rolloutRolling returns after reconcileNewReplicaSet scaled), so the status shows the surge
+  // before old pods go and progress is seen as a Deployment's is.
   const room = replicas + maxSurge - counted;
   const create = Math.max(0, Math.min(replicas - counts.newActive.length, room));
+  if (create > 0) {
+    return result(create, input.updateHash, []);
+  }
 
-  // Scale down old pods within the availability bound.
+  // Scale down old pods within the availability bound, as reconcileOldReplicaSets: first the
+  // old pods that are not available (they cost no availability), at most maxScaledDown; then as
+  // many as available pods exceed the minimum. Oldest revision first, the best candidates of a
+  // revision first (its ReplicaSet's ranking).
   const oldDeletions: PodDeletion[] = [];
   if (counts.oldActive.length > 0) {
-    const minAvailable = replicas - maxUnavailable;
+    const minAvailable = replicas - Math.min(maxUnavailable, replicas);
     const newUnavailable = counts.newActive.filter((p) => !available(p)).length;
     const maxScaledDown = counts.active.length - minAvailable - newUnavailable;
     if (maxScaledDown > 0) {
-      // Old pods that are not available cost no availability: remove them first.
-      const unhealthy = rankForDeletion(counts.oldActive.filter((p) => !available(p)), counts.active, now).slice(0, maxScaledDown);
+      const byAge = oldestRevisionFirst(counts.oldActive, input.revisionCreated, counts.active, now);
+      const unhealthy = byAge.filter((p) => !available(p)).slice(0, maxScaledDown);
       oldDeletions.push(...unhealthy.map((pod) => ({ pod, reason: 'rollout' as const })));
-      const availableCount = counts.active.filter(available).length;
-      const budget = Math.min(availableCount - minAvailable, maxScaledDown - unhealthy.length);
+      const budget = counts.active.filter(available).length - minAvailable;
       if (budget > 0) {
-        const healthy = rankForDeletion(counts.oldActive.filter(available), counts.active, now).slice(0, budget);
-        oldDeletions.push(...healthy.map((pod) => ({ pod, reason: 'rollout' as const })));
+        const chosen = new Set(unhealthy);
+        oldDeletions.push(...byAge.filter((p) => !chosen.has(p)).slice(0, budget).map((pod) => ({ pod, reason: 'rollout' as const })));
       }
-    }
-    // Plain scale-down while old pods remain: never keep more than replicas in total.
-    const excess = counts.active.length - oldDeletions.length - Math.max(replicas, counts.newActive.length) - maxSurge;
-    if (excess > 0) {
-      const chosen = new Set(oldDeletions.map((d) => d.pod));
-      const more = rankForDeletion(counts.oldActive.filter((p) => !chosen.has(p)), counts.active, now).slice(0, excess);
-      oldDeletions.push(...more.map((pod) => ({ pod, reason: 'scale-down' as const })));
     }
   }
   return result(create, input.updateHash, oldDeletions);
+}
+
+/**
+ * Pods per revision after a scaling event or while paused, as Deployment's scale(): a single
+ * active revision (or the newest, when none is active) takes all replicas; a saturated update
+ * revision leaves the old ones nothing; otherwise (RollingUpdate) replicas + maxSurge are shared
+ * in proportion to each revision's size before the scale, leftovers to the largest. Undefined
+ * when nothing is to change.
+ */
+export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, number> | undefined {
+  const replicas = input.spec.replicas ?? 1;
+  const sizes = new Map<string, number>();
+  for (const pod of counts.active) {
+    const hash = revisionHashOf(pod) ?? '';
+    sizes.set(hash, (sizes.get(hash) ?? 0) + 1);
+  }
+  const createdAt = (hash: string): number => input.revisionCreated.get(hash) ?? Number.MAX_SAFE_INTEGER;
+  if (sizes.size <= 1) {
+    const only = [...sizes.keys()][0] ?? input.updateHash;
+    if ((sizes.get(only) ?? 0) === replicas) {
+      return undefined;
+    }
+    return new Map([[only, replicas]]);
+  }
+  const minReadySeconds = input.spec.minReadySeconds ?? 0;
+  const newAvailable = counts.newActive.filter((p) => isAvailable(p, minReadySeconds, input.now)).length;
+  if (counts.newActive.length === replicas && newAvailable === replicas) {
+    return new Map([...sizes.keys()].map((h) => [h, h === input.updateHash ? replicas : 0]));
+  }
+  if (input.spec.strategy?.type === 'Recreate') {
+    return undefined;
+  }
+  const { maxSurge } = resolveFenceposts(input.spec, replicas);
+  const allowed = replicas > 0 ? replicas + maxSurge : 0;
+  const total = counts.active.length;
+  const toAdd = allowed - total;
+  if (toAdd === 0) {
+    return undefined;
+  }
+  const before = input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
+  // Larger first; on a tie the newer first when adding, the older first when removing.
+  const order = [...sizes.keys()].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? createdAt(b) - createdAt(a) : createdAt(a) - createdAt(b)));
+  const targets = new Map<string, number>();
+  let added = 0;
+  for (const hash of order) {
+    const size = sizes.get(hash) ?? 0;
+    let proportion = 0;
+    if (size > 0 && added !== toAdd) {
+      const fraction = replicas === 0 ? -size : before === 0 ? 0 : Math.round((size * allowed) / before) - size;
+      const left = toAdd - added;
+      proportion = toAdd > 0 ? Math.min(fraction, left) : Math.max(fraction, left);
+    }
+    targets.set(hash, size + proportion);
+    added += proportion;
+  }
+  const largest = order[0] ?? input.updateHash;
+  targets.set(largest, Math.max(0, (targets.get(largest) ?? 0) + toAdd - added));
+  return targets;
+}
+
+/** Creates and deletes that bring each revision to its target size. */
+function resize(targets: Map<string, number>, counts: PodCounts, deletions: PodDeletion[], recheckAfterMs: number | undefined, now: number): Plan {
+  const create: PodCreation[] = [];
+  const more: PodDeletion[] = [];
+  for (const [hash, target] of targets) {
+    const own = counts.active.filter((p) => revisionHashOf(p) === hash);
+    if (target > own.length) {
+      create.push({ hash, count: target - own.length });
+    } else if (target < own.length) {
+      more.push(...rankForDeletion(own, counts.active, now).slice(0, own.length - target).map((pod) => ({ pod, reason: 'scale-down' as const })));
+    }
+  }
+  return { create, delete: [...deletions, ...more], ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
+}
+
+/** Pods of the oldest revision first; within a revision, the best candidates for deletion first. */
+function oldestRevisionFirst(pods: k8s.V1Pod[], revisionCreated: ReadonlyMap<string, number>, related: k8s.V1Pod[], now: number): k8s.V1Pod[] {
+  const byHash = new Map<string, k8s.V1Pod[]>();
+  for (const pod of pods) {
+    const hash = revisionHashOf(pod) ?? '';
+    byHash.set(hash, [...(byHash.get(hash) ?? []), pod]);
+  }
+  return [...byHash.entries()]
+    .sort(([a], [b]) => (revisionCreated.get(a) ?? Number.MAX_SAFE_INTEGER) - (revisionCreated.get(b) ?? Number.MAX_SAFE_INTEGER) || (a < b ? -1 : 1))
+    .flatMap(([, group]) => rankForDeletion(group, related, now));
 }
 
 function scaleDown(pods: k8s.V1Pod[], count: number, now: number): PodDeletion[] {

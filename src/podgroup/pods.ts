@@ -1,9 +1,9 @@
 // The pod a PodGroup creates from a revision's template.
 import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { REVISION_HASH_LABEL, type PodGroup } from '../api/podgroup.js';
+import { REVISION_HASH_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import { POD_LABEL } from '../injection/config.js';
-import { controllerRef } from './revisions.js';
+import { canonicalJson, controllerRef, type RevisionData } from './revisions.js';
 
 /** The API server's generateName alphabet (no vowels, so no words). */
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -21,7 +21,10 @@ export function generatedName(base: string, pick: (n: number) => number = random
   return `${base.slice(0, 58)}${suffix}`;
 }
 
-export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, hash: string, schedulerName: string | undefined): k8s.V1Pod {
+/** A pod of the revision with this content and hash; its sidecar settings travel in an annotation. */
+export function podFromRevision(pg: PodGroup, content: RevisionData, hash: string, schedulerName: string | undefined): k8s.V1Pod {
+  const { template, sidecars } = content;
+  const annotations = { ...template.metadata?.annotations, ...(sidecars === undefined ? {} : { [REVISION_SIDECARS_ANNOTATION]: canonicalJson(sidecars) }) };
   const spec: k8s.V1PodSpec = structuredClone(template.spec ?? { containers: [] });
   if (schedulerName !== undefined && (spec.schedulerName === undefined || spec.schedulerName === '')) {
     spec.schedulerName = schedulerName;
@@ -35,8 +38,8 @@ export function podFromTemplate(pg: PodGroup, template: k8s.V1PodTemplateSpec, h
       generateName: `${pg.metadata?.name ?? ''}-${hash}-`,
       namespace: pg.metadata?.namespace,
       // The label routes pods of PodGroups with spec.sidecars to the injection webhook.
-      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, ...(pg.spec.sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
-      annotations: template.metadata?.annotations === undefined ? undefined : { ...template.metadata.annotations },
+      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, ...(sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
+      annotations: Object.keys(annotations).length === 0 ? undefined : annotations,
       // As kube-controller-manager does (GetPodFromTemplate): labels, annotations and finalizers.
       finalizers: template.metadata?.finalizers === undefined ? undefined : [...template.metadata.finalizers],
       ownerReferences: [controllerRef(pg)],

@@ -1,8 +1,11 @@
-// Revisions: each distinct pod template is an apps/v1 ControllerRevision owned by the PodGroup,
-// named <podgroup>-<hash>. The hash (FNV-1a over the canonical template JSON and the collision
-// count) labels the pods made from it. Pure functions; the controller does the I/O.
+// Revisions: everything that shapes a pod (the template and spec.sidecars) is an apps/v1
+// ControllerRevision owned by the PodGroup, named <podgroup>-<hash>. The hash (FNV-1a over the
+// canonical JSON of that content and the collision count) labels the pods made from it; the
+// revision carries the template's labels (so a selector claims orphaned revisions, as
+// StatefulSet's do). Pure functions; the controller does the I/O.
+import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, type PodGroup } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
 export function canonicalJson(value: unknown): string {
@@ -40,27 +43,46 @@ function safeEncode(n: number): string {
   return out;
 }
 
-export function templateHash(template: k8s.V1PodTemplateSpec, collisionCount: number): string {
-  const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
-  return safeEncode(fnv1a32(canonicalJson(template) + suffix)).slice(0, 10);
-}
-
-export function sameTemplate(a: k8s.V1PodTemplateSpec | undefined, b: k8s.V1PodTemplateSpec | undefined): boolean {
-  return canonicalJson(a ?? {}) === canonicalJson(b ?? {});
-}
-
 /** The annotation Deployments copy onto their ReplicaSets and `kubectl rollout history` shows. */
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
 
 const changeCauseOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
 
+/** What a revision holds: everything that shapes the pods made from it. */
 export interface RevisionData {
   template: k8s.V1PodTemplateSpec;
+  sidecars?: Sidecars;
 }
 
-export function revisionTemplate(revision: k8s.V1ControllerRevision): k8s.V1PodTemplateSpec | undefined {
+export const revisionContent = (spec: Pick<PodGroupSpec, 'template' | 'sidecars'>): RevisionData =>
+  spec.sidecars === undefined ? { template: spec.template } : { template: spec.template, sidecars: spec.sidecars };
+
+/** The hash of a revision's content (the template alone hashes as before spec.sidecars was part of it). */
+export function contentHash(content: RevisionData, collisionCount: number): string {
+  const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
+  const sidecars = content.sidecars === undefined ? '' : `+sidecars:${canonicalJson(content.sidecars)}`;
+  return safeEncode(fnv1a32(canonicalJson(content.template) + sidecars + suffix)).slice(0, 10);
+}
+
+export function sameContent(a: RevisionData | undefined, b: RevisionData | undefined): boolean {
+  return canonicalJson(a?.template ?? {}) === canonicalJson(b?.template ?? {}) && canonicalJson(a?.sidecars ?? null) === canonicalJson(b?.sidecars ?? null);
+}
+
+export function revisionData(revision: k8s.V1ControllerRevision): RevisionData | undefined {
   const data = revision.data as RevisionData | undefined;
-  return data?.template;
+  return data?.template === undefined ? undefined : data;
+}
+
+/**
+ * A label value for any object name: names up to 63 characters as they are, longer ones cut to
+ * 52 characters plus "-" and 10 hex characters of their SHA-256 (label values hold at most 63).
+ */
+export function boundedLabelValue(name: string): string {
+  if (name.length <= 63) {
+    return name;
+  }
+  const cut = name.slice(0, 52).replace(/[^A-Za-z0-9]+$/, '');
+  return `${cut}-${createHash('sha256').update(name).digest('hex').slice(0, 10)}`;
 }
 
 export const revisionHashOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.labels?.[REVISION_HASH_LABEL];
@@ -84,11 +106,11 @@ export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V
     metadata: {
       name: `${name}-${hash}`,
       namespace: pg.metadata?.namespace,
-      labels: { [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: name },
+      labels: { ...pg.spec.template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: boundedLabelValue(name) },
       ...(changeCauseOf(pg) === undefined ? {} : { annotations: { [CHANGE_CAUSE_ANNOTATION]: changeCauseOf(pg) as string } }),
       ownerReferences: [controllerRef(pg)],
     },
-    data: { template: pg.spec.template } satisfies RevisionData,
+    data: revisionContent(pg.spec),
     revision,
   };
 }
@@ -102,7 +124,7 @@ export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): num
 export type RevisionDecision =
   /** `patch` (a merge patch for the revision) when the PodGroup's change-cause differs from its record. */
   | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string; patch?: object }
-  /** An older revision holds this template (a rollback): reuse it under a new, highest number. */
+  /** An older revision holds this content (a rollback): reuse it under a new, highest number. */
   | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number; patch: object }
   | { kind: 'create'; revision: k8s.V1ControllerRevision; hash: string };
 
@@ -129,36 +151,34 @@ export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRev
   return changeCauseOf(pg) === undefined ? [] : [{ op: 'remove', path }];
 }
 
-/** Which ControllerRevision represents the PodGroup's current template. */
+/** Which ControllerRevision represents the PodGroup's current template and sidecars. */
 export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {
   const latest = latestRevisionNumber(revisions);
-  const equal = revisions
-    .filter((r) => sameTemplate(revisionTemplate(r), pg.spec.template))
-    .sort((a, b) => revisionNumber(b) - revisionNumber(a));
+  const content = revisionContent(pg.spec);
+  const equal = revisions.filter((r) => sameContent(revisionData(r), content)).sort((a, b) => revisionNumber(b) - revisionNumber(a));
   const match = equal[0];
   if (match !== undefined) {
-    const hash = revisionHashOf(match) ?? templateHash(pg.spec.template, collisionCount);
+    const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
     const patch = changeCausePatch(pg, match);
     return revisionNumber(match) === latest
       ? { kind: 'existing', revision: match, hash, ...(patch === undefined ? {} : { patch }) }
       : { kind: 'renumber', revision: match, hash, number: latest + 1, patch: { ...patch, revision: latest + 1 } };
   }
-  const hash = templateHash(pg.spec.template, collisionCount);
+  const hash = contentHash(content, collisionCount);
   return { kind: 'create', revision: newRevision(pg, hash, latest + 1), hash };
 }
 
-/** Revisions to delete: the oldest beyond `limit`, never the update revision or one that pods still use. */
+/**
+ * Revisions to delete, as Deployment's cleanupDeployment: as many as the old (not update)
+ * revisions exceed `limit`, oldest first, skipping any that pods still use.
+ */
 export function revisionsToPrune(
   revisions: k8s.V1ControllerRevision[],
   updateHash: string,
   liveHashes: Set<string>,
   limit: number,
 ): k8s.V1ControllerRevision[] {
-  const removable = revisions
-    .filter((r) => {
-      const hash = revisionHashOf(r) ?? '';
-      return hash !== updateHash && !liveHashes.has(hash);
-    })
-    .sort((a, b) => revisionNumber(a) - revisionNumber(b));
-  return removable.slice(0, Math.max(0, removable.length - limit));
+  const old = revisions.filter((r) => (revisionHashOf(r) ?? '') !== updateHash && r.metadata?.deletionTimestamp == null).sort((a, b) => revisionNumber(a) - revisionNumber(b));
+  const excess = old.length - limit;
+  return old.filter((r) => !liveHashes.has(revisionHashOf(r) ?? '')).slice(0, Math.max(0, excess));
 }

@@ -27,6 +27,7 @@ export const REASON = {
   minimumAvailable: 'MinimumReplicasAvailable',
   minimumUnavailable: 'MinimumReplicasUnavailable',
   failedCreate: 'FailedCreate',
+  failedDelete: 'FailedDelete',
   gangScheduled: 'AllMembersScheduled',
   gangPending: 'Unschedulable',
 } as const;
@@ -36,8 +37,10 @@ export interface StatusInput {
   pods: k8s.V1Pod[];
   updateHash: string;
   collisionCount: number;
-  /** The API's message when a pod create was refused in this sync. */
-  createFailure: string | undefined;
+  /** A create or delete the API refused in this sync (ReplicaFailure, as the ReplicaSet reports it). */
+  replicaFailure: { reason: typeof REASON.failedCreate | typeof REASON.failedDelete; message: string } | undefined;
+  /** The spec.replicas the pods are now sized for (see PlanInput.sizedFor). */
+  sizedForReplicas: number | undefined;
   /** True when this sync created the update revision. */
   revisionCreated: boolean;
   now: number;
@@ -89,18 +92,34 @@ export function selectorString(selector: k8s.V1LabelSelector): string {
   return parts.join(',');
 }
 
-/** Sets a condition, keeping lastTransitionTime when status is unchanged. Returns a new list. */
-export function setCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
+/**
+ * Sets a condition as upstream's SetDeploymentCondition: unchanged when status and reason are
+ * the same (and, with `messageMatters`, the message); lastTransitionTime kept while the status
+ * is the same. Returns a new list.
+ */
+export function setCondition(conditions: Condition[], next: Condition, nowIso: string, messageMatters = false): Condition[] {
   const existing = conditions.find((c) => c.type === next.type);
-  const sameStatus = existing?.status === next.status;
-  const unchanged = sameStatus && existing?.reason === next.reason && existing?.message === next.message;
+  if (existing !== undefined && existing.status === next.status && existing.reason === next.reason && (!messageMatters || existing.message === next.message)) {
+    return conditions;
+  }
   const merged: Condition = {
     ...next,
-    lastTransitionTime: sameStatus ? (existing?.lastTransitionTime ?? nowIso) : nowIso,
-    lastUpdateTime: unchanged ? (existing?.lastUpdateTime ?? nowIso) : (next.lastUpdateTime ?? nowIso),
+    lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso,
+    lastUpdateTime: nowIso,
   };
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
 }
+
+/** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */
+function renewCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
+  const existing = conditions.find((c) => c.type === next.type);
+  const merged: Condition = { ...next, lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso, lastUpdateTime: nowIso };
+  return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+}
+
+/** progressDeadlineSeconds of MaxInt32 means no deadline (upstream's HasProgressDeadline). */
+export const NO_PROGRESS_DEADLINE = 2147483647;
+export const hasProgressDeadline = (spec: PodGroup['spec']): boolean => (spec.progressDeadlineSeconds ?? 600) !== NO_PROGRESS_DEADLINE;
 
 const removeCondition = (conditions: Condition[], type: string): Condition[] => conditions.filter((c) => c.type !== type);
 
@@ -133,60 +152,74 @@ export function computeStatus(input: StatusInput): StatusResult {
       ? { type: CONDITION_AVAILABLE, status: 'True', reason: REASON.minimumAvailable, message: 'PodGroup has minimum availability.' }
       : { type: CONDITION_AVAILABLE, status: 'False', reason: REASON.minimumUnavailable, message: `PodGroup does not have minimum availability.${causes(counts.active)}` },
     nowIso,
+    // The message names why pods are not ready: it follows them (upstream's message is fixed).
+    true,
   );
 
-  // Progressing, as KCM's SyncRolloutStatus.
+  // Progressing, as KCM's checkPausedConditions, getNewReplicaSet and syncRolloutStatus.
   const name = pg.metadata?.name ?? '';
   const revisionName = `${name}-${input.updateHash}`;
-  const prevProgressing = conditions.find((c) => c.type === CONDITION_PROGRESSING);
   let recheckAfterMs: number | undefined;
-  if (spec.paused === true) {
-    conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.paused, message: 'PodGroup is paused' }, nowIso);
-  } else if (prevProgressing?.reason === REASON.paused) {
-    conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.resumed, message: 'PodGroup is resumed' }, nowIso);
-  } else if (complete) {
-    conditions = setCondition(
-      conditions,
-      { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.complete, message: `PodGroup "${name}" revision "${revisionName}" has successfully progressed.` },
-      nowIso,
-    );
-  } else {
-    const progressed =
-      input.revisionCreated ||
-      updated > (previous.updatedReplicas ?? 0) ||
-      ready > (previous.readyReplicas ?? 0) ||
-      available > (previous.availableReplicas ?? 0) ||
-      counts.oldActive.length < (previous.replicas ?? 0) - (previous.updatedReplicas ?? 0) ||
-      prevProgressing === undefined ||
-      prevProgressing.reason === REASON.complete ||
-      prevProgressing.reason === REASON.resumed;
+  const current = (): Condition | undefined => conditions.find((c) => c.type === CONDITION_PROGRESSING);
+  if (!hasProgressDeadline(spec)) {
+    conditions = removeCondition(conditions, CONDITION_PROGRESSING);
+  } else if (current()?.reason !== REASON.deadlineExceeded) {
+    if (spec.paused === true && current()?.reason !== REASON.paused) {
+      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.paused, message: 'PodGroup is paused' }, nowIso);
+    } else if (spec.paused !== true && current()?.reason === REASON.paused) {
+      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'Unknown', reason: REASON.resumed, message: 'PodGroup is resumed' }, nowIso);
+    }
+  }
+  if (hasProgressDeadline(spec) && spec.paused !== true) {
+    if (input.revisionCreated) {
+      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.newRevisionCreated, message: `Created new revision "${revisionName}"` }, nowIso);
+    } else if (current() === undefined) {
+      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.foundNewRevision, message: `Found new revision "${revisionName}"` }, nowIso);
+    }
+    // A resync of a finished rollout (every pod updated) estimates no progress: losing a pod
+    // or scaling is not a rollout.
+    const wasComplete = counts.active.length === updated && current()?.reason === REASON.complete;
     const deadlineMs = (spec.progressDeadlineSeconds ?? 600) * 1000;
-    if (progressed) {
-      const reason = input.revisionCreated ? REASON.newRevisionCreated : REASON.progressing;
-      const message = input.revisionCreated
-        ? `Created new revision "${revisionName}"`
-        : `PodGroup "${name}" revision "${revisionName}" is progressing.`;
-      // A fresh lastUpdateTime marks progress: the deadline counts from here.
-      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason, message, lastUpdateTime: nowIso }, nowIso);
-      recheckAfterMs = deadlineMs;
-    } else if (prevProgressing !== undefined && prevProgressing.reason !== REASON.deadlineExceeded) {
-      const lastProgress = new Date(prevProgressing.lastUpdateTime ?? prevProgressing.lastTransitionTime ?? nowIso).getTime();
-      const remaining = lastProgress + deadlineMs - now;
-      if (remaining <= 0) {
+    if (!wasComplete) {
+      const progressed =
+        updated > (previous.updatedReplicas ?? 0) ||
+        counts.active.length - updated < (previous.replicas ?? 0) - (previous.updatedReplicas ?? 0) ||
+        ready > (previous.readyReplicas ?? 0) ||
+        available > (previous.availableReplicas ?? 0);
+      const prev = current();
+      if (complete) {
         conditions = setCondition(
           conditions,
-          { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.deadlineExceeded, message: `PodGroup "${name}" revision "${revisionName}" has timed out progressing.` },
+          { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.complete, message: `PodGroup "${name}" revision "${revisionName}" has successfully progressed.` },
           nowIso,
         );
-      } else {
-        recheckAfterMs = remaining;
+      } else if (progressed) {
+        conditions = renewCondition(
+          conditions,
+          { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.progressing, message: `PodGroup "${name}" revision "${revisionName}" is progressing.` },
+          nowIso,
+        );
+        recheckAfterMs = deadlineMs;
+      } else if (prev !== undefined && prev.reason !== REASON.complete && prev.reason !== REASON.deadlineExceeded) {
+        const lastProgress = new Date(prev.lastUpdateTime ?? prev.lastTransitionTime ?? nowIso).getTime();
+        const remaining = lastProgress + deadlineMs - now;
+        if (remaining < 0) {
+          conditions = setCondition(
+            conditions,
+            { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.deadlineExceeded, message: `PodGroup "${name}" revision "${revisionName}" has timed out progressing.` },
+            nowIso,
+          );
+        } else {
+          recheckAfterMs = Math.max(remaining, 1000);
+        }
       }
     }
   }
 
-  conditions = input.createFailure === undefined
-    ? removeCondition(conditions, CONDITION_REPLICA_FAILURE)
-    : setCondition(conditions, { type: CONDITION_REPLICA_FAILURE, status: 'True', reason: REASON.failedCreate, message: input.createFailure }, nowIso);
+  conditions =
+    input.replicaFailure === undefined
+      ? removeCondition(conditions, CONDITION_REPLICA_FAILURE)
+      : setCondition(conditions, { type: CONDITION_REPLICA_FAILURE, status: 'True', reason: input.replicaFailure.reason, message: input.replicaFailure.message }, nowIso);
 
   // Why members are Pending: the scheduler's own words from PodScheduled=False.
   const pendingMessages = counts.active.filter((p) => !isScheduled(p)).map(unschedulableMessage).filter((m): m is string => m !== undefined);
@@ -196,12 +229,14 @@ export function computeStatus(input: StatusInput): StatusResult {
       conditions,
       { type: CONDITION_GANG_SCHEDULED, status: 'False', reason: REASON.gangPending, message: `${pendingMessages.length} member(s) Pending: ${mostCommon(pendingMessages)}` },
       nowIso,
+      true,
     );
   } else if (counts.active.length > 0 && scheduled === counts.active.length) {
     conditions = setCondition(
       conditions,
       { type: CONDITION_GANG_SCHEDULED, status: 'True', reason: REASON.gangScheduled, message: `All ${scheduled} member(s) are scheduled` },
       nowIso,
+      true,
     );
   }
 
@@ -211,12 +246,14 @@ export function computeStatus(input: StatusInput): StatusResult {
     readyReplicas: ready,
     availableReplicas: available,
     updatedReplicas: updated,
-    unavailableReplicas: Math.max(0, replicas - available),
+    // Upstream: the ReplicaSets' replicas summed (surge included) minus available.
+    unavailableReplicas: Math.max(0, Math.max(counts.active.length, replicas) - available),
     terminatingReplicas: counts.terminating.length,
     scheduledReplicas: scheduled,
     currentRevision,
     updateRevision: input.updateHash,
     collisionCount: input.collisionCount,
+    ...(input.sizedForReplicas === undefined ? {} : { sizedForReplicas: input.sizedForReplicas }),
     selector: selectorString(spec.selector),
     conditions,
   };
@@ -229,4 +266,30 @@ function mostCommon(messages: string[]): string {
     counts.set(m, (counts.get(m) ?? 0) + 1);
   }
   return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '';
+}
+
+export interface StatusEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** Events for condition changes worth a line in `kubectl describe`: only transitions, never resyncs. */
+export function statusEvents(before: Condition[], after: Condition[]): StatusEvent[] {
+  const old = new Map(before.map((c) => [c.type, c]));
+  const out: StatusEvent[] = [];
+  for (const c of after) {
+    const was = old.get(c.type);
+    if (was?.status === c.status && was?.reason === c.reason) {
+      continue;
+    }
+    if (c.type === CONDITION_PROGRESSING && c.reason === REASON.deadlineExceeded) {
+      out.push({ type: 'Warning', reason: REASON.deadlineExceeded, message: c.message ?? '' });
+    } else if (c.type === CONDITION_PROGRESSING && c.reason === REASON.complete) {
+      out.push({ type: 'Normal', reason: 'RolloutComplete', message: c.message ?? '' });
+    } else if (c.type === CONDITION_GANG_SCHEDULED && c.status === 'False') {
+      out.push({ type: 'Warning', reason: 'Unschedulable', message: c.message ?? '' });
+    }
+  }
+  return out;
 }

@@ -21,6 +21,7 @@ import {
 import { describeError, errorLogFields, isNamespaceTerminating } from './kube-client.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { objectKey, splitKey } from './store.js';
+import { timerDelay } from './timers.js';
 import { WorkQueue } from './workqueue.js';
 
 export interface Request {
@@ -149,7 +150,7 @@ export class Controller {
     this.stopping.abort(new Error(`controller ${this.name} is stopping`));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), deadlineMs);
+      timer = setTimeout(() => resolve(false), timerDelay(deadlineMs));
     });
     const drained = this.queue.shutDownWithDrain().then(async () => {
       await Promise.all(this.workerLoops);

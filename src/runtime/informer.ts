@@ -14,6 +14,7 @@ import { silentLogger } from './logging.js';
 import { informerRestarts, informerSynced } from './metrics.js';
 import { listAll, type ListOptions, type ResourceType } from './resources.js';
 import { objectKey, Store, type IndexFunc, type Reader } from './store.js';
+import { timerDelay } from './timers.js';
 
 export interface EventHandler<T> {
   onAdd?(obj: T): void;
@@ -235,7 +236,7 @@ export class Informer<T extends k8s.KubernetesObject> {
         this.log.warn('watch stalled; restarting', { stallTimeoutMs: this.stallTimeoutMs });
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const timer = setTimeout(resolve, timerDelay(delay));
         this.wakeBackoff = () => {
           clearTimeout(timer);
           resolve();

@@ -12,6 +12,7 @@ import * as k8s from '@kubernetes/client-node';
 import { describeError, isConflict, isNotFound, withAbortSignal, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { leaderElectionStatus } from './metrics.js';
+import { timerDelay } from './timers.js';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -98,7 +99,7 @@ export class LeaderElector {
         const jitter = this.leading ? 1 : 1 + Math.random() * 0.2;
         this.schedule(this.config.retryPeriodMs * jitter);
       });
-    }, delayMs);
+    }, timerDelay(delayMs));
   }
 
   private async tick(): Promise<void> {

@@ -16,9 +16,25 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
-import { scrape } from './metrics.js';
+import { scrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers } from './shared-informers.js';
+
+/**
+ * Keeps the process alive through a promise rejection nothing handled (Node's default ends
+ * the process, and with it every controller and webhook it hosts): logs it and counts it in
+ * process_unhandled_rejections_total. Returns a function that removes the guard.
+ */
+export function guardUnhandledRejections(log: Logger): () => void {
+  const onRejection = (reason: unknown): void => {
+    unhandledRejections.inc();
+    log.error('unhandled promise rejection (a bug: please report it)', { error: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+  };
+  process.on('unhandledRejection', onRejection);
+  return () => {
+    process.off('unhandledRejection', onRejection);
+  };
+}
 
 export interface Runnable {
   name: string;

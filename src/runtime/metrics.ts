@@ -144,6 +144,12 @@ export const eventsEmitted = new client.Counter({
   registers: [registry],
 });
 
+export const unhandledRejections = new client.Counter({
+  name: 'process_unhandled_rejections_total',
+  help: 'Promise rejections nothing handled; logged and counted instead of ending the process (each is a bug)',
+  registers: [registry],
+});
+
 // scheduler extender
 export const extenderRequests = new client.Counter({
   name: 'podgroup_extender_requests_total',

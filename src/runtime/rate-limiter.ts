@@ -1,5 +1,6 @@
 // Rate limiters with client-go's semantics: per-item exponential backoff, an overall
 // token bucket, and the max of several. `when(item)` both answers and records a failure.
+import { timerDelay } from './timers.js';
 
 export interface RateLimiter<K> {
   /** How long to wait before `item` may be processed again; counts as one more failure. */
@@ -77,7 +78,7 @@ export class TokenBucket {
   async take(): Promise<void> {
     const delay = this.reserve();
     if (delay > 0) {
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise((resolve) => setTimeout(resolve, timerDelay(delay)));
     }
   }
 }

@@ -8,6 +8,7 @@
 //  - add() of a key being processed only marks it dirty; done() re-queues it;
 //  - after shutDown() no key is accepted, get() drains what is queued and then reports shutdown.
 import type { RateLimiter } from './rate-limiter.js';
+import { timerDelay } from './timers.js';
 
 export interface QueueMetrics {
   add(): void;
@@ -92,7 +93,7 @@ export class WorkQueue<K> {
     const timer = setTimeout(() => {
       this.delayed.delete(key);
       this.add(key);
-    }, delayMs);
+    }, timerDelay(delayMs));
     timer.unref();
     this.delayed.set(key, { due, timer });
   }

@@ -10,7 +10,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
@@ -328,7 +328,7 @@ export class SchedulerExtender implements Runnable {
 
   /** The PodGroup controlling this pod, from the cache; undefined for any other pod. */
   private groupOf(pod: k8s.V1Pod): PodGroup | undefined {
-    const ref = pod.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion === API_VERSION);
+    const ref = podGroupOwnerOf(pod);
     if (ref === undefined) {
       return undefined;
     }

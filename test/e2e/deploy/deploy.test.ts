@@ -25,8 +25,10 @@ const SA = 'system:serviceaccount:podgroup-system:podgroup-controller';
 const kubectl = (args: string[], input?: string): string =>
   execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 const canI = (verb: string, resource: string, namespace?: string): boolean => {
+  // "resource#subresource" asks about a subresource ("resource/name" would name an object).
+  const [kind = '', subresource] = resource.split('#');
   try {
-    kubectl(['auth', 'can-i', verb, resource, '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
+    kubectl(['auth', 'can-i', verb, kind, ...(subresource === undefined ? [] : ['--subresource', subresource]), '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
     return true;
   } catch {
     return false;
@@ -110,6 +112,8 @@ describe('deploy', () => {
       ['create', 'pods', 'default', true],
       ['create', 'pods/binding', 'default', true],
       ['patch', 'podgroups.podgroup.dev/status', 'default', true],
+      // blockOwnerDeletion under OwnerReferencesPermissionEnforcement (enabled in the local cluster).
+      ['update', 'podgroups.podgroup.dev#finalizers', 'default', true],
       ['list', 'nodes', undefined, true],
       ['get', 'secrets/podgroup-webhook-ca', 'podgroup-system', true],
       ['update', 'secrets/podgroup-extender-tls', 'podgroup-system', true],

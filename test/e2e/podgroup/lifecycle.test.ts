@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, REVISION_HASH_LABEL, VERSION } from '../../../src/api/podgroup.js';
 import { isScheduled, isTerminating } from '../../../src/podgroup/pod-state.js';
-import { templateHash } from '../../../src/podgroup/revisions.js';
+import { contentHash } from '../../../src/podgroup/revisions.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
 import {
@@ -60,7 +60,7 @@ describe('PodGroup lifecycle', () => {
     const table = kubectl('get', 'podgroup', 'web', '-n', ns.name).trim().split('\n');
     expect(table[0]).toMatch(/^NAME\s+READY\s+DESIRED\s+UP-TO-DATE\s+AVAILABLE\s+MIN-AVAILABLE\s+AGE$/);
     expect(table[1]).toMatch(/^web\s+3\s+3\s+3\s+3\s+/);
-    expect(kubectl('get', 'pg', '-n', ns.name, '-o', 'name').trim()).toBe('podgroup.podgroup.dev/web');
+    expect(kubectl('get', 'pgd', '-n', ns.name, '-o', 'name').trim()).toBe('podgroup.podgroup.dev/web');
 
     const victim = pods[0]?.metadata?.name ?? '';
     await core.deleteNamespacedPod({ name: victim, namespace: ns.name });
@@ -124,7 +124,7 @@ describe('PodGroup lifecycle', () => {
   it('adopts a matching orphan and releases pods whose labels stop matching', async () => {
     const manifest = podGroupManifest('adopter', { replicas: 1 });
     // The orphan carries the hash of the PodGroup's template, so once adopted it counts as up to date.
-    const hash = templateHash(manifest.spec.template, 0);
+    const hash = contentHash({ template: manifest.spec.template }, 0);
     await core.createNamespacedPod({
       namespace: ns.name,
       body: {

@@ -3,7 +3,9 @@ import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
 const run = (input: Partial<PlanInput> & Pick<PlanInput, 'pods'>): ReturnType<typeof plan> =>
-  plan({ spec: spec(), updateHash: 'new', stableHash: undefined, now: NOW, ...input });
+  plan({ spec: spec(), updateHash: 'new', sizedFor: undefined, previousReplicas: 0, revisionCreated: new Map([['old', 1000], ['new', 2000]]), now: NOW, ...input });
+/** Pods to create, all revisions. */
+const created = (p: ReturnType<typeof plan>): number => p.create.reduce((n, c) => n + c.count, 0);
 
 const names = (p: ReturnType<typeof plan>): string[] => p.delete.map((d) => d.pod.metadata?.name ?? '').sort();
 
@@ -17,21 +19,21 @@ describe('plan: scaling and self-healing', () => {
     { desc: 'scales to zero', replicas: 0, existing: 2, create: 0, del: 2 },
   ])('$desc', ({ replicas, existing, create, del }) => {
     const result = run({ spec: spec({ replicas }), pods: pods(existing, 'p') });
-    expect(result.create).toBe(create);
+    expect(created(result)).toBe(create);
     expect(result.delete).toHaveLength(del);
-    expect(result.createHash).toBe('new');
+    expect(result.create.every((c) => c.hash === 'new')).toBe(true);
   });
 
   it('counts terminating pods against the surge bound with TerminationComplete', () => {
     // replicas 4 → maxSurge 1: 3 active + 2 terminating already fill replicas+surge.
     const input = { spec: spec({ replicas: 4 }), pods: [...pods(3, 'a'), ...pods(2, 't', { terminating: true })] };
-    expect(run(input).create).toBe(0);
-    expect(run({ ...input, spec: spec({ replicas: 4, podReplacementPolicy: 'TerminationStarted' }) }).create).toBe(1);
+    expect(created(run(input))).toBe(0);
+    expect(created(run({ ...input, spec: spec({ replicas: 4, podReplacementPolicy: 'TerminationStarted' }) }))).toBe(1);
   });
 
   it('deletes finished pods and replaces them', () => {
     const result = run({ pods: [...pods(2, 'ok'), pod('dead', { phase: 'Failed', ready: false })] });
-    expect(result.create).toBe(1);
+    expect(created(result)).toBe(1);
     expect(result.delete.map((d) => [d.pod.metadata?.name, d.reason])).toEqual([['dead', 'finished']]);
   });
 
@@ -57,18 +59,19 @@ describe('plan: rolling update', () => {
 
   it.each([
     // [replicas, surge, unavailable, old available, new (ready?), terminating] → [create, delete old]
-    { desc: 'starts: surges and removes up to maxUnavailable', r: 4, s: 1, u: 1, old: 4, fresh: 0, term: 0, create: 1, del: 1 },
+    { desc: 'starts: surges first (a scale-up pass does nothing else)', r: 4, s: 1, u: 1, old: 4, fresh: 0, term: 0, create: 1, del: 0 },
+    { desc: 'then removes up to maxUnavailable', r: 4, s: 1, u: 1, old: 4, fresh: 1, term: 0, create: 0, del: 2 },
     { desc: 'maxUnavailable 0 waits for new pods to be available', r: 3, s: 1, u: 0, old: 3, fresh: 0, term: 0, create: 1, del: 0 },
     { desc: 'maxUnavailable 0 deletes once a new pod is available', r: 3, s: 1, u: 0, old: 3, fresh: 1, term: 0, create: 0, del: 1 },
     { desc: 'maxSurge 0 deletes first', r: 3, s: 0, u: 1, old: 3, fresh: 0, term: 0, create: 0, del: 1 },
     { desc: 'maxSurge 0 creates once room is free', r: 3, s: 0, u: 1, old: 2, fresh: 0, term: 0, create: 1, del: 0 },
     { desc: 'terminating pods block creation (TerminationComplete)', r: 3, s: 1, u: 1, old: 2, fresh: 1, term: 1, create: 0, del: 1 },
-    { desc: 'percentages: 25% of 10 → surge 3, unavailable 2', r: 10, s: '25%', u: '25%', old: 10, fresh: 0, term: 0, create: 3, del: 2 },
+    { desc: 'percentages: 25% of 10 → surge 3, unavailable 2', r: 10, s: '25%', u: '25%', old: 10, fresh: 0, term: 0, create: 3, del: 0 },
     { desc: 'finishes: last old pod removed when new are available', r: 3, s: 1, u: 0, old: 1, fresh: 3, term: 0, create: 0, del: 1 },
   ])('$desc', ({ r, s, u, old, fresh, term, create, del }) => {
     const existing = [...pods(old, 'old', { hash: 'old' }), ...pods(fresh, 'new'), ...pods(term, 'term', { hash: 'old', terminating: true })];
     const result = run({ spec: rolling(r, s, u), pods: existing });
-    expect(result.create).toBe(create);
+    expect(created(result)).toBe(create);
     expect(result.delete.filter((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === 'old')).toHaveLength(del);
   });
 
@@ -81,7 +84,7 @@ describe('plan: rolling update', () => {
         const result = run({ spec: rolling(r, s, u), pods: world });
         const gone = new Set(result.delete.map((d) => d.pod));
         world = world.filter((p) => !gone.has(p));
-        world.push(...pods(result.create, `s${step}`));
+        world.push(...pods(created(result), `s${step}`));
         const surge = typeof s === 'number' ? s : Math.ceil(r / 2);
         const unavailable = typeof u === 'number' ? u : Math.floor(r / 2);
         expect(world.length).toBeLessThanOrEqual(r + surge);
@@ -98,7 +101,7 @@ describe('plan: rolling update', () => {
     const existing = [...pods(6, 'old', { hash: 'old' }), ...pods(2, 'new')];
     const result = run({ spec: rolling(3, 1, 0), pods: existing });
     // 8 pods already exceed 3 + 1: nothing is created until old pods go; 5 old pods may go now.
-    expect(result.create).toBe(0);
+    expect(created(result)).toBe(0);
     expect(result.delete).toHaveLength(5);
     expect(result.delete.every((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === 'old')).toBe(true);
   });
@@ -108,18 +111,64 @@ describe('plan: Recreate and paused', () => {
   it('Recreate deletes all old pods first, then waits for terminating ones, then creates', () => {
     const s = spec({ replicas: 3, strategy: { type: 'Recreate' } });
     const phase1 = run({ spec: s, pods: pods(3, 'old', { hash: 'old' }) });
-    expect([phase1.create, phase1.delete.length]).toEqual([0, 3]);
+    expect([created(phase1), phase1.delete.length]).toEqual([0, 3]);
     expect(phase1.delete.every((d) => d.reason === 'recreate')).toBe(true);
     const phase2 = run({ spec: s, pods: pods(3, 'old', { hash: 'old', terminating: true }) });
-    expect([phase2.create, phase2.delete.length]).toEqual([0, 0]);
+    expect([created(phase2), phase2.delete.length]).toEqual([0, 0]);
     const phase3 = run({ spec: s, pods: [] });
-    expect(phase3.create).toBe(3);
+    expect(created(phase3)).toBe(3);
   });
 
   it('paused keeps the stable revision for replacements and rolls nothing', () => {
     const s = spec({ replicas: 3, paused: true });
-    const result = run({ spec: s, pods: pods(2, 'old', { hash: 'old' }), stableHash: 'old' });
-    expect(result).toMatchObject({ create: 1, createHash: 'old', delete: [] });
-    expect(run({ spec: spec({ replicas: 1, paused: true }), pods: pods(3, 'old', { hash: 'old' }), stableHash: 'old' }).delete).toHaveLength(2);
+    const result = run({ spec: s, pods: pods(2, 'old', { hash: 'old' }) });
+    expect(result).toMatchObject({ create: [{ hash: 'old', count: 1 }], delete: [] });
+    expect(run({ spec: spec({ replicas: 1, paused: true }), pods: pods(3, 'old', { hash: 'old' }) }).delete).toHaveLength(2);
+  });
+});
+
+describe('plan: scaling during a rollout is proportional (Deployment scale(), GetProportion)', () => {
+  // 10 replicas, maxSurge 3, maxUnavailable 2; rolled to an unschedulable template: 8 old Running, 5 new Pending.
+  const stuck = (): ReturnType<typeof pods> => [...pods(8, 'old', { hash: 'old' }), ...pods(5, 'new', { scheduled: false, ready: false })];
+  const s = (replicas: number) => spec({ replicas, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } } });
+  const perHash = (p: ReturnType<typeof plan>, hash: string) => ({
+    create: p.create.find((c) => c.hash === hash)?.count ?? 0,
+    delete: p.delete.filter((d) => d.pod.metadata?.labels?.['controller-revision-hash'] === hash).length,
+  });
+
+  it('scale-down 10 → 2 keeps old and new in proportion instead of deleting every healthy pod', () => {
+    const result = run({ spec: s(2), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    // 13 pods, max before 13, max now 5: old 8 → round(8·5/13) = 3, new 5 → 2.
+    expect(perHash(result, 'old')).toEqual({ create: 0, delete: 5 });
+    expect(perHash(result, 'new')).toEqual({ create: 0, delete: 3 });
+  });
+
+  it('scale-up 10 → 20 adds to old and new revisions in proportion', () => {
+    const result = run({ spec: s(20), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    // max now 23: 10 more; old (larger, first) round(8·23/13) − 8 = 6, new the remaining 4.
+    expect(perHash(result, 'old')).toEqual({ create: 6, delete: 0 });
+    expect(perHash(result, 'new')).toEqual({ create: 4, delete: 0 });
+  });
+
+  it('without a scaling event the rollout goes on by the availability bound only', () => {
+    const result = run({ spec: s(10), pods: stuck(), sizedFor: 10, previousReplicas: 13 });
+    expect(created(result)).toBe(0);
+    // min available 8, new unavailable 5: 13 − 8 − 5 = 0 old pods may go.
+    expect(result.delete).toEqual([]);
+  });
+
+  it('a scaled-down update revision loses its excess and nothing else in that pass', () => {
+    const result = run({ spec: s(3), pods: [...pods(2, 'old', { hash: 'old' }), ...pods(5, 'new')], sizedFor: 3, previousReplicas: 7 });
+    expect(perHash(result, 'new')).toEqual({ create: 0, delete: 2 });
+    expect(perHash(result, 'old')).toEqual({ create: 0, delete: 0 });
+  });
+
+  it('paused: a single revision is scaled to replicas; several are scaled in proportion', () => {
+    const paused = (replicas: number) => spec({ replicas, paused: true, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    expect(run({ spec: paused(5), pods: pods(3, 'old', { hash: 'old' }), sizedFor: 3 }).create).toEqual([{ hash: 'old', count: 2 }]);
+    const mixed = run({ spec: paused(8), pods: [...pods(3, 'old', { hash: 'old' }), ...pods(1, 'new')], sizedFor: 3, previousReplicas: 4 });
+    // max before 4, max now 9: old round(3·9/4) − 3 = 4, new round(9/4) − 1 = 1.
+    expect(perHash(mixed, 'old').create).toBe(4);
+    expect(perHash(mixed, 'new').create).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { REVISION_HASH_LABEL, type PodGroup } from '../../../src/api/podgroup.js';
-import { generatedName, podFromTemplate } from '../../../src/podgroup/pods.js';
+import { generatedName, podFromRevision } from '../../../src/podgroup/pods.js';
 
 const pg: PodGroup = {
   apiVersion: 'podgroup.dev/v1alpha1',
@@ -20,9 +20,9 @@ describe('generatedName', () => {
   });
 });
 
-describe('podFromTemplate', () => {
+describe('podFromRevision', () => {
   it('names the pod <podgroup>-<hash>-<xxxxx>, labels the revision and sets the controller reference', () => {
-    const pod = podFromTemplate(pg, pg.spec.template, 'abc', 'podgroup-scheduler');
+    const pod = podFromRevision(pg, { template: pg.spec.template }, 'abc', 'podgroup-scheduler');
     expect(pod.metadata?.name).toMatch(/^web-abc-[a-z0-9]{5}$/);
     expect(pod.metadata?.generateName).toBe('web-abc-');
     expect(pod.metadata?.labels).toEqual({ app: 'web', [REVISION_HASH_LABEL]: 'abc' });
@@ -33,7 +33,7 @@ describe('podFromTemplate', () => {
 
   it("copies the template's annotations and finalizers, as kube-controller-manager does", () => {
     const template = { ...pg.spec.template, metadata: { labels: { app: 'web' }, annotations: { a: 'b' }, finalizers: ['example.com/hold'] } };
-    const pod = podFromTemplate(pg, template, 'abc', undefined);
+    const pod = podFromRevision(pg, { template }, 'abc', undefined);
     expect(pod.metadata?.annotations).toEqual({ a: 'b' });
     expect(pod.metadata?.finalizers).toEqual(['example.com/hold']);
     expect(pod.metadata?.finalizers).not.toBe(template.metadata.finalizers);

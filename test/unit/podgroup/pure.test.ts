@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Expectations } from '../../../src/podgroup/expectations.js';
 import { rankForDeletion } from '../../../src/podgroup/ranking.js';
-import { canonicalJson, decideUpdateRevision, newRevision, revisionsToPrune, templateHash } from '../../../src/podgroup/revisions.js';
+import { canonicalJson, decideUpdateRevision, newRevision, revisionsToPrune, contentHash } from '../../../src/podgroup/revisions.js';
 import { resolveFenceposts, scaledValue } from '../../../src/podgroup/rollout.js';
 import { matchesSelector } from '../../../src/podgroup/selector.js';
 import type { PodGroup } from '../../../src/api/podgroup.js';
@@ -57,9 +57,9 @@ describe('revisions', () => {
     const a = { metadata: { labels: { x: '1', y: '2' } }, spec: { containers: [{ name: 'a', image: 'i' }] } };
     const b = { spec: { containers: [{ image: 'i', name: 'a' }] }, metadata: { labels: { y: '2', x: '1' } } };
     expect(canonicalJson(a)).toBe(canonicalJson(b));
-    expect(templateHash(a, 0)).toBe(templateHash(b, 0));
-    expect(templateHash(a, 1)).not.toBe(templateHash(a, 0));
-    expect(templateHash(a, 0)).toMatch(/^[bcdfghjklmnpqrstvwxz2456789]{1,10}$/);
+    expect(contentHash({ template: a }, 0)).toBe(contentHash({ template: b }, 0));
+    expect(contentHash({ template: a }, 1)).not.toBe(contentHash({ template: a }, 0));
+    expect(contentHash({ template: a }, 0)).toMatch(/^[bcdfghjklmnpqrstvwxz2456789]{1,10}$/);
   });
 
   it('creates, finds, and renumbers (rollback) revisions', () => {
@@ -81,8 +81,8 @@ describe('revisions', () => {
   it('prunes the oldest unused revisions beyond the limit', () => {
     const revs = [1, 2, 3, 4, 5].map((n) => newRevision(pg(`x:${n}`), `h${n}`, n));
     const pruned = revisionsToPrune(revs, 'h5', new Set(['h1']), 2).map((r) => r.revision);
-    // h5 is current and h1 has pods: of h2..h4 keep the 2 newest.
-    expect(pruned).toEqual([2]);
+    // 4 old revisions, limit 2: the 2 oldest go, but h1 has pods, so h2 and h3 (as cleanupDeployment).
+    expect(pruned).toEqual([2, 3]);
     expect(revisionsToPrune(revs, 'h5', new Set(), 10)).toEqual([]);
   });
 });

@@ -2,12 +2,12 @@ import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../../../src/api/podgroup.js';
 import { notReadyCause } from '../../../src/podgroup/pod-state.js';
-import { computeStatus, selectorString, type StatusInput } from '../../../src/podgroup/status.js';
+import { computeStatus, selectorString, statusEvents, type StatusInput } from '../../../src/podgroup/status.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
 const pg = (overrides: Partial<PodGroup> = {}): PodGroup => ({ metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec(), ...overrides });
 const run = (input: Partial<StatusInput>): ReturnType<typeof computeStatus> =>
-  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, createFailure: undefined, revisionCreated: false, now: NOW, ...input });
+  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, replicaFailure: undefined, sizedForReplicas: undefined, revisionCreated: false, now: NOW, ...input });
 const condition = (r: ReturnType<typeof computeStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
 describe('computeStatus', () => {
@@ -40,7 +40,9 @@ describe('computeStatus', () => {
   it('times out a rollout that makes no progress', () => {
     const s = spec({ progressDeadlineSeconds: 10 });
     const stuckPods = [...pods(3, 'old', { hash: 'old' }), pod('n', { scheduled: false, ready: false })];
-    const started = run({ pg: pg({ spec: s }), pods: stuckPods, revisionCreated: true });
+    // Before: 3 pods of the old revision, all updated then, all available.
+    const before = { replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 };
+    const started = run({ pg: pg({ spec: s, status: before }), pods: stuckPods, revisionCreated: true });
     expect(condition(started, 'Progressing')).toMatchObject({ status: 'True', reason: 'NewReplicaSetCreated' });
     expect(started.recheckAfterMs).toBe(10_000);
     const waiting = run({ pg: pg({ spec: s, status: started.status }), pods: stuckPods, now: NOW + 4000 });
@@ -52,7 +54,7 @@ describe('computeStatus', () => {
   it('explains Pending members and a refused create', () => {
     const pending = pod('p', { scheduled: false, ready: false });
     pending.status?.conditions?.splice(0, 1, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' });
-    const r = run({ pods: [pending], createFailure: 'pods "x" is forbidden: exceeded quota' });
+    const r = run({ pods: [pending], replicaFailure: { reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' } });
     expect(condition(r, 'GangScheduled')).toMatchObject({ status: 'False', message: '1 member(s) Pending: 0/3 nodes are available: 3 Insufficient cpu.' });
     expect(condition(r, 'ReplicaFailure')).toMatchObject({ status: 'True', reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' });
     expect(condition(r, 'Available')).toMatchObject({ status: 'False', reason: 'MinimumReplicasUnavailable' });
@@ -76,6 +78,47 @@ describe('computeStatus', () => {
         ],
       }),
     ).toBe('a=1,b=2,env in (dev,prod),x,!y');
+  });
+});
+
+describe('computeStatus: Progressing as syncRolloutStatus', () => {
+  const s = spec({ replicas: 4, minReadySeconds: 6, progressDeadlineSeconds: 10, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+  const progressing = (r: ReturnType<typeof computeStatus>) => r.status.conditions?.find((c) => c.type === 'Progressing');
+
+  it('renews lastUpdateTime on every progress, so a slow healthy rollout never times out', () => {
+    // t0: 4 old, 1 new just ready; every 6 s one more new pod becomes available.
+    let status: PodGroup['status'] = { replicas: 5, updatedReplicas: 1, readyReplicas: 4, availableReplicas: 4, conditions: [] };
+    let world = [...pods(4, 'old', { hash: 'old' }), pod('n0', { readySinceMs: 0 })];
+    status = run({ pg: pg({ spec: s, status }), pods: world, revisionCreated: true }).status;
+    for (let step = 1; step <= 4; step += 1) {
+      const now = NOW + step * 6000;
+      // One old pod gone, one more new pod: the rollout advances by one every 6 s (> half the deadline).
+      world = [...world.slice(1), pod(`n${step}`, { readySinceMs: 0 })];
+      const r = run({ pg: pg({ spec: s, status }), pods: world, now });
+      expect(progressing(r)).toMatchObject({ status: 'True', reason: 'ReplicaSetUpdated', lastUpdateTime: new Date(now).toISOString().replace('.000Z', 'Z') });
+      status = r.status;
+    }
+  });
+
+  it('losing a pod of a complete PodGroup is no rollout: the condition and its times stay, no event', () => {
+    const complete = run({ pg: pg({ spec: spec({ replicas: 3 }) }), pods: pods(3, 'p') });
+    const after = run({ pg: pg({ spec: spec({ replicas: 3 }), status: complete.status }), pods: pods(2, 'q'), now: NOW + 5000 });
+    expect(progressing(after)).toEqual(progressing(complete));
+    expect(statusEvents(complete.status.conditions ?? [], after.status.conditions ?? [])).toEqual([]);
+  });
+
+  it('progressDeadlineSeconds MaxInt32 means no deadline: no Progressing condition, no re-check timer', () => {
+    const r = run({ pg: pg({ spec: spec({ progressDeadlineSeconds: 2147483647 }) }), pods: pods(1, 'p'), revisionCreated: true });
+    expect(progressing(r)).toBeUndefined();
+    expect(r.recheckAfterMs).toBeUndefined();
+  });
+
+  it('announces completion once, as an event on the transition only', () => {
+    const before = run({ pg: pg(), pods: pods(2, 'p'), revisionCreated: true });
+    const done = run({ pg: pg({ status: before.status }), pods: pods(3, 'p') });
+    expect(statusEvents(before.status.conditions ?? [], done.status.conditions ?? [])).toEqual([expect.objectContaining({ reason: 'RolloutComplete' })]);
+    const again = run({ pg: pg({ status: done.status }), pods: pods(3, 'p'), now: NOW + 1000 });
+    expect(statusEvents(done.status.conditions ?? [], again.status.conditions ?? [])).toEqual([]);
   });
 });
 

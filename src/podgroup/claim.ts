@@ -1,0 +1,133 @@
+// Claiming (KCM's ControllerRefManager): a PodGroup owns the pods and ControllerRevisions its
+// selector matches. It adopts matching orphans (only active pods, as syncReplicaSet filters
+// before ClaimPods; revisions as StatefulSet's adoptOrphanRevisions / ClaimControllerRevisions)
+// and releases what it controls but no longer matches. Deciding is pure (planClaim); doing goes
+// through PodGroupControl.
+import type * as k8s from '@kubernetes/client-node';
+import type { PodGroup } from '../api/podgroup.js';
+import type { EventRecorder } from '../runtime/events.js';
+import { isConflict, isNotFound } from '../runtime/kube-client.js';
+import type { Logger } from '../runtime/logging.js';
+import type { PodGroupControl } from './control.js';
+import { isActive } from './pod-state.js';
+import { controllerRef } from './revisions.js';
+import { matchesSelector } from './selector.js';
+
+export interface ClaimPlan<T> {
+  /** Controlled and still matching. */
+  owned: T[];
+  adopt: T[];
+  release: T[];
+}
+
+/** Which of the controlled objects to keep or release, and which orphans to adopt. */
+export function planClaim<T extends k8s.KubernetesObject>(
+  selector: k8s.V1LabelSelector,
+  controlled: T[],
+  orphans: T[],
+  adoptable: (obj: T) => boolean = () => true,
+): ClaimPlan<T> {
+  const matches = (obj: T): boolean => matchesSelector(selector, obj.metadata?.labels);
+  return {
+    owned: controlled.filter(matches),
+    release: controlled.filter((o) => !matches(o)),
+    adopt: orphans.filter((o) => matches(o) && o.metadata?.deletionTimestamp == null && adoptable(o)),
+  };
+}
+
+/** Finished pods are never adopted: the PodGroup would only delete them (as syncReplicaSet's FilterActivePods). */
+export const planPodClaim = (pg: PodGroup, controlled: k8s.V1Pod[], orphans: k8s.V1Pod[]): ClaimPlan<k8s.V1Pod> =>
+  planClaim(pg.spec.selector, controlled, orphans, isActive);
+
+export interface ClaimDeps {
+  control: PodGroupControl;
+  events: EventRecorder;
+  log: Logger;
+}
+
+// Strategic merge patches for pods (merge by owner UID); the UID makes them fail on a replaced object.
+const adoptPatch = (pg: PodGroup, obj: k8s.KubernetesObject): object => ({ metadata: { ownerReferences: [controllerRef(pg)], uid: obj.metadata?.uid } });
+const releasePatch = (pg: PodGroup, obj: k8s.KubernetesObject): object => ({
+  metadata: { ownerReferences: [{ $patch: 'delete', uid: pg.metadata?.uid }], uid: obj.metadata?.uid },
+});
+// JSON merge patches for revisions (the whole list; resourceVersion makes them fail on a changed object).
+const ownersPatch = (obj: k8s.KubernetesObject, ownerReferences: k8s.V1OwnerReference[]): object => ({
+  metadata: { ownerReferences, uid: obj.metadata?.uid, resourceVersion: obj.metadata?.resourceVersion },
+});
+
+/** Gone or changed meanwhile: skipped now, seen again on its next event. */
+const skippable = (err: unknown): boolean => isNotFound(err) || isConflict(err);
+
+/**
+ * An uncached read: never adopt for a PodGroup that is being deleted or was replaced (the
+ * recheck KCM's RecheckDeletionTimestamp does).
+ */
+async function stillCurrent(deps: ClaimDeps, pg: PodGroup): Promise<boolean> {
+  try {
+    const fresh = await deps.control.getPodGroup(pg.metadata?.namespace ?? '', pg.metadata?.name ?? '');
+    return fresh.metadata?.uid === pg.metadata?.uid && fresh.metadata?.deletionTimestamp == null;
+  } catch (err) {
+    if (isNotFound(err)) {
+      return false;
+    }
+    throw err;
+  }
+}
+
+/** Applies a pod claim; returns the pods the PodGroup owns afterwards. */
+export async function claimPods(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1Pod>): Promise<k8s.V1Pod[]> {
+  const owned = [...plan.owned];
+  for (const pod of plan.release) {
+    try {
+      await deps.control.patchPod(pod, releasePatch(pg, pod));
+      deps.events.event(pg, 'Normal', 'ReleasedPod', `Released pod ${pod.metadata?.name}: its labels no longer match the selector`);
+    } catch (err) {
+      if (!skippable(err)) {
+        throw err;
+      }
+    }
+  }
+  if (plan.adopt.length > 0 && (await stillCurrent(deps, pg))) {
+    for (const pod of plan.adopt) {
+      try {
+        await deps.control.patchPod(pod, adoptPatch(pg, pod));
+        owned.push({ ...pod, metadata: { ...pod.metadata, ownerReferences: [...(pod.metadata?.ownerReferences ?? []), controllerRef(pg)] } });
+        deps.events.event(pg, 'Normal', 'AdoptedPod', `Adopted orphan pod ${pod.metadata?.name}`);
+      } catch (err) {
+        if (!skippable(err)) {
+          throw err;
+        }
+        deps.log.info('could not adopt pod (gone or changed); will retry on its next event', { pod: pod.metadata?.name });
+      }
+    }
+  }
+  return owned;
+}
+
+/** Applies a revision claim; returns the revisions the PodGroup owns afterwards. */
+export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1ControllerRevision>): Promise<k8s.V1ControllerRevision[]> {
+  const owned = [...plan.owned];
+  for (const revision of plan.release) {
+    try {
+      await deps.control.patchRevision(revision, ownersPatch(revision, (revision.metadata?.ownerReferences ?? []).filter((r) => r.uid !== pg.metadata?.uid)));
+      deps.events.event(pg, 'Normal', 'ReleasedRevision', `Released revision ${revision.metadata?.name}: its labels no longer match the selector`);
+    } catch (err) {
+      if (!skippable(err)) {
+        throw err;
+      }
+    }
+  }
+  if (plan.adopt.length > 0 && (await stillCurrent(deps, pg))) {
+    for (const revision of plan.adopt) {
+      try {
+        owned.push(await deps.control.patchRevision(revision, ownersPatch(revision, [...(revision.metadata?.ownerReferences ?? []), controllerRef(pg)])));
+        deps.events.event(pg, 'Normal', 'AdoptedRevision', `Adopted orphan revision ${revision.metadata?.name}`);
+      } catch (err) {
+        if (!skippable(err)) {
+          throw err;
+        }
+      }
+    }
+  }
+  return owned;
+}

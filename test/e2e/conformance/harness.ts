@@ -1,0 +1,501 @@
+// The differential runner: one operation sequence applied to a Deployment (upstream's
+// controllers in the reference kube-controller-manager) and to a PodGroup with the same spec,
+// side by side in one namespace. After each operation both must settle; the timeline records
+// every distinct state seen while polling, invariants are checked at each poll, and the final
+// states must be equal after the declared differences (differences.ts).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { GROUP, PLURAL, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../../../src/api/podgroup.js';
+import { clusterState, eventually } from '../support/cluster.js';
+import { apps, core, custom, mergePatch } from '../support/podgroups.js';
+import { normalize, sideBySide, type Kind, type Observed } from './differences.js';
+
+const run = promisify(execFile);
+
+/** A node selector no node has: the template becomes unschedulable. */
+export const NOWHERE = { 'conformance.podgroup.dev/nowhere': 'true' };
+
+export interface WorkloadSpec {
+  replicas: number;
+  image?: string;
+  strategy?: { type: 'RollingUpdate' | 'Recreate'; rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
+  minReadySeconds?: number;
+  progressDeadlineSeconds?: number;
+  revisionHistoryLimit?: number;
+  paused?: boolean;
+  /** Extra template labels (e.g. for an admission policy to match). */
+  labels?: Record<string, string>;
+}
+
+export type Op =
+  | { op: 'scale'; replicas: number }
+  | { op: 'scaleSubresource'; replicas: number }
+  | { op: 'image'; image: string }
+  | { op: 'pause' }
+  | { op: 'resume' }
+  | { op: 'deletePods'; count: number }
+  | { op: 'unschedulable' }
+  | { op: 'schedulable' }
+  | { op: 'orphanRecreate' }
+  | { op: 'rollback' }
+  | { op: 'relabelPod' }
+  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels'>> };
+
+export const describeOp = (o: Op): string => JSON.stringify(o);
+
+interface TimelineEntry {
+  t: number;
+  after: string;
+  observed: Observed;
+  events?: string[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function template(app: string, spec: WorkloadSpec): k8s.V1PodTemplateSpec {
+  return {
+    metadata: { labels: { app, ...spec.labels } },
+    spec: {
+      // Both kinds' pods go through the default scheduler: this compares controllers only.
+      schedulerName: 'default-scheduler',
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'app', image: spec.image ?? 'registry.example/app:1' }],
+    },
+  };
+}
+
+const templateKey = (pod: k8s.V1Pod): string => `${pod.spec?.containers[0]?.image ?? '?'}${pod.spec?.nodeSelector === undefined ? '' : '+unschedulable'}`;
+
+function isAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): boolean {
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'True') {
+    return false;
+  }
+  const since = ready.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : now;
+  return minReadySeconds <= 0 || now - since >= minReadySeconds * 1000;
+}
+
+/** One workload under test: a Deployment or a PodGroup named `name`, its pods labelled app=<name>. */
+export class Workload {
+  readonly timeline: TimelineEntry[] = [];
+  violations: string[] = [];
+  /** The surge invariant is not checked (refused-deletes). */
+  surgeWaived = false;
+  private maxSurgeBound = 0;
+  /** During a rollout that started complete: the fewest available pods allowed (0: not checked). */
+  private minAvailableBound = 0;
+  /** The last state observed, to tell whether an operation starts from a complete rollout. */
+  private last: Observed | undefined;
+
+  constructor(
+    readonly kind: Kind,
+    readonly namespace: string,
+    readonly name: string,
+    /** The pods' app label (the selector); a name may be longer than a label value holds. */
+    readonly app: string,
+    private spec: WorkloadSpec,
+  ) {}
+
+  private body(): k8s.V1Deployment | PodGroup {
+    const spec = {
+      replicas: this.spec.replicas,
+      selector: { matchLabels: { app: this.app } },
+      template: template(this.app, this.spec),
+      ...(this.spec.strategy === undefined ? {} : { strategy: this.spec.strategy }),
+      ...(this.spec.minReadySeconds === undefined ? {} : { minReadySeconds: this.spec.minReadySeconds }),
+      ...(this.spec.progressDeadlineSeconds === undefined ? {} : { progressDeadlineSeconds: this.spec.progressDeadlineSeconds }),
+      ...(this.spec.revisionHistoryLimit === undefined ? {} : { revisionHistoryLimit: this.spec.revisionHistoryLimit }),
+      ...(this.spec.paused === undefined ? {} : { paused: this.spec.paused }),
+    };
+    return this.kind === 'Deployment'
+      ? { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: this.name }, spec: spec as k8s.V1DeploymentSpec }
+      : { apiVersion: `${GROUP}/${VERSION}`, kind: 'PodGroup', metadata: { name: this.name }, spec: spec as PodGroup['spec'] };
+  }
+
+  async create(): Promise<void> {
+    if (this.kind === 'Deployment') {
+      await apps.createNamespacedDeployment({ namespace: this.namespace, body: this.body() as k8s.V1Deployment });
+    } else {
+      await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, body: this.body() });
+    }
+  }
+
+  private async read(): Promise<k8s.V1Deployment | PodGroup> {
+    return this.kind === 'Deployment'
+      ? apps.readNamespacedDeployment({ name: this.name, namespace: this.namespace })
+      : ((await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name })) as PodGroup);
+  }
+
+  private async patch(body: object): Promise<void> {
+    if (this.kind === 'Deployment') {
+      await apps.patchNamespacedDeployment({ name: this.name, namespace: this.namespace, body }, mergePatch);
+    } else {
+      await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body }, mergePatch);
+    }
+  }
+
+  private async pods(): Promise<k8s.V1Pod[]> {
+    return (await core.listNamespacedPod({ namespace: this.namespace, labelSelector: `app=${this.app}` })).items;
+  }
+
+  /** What the spec now allows at most (the surge invariant), across the last change of replicas. */
+  private bound(replicasBefore: number): void {
+    const replicas = Math.max(replicasBefore, this.spec.replicas);
+    const surge = this.spec.strategy?.type === 'Recreate' ? 0 : surgeOf(this.spec, replicas);
+    this.maxSurgeBound = replicas + surge;
+  }
+
+  async apply(op: Op): Promise<void> {
+    const before = this.spec.replicas;
+    switch (op.op) {
+      case 'scale':
+        this.spec = { ...this.spec, replicas: op.replicas };
+        await this.patch({ spec: { replicas: op.replicas } });
+        break;
+      case 'scaleSubresource': {
+        this.spec = { ...this.spec, replicas: op.replicas };
+        const body = { spec: { replicas: op.replicas } };
+        if (this.kind === 'Deployment') {
+          await apps.patchNamespacedDeploymentScale({ name: this.name, namespace: this.namespace, body }, mergePatch);
+        } else {
+          await custom.patchNamespacedCustomObjectScale({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body }, mergePatch);
+        }
+        break;
+      }
+      case 'image':
+        this.spec = { ...this.spec, image: op.image };
+        await this.patch({ spec: { template: { spec: { containers: [{ name: 'app', image: op.image }] } } } });
+        break;
+      case 'pause':
+      case 'resume':
+        this.spec = { ...this.spec, paused: op.op === 'pause' };
+        await this.patch({ spec: { paused: op.op === 'pause' } });
+        break;
+      case 'unschedulable':
+        await this.patch({ spec: { template: { spec: { nodeSelector: NOWHERE } } } });
+        break;
+      case 'schedulable':
+        await this.patch({ spec: { template: { spec: { nodeSelector: null } } } });
+        break;
+      case 'deletePods': {
+        // Pods of the current template (comparable across both kinds: pod names are not).
+        const image = this.spec.image ?? 'registry.example/app:1';
+        const current = await this.pods();
+        const unschedulable = (await this.read()).spec?.template?.spec?.nodeSelector !== undefined;
+        const victims = current
+          .filter((p) => p.metadata?.deletionTimestamp == null && templateKey(p) === `${image}${unschedulable ? '+unschedulable' : ''}`)
+          .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+          .slice(0, op.count);
+        await Promise.all(victims.map((p) => core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: this.namespace }).catch(() => undefined)));
+        break;
+      }
+      case 'relabelPod': {
+        const victim = (await this.pods()).filter((p) => p.metadata?.deletionTimestamp == null).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
+        if (victim !== undefined) {
+          await core.patchNamespacedPod({ name: victim.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { labels: { app: `${this.app}-released` } } } }, mergePatch);
+        }
+        break;
+      }
+      case 'orphanRecreate':
+        await this.orphanRecreate();
+        break;
+      case 'rollback':
+        if (this.kind === 'Deployment') {
+          // kubectl refuses when there is no earlier revision; the PodGroup then reports RollbackRevisionNotFound.
+          await run('kubectl', ['--kubeconfig', clusterState().kubeconfig, '-n', this.namespace, 'rollout', 'undo', `deployment/${this.name}`]).catch((err: unknown) => {
+            if (!String(err).includes('no rollout history')) {
+              throw err;
+            }
+          });
+        } else {
+          await this.patch({ metadata: { annotations: { [ROLLBACK_ANNOTATION]: '0' } } });
+        }
+        break;
+      case 'patch':
+        this.spec = { ...this.spec, ...op.spec };
+        await this.patch({ spec: op.spec });
+        break;
+    }
+    this.bound(before);
+    this.minAvailableBound = 0;
+    if ((op.op === 'image' || op.op === 'unschedulable' || op.op === 'schedulable') && this.startsComplete()) {
+      // A template change from a complete rollout: RollingUpdate keeps replicas − maxUnavailable available.
+      this.minAvailableBound = Math.max(0, this.spec.replicas - unavailableOf(this.spec, this.spec.replicas));
+    }
+  }
+
+  private startsComplete(): boolean {
+    const o = this.last;
+    if (o === undefined || this.spec.paused === true || this.spec.strategy?.type === 'Recreate') {
+      return false;
+    }
+    const templates = Object.values(o.pods);
+    return templates.length === 1 && templates[0]?.available === this.spec.replicas && templates[0]?.total === this.spec.replicas;
+  }
+
+  /** `kubectl delete --cascade=orphan`, wait until it is gone, then apply the same manifest again. */
+  private async orphanRecreate(): Promise<void> {
+    const current = await this.read();
+    if (this.kind === 'Deployment') {
+      await apps.deleteNamespacedDeployment({ name: this.name, namespace: this.namespace, body: { propagationPolicy: 'Orphan' } });
+    } else {
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body: { propagationPolicy: 'Orphan' } });
+    }
+    await eventually(`${this.kind} ${this.name} deleted`, async () => {
+      try {
+        await this.read();
+        return false;
+      } catch {
+        return true;
+      }
+    }, 60_000, 200);
+    const body = { apiVersion: current.apiVersion, kind: current.kind, metadata: { name: this.name }, spec: current.spec };
+    if (this.kind === 'Deployment') {
+      await apps.createNamespacedDeployment({ namespace: this.namespace, body: body as k8s.V1Deployment });
+    } else {
+      await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, body });
+    }
+  }
+
+  async observe(now = Date.now()): Promise<Observed> {
+    const [obj, pods, revisions] = await Promise.all([this.read(), this.pods(), this.revisionsOf()]);
+    const status = (obj.status ?? {}) as Record<string, unknown>;
+    const minReadySeconds = obj.spec?.minReadySeconds ?? 0;
+    const byTemplate: Observed['pods'] = {};
+    for (const pod of pods) {
+      const key = templateKey(pod);
+      const entry = (byTemplate[key] ??= { total: 0, ready: 0, available: 0, terminating: 0 });
+      entry.total += 1;
+      if (pod.metadata?.deletionTimestamp != null) {
+        entry.terminating += 1;
+        continue;
+      }
+      if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
+        entry.ready += 1;
+      }
+      if (isAvailable(pod, minReadySeconds, now)) {
+        entry.available += 1;
+      }
+    }
+    const conditions = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string }>).map((c) => [c.type, `${c.status}/${c.reason ?? ''}`] as const);
+    return {
+      generation: obj.metadata?.generation ?? 0,
+      observedGeneration: Number(status.observedGeneration ?? 0),
+      status: Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number')) as Record<string, number>,
+      conditions: Object.fromEntries(conditions.sort()),
+      pods: Object.fromEntries(Object.entries(byTemplate).sort(([a], [b]) => a.localeCompare(b))),
+      revisions: revisions.length,
+    };
+  }
+
+  private async revisionsOf(): Promise<k8s.KubernetesObject[]> {
+    const owned = (o: k8s.KubernetesObject): boolean => o.metadata?.ownerReferences?.some((r) => r.controller === true && r.name === this.name) ?? false;
+    if (this.kind === 'Deployment') {
+      return (await apps.listNamespacedReplicaSet({ namespace: this.namespace })).items.filter((r) => owned(r) && r.metadata?.deletionTimestamp == null);
+    }
+    return (await apps.listNamespacedControllerRevision({ namespace: this.namespace })).items.filter((r) => owned(r) && r.metadata?.deletionTimestamp == null);
+  }
+
+  /** Invariants at one instant: never more pods than the surge bound allows. */
+  checkInvariants(o: Observed, after: string): void {
+    this.last = o;
+    const available = Object.values(o.pods).reduce((n, p) => n + p.available, 0);
+    if (available < this.minAvailableBound) {
+      this.violations.push(`${this.kind}: ${available} available < ${this.minAvailableBound} (replicas − maxUnavailable) after ${after}`);
+    }
+    const counted = Object.values(o.pods).reduce((n, p) => n + p.total - (this.kind === 'Deployment' ? p.terminating : 0), 0);
+    if (!this.surgeWaived && this.maxSurgeBound > 0 && counted > this.maxSurgeBound) {
+      this.violations.push(`${this.kind}: ${counted} pods > ${this.maxSurgeBound} (replicas + maxSurge) after ${after}`);
+    }
+  }
+
+  /** Event reasons so far with their counts, e.g. "SuccessfulCreate×3". */
+  async eventReasons(): Promise<string[]> {
+    const counts = new Map<string, number>();
+    for (const line of await this.events()) {
+      const [, reason, count] = /^\S+ (\S+) ×(\d+)/.exec(line) ?? [];
+      if (reason !== undefined) {
+        counts.set(reason, (counts.get(reason) ?? 0) + Number(count));
+      }
+    }
+    return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => `${reason}×${n}`);
+  }
+
+  async events(): Promise<string[]> {
+    const list = await core.listNamespacedEvent({ namespace: this.namespace });
+    return list.items
+      .filter((e) => e.involvedObject.name === this.name || (this.kind === 'Deployment' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name?.startsWith(`${this.name}-`)))
+      .sort((a, b) => String(a.firstTimestamp ?? a.eventTime ?? '').localeCompare(String(b.firstTimestamp ?? b.eventTime ?? '')))
+      .map((e) => `${e.type} ${e.reason} ×${e.count ?? 1}: ${e.message}`);
+  }
+}
+
+function unavailableOf(spec: WorkloadSpec, replicas: number): number {
+  const value = spec.strategy?.rollingUpdate?.maxUnavailable ?? '25%';
+  const n = typeof value === 'number' ? value : Math.floor((Number(value.replace('%', '')) * replicas) / 100);
+  // Both 0 is not allowed; upstream then lets one be unavailable (ResolveFenceposts).
+  return n === 0 && surgeOf(spec, replicas) === 0 ? 1 : Math.min(n, replicas);
+}
+
+function surgeOf(spec: WorkloadSpec, replicas: number): number {
+  const value = spec.strategy?.rollingUpdate?.maxSurge ?? '25%';
+  return typeof value === 'number' ? value : Math.ceil((Number(value.replace('%', '')) * replicas) / 100);
+}
+
+export interface ScenarioOptions {
+  /** Settled means: nothing observable changed for this long. */
+  quietMs?: number;
+  settleTimeoutMs?: number;
+  pollMs?: number;
+  /** Extra condition for settling after an op (e.g. both timed out). */
+  until?: (observed: Observed) => boolean;
+}
+
+export interface ScenarioResult {
+  deployment: Observed;
+  podGroup: Observed;
+  timelines: { deployment: TimelineEntry[]; podGroup: TimelineEntry[] };
+}
+
+const stateKey = (o: Observed): string => JSON.stringify(o);
+
+/** Polls both until neither changed for quietMs (and `until` holds for both); records the timeline. */
+async function settle(pair: Workload[], after: string, options: ScenarioOptions): Promise<Observed[]> {
+  const quietMs = options.quietMs ?? 2_500;
+  const deadline = Date.now() + (options.settleTimeoutMs ?? 120_000);
+  const last: (string | undefined)[] = pair.map(() => undefined);
+  let stableSince = Date.now();
+  for (;;) {
+    const now = Date.now();
+    const observed = await Promise.all(pair.map((w) => w.observe(now)));
+    observed.forEach((o, i) => {
+      const w = pair[i] as Workload;
+      w.checkInvariants(o, after);
+      const key = stateKey(o);
+      if (key !== last[i]) {
+        last[i] = key;
+        stableSince = now;
+        w.timeline.push({ t: now, after, observed: o });
+      }
+    });
+    const caughtUp = observed.every((o) => o.observedGeneration >= o.generation && Object.values(o.pods).every((p) => p.terminating === 0));
+    const wanted = options.until === undefined || observed.every(options.until);
+    if (caughtUp && wanted && now - stableSince >= quietMs) {
+      // The settled state joins the timeline with the events so far (reason ×count).
+      await Promise.all(pair.map(async (w, i) => w.timeline.push({ t: now, after: `${after} (settled)`, observed: observed[i] as Observed, events: await w.eventReasons() })));
+      return observed;
+    }
+    if (now > deadline) {
+      throw new Error(`did not settle within ${options.settleTimeoutMs ?? 120_000} ms after ${after}:\n${sideBySide(observed[0], observed[1], ['Deployment', 'PodGroup'])}`);
+    }
+    await sleep(options.pollMs ?? 400);
+  }
+}
+
+export interface Step {
+  /** An operation applied to both workloads at once. */
+  op?: Op;
+  /** Or something done to the cluster (e.g. lifting an admission policy). */
+  action?: { label: string; run: () => Promise<void> };
+  options?: ScenarioOptions;
+  /** Also compare the settled states after this step (all of it, or only the conditions), not only at the end. */
+  compare?: boolean | 'conditions';
+  /** From this step on, the Deployment may surge past maxSurge (refused-deletes). */
+  waiveDeploymentSurge?: boolean;
+}
+
+/** Where the two workloads live and what they are called. */
+export interface Pair {
+  namespaces: [string, string];
+  names: [string, string];
+  apps: [string, string];
+}
+
+/** Both in one namespace, named <prefix>-d and <prefix>-pg. */
+export const inNamespace = (namespace: string, prefix: string): Pair => ({
+  namespaces: [namespace, namespace],
+  names: [`${prefix}-d`, `${prefix}-pg`],
+  apps: [`${prefix}-d`, `${prefix}-pg`],
+});
+
+/** "3×app:2 (3 available) | Progressing True/NewReplicaSetAvailable | 2 revisions" */
+function outcome(o: Observed): string {
+  const pods = Object.entries(o.pods).map(([key, p]) => `${p.total}×${key.replace('registry.example/', '')} (${p.available} available)`).join(' + ') || 'no pods';
+  const conditions = Object.entries(normalize(o).conditions).map(([type, v]) => `${type} ${v}`).join(', ');
+  return `${pods} | ${conditions} | ${o.revisions} revisions`;
+}
+
+function compare(d: Observed, p: Observed, deployment: Workload, podGroup: Workload, what: true | 'conditions' = true): string | undefined {
+  const left = what === true ? normalize(d) : { conditions: normalize(d).conditions };
+  const right = what === true ? normalize(p) : { conditions: normalize(p).conditions };
+  const violations = [...deployment.violations, ...podGroup.violations];
+  if (JSON.stringify(left) === JSON.stringify(right) && violations.length === 0) {
+    return undefined;
+  }
+  return [...(violations.length > 0 ? ['invariant violations:', ...violations.slice(0, 10)] : []), sideBySide(left, right, ['Deployment', 'PodGroup'])].join('\n');
+}
+
+/**
+ * Creates both workloads, settles, applies each step to both at once and settles again, then
+ * compares the final states (and those of steps marked `compare`). A mismatch throws with a
+ * side-by-side diff, both timelines and both workloads' events.
+ */
+export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[], options: ScenarioOptions & { label?: string } = {}): Promise<ScenarioResult> {
+  const deployment = new Workload('Deployment', pair.namespaces[0], pair.names[0], pair.apps[0], spec);
+  const podGroup = new Workload('PodGroup', pair.namespaces[1], pair.names[1], pair.apps[1], spec);
+  const both = [deployment, podGroup];
+  const done: string[] = [];
+  const fail = async (what: string, detail: string): Promise<never> => {
+    const [de, pe] = await Promise.all([deployment.events(), podGroup.events()]);
+    const timeline = (w: Workload): string =>
+      w.timeline.map((e) => `  +${e.t - (w.timeline[0]?.t ?? 0)}ms after ${e.after}: ${JSON.stringify(e.observed)}${e.events === undefined ? '' : ` events ${e.events.join(' ')}`}`).join('\n');
+    throw new Error(
+      [
+        `conformance mismatch${options.label === undefined ? '' : ` (${options.label})`} ${what}, after ${done.join(' → ')}`,
+        detail,
+        'Deployment timeline:',
+        timeline(deployment),
+        'PodGroup timeline:',
+        timeline(podGroup),
+        'Deployment events:',
+        ...de,
+        'PodGroup events:',
+        ...pe,
+      ].join('\n'),
+    );
+  };
+  await Promise.all(both.map((w) => w.create()));
+  done.push('create');
+  let observed = await settle(both, 'create', options);
+  for (const step of steps) {
+    const label = step.op !== undefined ? describeOp(step.op) : (step.action?.label ?? '?');
+    if (step.waiveDeploymentSurge === true) {
+      deployment.surgeWaived = true;
+    }
+    if (step.op !== undefined) {
+      const op = step.op;
+      await Promise.all(both.map((w) => w.apply(op)));
+    } else {
+      await step.action?.run();
+    }
+    done.push(label);
+    observed = await settle(both, label, { ...options, ...step.options });
+    if (step.compare !== undefined && step.compare !== false) {
+      const mismatch = compare(observed[0] as Observed, observed[1] as Observed, deployment, podGroup, step.compare);
+      if (mismatch !== undefined) {
+        await fail(`at step ${label}`, mismatch);
+      }
+    }
+  }
+  const [d, p] = observed as [Observed, Observed];
+  const mismatch = compare(d, p, deployment, podGroup);
+  if (mismatch !== undefined) {
+    await fail('at the end', mismatch);
+  }
+  if (process.env.PODGROUP_CONFORMANCE_PRINT !== undefined) {
+    // One line per workload: what both ended with (for reports).
+    console.log([deployment, podGroup].map((w, i) => `${options.label ?? ''} ${w.kind}: ${outcome(observed[i] as Observed)}`).join('\n'));
+  }
+  return { deployment: d, podGroup: p, timelines: { deployment: deployment.timeline, podGroup: podGroup.timeline } };
+}

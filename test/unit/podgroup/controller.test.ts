@@ -1,0 +1,202 @@
+// The reconciler as an adapter: driven through a recording fake of PodGroupControl over real
+// stores, it must turn every API refusal into a reported, retried failure (never an unhandled
+// rejection), adopt orphaned revisions instead of colliding with them, and create what the
+// plan decided per revision.
+import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
+import { ApiException } from '@kubernetes/client-node';
+import { REVISION_HASH_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../../../src/api/podgroup.js';
+import type { PodGroupControl } from '../../../src/podgroup/control.js';
+import { PodGroupReconciler } from '../../../src/podgroup/controller.js';
+import { controllerRef, newRevision, decideUpdateRevision } from '../../../src/podgroup/revisions.js';
+import type { EventType } from '../../../src/runtime/events.js';
+import { silentLogger } from '../../../src/runtime/logging.js';
+import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, controllerUidIndex, namespaceIndex, Store, uncontrolledNamespaceIndex } from '../../../src/runtime/store.js';
+import { NOW, pods, spec } from './fixtures.js';
+
+const indexers = { [BY_NAMESPACE]: namespaceIndex, [BY_CONTROLLER_UID]: controllerUidIndex, [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex };
+
+interface Call {
+  verb: string;
+  name: string;
+  body?: unknown;
+}
+
+const apiError = (code: number, message: string): ApiException<string> => new ApiException(code, message, JSON.stringify({ message }), {});
+
+/** Records every call; `fail` decides which ones the "API" refuses. */
+class RecordingControl implements PodGroupControl {
+  calls: Call[] = [];
+  constructor(
+    private readonly pg: PodGroup,
+    private readonly fail: (verb: string, name: string) => ApiException<string> | undefined = () => undefined,
+  ) {}
+  private record(verb: string, name: string, body?: unknown): void {
+    this.calls.push({ verb, name, body });
+    const err = this.fail(verb, name);
+    if (err !== undefined) {
+      throw err;
+    }
+  }
+  async createPod(_ns: string, pod: k8s.V1Pod): Promise<k8s.V1Pod> {
+    this.record('createPod', pod.metadata?.name ?? '', pod);
+    return pod;
+  }
+  async deletePod(pod: k8s.V1Pod): Promise<void> {
+    this.record('deletePod', pod.metadata?.name ?? '');
+  }
+  async patchPod(pod: k8s.V1Pod, body: object): Promise<void> {
+    this.record('patchPod', pod.metadata?.name ?? '', body);
+  }
+  async createRevision(r: k8s.V1ControllerRevision): Promise<k8s.V1ControllerRevision> {
+    this.record('createRevision', r.metadata?.name ?? '', r);
+    return r;
+  }
+  async readRevision(_ns: string, name: string): Promise<k8s.V1ControllerRevision> {
+    this.record('readRevision', name);
+    throw apiError(404, 'not found');
+  }
+  async patchRevision(r: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision> {
+    this.record('patchRevision', r.metadata?.name ?? '', body);
+    return { ...r, metadata: { ...r.metadata, ownerReferences: [controllerRef(this.pg)] } };
+  }
+  async deleteRevision(r: k8s.V1ControllerRevision): Promise<void> {
+    this.record('deleteRevision', r.metadata?.name ?? '');
+  }
+  async getPodGroup(): Promise<PodGroup> {
+    this.record('getPodGroup', this.pg.metadata?.name ?? '');
+    return this.pg;
+  }
+  async patchPodGroupStatus(_pg: PodGroup, status: object): Promise<void> {
+    this.record('patchPodGroupStatus', this.pg.metadata?.name ?? '', status);
+  }
+  async jsonPatchPodGroup(_pg: PodGroup, ops: object[]): Promise<void> {
+    this.record('jsonPatchPodGroup', this.pg.metadata?.name ?? '', ops);
+  }
+  of(verb: string): Call[] {
+    return this.calls.filter((c) => c.verb === verb);
+  }
+}
+
+class RecordingEvents {
+  events: { type: EventType; reason: string; message: string }[] = [];
+  event(_obj: k8s.KubernetesObject, type: EventType, reason: string, message: string): void {
+    this.events.push({ type, reason, message });
+  }
+}
+
+function world(pg: PodGroup, podList: k8s.V1Pod[], revisions: k8s.V1ControllerRevision[]) {
+  const podGroups = new Store<PodGroup>(indexers);
+  podGroups.upsert(pg);
+  const podStore = new Store<k8s.V1Pod>(indexers);
+  podList.forEach((p) => podStore.upsert(p));
+  const revisionStore = new Store<k8s.V1ControllerRevision>(indexers);
+  revisions.forEach((r) => revisionStore.upsert(r));
+  return { podGroups, pods: podStore, revisions: revisionStore };
+}
+
+const ctx = { log: silentLogger, reconcileID: 'test', signal: new AbortController().signal };
+const request = { namespace: 'ns', name: 'web' };
+
+const podGroup = (overrides: Partial<PodGroup['spec']> = {}, status?: PodGroup['status']): PodGroup => ({
+  metadata: { name: 'web', namespace: 'ns', uid: 'pg-uid', generation: 2, resourceVersion: '10' },
+  spec: spec({ replicas: 3, progressDeadlineSeconds: 600, revisionHistoryLimit: 10, ...overrides }),
+  ...(status === undefined ? {} : { status }),
+});
+
+const owned = (list: k8s.V1Pod[], pg: PodGroup): k8s.V1Pod[] =>
+  list.map((p) => ({ ...p, metadata: { ...p.metadata, ownerReferences: [controllerRef(pg)] } }));
+
+describe('PodGroupReconciler through a recording PodGroupControl', () => {
+  it('reports a refused pod delete (403) as ReplicaFailure/FailedDelete, a Warning, and a retry; nothing is left unhandled', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const current = decideUpdateRevision(pg, [], 0);
+    const rev = newRevision(pg, current.hash, 1);
+    const mine = owned(pods(3, 'p', { hash: current.hash }), pg);
+    const control = new RecordingControl(pg, (verb) => (verb === 'deletePod' ? apiError(403, 'pods is forbidden: denied by policy') : undefined));
+    const events = new RecordingEvents();
+    const reconciler = new PodGroupReconciler(world(pg, mine, [rev]), control, events, { workers: 1 }, () => NOW);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(reconciler.reconcile(request, ctx)).rejects.toThrow('FailedDelete: pods is forbidden: denied by policy');
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    expect(control.of('deletePod')).toHaveLength(2);
+    const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
+    expect(status?.conditions?.find((c) => c.type === 'ReplicaFailure')).toMatchObject({ status: 'True', reason: 'FailedDelete', message: 'pods is forbidden: denied by policy' });
+    expect(events.events.filter((e) => e.reason === 'FailedDelete' && e.type === 'Warning')).toHaveLength(2);
+    // Refused deletes are not awaited forever: the next sync may decide again.
+    expect(reconciler.expectations.satisfied('ns/web')).toBe(true);
+  });
+
+  it('adopts an orphaned revision with the same content instead of colliding and re-rolling every pod', async () => {
+    const pg = podGroup();
+    const previousOwner: PodGroup = { ...pg, metadata: { ...pg.metadata, uid: 'old-uid' } };
+    const decision = decideUpdateRevision(previousOwner, [], 0);
+    const orphanRevision = { ...newRevision(previousOwner, decision.hash, 1), metadata: { ...newRevision(previousOwner, decision.hash, 1).metadata, ownerReferences: [] } };
+    const orphanPods = pods(3, 'p', { hash: decision.hash });
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, orphanPods, [orphanRevision]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('patchRevision').map((c) => c.name)).toEqual([`web-${decision.hash}`]);
+    expect(control.of('createRevision')).toEqual([]);
+    expect(control.of('patchPod')).toHaveLength(3);
+    expect(control.of('createPod')).toEqual([]);
+    expect(control.of('deletePod')).toEqual([]);
+    const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
+    expect(status).toMatchObject({ updateRevision: decision.hash, collisionCount: 0, updatedReplicas: 3 });
+  });
+
+  it('never adopts finished orphans', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const decision = decideUpdateRevision(pg, [], 0);
+    const rev = newRevision(pg, decision.hash, 1);
+    const finished = pods(2, 'done', { hash: decision.hash, phase: 'Succeeded', ready: false });
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, finished, [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('patchPod')).toEqual([]);
+    expect(control.of('deletePod')).toEqual([]);
+    expect(control.of('createPod')).toHaveLength(1);
+  });
+
+  it('creates the pods of an old revision from that revision, with its sidecars, when scaling up mid-rollout', async () => {
+    const v1 = podGroup({ sidecars: { logCollector: { enabled: true } } });
+    const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
+    const v2spec = { ...v1.spec, replicas: 6, sidecars: { logCollector: { enabled: true, path: '/var/log/other' } }, strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } };
+    const v2: PodGroup = { ...v1, spec: v2spec, status: { replicas: 4, sizedForReplicas: 3, updatedReplicas: 1 } };
+    const d2 = decideUpdateRevision(v2, [r1], 0);
+    const r2 = newRevision(v2, d2.hash, 2);
+    const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
+    const mine = owned([...pods(3, 'old', { hash: hash1 }), ...pods(1, 'new', { hash: d2.hash, ready: false })], v1);
+    const control = new RecordingControl(v2);
+    const reconciler = new PodGroupReconciler(world(v2, mine, [r1, r2]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    const created = control.of('createPod').map((c) => c.body as k8s.V1Pod);
+    // 3 → 6 with maxSurge 1: 4 pods before (max 4) → 7 allowed; 3 more shared 3:1 → old gets 2, new 1.
+    const byHash = (h: string) => created.filter((p) => p.metadata?.labels?.[REVISION_HASH_LABEL] === h);
+    expect(byHash(hash1)).toHaveLength(2);
+    expect(byHash(d2.hash)).toHaveLength(1);
+    expect(JSON.parse(byHash(hash1)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({ logCollector: { enabled: true } });
+    expect(JSON.parse(byHash(d2.hash)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({ logCollector: { enabled: true, path: '/var/log/other' } });
+    const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
+    expect(status?.sizedForReplicas).toBe(6);
+  });
+
+  it('a status computed from a stale copy is refused (409) and dropped, not retried as an error', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const rev = newRevision(pg, decideUpdateRevision(pg, [], 0).hash, 1);
+    const mine = owned(pods(1, 'p', { hash: decideUpdateRevision(pg, [], 0).hash }), pg);
+    const control = new RecordingControl(pg, (verb) => (verb === 'patchPodGroupStatus' ? apiError(409, 'the object has been modified') : undefined));
+    const reconciler = new PodGroupReconciler(world(pg, mine, [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await expect(reconciler.reconcile(request, ctx)).resolves.toBeUndefined();
+    expect(control.of('patchPodGroupStatus')).toHaveLength(1);
+  });
+});
