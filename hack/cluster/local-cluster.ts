@@ -215,6 +215,19 @@ export async function startExtraComponent(state: ClusterState, component: Compon
   await startComponent(state, component, timeoutMs);
 }
 
+/**
+ * Stops a component started with startExtraComponent and forgets it, so the cluster's state lists
+ * only what is meant to be running (a stopped record would read as a component that is down).
+ */
+export async function removeExtraComponent(state: ClusterState, name: ComponentName): Promise<void> {
+  if (!state.components.some((c) => c.name === name)) {
+    return;
+  }
+  await stopComponent(state, name);
+  state.components = state.components.filter((c) => c.name !== name);
+  writeState(state);
+}
+
 /** Stops one component (SIGTERM, then SIGKILL), or kills it at once with `kill: true`. */
 export async function stopComponent(state: ClusterState, name: ComponentName, options: { kill?: boolean } = {}): Promise<void> {
   const component = findComponent(state, name);

@@ -3,7 +3,7 @@
 // The cluster's own kube-controller-manager leaves both controllers out (the PodGroup
 // controller replaces them), so without this one Deployments do nothing.
 import { join } from 'node:path';
-import { startExtraComponent, stopComponent, type ClusterState } from './local-cluster.js';
+import { removeExtraComponent, startExtraComponent, type ClusterState } from './local-cluster.js';
 import { freePort } from './processes.js';
 
 export const REFERENCE_KCM = 'reference-kcm';
@@ -44,6 +44,7 @@ export async function startReferenceKcm(state: ClusterState, options: ReferenceK
   return component.pid;
 }
 
+/** Stops it and removes it from the cluster's state (the cluster's own components stay). */
 export async function stopReferenceKcm(state: ClusterState): Promise<void> {
-  await stopComponent(state, REFERENCE_KCM);
+  await removeExtraComponent(state, REFERENCE_KCM);
 }

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { freePort } from '../../../hack/cluster/processes.js';
+import { REVISION_SIDECARS_ANNOTATION } from '../../../src/api/podgroup.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
@@ -206,11 +207,14 @@ describe('security: the manager does not trust its network', () => {
   });
 
   it('gives a pod its PodGroup\'s sidecar settings only when the ownerReference carries the PodGroup\'s UID', async () => {
-    const pg = await createPodGroup(apps.name, podGroupManifest('coded', { replicas: 0, sidecars: { gitSync: { repo: 'https://example.com/pg.git' } } }));
+    const sidecars = { gitSync: { repo: 'https://example.com/pg.git' } };
+    const pg = await createPodGroup(apps.name, podGroupManifest('coded', { replicas: 0, sidecars }));
+    // As the controller makes its pods: the revision's sidecar settings stamped on the pod, which
+    // the webhook honours only for a pod whose ownerReference carries the live PodGroup's UID.
     const member = (uid: string): k8s.V1Pod => ({
       metadata: {
         generateName: 'member-',
-        annotations: { 'sidecars.podgroup.dev/inject': 'git-sync' },
+        annotations: { 'sidecars.podgroup.dev/inject': 'git-sync', [REVISION_SIDECARS_ANNOTATION]: JSON.stringify(sidecars) },
         ownerReferences: [{ apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', name: 'coded', uid, controller: true }],
       },
       spec: { containers: [{ name: 'app', image: 'registry.example/a:1' }] },
