@@ -14,7 +14,6 @@ import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '..
 import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
 import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
-import { isNotFound } from '../src/runtime/kube-client.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 

@@ -17,7 +17,6 @@ import { mutate, podShapeError, type InjectorSettings } from './mutate.js';
 import { WebhookCertificates, type ServingCertificate, type TlsOptions } from './tls.js';
 
 export const WEBHOOK_PATH = '/mutate-v1-pod';
-const WEBHOOK_NAME = 'sidecar-injector';
 
 interface AdmissionRequest {
   uid: string;
