@@ -17,7 +17,7 @@ import { clusterState, createNamespace, eventually, kubeConfig } from '../suppor
 import { httpGet, killAll } from '../support/processes.js';
 import { send, serviceAccountToken } from '../support/security.js';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/podgroup.js';
-import { core, custom, createPodGroup, getPodGroup, podGroupManifest, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+import { core, custom, createPodGroup, getPodGroup, podGroupManifest, localWebhookFlags, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 
 const kc = kubeConfig();
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
@@ -173,12 +173,7 @@ describe('deploy', () => {
       '--leader-elect',
       '--leader-election-namespace',
       'podgroup-system',
-      '--webhook-bind-address',
-      `127.0.0.1:${port}`,
-      '--webhook-cert-ips',
-      '127.0.0.1',
-      '--webhook-namespace',
-      'podgroup-system',
+      ...localWebhookFlags(port, 'podgroup-system'),
       // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights).
       '--metrics-secure=true',
     ]);

@@ -11,7 +11,7 @@ import { freePort } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, POD_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
-import { core, createPodGroup, podGroupManifest, podsOf, startManager, type RunningManager } from '../support/podgroups.js';
+import { core, createPodGroup, podGroupManifest, podsOf, localWebhookFlags, startManager, type RunningManager } from '../support/podgroups.js';
 
 const admission = kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
 const CONFIG = 'podgroup-controller-e2e';
@@ -30,14 +30,7 @@ describe('sidecar webhook', () => {
 
   const start = async (): Promise<RunningManager> =>
     startManager([
-      '--webhook-bind-address',
-      `127.0.0.1:${port}`,
-      '--webhook-cert-ips',
-      '127.0.0.1',
-      '--webhook-namespace',
-      own.name,
-      '--webhook-config-name',
-      CONFIG,
+      ...localWebhookFlags(port, own.name, CONFIG),
       '--webhook-cert-validity',
       '9s',
       '--webhook-cert-check-interval',

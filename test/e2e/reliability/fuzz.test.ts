@@ -10,7 +10,7 @@ import { freePort } from '../../../hack/cluster/processes.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
 import { extenderUrl as schedulerExtenderUrl, schedulerTls } from '../support/extender.js';
 import { httpGet, killAll } from '../support/processes.js';
-import { startManager, type RunningManager } from '../support/podgroups.js';
+import { localWebhookFlags, startManager, type RunningManager } from '../support/podgroups.js';
 
 const RUNS = 5000;
 const TIMEOUT_MS = 5000;
@@ -64,7 +64,7 @@ describe('fuzzing the extender and the webhook', () => {
   beforeAll(async () => {
     own = await createNamespace('e2e-fuzz-system');
     const port = await freePort();
-    manager = await startManager(['--webhook-bind-address', `127.0.0.1:${port}`, '--webhook-cert-ips', '127.0.0.1', '--webhook-namespace', own.name, '--webhook-config-name', 'fuzz-none']);
+    manager = await startManager(localWebhookFlags(port, own.name, 'fuzz-none'));
     webhookUrl = `https://127.0.0.1:${port}/mutate-v1-pod`;
     extenderUrl = schedulerExtenderUrl();
     // As the podgroup-scheduler: its client certificate.

@@ -17,7 +17,7 @@ import { createCertificateAuthority, issueCertificate } from '../../../src/runti
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { postExtender, schedulerTls } from '../support/extender.js';
 import { killAll } from '../support/processes.js';
-import { core, createPodGroup, podGroupManifest, startManager, type RunningManager } from '../support/podgroups.js';
+import { core, createPodGroup, podGroupManifest, localWebhookFlags, startManager, type RunningManager } from '../support/podgroups.js';
 import { IdleConnections, memoryOf, send, serviceAccountToken } from '../support/security.js';
 
 const kc = kubeConfig();
@@ -57,14 +57,7 @@ describe('security: the manager does not trust its network', () => {
       // Likewise for 48 TLS handshakes at once on a busy machine; still short enough that the idle
       // connections below are closed within their 15 s.
       '--server-headers-timeout=10s',
-      '--webhook-bind-address',
-      `127.0.0.1:${webhookPort}`,
-      '--webhook-cert-ips',
-      '127.0.0.1',
-      '--webhook-namespace',
-      own.name,
-      '--webhook-config-name',
-      CONFIG,
+      ...localWebhookFlags(webhookPort, own.name, CONFIG),
     ]);
     metricsUrl = manager.metricsUrl.replace('http://', 'https://');
     await eventually('caBundle patched in', async () => ((await admission.readMutatingWebhookConfiguration({ name: CONFIG })).webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== ''));

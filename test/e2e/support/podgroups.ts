@@ -24,6 +24,22 @@ export interface RunningManager {
 let managerCount = 0;
 
 /** Starts src/main.ts against the e2e cluster; resolves once it reports its ports. */
+/**
+ * Manager flags for a webhook served on 127.0.0.1:port (the API server calls the local process),
+ * with its TLS Secret in ownNamespace and, if given, the caBundle kept current in configName.
+ */
+export function localWebhookFlags(port: number, ownNamespace: string, configName?: string): string[] {
+  return [
+    '--webhook-bind-address',
+    `127.0.0.1:${port}`,
+    '--webhook-cert-ips',
+    '127.0.0.1',
+    '--webhook-namespace',
+    ownNamespace,
+    ...(configName === undefined ? [] : ['--webhook-config-name', configName]),
+  ];
+}
+
 export async function startManager(extraArgs: string[] = []): Promise<RunningManager> {
   await installCrds(clusterState());
   managerCount += 1;

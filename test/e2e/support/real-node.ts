@@ -11,7 +11,7 @@ import { freePort } from '../../../hack/cluster/processes.js';
 import { commitToSite, createSiteRepository, onRealNode } from '../../../hack/real-node/node.js';
 import type { RealNodeState } from '../../../hack/real-node/teardown.js';
 import { clusterState, E2E_STATE_DIR, eventually, kubeConfig } from './cluster.js';
-import { startManager, type RunningManager } from './podgroups.js';
+import { localWebhookFlags, startManager, type RunningManager } from './podgroups.js';
 
 export { onRealNode };
 
@@ -83,7 +83,7 @@ export async function startWebhookManager(own: string, configName: string): Prom
   const port = await freePort();
   await admission.deleteMutatingWebhookConfiguration({ name: configName }).catch(() => undefined);
   await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port, { name: configName, ownNamespace: own }) });
-  const manager = await startManager(['--webhook-bind-address', `127.0.0.1:${port}`, '--webhook-cert-ips', '127.0.0.1', '--webhook-namespace', own, '--webhook-config-name', configName]);
+  const manager = await startManager(localWebhookFlags(port, own, configName));
   await eventually('caBundle patched in', async () => {
     const config = await admission.readMutatingWebhookConfiguration({ name: configName });
     return (config.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '').length > 0);
