@@ -19,6 +19,12 @@ export const ROLLBACK_ANNOTATION = `${GROUP}/rollback-to`;
  * webhook injects from it, so a replacement pod of an old revision keeps that revision's sidecars.
  */
 export const REVISION_SIDECARS_ANNOTATION = `${GROUP}/sidecars`;
+/**
+ * Annotation on ControllerRevisions: how many pods of that revision the PodGroup wants now (a
+ * ReplicaSet's spec.replicas). Rollouts and scaling move these counts; each revision's pods are
+ * then brought to its count, so a lost pod is replaced in its own revision.
+ */
+export const REVISION_REPLICAS_ANNOTATION = `${GROUP}/replicas`;
 /** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The secondary scheduler that runs the gang/placement extender. */

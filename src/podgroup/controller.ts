@@ -1,7 +1,7 @@
 // Doing: the PodGroup reconciler. It reads the caches, lets the pure modules decide (claim,
 // revisions, plan, status, rollback), and applies their decisions through PodGroupControl:
-// adopt/release pods and revisions, write ControllerRevisions, create (slow start) and delete
-// pods under expectations, write status once.
+// adopt/release pods and revisions, write ControllerRevisions and their desired pod counts,
+// create (slow start) and delete pods under expectations, write status once.
 import type * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
@@ -17,7 +17,7 @@ import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
 import { isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
-import { canonicalJson, decideUpdateRevision, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
+import { canonicalJson, decideUpdateRevision, recordedReplicas, recordReplicasPatch, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
@@ -41,10 +41,22 @@ export interface PodGroupCaches {
 
 type ReplicaFailure = StatusInput['replicaFailure'];
 
+/** A desired count written to a revision, until the cache shows the write (or anything newer). */
+interface AssumedSize {
+  /** The revision's resourceVersion before the write. */
+  basedOn: string | undefined;
+  size: number;
+}
+
 export class PodGroupReconciler {
   readonly expectations = new Expectations();
   /** The last status written per PodGroup and the resourceVersion it was computed from. */
   private readonly lastWritten = new Map<string, { basedOn: string | undefined; json: string }>();
+  /**
+   * Per PodGroup, per revision: desired counts written but maybe not cached yet. A stale count
+   * read back would undo a step (a new revision scaled up, then down again).
+   */
+  private readonly assumedSizes = new Map<string, Map<string, AssumedSize>>();
   private readonly burst: number;
 
   constructor(
@@ -63,6 +75,7 @@ export class PodGroupReconciler {
     if (cached === undefined) {
       this.expectations.forget(key);
       this.lastWritten.delete(key);
+      this.assumedSizes.delete(key);
       return undefined;
     }
     if (cached.metadata?.deletionTimestamp != null) {
@@ -88,6 +101,10 @@ export class PodGroupReconciler {
       return { requeue: true };
     }
     const { updateHash, revisionCreated, contents } = revisionState;
+    const byHash = new Map<string, k8s.V1ControllerRevision>();
+    for (const r of [...revisions, ...(revisionState.updateRevision === undefined ? [] : [revisionState.updateRevision])]) {
+      byHash.set(revisionHashOf(r) ?? '', r);
+    }
     const now = this.clock();
 
     let failure: ReplicaFailure;
@@ -98,13 +115,15 @@ export class PodGroupReconciler {
         spec: pg.spec,
         pods,
         updateHash,
+        desired: this.recordedSizes(key, byHash),
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
-        revisionCreated: new Map(revisions.map((r) => [revisionHashOf(r) ?? '', new Date(r.metadata?.creationTimestamp ?? Date.now()).getTime()])),
+        revisionCreated: new Map([...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()])),
         now,
       });
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
+      await this.recordSizes(key, decided.sizes, byHash, pods);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -127,7 +146,8 @@ export class PodGroupReconciler {
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
-      await this.pruneRevisions(pg, revisions, updateHash, ctx);
+      const wanted = [...this.recordedSizes(key, byHash)].filter(([, size]) => size > 0).map(([hash]) => hash);
+      await this.pruneRevisions(pg, revisions, updateHash, wanted, ctx);
     }
 
     if (failure !== undefined) {
@@ -142,7 +162,7 @@ export class PodGroupReconciler {
     pg: PodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
-  ): Promise<'collision' | { updateHash: string; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
+  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
     const collisionCount = pg.status?.collisionCount ?? 0;
     const decision = decideUpdateRevision(pg, owned, collisionCount);
     const contents = new Map<string, RevisionData>();
@@ -154,10 +174,11 @@ export class PodGroupReconciler {
       }
     }
     let revisionCreated = false;
+    let updateRevision: k8s.V1ControllerRevision | undefined = decision.kind === 'create' ? undefined : decision.revision;
     // As getAllReplicaSetsAndSyncRevision(createIfNotExisted=false): no new revision while paused.
     if (decision.kind === 'create' && pg.spec.paused !== true) {
       try {
-        await this.control.createRevision(decision.revision);
+        updateRevision = await this.control.createRevision(decision.revision);
         revisionCreated = true;
         this.events.event(pg, 'Normal', 'RevisionCreated', `Created revision ${decision.revision.metadata?.name} (revision ${decision.revision.revision})`);
       } catch (err) {
@@ -172,6 +193,7 @@ export class PodGroupReconciler {
           ctx.log.info('revision hash collision', { revision: decision.revision.metadata?.name, collisionCount: collisionCount + 1 });
           return 'collision';
         }
+        updateRevision = existing;
       }
     } else if (decision.kind !== 'create' && decision.patch !== undefined) {
       await this.control.patchRevision(decision.revision, decision.patch);
@@ -180,7 +202,58 @@ export class PodGroupReconciler {
       }
     }
     contents.set(decision.hash, revisionContent(pg.spec));
-    return { updateHash: decision.hash, revisionCreated, contents };
+    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), revisionCreated, contents };
+  }
+
+  /** Each revision's desired count: the one this controller wrote if the cache is behind it, else the recorded one. */
+  private recordedSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
+    const assumed = this.assumedSizes.get(key);
+    const live = new Set([...byHash.values()].map(objectKey));
+    for (const revisionKey of assumed?.keys() ?? []) {
+      if (!live.has(revisionKey)) {
+        assumed?.delete(revisionKey);
+      }
+    }
+    const sizes = new Map<string, number>();
+    for (const [hash, r] of byHash) {
+      const mine = assumed?.get(objectKey(r));
+      if (mine !== undefined && mine.basedOn !== r.metadata?.resourceVersion) {
+        assumed?.delete(objectKey(r));
+      }
+      const size = mine !== undefined && mine.basedOn === r.metadata?.resourceVersion ? mine.size : recordedReplicas(r);
+      if (size !== undefined) {
+        sizes.set(hash, size);
+      }
+    }
+    return sizes;
+  }
+
+  /**
+   * Writes the desired counts that changed onto their revisions (as the Deployment controller
+   * scales ReplicaSets) before any pod is created or deleted for them. A revision that never
+   * had a count and has no pods keeps none: it is 0 either way.
+   */
+  private async recordSizes(key: string, sizes: ReadonlyMap<string, number>, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>, pods: k8s.V1Pod[]): Promise<void> {
+    const recorded = this.recordedSizes(key, byHash);
+    const withPods = new Set(pods.map((p) => revisionHashOf(p) ?? ''));
+    for (const [hash, size] of sizes) {
+      const revision = byHash.get(hash);
+      const before = recorded.get(hash);
+      if (revision === undefined || before === size || (before === undefined && size === 0 && !withPods.has(hash))) {
+        continue;
+      }
+      try {
+        await this.control.patchRevision(revision, recordReplicasPatch(size));
+      } catch (err) {
+        if (isNotFound(err)) {
+          continue; // deleted meanwhile: its pods are sized by what exists
+        }
+        throw err;
+      }
+      const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
+      assumed.set(objectKey(revision), { basedOn: revision.metadata?.resourceVersion, size });
+      this.assumedSizes.set(key, assumed);
+    }
   }
 
   /**
@@ -301,8 +374,9 @@ export class PodGroupReconciler {
     ctx.log.info('rollback', { requested: pg.metadata?.annotations?.[ROLLBACK_ANNOTATION], outcome: decision.event.reason });
   }
 
-  private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, ctx: ReconcileContext): Promise<void> {
-    const live = new Set(this.caches.pods.byIndex(BY_CONTROLLER_UID, pg.metadata?.uid ?? '').map((p) => revisionHashOf(p) ?? ''));
+  /** Prunes old revisions beyond the history limit that no pod uses and that want no pods (`wanted`). */
+  private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
+    const live = new Set([...this.caches.pods.byIndex(BY_CONTROLLER_UID, pg.metadata?.uid ?? '').map((p) => revisionHashOf(p) ?? ''), ...wanted]);
     for (const r of revisionsToPrune(owned, updateHash, live, pg.spec.revisionHistoryLimit ?? 10)) {
       try {
         await this.control.deleteRevision(r);

@@ -1,12 +1,20 @@
-// Deciding: from the PodGroup and the pods it owns to the pods to create and delete now.
-// Pure: no clock (now is an input), no API.
+// Deciding: from the PodGroup, the pods it owns and each revision's desired pod count to the
+// new desired counts and the pods to create and delete now. Pure: no clock (now is an input), no API.
+//
+// Two levels, as kube-controller-manager's Deployment and ReplicaSet controllers:
+//  - sizing (decideSizes): the Deployment's sync — scale (paused or a scaling event), Recreate,
+//    or one step of a rolling update — moves each revision's desired count (a ReplicaSet's
+//    spec.replicas);
+//  - reconciling (reconcilePods): every revision's active pods are brought to its count, so a
+//    lost pod is replaced in its own revision, also in the middle of a rollout or while paused.
 //
 // Bounds, at every step (all counts are of pods owned by the PodGroup):
 //  - pods that count ≤ replicas + maxSurge, where terminating pods count unless
 //    podReplacementPolicy is TerminationStarted;
-//  - available pods ≥ replicas − maxUnavailable: an old available pod is deleted only when
-//    enough others are available (as KCM's reconcileOldReplicaSets);
-//  - Recreate deletes every old pod and creates nothing until none is left, terminating or not.
+//  - available pods ≥ replicas − maxUnavailable: an old revision's count is lowered past its
+//    unavailable pods only when enough others are available (as reconcileOldReplicaSets);
+//  - Recreate lowers every old revision to 0 and raises the update revision only when no old
+//    pod is left, terminating or not.
 import type * as k8s from '@kubernetes/client-node';
 import type { PodGroupSpec } from '../api/podgroup.js';
 import { isActive, isAvailable, isFinished, isTerminating, msUntilAvailable } from './pod-state.js';
@@ -28,6 +36,8 @@ export interface PodCreation {
 }
 
 export interface Plan {
+  /** The desired pod count of every revision (by hash) after this pass. */
+  sizes: Map<string, number>;
   /** Pods to create per revision (at most one entry per revision, none with count 0). */
   create: PodCreation[];
   delete: PodDeletion[];
@@ -42,16 +52,22 @@ export interface PlanInput {
   /** The revision hash of the current template. */
   updateHash: string;
   /**
-   * The spec.replicas the pods were last sized for (status.sizedForReplicas): a different value
-   * now is a scaling event, spread across revisions in proportion (Deployment's desired-replicas
-   * and max-replicas annotations play this part).
+   * Each revision's desired pod count as recorded (by hash). A revision not in here (none
+   * recorded yet, or pods of a revision that no longer exists) is sized by its active pods.
+   */
+  desired: ReadonlyMap<string, number>;
+  /**
+   * The spec.replicas the revisions were last sized for (status.sizedForReplicas): a different
+   * value now is a scaling event, spread across revisions in proportion (Deployment's
+   * desired-replicas and max-replicas annotations play this part).
    */
   sizedFor: number | undefined;
   /** status.replicas of the last status: the fallback size before the scale, as upstream's. */
   previousReplicas: number;
   /**
-   * When each revision (by hash) was created, in ms: old pods go oldest revision first, and
-   * proportional scaling breaks ties by age (as upstream orders ReplicaSets by creationTimestamp).
+   * When each existing revision (by hash) was created, in ms: old revisions are scaled down
+   * oldest first, and proportional scaling breaks ties by age (as upstream orders ReplicaSets by
+   * creationTimestamp). The update revision is absent while paused before it exists.
    */
   revisionCreated: ReadonlyMap<string, number>;
   now: number;
@@ -77,109 +93,150 @@ export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
 }
 
 export function plan(input: PlanInput): Plan {
-  const { spec, now } = input;
-  const replicas = spec.replicas ?? 1;
-  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const { now } = input;
+  const minReadySeconds = input.spec.minReadySeconds ?? 0;
   const counts = classify(input.pods, input.updateHash);
-  const deletions: PodDeletion[] = counts.finished.map((pod) => ({ pod, reason: 'finished' }));
-  const available = (p: k8s.V1Pod): boolean => isAvailable(p, minReadySeconds, now);
+  const { sizes, mode } = decideSizes(input, counts, currentSizes(input, counts));
   const recheckAfterMs = earliestAvailability(counts.active, minReadySeconds, now);
-  const result = (create: number, createHash: string, more: PodDeletion[]): Plan => ({
-    create: create > 0 ? [{ hash: createHash, count: create }] : [],
-    delete: [...deletions, ...more],
-    ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }),
-  });
-
-  // Paused, or replicas changed since the pods were sized: scale without rolling (Deployment's
-  // sync(): scale(), then nothing else in this pass).
-  const scalingEvent = input.sizedFor !== undefined && input.sizedFor !== replicas;
-  if (spec.paused === true || (scalingEvent && spec.strategy?.type !== 'Recreate')) {
-    const targets = scaleTargets(input, counts);
-    if (targets !== undefined || spec.paused === true) {
-      return resize(targets ?? new Map(), counts, deletions, recheckAfterMs, now);
-    }
-  }
-
-  if (spec.strategy?.type === 'Recreate') {
-    if (counts.oldActive.length > 0) {
-      return result(0, input.updateHash, counts.oldActive.map((pod) => ({ pod, reason: 'recreate' })));
-    }
-    const oldTerminating = counts.terminating.filter((p) => revisionHashOf(p) !== input.updateHash);
-    if (oldTerminating.length > 0) {
-      return result(0, input.updateHash, []);
-    }
-    const n = counts.newActive.length;
-    return result(Math.max(0, replicas - n), input.updateHash, scaleDown(counts.newActive, n - replicas, now));
-  }
-
-  // RollingUpdate (also plain scaling and self-healing, when every pod is of the update revision).
-  const { maxSurge, maxUnavailable } = resolveFenceposts(spec, replicas);
-  const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
-  const counted = counts.active.length + (countTerminating ? counts.terminating.length : 0);
-
-  // Too many pods of the new revision: scale it down and nothing else in this pass (old pods
-  // go by the availability bound below in the next one, as reconcileNewReplicaSet).
-  if (counts.newActive.length > replicas) {
-    return result(0, input.updateHash, scaleDown(counts.newActive, counts.newActive.length - replicas, now));
-  }
-
-  // Scale up the new revision within the surge bound; a pass that scales up does nothing else
-  // (rolloutRolling returns after reconcileNewReplicaSet scaled), so the status shows the surge
-  // before old pods go and progress is seen as a Deployment's is.
-  const room = replicas + maxSurge - counted;
-  const create = Math.max(0, Math.min(replicas - counts.newActive.length, room));
-  if (create > 0) {
-    return result(create, input.updateHash, []);
-  }
-
-  // Scale down old pods within the availability bound, as reconcileOldReplicaSets: first the
-  // old pods that are not available (they cost no availability), at most maxScaledDown; then as
-  // many as available pods exceed the minimum. Oldest revision first, the best candidates of a
-  // revision first (its ReplicaSet's ranking).
-  const oldDeletions: PodDeletion[] = [];
-  if (counts.oldActive.length > 0) {
-    const minAvailable = replicas - Math.min(maxUnavailable, replicas);
-    const newUnavailable = counts.newActive.filter((p) => !available(p)).length;
-    const maxScaledDown = counts.active.length - minAvailable - newUnavailable;
-    if (maxScaledDown > 0) {
-      const byAge = oldestRevisionFirst(counts.oldActive, input.revisionCreated, counts.active, now);
-      const unhealthy = byAge.filter((p) => !available(p)).slice(0, maxScaledDown);
-      oldDeletions.push(...unhealthy.map((pod) => ({ pod, reason: 'rollout' as const })));
-      const budget = counts.active.filter(available).length - minAvailable;
-      if (budget > 0) {
-        const chosen = new Set(unhealthy);
-        oldDeletions.push(...byAge.filter((p) => !chosen.has(p)).slice(0, budget).map((pod) => ({ pod, reason: 'rollout' as const })));
-      }
-    }
-  }
-  return result(create, input.updateHash, oldDeletions);
+  return { sizes, ...reconcilePods(input, counts, sizes, mode), ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
 }
 
-/**
- * Pods per revision after a scaling event or while paused, as Deployment's scale(): a single
- * active revision (or the newest, when none is active) takes all replicas; a saturated update
- * revision leaves the old ones nothing; otherwise (RollingUpdate) replicas + maxSurge are shared
- * in proportion to each revision's size before the scale, leftovers to the largest. Undefined
- * when nothing is to change.
- */
-export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, number> | undefined {
-  const replicas = input.spec.replicas ?? 1;
+/** The recorded desired counts, completed with active pod counts where none is recorded. */
+function currentSizes(input: PlanInput, counts: PodCounts): Map<string, number> {
   const sizes = new Map<string, number>();
   for (const pod of counts.active) {
     const hash = revisionHashOf(pod) ?? '';
     sizes.set(hash, (sizes.get(hash) ?? 0) + 1);
   }
+  for (const [hash, desired] of input.desired) {
+    sizes.set(hash, desired);
+  }
+  if (input.revisionCreated.has(input.updateHash) && !sizes.has(input.updateHash)) {
+    sizes.set(input.updateHash, 0);
+  }
+  return sizes;
+}
+
+type SizingMode = 'scale' | 'recreate' | 'rolling';
+
+/** The Deployment's sync over desired counts: one step, as sync() / rolloutRecreate / rolloutRolling. */
+export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<string, number>): { sizes: Map<string, number>; mode: SizingMode } {
+  const { spec, updateHash } = input;
+  const replicas = spec.replicas ?? 1;
+  const sizes = new Map(current);
+  const size = (hash: string): number => sizes.get(hash) ?? 0;
+  const old = oldestFirst([...sizes.keys()].filter((h) => h !== updateHash), input.revisionCreated);
+
+  // Paused, or replicas changed since the revisions were sized: scale without rolling (sync():
+  // scale(), then nothing else in this pass).
+  const scalingEvent = input.sizedFor !== undefined && input.sizedFor !== replicas;
+  if (spec.paused === true || (scalingEvent && spec.strategy?.type !== 'Recreate')) {
+    const targets = scaleTargets(input, counts, current);
+    if (targets !== undefined || spec.paused === true) {
+      for (const [hash, target] of targets ?? []) {
+        sizes.set(hash, target);
+      }
+      return { sizes, mode: 'scale' };
+    }
+  }
+
+  if (spec.strategy?.type === 'Recreate') {
+    // scaleDownOldReplicaSetsForRecreate, then oldPodsRunning, then scaleUpNewReplicaSetForRecreate.
+    if (old.some((h) => size(h) > 0)) {
+      old.forEach((h) => sizes.set(h, 0));
+    } else if (counts.oldActive.length === 0 && !counts.terminating.some((p) => revisionHashOf(p) !== updateHash)) {
+      sizes.set(updateHash, replicas);
+    }
+    return { sizes, mode: 'recreate' };
+  }
+
+  // reconcileNewReplicaSet: a pass that moves the update revision does nothing else.
+  const { maxSurge, maxUnavailable } = resolveFenceposts(spec, replicas);
+  const newSize = size(updateHash);
+  if (newSize > replicas) {
+    sizes.set(updateHash, replicas);
+    return { sizes, mode: 'rolling' };
+  }
+  if (newSize < replicas) {
+    // Pods that count: each revision's count, or its pods when more are left (refused deletes),
+    // and terminating pods under TerminationComplete.
+    const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
+    const activeOf = countBy(counts.active);
+    let counted = countTerminating ? counts.terminating.length : 0;
+    for (const hash of new Set([...sizes.keys(), ...activeOf.keys()])) {
+      counted += Math.max(size(hash), activeOf.get(hash) ?? 0);
+    }
+    const up = Math.max(0, Math.min(replicas + maxSurge - counted, replicas - newSize));
+    if (up > 0) {
+      sizes.set(updateHash, newSize + up);
+      return { sizes, mode: 'rolling' };
+    }
+  }
+
+  // reconcileOldReplicaSets over the old revisions that still want pods.
+  const activeOld = old.filter((h) => size(h) > 0);
+  if (activeOld.length === 0) {
+    return { sizes, mode: 'rolling' };
+  }
+  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const availableOf = countBy(counts.active.filter((p) => isAvailable(p, minReadySeconds, input.now)));
+  const available = (hash: string): number => availableOf.get(hash) ?? 0;
+  const minAvailable = replicas - Math.min(maxUnavailable, replicas);
+  const total = [...sizes.values()].reduce((n, v) => n + v, 0);
+  const maxScaledDown = total - minAvailable - (newSize - available(updateHash));
+  if (maxScaledDown <= 0) {
+    return { sizes, mode: 'rolling' };
+  }
+  // cleanupUnhealthyReplicas: first what old revisions want beyond their available pods.
+  let cleaned = 0;
+  for (const hash of activeOld) {
+    const unhealthy = size(hash) - available(hash);
+    if (cleaned >= maxScaledDown) {
+      break;
+    }
+    if (unhealthy > 0) {
+      const n = Math.min(maxScaledDown - cleaned, unhealthy);
+      sizes.set(hash, size(hash) - n);
+      cleaned += n;
+    }
+  }
+  // scaleDownOldReplicaSetsForRollingUpdate: then as many as available pods exceed the minimum.
+  const availableNow = [updateHash, ...activeOld].reduce((n, h) => n + available(h), 0);
+  let budget = availableNow - minAvailable;
+  for (const hash of activeOld) {
+    if (budget <= 0) {
+      break;
+    }
+    const n = Math.min(size(hash), budget);
+    sizes.set(hash, size(hash) - n);
+    budget -= n;
+  }
+  return { sizes, mode: 'rolling' };
+}
+
+/**
+ * Pods per revision after a scaling event or while paused, as Deployment's scale() over the
+ * revisions' desired counts: a single revision that wants pods (or the newest, when none does)
+ * takes all replicas; a saturated update revision leaves the old ones nothing; otherwise
+ * (RollingUpdate) replicas + maxSurge are shared in proportion to each revision's count before
+ * the scale, leftovers to the largest. Undefined when nothing is to change.
+ */
+export function scaleTargets(input: PlanInput, counts: PodCounts, current: ReadonlyMap<string, number>): Map<string, number> | undefined {
+  const replicas = input.spec.replicas ?? 1;
+  const sizes = new Map([...current].filter(([, n]) => n > 0));
   const createdAt = (hash: string): number => input.revisionCreated.get(hash) ?? Number.MAX_SAFE_INTEGER;
   if (sizes.size <= 1) {
-    const only = [...sizes.keys()][0] ?? input.updateHash;
-    if ((sizes.get(only) ?? 0) === replicas) {
+    // FindActiveOrLatest: the only one, else the update revision, else the newest that exists.
+    const latest = input.revisionCreated.has(input.updateHash) ? input.updateHash : oldestFirst([...input.revisionCreated.keys()], input.revisionCreated).at(-1);
+    const only = [...sizes.keys()][0] ?? latest;
+    if (only === undefined || (sizes.get(only) ?? 0) === replicas) {
       return undefined;
     }
     return new Map([[only, replicas]]);
   }
   const minReadySeconds = input.spec.minReadySeconds ?? 0;
   const newAvailable = counts.newActive.filter((p) => isAvailable(p, minReadySeconds, input.now)).length;
-  if (counts.newActive.length === replicas && newAvailable === replicas) {
+  if ((sizes.get(input.updateHash) ?? 0) === replicas && newAvailable === replicas) {
     return new Map([...sizes.keys()].map((h) => [h, h === input.updateHash ? replicas : 0]));
   }
   if (input.spec.strategy?.type === 'Recreate') {
@@ -187,7 +244,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, n
   }
   const { maxSurge } = resolveFenceposts(input.spec, replicas);
   const allowed = replicas > 0 ? replicas + maxSurge : 0;
-  const total = counts.active.length;
+  const total = [...sizes.values()].reduce((n, v) => n + v, 0);
   const toAdd = allowed - total;
   if (toAdd === 0) {
     return undefined;
@@ -200,7 +257,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, n
   for (const hash of order) {
     const size = sizes.get(hash) ?? 0;
     let proportion = 0;
-    if (size > 0 && added !== toAdd) {
+    if (added !== toAdd) {
       const fraction = replicas === 0 ? -size : before === 0 ? 0 : Math.round((size * allowed) / before) - size;
       const left = toAdd - added;
       proportion = toAdd > 0 ? Math.min(fraction, left) : Math.max(fraction, left);
@@ -213,40 +270,63 @@ export function scaleTargets(input: PlanInput, counts: PodCounts): Map<string, n
   return targets;
 }
 
-/** Creates and deletes that bring each revision to its target size. */
-function resize(targets: Map<string, number>, counts: PodCounts, deletions: PodDeletion[], recheckAfterMs: number | undefined, now: number): Plan {
-  const create: PodCreation[] = [];
-  const more: PodDeletion[] = [];
-  for (const [hash, target] of targets) {
-    const own = counts.active.filter((p) => revisionHashOf(p) === hash);
-    if (target > own.length) {
-      create.push({ hash, count: target - own.length });
-    } else if (target < own.length) {
-      more.push(...rankForDeletion(own, counts.active, now).slice(0, own.length - target).map((pod) => ({ pod, reason: 'scale-down' as const })));
-    }
-  }
-  return { create, delete: [...deletions, ...more], ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };
-}
-
-/** Pods of the oldest revision first; within a revision, the best candidates for deletion first. */
-function oldestRevisionFirst(pods: k8s.V1Pod[], revisionCreated: ReadonlyMap<string, number>, related: k8s.V1Pod[], now: number): k8s.V1Pod[] {
+/**
+ * The ReplicaSet controller's manageReplicas for every revision: creates what a revision lacks
+ * and deletes its excess (its best candidates first), and finished pods. Under RollingUpdate,
+ * creates stay within replicas + maxSurge of the pods that count (terminating ones included
+ * under TerminationComplete), the update revision first.
+ */
+function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, number>, mode: SizingMode): Pick<Plan, 'create' | 'delete'> {
+  const { spec, updateHash, now } = input;
+  const replicas = spec.replicas ?? 1;
+  const deletions: PodDeletion[] = counts.finished.map((pod) => ({ pod, reason: 'finished' }));
+  const wanted: PodCreation[] = [];
   const byHash = new Map<string, k8s.V1Pod[]>();
-  for (const pod of pods) {
+  for (const pod of counts.active) {
     const hash = revisionHashOf(pod) ?? '';
     byHash.set(hash, [...(byHash.get(hash) ?? []), pod]);
   }
-  return [...byHash.entries()]
-    .sort(([a], [b]) => (revisionCreated.get(a) ?? Number.MAX_SAFE_INTEGER) - (revisionCreated.get(b) ?? Number.MAX_SAFE_INTEGER) || (a < b ? -1 : 1))
-    .flatMap(([, group]) => rankForDeletion(group, related, now));
+  for (const hash of new Set([...sizes.keys(), ...byHash.keys()])) {
+    const own = byHash.get(hash) ?? [];
+    const target = sizes.get(hash) ?? own.length;
+    if (target > own.length) {
+      wanted.push({ hash, count: target - own.length });
+    } else if (target < own.length) {
+      const reason: DeleteReason = hash === updateHash || mode === 'scale' ? 'scale-down' : mode === 'recreate' ? 'recreate' : 'rollout';
+      deletions.push(...rankForDeletion(own, counts.active, now).slice(0, own.length - target).map((pod) => ({ pod, reason })));
+    }
+  }
+  if (spec.strategy?.type === 'Recreate') {
+    return { create: wanted, delete: deletions };
+  }
+  const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
+  let room = replicas + resolveFenceposts(spec, replicas).maxSurge - counts.active.length - (countTerminating ? counts.terminating.length : 0);
+  const newestFirst = [...oldestFirst(wanted.map((c) => c.hash).filter((h) => h !== updateHash), input.revisionCreated)].reverse();
+  const create: PodCreation[] = [];
+  for (const hash of [updateHash, ...newestFirst]) {
+    const want = wanted.find((c) => c.hash === hash)?.count ?? 0;
+    const count = Math.min(want, Math.max(0, room));
+    if (count > 0) {
+      create.push({ hash, count });
+      room -= count;
+    }
+  }
+  return { create, delete: deletions };
 }
 
-function scaleDown(pods: k8s.V1Pod[], count: number, now: number): PodDeletion[] {
-  if (count <= 0) {
-    return [];
+function countBy(pods: k8s.V1Pod[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const pod of pods) {
+    const hash = revisionHashOf(pod) ?? '';
+    counts.set(hash, (counts.get(hash) ?? 0) + 1);
   }
-  return rankForDeletion(pods, pods, now)
-    .slice(0, count)
-    .map((pod) => ({ pod, reason: 'scale-down' }));
+  return counts;
+}
+
+/** Revision hashes, oldest revision first (unknown ones last, by hash). */
+function oldestFirst(hashes: string[], revisionCreated: ReadonlyMap<string, number>): string[] {
+  const at = (h: string): number => revisionCreated.get(h) ?? Number.MAX_SAFE_INTEGER;
+  return [...hashes].sort((a, b) => at(a) - at(b) || (a < b ? -1 : 1));
 }
 
 function earliestAvailability(pods: k8s.V1Pod[], minReadySeconds: number, now: number): number | undefined {

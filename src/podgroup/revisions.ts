@@ -5,7 +5,7 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
 export function canonicalJson(value: unknown): string {
@@ -115,6 +115,16 @@ export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V
   };
 }
 
+/** The revision's desired pod count as recorded on it; undefined when none (or not a count) is. */
+export function recordedReplicas(revision: k8s.V1ControllerRevision): number | undefined {
+  const raw = revision.metadata?.annotations?.[REVISION_REPLICAS_ANNOTATION];
+  const n = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/** A merge patch that records a revision's desired pod count. */
+export const recordReplicasPatch = (replicas: number): object => ({ metadata: { annotations: { [REVISION_REPLICAS_ANNOTATION]: String(replicas) } } });
+
 export const revisionNumber = (r: k8s.V1ControllerRevision): number => Number(r.revision ?? 0);
 
 export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): number {
@@ -170,7 +180,8 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
 
 /**
  * Revisions to delete, as Deployment's cleanupDeployment: as many as the old (not update)
- * revisions exceed `limit`, oldest first, skipping any that pods still use.
+ * revisions exceed `limit`, oldest first, skipping any that pods still use or that still want
+ * pods (`liveHashes` holds both).
  */
 export function revisionsToPrune(
   revisions: k8s.V1ControllerRevision[],

@@ -34,7 +34,8 @@ export type Op =
   | { op: 'image'; image: string }
   | { op: 'pause' }
   | { op: 'resume' }
-  | { op: 'deletePods'; count: number }
+  /** Deletes pods of the current template, or of any other (an old revision's) when `of` is 'old'. */
+  | { op: 'deletePods'; count: number; of?: 'current' | 'old' }
   | { op: 'unschedulable' }
   | { op: 'schedulable' }
   | { op: 'orphanRecreate' }
@@ -179,13 +180,13 @@ export class Workload {
         await this.patch({ spec: { template: { spec: { nodeSelector: null } } } });
         break;
       case 'deletePods': {
-        // Pods of the current template (comparable across both kinds: pod names are not).
+        // Chosen by template (comparable across both kinds: pod names are not), then by name.
         const image = this.spec.image ?? 'registry.example/app:1';
-        const current = await this.pods();
         const unschedulable = (await this.read()).spec?.template?.spec?.nodeSelector !== undefined;
-        const victims = current
-          .filter((p) => p.metadata?.deletionTimestamp == null && templateKey(p) === `${image}${unschedulable ? '+unschedulable' : ''}`)
-          .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+        const currentKey = `${image}${unschedulable ? '+unschedulable' : ''}`;
+        const victims = (await this.pods())
+          .filter((p) => p.metadata?.deletionTimestamp == null && (templateKey(p) === currentKey) === (op.of !== 'old'))
+          .sort((a, b) => templateKey(a).localeCompare(templateKey(b)) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
           .slice(0, op.count);
         await Promise.all(victims.map((p) => core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: this.namespace }).catch(() => undefined)));
         break;

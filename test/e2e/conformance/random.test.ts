@@ -41,7 +41,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.constantFrom(...images).map((image): Op => ({ op: 'image', image })),
   fc.constant<Op>({ op: 'pause' }),
   fc.constant<Op>({ op: 'resume' }),
-  fc.integer({ min: 1, max: 2 }).map((count): Op => ({ op: 'deletePods', count })),
+  fc.record({ count: fc.integer({ min: 1, max: 2 }), of: fc.constantFrom('current' as const, 'old' as const) }).map((r): Op => ({ op: 'deletePods', ...r })),
   fc.constant<Op>({ op: 'unschedulable' }),
   fc.constant<Op>({ op: 'schedulable' }),
   fc.constant<Op>({ op: 'orphanRecreate' }),

@@ -96,6 +96,23 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     await scenario('propdown', { replicas: 10, strategy: rolling(3, 2) }, [{ op: { op: 'unschedulable' } }, { op: { op: 'scale', replicas: 2 } }]);
   });
 
+  it.concurrent('a pod of the old revision lost in the middle of a stuck rollout comes back in the old revision', async () => {
+    const r = await scenario('lostold', { replicas: 3, strategy: rolling(1, 0) }, [
+      { op: { op: 'unschedulable' }, compare: true },
+      { op: { op: 'deletePods', count: 1, of: 'old' }, compare: true },
+    ]);
+    expect(r.podGroup.pods['registry.example/app:1']).toMatchObject({ total: 3, available: 3 });
+  });
+
+  it.concurrent('while paused, a lost pod of the new revision comes back in the new revision', async () => {
+    await scenario('lostpaused', { replicas: 1, strategy: rolling(1, 0) }, [
+      { op: { op: 'unschedulable' } },
+      { op: { op: 'pause' } },
+      { op: { op: 'deletePods', count: 1 }, compare: true },
+      { op: { op: 'image', image: 'registry.example/app:2' } },
+    ]);
+  });
+
   it.concurrent('progress deadline exceeded on a stuck rollout', async () => {
     const r = await scenario('deadline', { replicas: 2, progressDeadlineSeconds: 3 }, [
       { op: { op: 'unschedulable' }, options: { until: (o) => o.conditions.Progressing === 'False/ProgressDeadlineExceeded' } },

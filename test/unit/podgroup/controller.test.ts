@@ -12,7 +12,7 @@ import { controllerRef, newRevision, decideUpdateRevision } from '../../../src/p
 import type { EventType } from '../../../src/runtime/events.js';
 import { silentLogger } from '../../../src/runtime/logging.js';
 import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, controllerUidIndex, namespaceIndex, Store, uncontrolledNamespaceIndex } from '../../../src/runtime/store.js';
-import { NOW, pods, spec } from './fixtures.js';
+import { NOW, pod, pods, spec } from './fixtures.js';
 
 const indexers = { [BY_NAMESPACE]: namespaceIndex, [BY_CONTROLLER_UID]: controllerUidIndex, [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex };
 
@@ -145,7 +145,9 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const control = new RecordingControl(pg);
     const reconciler = new PodGroupReconciler(world(pg, orphanPods, [orphanRevision]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
-    expect(control.of('patchRevision').map((c) => c.name)).toEqual([`web-${decision.hash}`]);
+    // Adopted, then its desired count (none recorded yet: its 3 pods) is recorded on it.
+    expect(control.of('patchRevision').map((c) => c.name)).toEqual([`web-${decision.hash}`, `web-${decision.hash}`]);
+    expect(control.of('patchRevision')[1]?.body).toEqual({ metadata: { annotations: { 'podgroup.dev/replicas': '3' } } });
     expect(control.of('createRevision')).toEqual([]);
     expect(control.of('patchPod')).toHaveLength(3);
     expect(control.of('createPod')).toEqual([]);
@@ -188,6 +190,41 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(JSON.parse(byHash(d2.hash)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({ logCollector: { enabled: true, path: '/var/log/other' } });
     const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
     expect(status?.sizedForReplicas).toBe(6);
+  });
+
+  it('records each revision\'s desired count, and a count it wrote wins over a stale cache', async () => {
+    const v1 = podGroup({ strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
+    const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
+    const v2: PodGroup = { ...v1, spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } }, status: { replicas: 3, sizedForReplicas: 3 } };
+    const d2 = decideUpdateRevision(v2, [r1], 0);
+    const withCount = (r: k8s.V1ControllerRevision, n: number): k8s.V1ControllerRevision => ({ ...r, metadata: { ...r.metadata, resourceVersion: '7', annotations: { 'podgroup.dev/replicas': String(n) } } });
+    const r2 = withCount(newRevision(v2, d2.hash, 2), 0);
+    const caches = world(v2, owned(pods(3, 'old', { hash: hash1 }), v1), [withCount(r1, 3), r2]);
+    const control = new RecordingControl(v2);
+    const reconciler = new PodGroupReconciler(caches, control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    // The surge step: the update revision wants 1, recorded before its pod is created.
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1' } } }]]);
+    expect(control.calls.findIndex((c) => c.verb === 'patchRevision')).toBeLessThan(control.calls.findIndex((c) => c.verb === 'createPod'));
+    const created = control.of('createPod').map((c) => c.body as k8s.V1Pod);
+    expect(created.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).toEqual([d2.hash]);
+
+    // The pod shows up (ready), but the revision cache still says 0: the written 1 holds, so
+    // the new pod stays and one old pod goes.
+    const newPod = owned([pod(created[0]?.metadata?.name ?? '', { hash: d2.hash })], v2)[0] as k8s.V1Pod;
+    caches.pods.upsert(newPod);
+    reconciler.expectations.creationObserved('ns/web');
+    const again = new RecordingControl(v2);
+    const second = new PodGroupReconciler(caches, again, new RecordingEvents(), { workers: 1 }, () => NOW);
+    // A fresh reconciler has no memory of the write: it would read 0 and delete the new pod.
+    await second.reconcile(request, ctx);
+    expect(again.of('deletePod').map((c) => c.name)).toContain(newPod.metadata?.name);
+    control.calls = [];
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('deletePod').map((c) => c.name)).toHaveLength(1);
+    expect(control.of('deletePod').map((c) => c.name)).not.toContain(newPod.metadata?.name);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2' } } }]]);
   });
 
   it('a status computed from a stale copy is refused (409) and dropped, not retried as an error', async () => {

@@ -3,7 +3,7 @@ import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
 const run = (input: Partial<PlanInput> & Pick<PlanInput, 'pods'>): ReturnType<typeof plan> =>
-  plan({ spec: spec(), updateHash: 'new', sizedFor: undefined, previousReplicas: 0, revisionCreated: new Map([['old', 1000], ['new', 2000]]), now: NOW, ...input });
+  plan({ spec: spec(), updateHash: 'new', desired: new Map(), sizedFor: undefined, previousReplicas: 0, revisionCreated: new Map([['old', 1000], ['new', 2000]]), now: NOW, ...input });
 /** Pods to create, all revisions. */
 const created = (p: ReturnType<typeof plan>): number => p.create.reduce((n, c) => n + c.count, 0);
 
@@ -170,5 +170,77 @@ describe('plan: scaling during a rollout is proportional (Deployment scale(), Ge
     // max before 4, max now 9: old round(3·9/4) − 3 = 4, new round(9/4) − 1 = 1.
     expect(perHash(mixed, 'old').create).toBe(4);
     expect(perHash(mixed, 'new').create).toBe(1);
+  });
+});
+
+describe('plan: each revision keeps its desired count (a ReplicaSet per revision)', () => {
+  const rolling = (replicas: number, maxSurge: number, maxUnavailable: number, extra: Partial<Parameters<typeof spec>[0]> = {}) =>
+    spec({ replicas, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } }, ...extra });
+  const sizes = (entries: Record<string, number>): Map<string, number> => new Map(Object.entries(entries));
+  const createdIn = (p: ReturnType<typeof plan>, hash: string): number => p.create.find((c) => c.hash === hash)?.count ?? 0;
+
+  it('replaces a lost pod of an old revision in that revision, in the middle of a stuck rollout', () => {
+    // 3 replicas, surge 1, unavailable 0, stuck: old wants 3, new wants 1 (Pending). One old pod vanished.
+    const existing = [...pods(2, 'old', { hash: 'old' }), ...pods(1, 'new', { scheduled: false, ready: false })];
+    const result = run({ spec: rolling(3, 1, 0), pods: existing, desired: sizes({ old: 3, new: 1 }), sizedFor: 3 });
+    expect(result.create).toEqual([{ hash: 'old', count: 1 }]);
+    expect(result.delete).toEqual([]);
+    expect(result.sizes).toEqual(sizes({ old: 3, new: 1 }));
+  });
+
+  it('while paused, replaces a lost pod of the update revision in that revision', () => {
+    // replicas 1, surge 1: paused mid-rollout with old 1 (Running) and new 1 (Pending); the Pending pod is deleted.
+    const result = run({ spec: rolling(1, 1, 0, { paused: true }), pods: pods(1, 'old', { hash: 'old' }), desired: sizes({ old: 1, new: 1 }), sizedFor: 1 });
+    expect(result.create).toEqual([{ hash: 'new', count: 1 }]);
+    expect(result.delete).toEqual([]);
+  });
+
+  it('a revision still owed pods after refused creates gets them, not the update revision', () => {
+    // Old revision was scaled 2 → 4 by a proportional scale-up, but its creates were refused.
+    const existing = [...pods(2, 'old', { hash: 'old' }), ...pods(2, 'new', { scheduled: false, ready: false })];
+    const result = run({ spec: rolling(6, 2, 0), pods: existing, desired: sizes({ old: 4, new: 4 }), sizedFor: 6 });
+    expect(createdIn(result, 'old')).toBe(2);
+    expect(createdIn(result, 'new')).toBe(2);
+  });
+
+  it('an old revision wanted down to 0 loses its pods even when none was recorded before (adopted)', () => {
+    const result = run({ spec: rolling(2, 1, 0), pods: [...pods(1, 'old', { hash: 'old' }), ...pods(2, 'new')], desired: sizes({ new: 2 }), sizedFor: 2 });
+    expect(result.sizes.get('old')).toBe(0);
+    expect(names(result)).toEqual(['old-0']);
+    expect(result.delete[0]?.reason).toBe('rollout');
+  });
+
+  it('the update revision is never raised past replicas + maxSurge of the pods that count', () => {
+    // Refused deletes: the old revision wants 0 but its 3 pods remain; surge 1 allows 1 new pod only.
+    const existing = [...pods(3, 'old', { hash: 'old' }), ...pods(1, 'new', { scheduled: false, ready: false })];
+    const result = run({ spec: rolling(3, 1, 0), pods: existing, desired: sizes({ old: 0, new: 1 }), sizedFor: 3 });
+    expect(result.sizes.get('new')).toBe(1);
+    expect(created(result)).toBe(0);
+  });
+
+  it('walks a whole rollout carrying the counts, with a pod lost along the way, and ends on the new revision only', () => {
+    let world = pods(4, 'old', { hash: 'old' });
+    let desired = sizes({ old: 4 });
+    let lost = false;
+    for (let step = 0; step < 50; step += 1) {
+      const result = run({ spec: rolling(4, 1, 1), pods: world, desired, sizedFor: 4 });
+      desired = result.sizes;
+      const gone = new Set(result.delete.map((d) => d.pod));
+      world = world.filter((p) => !gone.has(p));
+      for (const c of result.create) {
+        world.push(...pods(c.count, `s${step}-${c.hash}`, { hash: c.hash }));
+      }
+      expect(world.length).toBeLessThanOrEqual(5);
+      if (!lost && world.some((p) => p.metadata?.labels?.['controller-revision-hash'] === 'new')) {
+        // An old pod vanishes: its revision still wants it back until the rollout lowers the count.
+        world = world.filter((p) => p !== world.find((q) => q.metadata?.labels?.['controller-revision-hash'] === 'old'));
+        lost = true;
+      }
+      if (world.length === 4 && world.every((p) => p.metadata?.labels?.['controller-revision-hash'] === 'new')) {
+        expect(desired).toEqual(sizes({ old: 0, new: 4 }));
+        return;
+      }
+    }
+    throw new Error('the rollout did not finish');
   });
 });
