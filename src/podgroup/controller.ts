@@ -43,9 +43,24 @@ type ReplicaFailure = StatusInput['replicaFailure'];
 
 /** A desired count written to a revision, until the cache shows the write (or anything newer). */
 interface AssumedSize {
-  /** The revision's resourceVersion before the write. */
-  basedOn: string | undefined;
+  /** The revision's resourceVersion the write produced. */
+  written: string | undefined;
   size: number;
+}
+
+/**
+ * Whether a cached object is older than a version this controller wrote. Versions are compared
+ * as integers, as the scheduler's assume cache does (etcd revisions); if either is not one, only
+ * the very version written counts as caught up.
+ */
+function olderThan(cached: string | undefined, written: string | undefined): boolean {
+  if (cached === undefined || written === undefined) {
+    return cached !== written;
+  }
+  if (/^\d+$/.test(cached) && /^\d+$/.test(written)) {
+    return BigInt(cached) < BigInt(written);
+  }
+  return cached !== written;
 }
 
 export class PodGroupReconciler {
@@ -217,10 +232,11 @@ export class PodGroupReconciler {
     const sizes = new Map<string, number>();
     for (const [hash, r] of byHash) {
       const mine = assumed?.get(objectKey(r));
-      if (mine !== undefined && mine.basedOn !== r.metadata?.resourceVersion) {
+      const ahead = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written);
+      if (mine !== undefined && !ahead) {
         assumed?.delete(objectKey(r));
       }
-      const size = mine !== undefined && mine.basedOn === r.metadata?.resourceVersion ? mine.size : recordedReplicas(r);
+      const size = ahead ? mine.size : recordedReplicas(r);
       if (size !== undefined) {
         sizes.set(hash, size);
       }
@@ -242,8 +258,9 @@ export class PodGroupReconciler {
       if (revision === undefined || before === size || (before === undefined && size === 0 && !withPods.has(hash))) {
         continue;
       }
+      let written: k8s.V1ControllerRevision;
       try {
-        await this.control.patchRevision(revision, recordReplicasPatch(size));
+        written = await this.control.patchRevision(revision, recordReplicasPatch(size));
       } catch (err) {
         if (isNotFound(err)) {
           continue; // deleted meanwhile: its pods are sized by what exists
@@ -251,7 +268,7 @@ export class PodGroupReconciler {
         throw err;
       }
       const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
-      assumed.set(objectKey(revision), { basedOn: revision.metadata?.resourceVersion, size });
+      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size });
       this.assumedSizes.set(key, assumed);
     }
   }

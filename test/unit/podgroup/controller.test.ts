@@ -58,7 +58,8 @@ class RecordingControl implements PodGroupControl {
   }
   async patchRevision(r: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision> {
     this.record('patchRevision', r.metadata?.name ?? '', body);
-    return { ...r, metadata: { ...r.metadata, ownerReferences: [controllerRef(this.pg)] } };
+    const version = r.metadata?.resourceVersion === undefined ? undefined : String(Number(r.metadata.resourceVersion) + 1);
+    return { ...r, metadata: { ...r.metadata, resourceVersion: version, ownerReferences: [controllerRef(this.pg)] } };
   }
   async deleteRevision(r: k8s.V1ControllerRevision): Promise<void> {
     this.record('deleteRevision', r.metadata?.name ?? '');
