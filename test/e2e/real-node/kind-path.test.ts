@@ -1,0 +1,283 @@
+// The kind path, step for step, on the real node: hack/kind/deploy.sh (shared with kind-up) builds
+// the manager image from the unmodified Dockerfile and loads it into the node's containerd, then
+// installs the CRD and applies config/default through config/kind (as kind-up does) with the
+// two Deployments placed on real-node-0 (hack/real-node/kustomize), and waits for the rollouts.
+// The Deployments are run by an upstream kube-controller-manager's deployment and replicaset
+// controllers (hack/cluster/reference-kcm.ts: the local one leaves them to our PodGroup controller).
+//
+// It shows: both manager pods Running on the real node with one leader, the container as shipped
+// observed from inside; a PodGroup's pods injected by the webhook, which the API server calls
+// through its Service, and scheduled by the in-cluster podgroup-scheduler (config/scheduler),
+// which calls the extender through its Service name (CoreDNS, kube-proxy); the real Prometheus
+// scraping the managers through config/prometheus's in-cluster job (Kubernetes service discovery
+// of the metrics Service's endpoints); deleting the leader's pod makes the other lead; and
+// `kubectl delete -k` leaves nothing behind.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { installCrds, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
+import { startReferenceKcm, stopReferenceKcm } from '../../../hack/cluster/reference-kcm.js';
+import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { httpGet } from '../support/processes.js';
+import { describeOnRealNode, kubectl } from '../support/real-node.js';
+import { serviceAccountToken } from '../support/security.js';
+
+const NAMESPACE = 'podgroup-system';
+const OVERLAY = join(REPO_ROOT, 'hack', 'real-node', 'kustomize');
+const MANAGER_SELECTOR = 'app.kubernetes.io/name=podgroup-controller';
+const SCHEDULER_SELECTOR = 'app.kubernetes.io/name=podgroup-scheduler';
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+}
+
+/** What the container sees of itself: /proc/1/status, its command line, a write to /, its memory limit. */
+const SELF_CHECK = `
+const fs = require('fs');
+const status = Object.fromEntries(fs.readFileSync('/proc/1/status', 'utf8').trim().split('\\n').map((l) => l.split(/:\\s+/)));
+let write;
+try { fs.writeFileSync('/app/probe', 'x'); write = 'ok'; } catch (e) { write = e.code; }
+const limitFile = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'].find((f) => fs.existsSync(f));
+console.log(JSON.stringify({
+  uid: status.Uid, gid: status.Gid, capEff: status.CapEff, capBnd: status.CapBnd, noNewPrivs: status.NoNewPrivs, seccomp: status.Seccomp,
+  cmdline: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0').filter(Boolean),
+  write, memoryLimit: limitFile && fs.readFileSync(limitFile, 'utf8').trim(),
+}));
+`;
+
+function deploySh(args: string[], env: Record<string, string>): string {
+  return execFileSync(`${REPO_ROOT}/hack/kind/deploy.sh`, args, {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, KUBECONFIG: clusterState().kubeconfig, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 20 * 60_000,
+  });
+}
+
+describeOnRealNode('the kind path: config/default deployed on the real node', (node) => {
+  const kc = kubeConfig();
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+  const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
+  const rendered = parseAllDocuments(execFileSync('kubectl', ['kustomize', OVERLAY], { encoding: 'utf8' })).map((d) => d.toJS() as Manifest);
+  const env = { NODE_RUNTIME: 'containerd', CONTAINERD_ADDRESS: node.containerdSocket };
+  const tmp = mkdtempSync(join(tmpdir(), 'kind-path-'));
+  let prometheusPid: number | undefined;
+  let testNamespace: { name: string; remove: () => Promise<void> } | undefined;
+  let deleted = false;
+
+  const ready = (pod: k8s.V1Pod): boolean => pod.metadata?.deletionTimestamp === undefined && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+  const managerPods = async (): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: MANAGER_SELECTOR })).items;
+  /** The pod holding the Lease (holderIdentity is `<pod name>_<random>`). */
+  const leaderPod = async (): Promise<string | undefined> => {
+    const holder = (await coordination.readNamespacedLease({ name: 'podgroup-controller', namespace: NAMESPACE })).spec?.holderIdentity ?? '';
+    return holder === '' ? undefined : holder.slice(0, holder.lastIndexOf('_'));
+  };
+
+  beforeAll(async () => {
+    await eventually('namespace podgroup-system not terminating (an earlier test)', async () => {
+      const list = await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` });
+      return list.items.length === 0 || list.items[0]?.status?.phase === 'Active';
+    }, 120_000, 500);
+    const started = Date.now();
+    deploySh(['build'], env);
+    const built = Date.now();
+    deploySh(['load'], env);
+    console.log(`manager image built from the Dockerfile in ${((built - started) / 1000).toFixed(0)}s, archived and loaded in ${((Date.now() - built) / 1000).toFixed(0)}s`);
+    // The Deployment and ReplicaSet controllers a kind cluster's kube-controller-manager runs.
+    await startReferenceKcm(clusterState());
+    deploySh(['crds'], env);
+    const applied = Date.now();
+    deploySh(['apply', OVERLAY], env);
+    deploySh(['wait'], env);
+    console.log(`config/default applied and both Deployments rolled out in ${((Date.now() - applied) / 1000).toFixed(0)}s`);
+  }, 25 * 60_000);
+
+  afterAll(async () => {
+    if (prometheusPid !== undefined) {
+      await stopProcess(prometheusPid);
+    }
+    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' }).catch(() => undefined);
+    await testNamespace?.remove();
+    if (!deleted) {
+      execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '--ignore-not-found', '--wait=false', '-k', OVERLAY], { stdio: ['ignore', 'ignore', 'pipe'] });
+    }
+    await eventually('namespace podgroup-system gone', async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0, 180_000, 500);
+    await stopReferenceKcm(clusterState());
+    // `kubectl delete -k` removed the CRD; the other tests expect it installed.
+    await installCrds(clusterState());
+    rmSync(tmp, { recursive: true, force: true });
+  }, 300_000);
+
+  it('runs both manager replicas and the podgroup-scheduler as pods on the real node, with one leader', async () => {
+    const pods = await eventually('two Ready manager pods', async () => {
+      const items = (await managerPods()).filter(ready);
+      return items.length === 2 ? items : undefined;
+    }, 120_000, 500);
+    for (const pod of pods) {
+      expect(pod.spec?.nodeName).toBe(node.name);
+      expect(pod.status?.podIP).toMatch(/^10\.88\.0\./);
+      expect(pod.spec?.containers[0]?.image).toBe('podgroup-controller:dev');
+    }
+    const names = pods.map((p) => p.metadata?.name);
+    expect(names).toContain(await eventually('a leader among the two pods', async () => {
+      const leader = await leaderPod();
+      return leader !== undefined && names.includes(leader) ? leader : undefined;
+    }, 60_000, 500));
+    const scheduler = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SCHEDULER_SELECTOR })).items.filter(ready);
+    expect(scheduler).toHaveLength(1);
+    expect(scheduler[0]?.spec?.nodeName).toBe(node.name);
+    expect(scheduler[0]?.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-scheduler:v1.34.4');
+  }, 180_000);
+
+  it('runs the container as shipped: numeric non-root user, no capabilities, no privilege escalation, seccomp, read-only root, memory limit', async () => {
+    const name = (await managerPods()).find(ready)?.metadata?.name ?? '';
+    // Distroless: no shell; the image's own node runs the check.
+    const seen = JSON.parse(kubectl(['-n', NAMESPACE, 'exec', name, '--', '/nodejs/bin/node', '-e', SELF_CHECK])) as Record<string, unknown>;
+    expect(seen).toMatchObject({
+      uid: '65532\t65532\t65532\t65532',
+      gid: '65532\t65532\t65532\t65532',
+      capEff: '0000000000000000',
+      capBnd: '0000000000000000',
+      noNewPrivs: '1',
+      seccomp: '2',
+      write: 'EROFS',
+      memoryLimit: String(512 * 1024 * 1024),
+    });
+    expect((seen.cmdline as string[]).slice(0, 3)).toEqual(['/nodejs/bin/node', 'dist/main.js', '--leader-elect']);
+  }, 60_000);
+
+  it('creates a PodGroup\'s pods, injected through the webhook Service and scheduled by the in-cluster podgroup-scheduler through the extender Service', async () => {
+    const webhooks = (await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks ?? [];
+    expect(webhooks.map((w) => [w.clientConfig.url, w.clientConfig.service?.name])).toEqual(webhooks.map(() => [undefined, 'podgroup-controller-webhook']));
+    testNamespace = await createNamespace('kind-path');
+    const ns = testNamespace.name;
+    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '-n', ns, '-f', '-'], {
+      input: stringify({
+        apiVersion: 'podgroup.dev/v1alpha1',
+        kind: 'PodGroup',
+        metadata: { name: 'gang' },
+        spec: {
+          replicas: 3,
+          minAvailable: 3,
+          selector: { matchLabels: { app: 'gang' } },
+          template: { metadata: { labels: { app: 'gang' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] } },
+          sidecars: { logCollector: {} },
+        },
+      }),
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    const pods = await eventually('3 pods bound', async () => {
+      const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=gang' })).items;
+      return items.length === 3 && items.every((p) => p.spec?.nodeName !== undefined) ? items : undefined;
+    }, 120_000, 500);
+    for (const pod of pods) {
+      expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
+      // The webhook's patch: the log collector as a native sidecar.
+      expect(pod.spec?.initContainers?.map((c) => c.name)).toContain('log-collector');
+    }
+    // kube-scheduler reports the binding under its profile's name; the extender did the bind.
+    const scheduled = await eventually('3 Scheduled events from the podgroup-scheduler', async () => {
+      const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'reason=Scheduled' })).items;
+      return events.length >= 3 ? events : undefined;
+    }, 60_000, 500);
+    expect(new Set(scheduled.map((e) => e.reportingComponent ?? e.source?.component))).toEqual(new Set(['podgroup-scheduler']));
+    const logs = kubectl(['-n', NAMESPACE, 'logs', '-l', SCHEDULER_SELECTOR, '--tail=-1']);
+    expect(logs).toContain('"URLPrefix":"https://podgroup-controller-extender.podgroup-system.svc:8888"');
+    expect(logs).not.toMatch(/extender.*(error|refused|no such host)/i);
+  }, 240_000);
+
+  it('is scraped by the real Prometheus through config/prometheus\'s in-cluster job (service discovery of the metrics Service)', async () => {
+    const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<Record<string, unknown> & { job_name: string; kubernetes_sd_configs?: Array<Record<string, unknown>> }> };
+    const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller');
+    expect(job?.kubernetes_sd_configs?.[0]).toMatchObject({ role: 'endpoints' });
+    // Prometheus runs on the host, not in a pod: the API server, its CA and a token file are
+    // named explicitly (in a pod they come from its ServiceAccount); the rest is as shipped.
+    const ns = testNamespace?.name ?? 'default';
+    const token = await serviceAccountToken(ns, 'prometheus');
+    kubectl(['create', 'clusterrolebinding', 'e2e-kind-path-prometheus', '--clusterrole=podgroup-metrics-reader', `--serviceaccount=${ns}:prometheus`]);
+    writeFileSync(join(tmp, 'token'), token);
+    const state = clusterState();
+    const config = join(tmp, 'prometheus.yaml');
+    writeFileSync(config, stringify({
+      scrape_configs: [{
+        ...job,
+        authorization: { credentials_file: join(tmp, 'token') },
+        kubernetes_sd_configs: (job?.kubernetes_sd_configs ?? []).map((sd) => ({
+          ...sd,
+          api_server: state.apiserverUrl,
+          tls_config: { ca_file: state.pki.caCert, cert_file: state.pki.adminCert, key_file: state.pki.adminKey },
+        })),
+      }],
+    }));
+    const port = await freePort();
+    prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], join(tmp, 'prometheus.log'), process.env);
+    const query = async (q: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> => {
+      const body = JSON.parse((await httpGet(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`)).body) as { data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      return body.data?.result ?? [];
+    };
+    const pods = (await managerPods()).filter(ready);
+    const up = await eventually('Prometheus: both managers up', async () => {
+      if (!isAlive(prometheusPid ?? 0)) {
+        throw new Error(`prometheus exited: ${readFileSync(join(tmp, 'prometheus.log'), 'utf8').slice(-2000)}`);
+      }
+      const result = await query('up{job="podgroup-controller"} == 1');
+      return result.length === 2 ? result : undefined;
+    }, 90_000, 1000);
+    expect(new Set(up.map((r) => r.metric.instance))).toEqual(new Set(pods.map((p) => `${p.status?.podIP}:8443`)));
+    // The binds of the PodGroup's pods went through the extender; the webhook admitted them.
+    await eventually('Prometheus: extender binds', async () => Number((await query('sum(podgroup_extender_requests_total{job="podgroup-controller",verb="bind"})'))[0]?.value[1] ?? 0) >= 3, 60_000, 1000);
+    await eventually('Prometheus: webhook requests', async () => Number((await query('sum(controller_runtime_webhook_requests_total{job="podgroup-controller"})'))[0]?.value[1] ?? 0) >= 3, 60_000, 1000);
+    await eventually('Prometheus: one leader', async () => Number((await query('sum(leader_election_master_status{job="podgroup-controller"})'))[0]?.value[1] ?? -1) === 1, 60_000, 1000);
+  }, 240_000);
+
+  it('hands leadership to the other replica when the leader\'s pod is deleted', async () => {
+    const leader = await eventually('a leader', leaderPod, 60_000, 500);
+    const other = (await managerPods()).filter(ready).map((p) => p.metadata?.name).find((n) => n !== leader);
+    expect(other).toBeDefined();
+    const started = Date.now();
+    kubectl(['-n', NAMESPACE, 'delete', 'pod', leader, '--wait=false']);
+    // The leader releases the Lease on SIGTERM, so the standby takes over well within a lease duration.
+    await eventually('the other replica leading', async () => (await leaderPod()) === other, 60_000, 200);
+    console.log(`failover: ${((Date.now() - started) / 1000).toFixed(1)}s from kubectl delete pod to the new holder`);
+    // The Deployment replaces the deleted pod, on the real node again.
+    await eventually('two Ready manager pods again', async () => (await managerPods()).filter(ready).length === 2, 120_000, 500);
+  }, 240_000);
+
+  it('leaves nothing behind after kubectl delete -k', async () => {
+    if (prometheusPid !== undefined) {
+      await stopProcess(prometheusPid);
+      prometheusPid = undefined;
+    }
+    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' }).catch(() => undefined);
+    await testNamespace?.remove();
+    testNamespace = undefined;
+    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '-k', OVERLAY, '--timeout=180s'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 240_000 });
+    deleted = true;
+    await eventually('namespace podgroup-system gone', async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0, 180_000, 500);
+    // Every object config/default renders, cluster-scoped ones included (CRD, ClusterRoles and
+    // bindings, the MutatingWebhookConfiguration), and what the managers created at run time in
+    // their namespace (Leases, TLS Secrets), gone with it.
+    const left = execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'get', '--ignore-not-found', '-o', 'name', '-f', '-'], {
+      input: rendered.map((m) => JSON.stringify(m)).join('\n'),
+      encoding: 'utf8',
+    }).trim();
+    expect(left).toBe('');
+    expect((await coordination.listNamespacedLease({ namespace: NAMESPACE })).items).toEqual([]);
+    expect((await core.listNamespacedSecret({ namespace: NAMESPACE })).items).toEqual([]);
+    expect((await admission.listMutatingWebhookConfiguration()).items.map((w) => w.metadata?.name)).not.toContain('podgroup-controller');
+    // And on the node: no container of those pods is left in its containerd.
+    await eventually('no podgroup-system containers on the node', () => {
+      const ids = execFileSync('ctr', ['-a', node.containerdSocket, '-n', 'k8s.io', 'containers', 'ls', '-q', `labels."io.kubernetes.pod.namespace"==${NAMESPACE}`], { encoding: 'utf8' }).trim();
+      return ids === '';
+    }, 150_000, 1000);
+  }, 420_000);
+});
