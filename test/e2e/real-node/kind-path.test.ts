@@ -138,8 +138,14 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     expect(scheduler[0]?.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-scheduler:v1.34.4');
   }, 180_000);
 
-  it('runs the container as shipped: numeric non-root user, no capabilities, no privilege escalation, seccomp, read-only root, memory limit', async () => {
-    const name = (await managerPods()).find(ready)?.metadata?.name ?? '';
+  it('runs the container as shipped: numeric non-root user, no capabilities, no privilege escalation, seccomp, read-only root, memory limit, probes', async () => {
+    const pod = (await managerPods()).find(ready);
+    const name = pod?.metadata?.name ?? '';
+    const container = pod?.spec?.containers[0];
+    expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
+    expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // Ready means the kubelet's readiness probe passed; no restart means liveness never failed.
+    expect(pod?.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
     // Distroless: no shell; the image's own node runs the check.
     const seen = JSON.parse(kubectl(['-n', NAMESPACE, 'exec', name, '--', '/nodejs/bin/node', '-e', SELF_CHECK])) as Record<string, unknown>;
     expect(seen).toMatchObject({
