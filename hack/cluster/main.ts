@@ -14,10 +14,13 @@ import {
   up,
 } from './local-cluster.js';
 import { addRealNode, REAL_NODE_NAME } from '../real-node/node.js';
+import { REFERENCE_KCM, startReferenceKcm } from './reference-kcm.js';
 
-const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME] [--real-node]
+const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME] [--real-node] [--deployments]
   up         build missing binaries, start the control plane and N fake nodes (default 3);
-             --real-node also starts ${REAL_NODE_NAME}, a real kubelet with containerd (root; adds it to a running cluster)
+             --real-node also starts ${REAL_NODE_NAME}, a real kubelet with containerd (root; adds it to a running cluster);
+             --deployments also runs kube-controller-manager's deployment and replicaset controllers
+             (a second KCM: the cluster's own leaves them to the PodGroup controller), as kind has them
   down       stop exactly the processes 'up' started
   status     exit 0 when the cluster is up
   add-nodes  add N more fake nodes named PREFIX-i`;
@@ -37,6 +40,7 @@ async function main(): Promise<void> {
       'apiserver-port': { type: 'string' },
       prefix: { type: 'string', default: 'extra-node' },
       'real-node': { type: 'boolean', default: false },
+      deployments: { type: 'boolean', default: false },
     },
   });
   const stateDir = values['state-dir'];
@@ -55,6 +59,10 @@ async function main(): Promise<void> {
         }
         const node = await addRealNode(state, (l) => console.log(l));
         console.log(`real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,git-server}.log`);
+      }
+      if (values.deployments && !state.components.some((c) => c.name === REFERENCE_KCM)) {
+        const pid = await startReferenceKcm(state);
+        console.log(`deployment and replicaset controllers running (${REFERENCE_KCM}, pid ${pid})`);
       }
       printAccess(state.kubeconfig);
       return;
