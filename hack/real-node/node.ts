@@ -4,7 +4,7 @@
 // gateway. Every process is a recorded component (PID, log, health); every host change is
 // recorded first and undone by cluster:down (teardown.ts, host.ts).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -15,7 +15,7 @@ import { buildImages, PAUSE_IMAGE } from '../images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
 import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, writeState, type ClusterState } from '../cluster/local-cluster.js';
 import { freePort, isPortFree, waitFor } from '../cluster/processes.js';
-import { snapshotHost } from './host.js';
+import { mountsUnder, snapshotHost } from './host.js';
 import { blockKwokPodCidr, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
 import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
 
@@ -283,6 +283,11 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
   }
   const nodeIp = hostAddress() ?? '';
   const dir = join(state.stateDir, 'real-node');
+  // What an earlier start that failed left (its Git repositories would clash); teardown has
+  // unmounted everything under it, and a directory still holding a mount is left alone.
+  if (existsSync(dir) && mountsUnder([dir]).length === 0) {
+    rmSync(dir, { recursive: true, force: true });
+  }
   for (const d of ['containerd', 'cni/net.d', 'cni/ipam', 'kubelet', 'pod-logs', 'volume-plugins', 'images', 'git']) {
     mkdirSync(join(dir, d), { recursive: true });
   }
