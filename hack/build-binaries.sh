@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (etcd, kube-apiserver, kube-scheduler,
-# kube-controller-manager, kwok, and the kubelet of the optional real node) from the Go modules pinned under hack/tools/, once.
+# kube-controller-manager, kwok, and the kubelet, kube-proxy and CoreDNS of the optional real node)
+# from the Go modules pinned under hack/tools/, once.
 #
 # Finished binaries go to a version-keyed directory outside the repository so later
 # runs (and CI on the same machine) skip the build:
@@ -17,6 +18,7 @@ TOOLS_DIR="${HACK_DIR}/tools"
 KUBE_VERSION="v1.34.4"
 ETCD_VERSION="v3.6.16"
 KWOK_VERSION="v0.8.0"
+COREDNS_VERSION="v1.12.4"
 
 fail() {
   echo "build-binaries: $*" >&2
@@ -24,10 +26,10 @@ fail() {
 }
 
 sums_hash() {
-  cat "${TOOLS_DIR}"/*/go.mod "${TOOLS_DIR}"/*/go.sum | sha256sum | cut -c1-12
+  cat "${TOOLS_DIR}"/*/go.mod "${TOOLS_DIR}"/*/go.sum "${TOOLS_DIR}"/*/*.go | sha256sum | cut -c1-12
 }
 
-KEY="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_$(sums_hash)"
+KEY="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_coredns-${COREDNS_VERSION}_$(sums_hash)"
 BIN_DIR="${PODGROUP_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podgroup-controller/bin/${KEY}}"
 
 if [[ "${1:-}" == "--dir" ]]; then
@@ -99,7 +101,16 @@ build_kubernetes() {
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubelet)
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy)
+}
+
+# CoreDNS (cluster DNS for the real node's pods) from hack/tools/coredns/main.go: upstream's
+# server with only the plugins the local Corefile uses.
+build_coredns() {
+  local pkg=github.com/coredns/coredns/coremain
+  (cd "${TOOLS_DIR}/coredns" &&
+    go build -trimpath -ldflags "${LDFLAGS_COMMON} -X ${pkg}.GitCommit=${COREDNS_VERSION}" -o "${BIN_DIR}/coredns" .)
 }
 
 build_etcd() {
@@ -137,8 +148,11 @@ if [[ ! -x "${BIN_DIR}/kwok" || ! -d "${BIN_DIR}/kwok-stages" ]]; then
   with_progress "kwok ${KWOK_VERSION}" build_kwok
   copy_kwok_stages
 fi
-if [[ ! -x "${BIN_DIR}/kube-apiserver" || ! -x "${BIN_DIR}/kube-controller-manager" || ! -x "${BIN_DIR}/kube-scheduler" || ! -x "${BIN_DIR}/kubelet" ]]; then
-  with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet)" build_kubernetes
+if [[ ! -x "${BIN_DIR}/kube-apiserver" || ! -x "${BIN_DIR}/kube-controller-manager" || ! -x "${BIN_DIR}/kube-scheduler" || ! -x "${BIN_DIR}/kubelet" || ! -x "${BIN_DIR}/kube-proxy" ]]; then
+  with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)" build_kubernetes
+fi
+if [[ ! -x "${BIN_DIR}/coredns" ]]; then
+  with_progress "coredns ${COREDNS_VERSION}" build_coredns
 fi
 
 if ((SECONDS - BUILD_START > 1)); then

@@ -609,8 +609,10 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           `--kubeconfig=${kubeconfig}`,
           `--authentication-kubeconfig=${kubeconfig}`,
           `--authorization-kubeconfig=${kubeconfig}`,
-          // Only these: our manager replaces the replicaset and deployment controllers.
-          '--controllers=serviceaccount-controller,namespace-controller,garbage-collector-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller',
+          // Only these: our manager replaces the replicaset and deployment controllers. The
+          // endpointslice controller gives kube-proxy (real node) the Services' endpoints; the
+          // endpoints controller gives them to readers of v1 Endpoints (Prometheus' `role: endpoints`).
+          '--controllers=serviceaccount-controller,namespace-controller,garbage-collector-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,endpointslice-controller,endpoints-controller',
           `--service-account-private-key-file=${pki.saKey}`,
           `--root-ca-file=${pki.caCert}`,
           '--leader-elect=false',

@@ -14,10 +14,14 @@ import {
   up,
 } from './local-cluster.js';
 import { addRealNode, REAL_NODE_NAME } from '../real-node/node.js';
+import { REAL_NODE_COMPONENTS } from '../real-node/teardown.js';
+import { REFERENCE_KCM, startReferenceKcm } from './reference-kcm.js';
 
-const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME] [--real-node]
+const usage = `usage: cluster <up|down|status|add-nodes> [--state-dir DIR] [--nodes N] [--apiserver-port P] [--prefix NAME] [--real-node] [--deployments]
   up         build missing binaries, start the control plane and N fake nodes (default 3);
-             --real-node also starts ${REAL_NODE_NAME}, a real kubelet with containerd (root; adds it to a running cluster)
+             --real-node also starts ${REAL_NODE_NAME}, a real kubelet with containerd (root; adds it to a running cluster);
+             --deployments also runs kube-controller-manager's deployment and replicaset controllers
+             (a second KCM: the cluster's own leaves them to the PodGroup controller), as kind has them
   down       stop exactly the processes 'up' started
   status     exit 0 when the cluster is up
   add-nodes  add N more fake nodes named PREFIX-i`;
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
       'apiserver-port': { type: 'string' },
       prefix: { type: 'string', default: 'extra-node' },
       'real-node': { type: 'boolean', default: false },
+      deployments: { type: 'boolean', default: false },
     },
   });
   const stateDir = values['state-dir'];
@@ -54,7 +59,11 @@ async function main(): Promise<void> {
           console.log(`starting the real node ${REAL_NODE_NAME}`);
         }
         const node = await addRealNode(state, (l) => console.log(l));
-        console.log(`real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,git-server}.log`);
+        console.log(`real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,kube-proxy,coredns,git-server}.log`);
+      }
+      if (values.deployments && !state.components.some((c) => c.name === REFERENCE_KCM)) {
+        const pid = await startReferenceKcm(state);
+        console.log(`deployment and replicaset controllers running (${REFERENCE_KCM}, pid ${pid})`);
       }
       printAccess(state.kubeconfig);
       return;
@@ -71,7 +80,7 @@ async function main(): Promise<void> {
       }
       console.log(`cluster up: ${state.apiserverUrl}`);
       if (state.realNode !== undefined) {
-        const pids = state.components.filter((c) => ['kubelet', 'containerd', 'git-server'].includes(c.name)).map((c) => `${c.name} ${c.pid}`);
+        const pids = state.components.filter((c) => (REAL_NODE_COMPONENTS as readonly string[]).includes(c.name)).map((c) => `${c.name} ${c.pid}`);
         console.log(`real node ${state.realNode.name} up (${pids.join(', ')}; Git server ${state.realNode.gitUrl})`);
       }
       printAccess(state.kubeconfig);

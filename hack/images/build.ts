@@ -5,7 +5,9 @@
 //   - the app: Debian's nginx laid out like the official nginx image (config in /etc/nginx,
 //     conf.d/default.conf serving /usr/share/nginx/html, access/error logs linked to
 //     stdout/stderr, entrypoint /docker-entrypoint.sh, CMD nginx -g 'daemon off;'), under the
-//     names the samples use (nginx:1.27 and nginx:1.28 are the same stand-in: Debian's 1.22).
+//     names the samples use (nginx:1.27 and nginx:1.28 are the same stand-in: Debian's 1.22);
+//   - kube-scheduler: the control plane's own binary (hack/build-binaries.sh) at
+//     /usr/local/bin/kube-scheduler, under the name config/scheduler deploys.
 // Each becomes an OCI archive for `ctr images import`. Usable on its own:
 //   node --loader ts-node/esm hack/images/build.ts OUT_DIR
 import { execFileSync } from 'node:child_process';
@@ -13,13 +15,15 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REPO_ROOT } from '../cluster/local-cluster.js';
+import { KUBE_VERSION, REPO_ROOT } from '../cluster/local-cluster.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT, type ImageLayout } from './layouts.js';
 import { addBusybox, copyIn, copyTreeWithLibraries, copyWithLibraries, stageRootfs, symlinkIn, writeFiles, writeOciArchive } from './oci.js';
 
 /** The sandbox image kubelet v1.34 and the node's containerd use. */
 export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 export const APP_IMAGES = ['nginx:1.27', 'nginx:1.28'];
+/** config/scheduler/namespaced/deployment.yaml's image. */
+export const KUBE_SCHEDULER_IMAGE = `registry.k8s.io/kube-scheduler:${KUBE_VERSION}`;
 
 export interface BuiltImage {
   names: string[];
@@ -179,8 +183,36 @@ function buildNginx(work: string): string {
   );
 }
 
-/** Builds every image of the real node into outDir; log gets one line per image with its time. */
-export function buildImages(outDir: string, log: (line: string) => void = () => undefined): BuiltImage[] {
+/**
+ * Like the upstream image (a distroless static base with the binary at /usr/local/bin, run by the
+ * manifests' `command: [kube-scheduler, ...]`), from our statically built binary; upstream's base
+ * also has go-runner as its entrypoint, this one starts the binary directly.
+ */
+function buildKubeScheduler(work: string, binDir: string): string {
+  const binary = join(binDir, 'kube-scheduler');
+  if (!existsSync(binary)) {
+    throw new ImageBuildError(`${binary} is missing (hack/build-binaries.sh builds it)`);
+  }
+  const rootfs = stageRootfs(join(work, 'kube-scheduler'));
+  copyIn(rootfs, binary, '/usr/local/bin/kube-scheduler', 0o755);
+  writeFiles(rootfs, etcFor({ passwd: ['nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin'], group: ['nonroot:x:65532:'] }));
+  for (const d of ['tmp', 'home/nonroot']) {
+    mkdirSync(join(rootfs, d), { recursive: true });
+  }
+  execFileSync('chmod', ['1777', join(rootfs, 'tmp')]);
+  return writeOciArchive(
+    rootfs,
+    { env: { PATH: '/usr/local/bin:/usr/bin:/bin' }, entrypoint: ['/usr/local/bin/kube-scheduler'], cmd: [], workingDir: '/' },
+    [KUBE_SCHEDULER_IMAGE],
+    join(work, 'kube-scheduler.tar'),
+  );
+}
+
+/**
+ * Builds every image of the real node into outDir; log gets one line per image with its time.
+ * With binDir, also the kube-scheduler image from the control plane's binary.
+ */
+export function buildImages(outDir: string, log: (line: string) => void = () => undefined, options: { binDir?: string } = {}): BuiltImage[] {
   mkdirSync(outDir, { recursive: true });
   const steps: Array<[string[], (work: string) => string]> = [
     [[PAUSE_IMAGE], buildPause],
@@ -188,6 +220,10 @@ export function buildImages(outDir: string, log: (line: string) => void = () => 
     [[FLUENT_BIT_LAYOUT.name], buildFluentBit],
     [APP_IMAGES, buildNginx],
   ];
+  const binDir = options.binDir;
+  if (binDir !== undefined) {
+    steps.push([[KUBE_SCHEDULER_IMAGE], (work) => buildKubeScheduler(work, binDir)]);
+  }
   return steps.map(([names, build]) => {
     const started = Date.now();
     const archive = build(outDir);

@@ -5,8 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Set by the kubelet (first three) and by the bridge plugin (ip_forward). */
-export const SYSCTLS = ['vm.overcommit_memory', 'kernel.panic', 'kernel.panic_on_oops', 'net.ipv4.ip_forward'];
+/**
+ * Set by the kubelet (first three) and by the bridge plugin (ip_forward); kube-proxy is configured
+ * to leave route_localnet alone, recorded in case a version does not.
+ */
+export const SYSCTLS = ['vm.overcommit_memory', 'kernel.panic', 'kernel.panic_on_oops', 'net.ipv4.ip_forward', 'net.ipv4.conf.all.route_localnet'];
 /** Paths the kubelet, containerd's shims and CNI use whatever their configured roots. */
 export const FIXED_PATHS = ['/var/lib/kubelet', '/var/lib/cni', '/run/containerd', '/var/run/netns'];
 const IPTABLES = ['iptables', 'ip6tables'];

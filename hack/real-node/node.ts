@@ -4,7 +4,7 @@
 // gateway. Every process is a recorded component (PID, log, health); every host change is
 // recorded first and undone by cluster:down (teardown.ts, host.ts).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -15,7 +15,8 @@ import { buildImages, PAUSE_IMAGE } from '../images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
 import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, writeState, type ClusterState } from '../cluster/local-cluster.js';
 import { freePort, isPortFree, waitFor } from '../cluster/processes.js';
-import { snapshotHost } from './host.js';
+import { mountsUnder, snapshotHost } from './host.js';
+import { blockKwokPodCidr, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
 import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
 
 export { REAL_NODE_NAME } from './teardown.js';
@@ -239,6 +240,9 @@ function kubeletConfig(state: ClusterState, dir: string, nodeIp: string, socket:
     podLogsDir: join(dir, 'pod-logs'),
     volumePluginDir: join(dir, 'volume-plugins'),
     resolvConf: '/etc/resolv.conf',
+    // CoreDNS on the bridge gateway (services.ts); kind's kubelet names the kube-dns Service's IP.
+    clusterDNS: [GATEWAY],
+    clusterDomain: CLUSTER_DOMAIN,
     // Images are imported, never pulled: garbage collection must not delete them.
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
@@ -279,6 +283,11 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
   }
   const nodeIp = hostAddress() ?? '';
   const dir = join(state.stateDir, 'real-node');
+  // What an earlier start that failed left (its Git repositories would clash); teardown has
+  // unmounted everything under it, and a directory still holding a mount is left alone.
+  if (existsSync(dir) && mountsUnder([dir]).length === 0) {
+    rmSync(dir, { recursive: true, force: true });
+  }
   for (const d of ['containerd', 'cni/net.d', 'cni/ipam', 'kubelet', 'pod-logs', 'volume-plugins', 'images', 'git']) {
     mkdirSync(join(dir, d), { recursive: true });
   }
@@ -324,7 +333,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       health: { url: `${node.gitUrl}/site.git/info/refs?service=git-upload-pack`, tls: 'none' },
     }, 60_000));
 
-    const images = await timed('image builds', () => buildImages(join(dir, 'images'), (l) => log(`    ${l}`)));
+    const images = await timed('image builds', () => buildImages(join(dir, 'images'), (l) => log(`    ${l}`), { binDir: state.binDir }));
 
     const metricsPort = await freePort();
     const containerdConf = join(dir, 'containerd', 'config.toml');
@@ -339,6 +348,12 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       health: { url: `http://127.0.0.1:${metricsPort}/v1/metrics`, tls: 'none' },
     }, 60_000));
     await timed('image import', () => importImages(socket, images.map((i) => i.archive)));
+
+    // What pods need of the cluster beyond the kubelet: the API server at the `kubernetes`
+    // Service, cluster DNS, and (once the Node exists) kube-proxy.
+    blockKwokPodCidr(node);
+    await timed('API server for pods', () => exposeApiServer(state, node));
+    await timed('CoreDNS ready', () => startClusterDns(state, node));
 
     const pki = writeKubeletPki(state, dir, nodeIp);
     const config = join(dir, 'kubelet-config.yaml');
@@ -368,6 +383,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     }, { timeoutMs: 120_000, intervalMs: 500 });
     node.timings['kubelet start to node Ready'] = (Date.now() - kubeletStarted) / 1000;
+    await timed('kube-proxy ready', () => startKubeProxy(state, node));
     node.timings['real node total'] = (Date.now() - started) / 1000;
     log(`  kubelet start to node Ready: ${node.timings['kubelet start to node Ready']?.toFixed(1)}s (real node total ${node.timings['real node total']?.toFixed(1)}s)`);
     writeState(state);
@@ -386,6 +402,7 @@ export async function removeRealNode(state: ClusterState, log: (line: string) =>
     return [];
   }
   const remaining = await teardownRealNode(node, state.components, log);
+  await unexposeApiServer(state);
   state.components = state.components.filter((c) => !(REAL_NODE_COMPONENTS as readonly string[]).includes(c.name));
   delete state.realNode;
   writeState(state);

@@ -1,13 +1,14 @@
 // Stopping the real node and undoing its host changes, in the order that leaves nothing behind:
 // the kubelet first (so it restarts nothing), then every container through containerd (their
-// shims exit), containerd, the Git server, then mounts, network namespaces, the bridge, iptables
+// shims exit), containerd, the Git server, kube-proxy (and its --cleanup), CoreDNS, the API
+// server relay and the kwok pod CIDR route, then mounts, network namespaces, the bridge, iptables
 // chains, sysctls, cgroups and the fixed paths (host.ts).
 import { spawnSync } from 'node:child_process';
 import { isOurProcess, stopProcess } from '../cluster/processes.js';
 import { leftovers, pidsMentioning, restoreHost, type HostSnapshot } from './host.js';
 
 export const REAL_NODE_NAME = 'real-node-0';
-export const REAL_NODE_COMPONENTS = ['kubelet', 'containerd', 'git-server'] as const;
+export const REAL_NODE_COMPONENTS = ['kubelet', 'containerd', 'git-server', 'kube-proxy', 'coredns', 'apiserver-relay'] as const;
 
 export interface RealNodeState {
   name: string;
@@ -23,6 +24,10 @@ export interface RealNodeState {
   gitRepos: string;
   snapshot: HostSnapshot;
   timings: Record<string, number>;
+  /** `ip route` specs added for the node (services.ts), deleted by teardown. */
+  addedRoutes?: string[];
+  /** kube-proxy's configuration (services.ts), when it was started. */
+  kubeProxyConfig?: string;
 }
 
 interface Component {
@@ -72,9 +77,30 @@ export async function teardownRealNode(node: RealNodeState, components: Componen
     await stopProcess(pid, 2000);
   }
   await stop('git-server');
+  // kube-proxy stops, then removes what it programmed (iptables rules and chains); restoreHost
+  // below removes any chain still new. Then cluster DNS, the API server relay and our route.
+  const kubeProxy = byName('kube-proxy');
+  await stop('kube-proxy');
+  if (kubeProxy !== undefined) {
+    const result = spawnSync(kubeProxy.binary, ['--cleanup', '--v=0'], { encoding: 'utf8', timeout: 60_000 });
+    if (result.status !== 0) {
+      log(`kube-proxy --cleanup exited ${result.status}: ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+    }
+  }
+  await stop('coredns');
+  await stop('apiserver-relay');
+  for (const route of node.addedRoutes ?? []) {
+    spawnSync('ip', ['-4', 'route', 'del', ...route.split(' ')]);
+  }
   const options = { ownMountPrefixes: [node.dir], bridge: node.bridge };
   restoreHost(node.snapshot, options);
   const remaining = leftovers(node.snapshot, options);
+  for (const route of node.addedRoutes ?? []) {
+    const cidr = route.split(' ').at(-1) ?? '';
+    if (spawnSync('ip', ['-4', 'route', 'show', cidr], { encoding: 'utf8' }).stdout.trim() !== '') {
+      remaining.push(`route ${route}`);
+    }
+  }
   log(remaining.length === 0 ? 'real node stopped; host changes undone' : `real node stopped; NOT undone: ${remaining.join(', ')}`);
   return remaining;
 }
