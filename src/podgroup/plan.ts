@@ -180,7 +180,9 @@ export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<st
   }
   const minReadySeconds = spec.minReadySeconds ?? 0;
   const availableOf = countBy(counts.active.filter((p) => isAvailable(p, minReadySeconds, input.now)));
-  const available = (hash: string): number => availableOf.get(hash) ?? 0;
+  // A revision's available pods beyond its count are about to go (a count lowered by a previous
+  // pass whose deletes have not happened yet, e.g. its process was killed): they are no margin.
+  const available = (hash: string): number => Math.min(availableOf.get(hash) ?? 0, size(hash));
   const minAvailable = replicas - Math.min(maxUnavailable, replicas);
   const total = [...sizes.values()].reduce((n, v) => n + v, 0);
   const maxScaledDown = total - minAvailable - (newSize - available(updateHash));

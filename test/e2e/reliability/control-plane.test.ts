@@ -28,7 +28,9 @@ async function controlPlaneServes(): Promise<void> {
     await eventually(`${component.name} healthy`, () => isHealthy(state, component).catch(() => false), 60_000, 200);
   }
   // kube-controller-manager's serviceaccount controller: createNamespace waits for `default`.
-  const probe = await createNamespace('e2e-cp-probe');
+  // After an API server restart, client-go's reflectors come back on their own backoff (up to
+  // 30 s, jittered): seen here taking longer than 30 s once, so this wait allows 90 s.
+  const probe = await createNamespace('e2e-cp-probe', {}, 90_000);
   try {
     await core.createNamespacedPod({
       namespace: probe.name,

@@ -45,15 +45,26 @@ export async function eventually<T>(
   }
 }
 
-/** Creates a namespace with a unique name; the returned function deletes it. */
-export async function createNamespace(prefix: string, labels: Record<string, string> = {}): Promise<{ name: string; remove: () => Promise<void> }> {
+/**
+ * Creates a namespace with a unique name and waits for its `default` ServiceAccount (up to
+ * `serviceAccountTimeoutMs`); the returned function deletes it.
+ */
+export async function createNamespace(
+  prefix: string,
+  labels: Record<string, string> = {},
+  serviceAccountTimeoutMs = 30_000,
+): Promise<{ name: string; remove: () => Promise<void> }> {
   const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
   const name = `${prefix}-${randomBytes(3).toString('hex')}`;
   await core.createNamespace({ body: { metadata: { name, labels } } });
-  await eventually(`ServiceAccount ${name}/default`, async () => {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-    return true;
-  });
+  await eventually(
+    `ServiceAccount ${name}/default`,
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return true;
+    },
+    serviceAccountTimeoutMs,
+  );
   return {
     name,
     remove: async () => {

@@ -244,3 +244,20 @@ describe('plan: each revision keeps its desired count (a ReplicaSet per revision
     throw new Error('the rollout did not finish');
   });
 });
+
+describe('plan: availability counts only what each revision keeps', () => {
+  it('a count lowered before a restart is no margin: deletes stay within maxUnavailable', () => {
+    // 8 replicas, surge 2, unavailable 1. A killed manager lowered the old revision to 4 but never
+    // deleted: 5 old + 5 new pods, all available. Counting the old 5 as available would let the
+    // count drop to 1 and delete 4 (6 available < 7).
+    const existing = [...pods(5, 'old', { hash: 'old' }), ...pods(5, 'new')];
+    const result = run({
+      spec: spec({ replicas: 8, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 2, maxUnavailable: 1 } } }),
+      pods: existing,
+      desired: new Map([['old', 4], ['new', 5]]),
+      sizedFor: 8,
+    });
+    expect(result.delete).toHaveLength(3);
+    expect(10 - result.delete.length).toBeGreaterThanOrEqual(7);
+  });
+});
