@@ -16,7 +16,7 @@ import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
 import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, writeState, type ClusterState } from '../cluster/local-cluster.js';
 import { freePort, isPortFree, waitFor } from '../cluster/processes.js';
 import { mountsUnder, snapshotHost } from './host.js';
-import { blockKwokPodCidr, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
+import { blockKwokPodCidr, clientKubeconfig, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
 import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
 
 export { REAL_NODE_NAME } from './teardown.js';
@@ -198,22 +198,13 @@ function writeKubeletPki(state: ClusterState, dir: string, nodeIp: string): { ku
   const ca = { certPem: readFileSync(state.pki.caCert, 'utf8'), keyPem: readFileSync(state.pki.caKey, 'utf8') };
   const serving = issueCertificate(ca, { commonName: REAL_NODE_NAME, dnsNames: [REAL_NODE_NAME, 'localhost'], ipAddresses: [nodeIp, '127.0.0.1'], usages: ['server'], validForMs: YEAR_MS });
   // The Node authorizer and NodeRestriction know a node by this identity.
-  const client = issueCertificate(ca, { commonName: `system:node:${REAL_NODE_NAME}`, organizations: ['system:nodes'], usages: ['client'], validForMs: YEAR_MS });
+  const kubeconfig = clientKubeconfig(state, dir, 'kubelet', `system:node:${REAL_NODE_NAME}`, ['system:nodes']);
   const pki = join(dir, 'pki');
   mkdirSync(pki, { recursive: true });
   const write = (name: string, content: string): string => {
     writeFileSync(join(pki, name), content, { mode: 0o600 });
     return join(pki, name);
   };
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  const kubeconfig = write('kubelet.kubeconfig', toYaml({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server: state.apiserverUrl, 'certificate-authority-data': b64(ca.certPem) } }],
-    users: [{ name: 'kubelet', user: { 'client-certificate-data': b64(client.certPem), 'client-key-data': b64(client.keyPem) } }],
-    contexts: [{ name: 'kubelet', context: { cluster: 'local', user: 'kubelet' } }],
-    'current-context': 'kubelet',
-  }));
   return { kubeconfig, servingCert: write('kubelet.crt', serving.certPem), servingKey: write('kubelet.key', serving.keyPem) };
 }
 

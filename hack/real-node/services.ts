@@ -24,7 +24,8 @@ export const CLUSTER_DOMAIN = 'cluster.local';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const ENDPOINTSLICE_MANAGER = 'podgroup-local-real-node';
 
-function clientKubeconfig(state: ClusterState, dir: string, name: string, commonName: string, organizations: string[] = []): string {
+/** A kubeconfig at DIR/pki/NAME.kubeconfig for a client certificate the cluster CA issues now. */
+export function clientKubeconfig(state: ClusterState, dir: string, name: string, commonName: string, organizations: string[] = []): string {
   const ca = { certPem: readFileSync(state.pki.caCert, 'utf8'), keyPem: readFileSync(state.pki.caKey, 'utf8') };
   const client = issueCertificate(ca, { commonName, organizations, usages: ['client'], validForMs: YEAR_MS });
   const b64 = (s: string): string => Buffer.from(s).toString('base64');

@@ -126,11 +126,12 @@ export class PodGroupReconciler {
     let planRecheck: number | undefined;
     let sizedFor = pg.status?.sizedForReplicas;
     if (this.expectations.satisfied(key)) {
+      const desired = this.recordedSizes(key, byHash);
       const decided = plan({
         spec: pg.spec,
         pods,
         updateHash,
-        desired: this.recordedSizes(key, byHash),
+        desired,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
         revisionCreated: new Map([...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()])),
@@ -138,7 +139,7 @@ export class PodGroupReconciler {
       });
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
-      await this.recordSizes(key, decided.sizes, byHash, pods);
+      await this.recordSizes(key, decided.sizes, desired, byHash, pods);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -249,8 +250,13 @@ export class PodGroupReconciler {
    * scales ReplicaSets) before any pod is created or deleted for them. A revision that never
    * had a count and has no pods keeps none: it is 0 either way.
    */
-  private async recordSizes(key: string, sizes: ReadonlyMap<string, number>, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>, pods: k8s.V1Pod[]): Promise<void> {
-    const recorded = this.recordedSizes(key, byHash);
+  private async recordSizes(
+    key: string,
+    sizes: ReadonlyMap<string, number>,
+    recorded: ReadonlyMap<string, number>,
+    byHash: ReadonlyMap<string, k8s.V1ControllerRevision>,
+    pods: k8s.V1Pod[],
+  ): Promise<void> {
     const withPods = new Set(pods.map((p) => revisionHashOf(p) ?? ''));
     for (const [hash, size] of sizes) {
       const revision = byHash.get(hash);

@@ -103,11 +103,7 @@ export function plan(input: PlanInput): Plan {
 
 /** The recorded desired counts, completed with active pod counts where none is recorded. */
 function currentSizes(input: PlanInput, counts: PodCounts): Map<string, number> {
-  const sizes = new Map<string, number>();
-  for (const pod of counts.active) {
-    const hash = revisionHashOf(pod) ?? '';
-    sizes.set(hash, (sizes.get(hash) ?? 0) + 1);
-  }
+  const sizes = countBy(counts.active);
   for (const [hash, desired] of input.desired) {
     sizes.set(hash, desired);
   }

@@ -62,6 +62,25 @@ function deploySh(args: string[], env: Record<string, string>): string {
   });
 }
 
+/** A PodGroup NAME of REPLICAS (all needed at once) with the log collector, applied with kubectl as a user would. */
+function applyGangWithLogCollector(namespace: string, name: string, replicas: number, podSpec: k8s.V1PodSpec): void {
+  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '-n', namespace, '-f', '-'], {
+    input: stringify({
+      apiVersion: 'podgroup.dev/v1alpha1',
+      kind: 'PodGroup',
+      metadata: { name },
+      spec: {
+        replicas,
+        minAvailable: replicas,
+        selector: { matchLabels: { app: name } },
+        template: { metadata: { labels: { app: name } }, spec: podSpec },
+        sidecars: { logCollector: {} },
+      },
+    }),
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+}
+
 describeOnRealNode('the kind path: config/default deployed on the real node', (node) => {
   const kc = kubeConfig();
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -166,21 +185,7 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     expect(webhooks.map((w) => [w.clientConfig.url, w.clientConfig.service?.name])).toEqual(webhooks.map(() => [undefined, 'podgroup-controller-webhook']));
     testNamespace = await createNamespace('kind-path');
     const ns = testNamespace.name;
-    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '-n', ns, '-f', '-'], {
-      input: stringify({
-        apiVersion: 'podgroup.dev/v1alpha1',
-        kind: 'PodGroup',
-        metadata: { name: 'gang' },
-        spec: {
-          replicas: 3,
-          minAvailable: 3,
-          selector: { matchLabels: { app: 'gang' } },
-          template: { metadata: { labels: { app: 'gang' } }, spec: { containers: [{ name: 'app', image: 'nginx:1.27', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] } },
-          sidecars: { logCollector: {} },
-        },
-      }),
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
+    applyGangWithLogCollector(ns, 'gang', 3, { containers: [{ name: 'app', image: 'nginx:1.27', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] });
     const pods = await eventually('3 pods bound', async () => {
       const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=gang' })).items;
       return items.length === 3 && items.every((p) => p.spec?.nodeName !== undefined) ? items : undefined;
@@ -205,24 +210,7 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
 
   it('runs a PodGroup\'s pods on the real node for real: bound through the extender Service, injected, Ready, serving', async () => {
     const ns = testNamespace?.name ?? '';
-    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '-n', ns, '-f', '-'], {
-      input: stringify({
-        apiVersion: 'podgroup.dev/v1alpha1',
-        kind: 'PodGroup',
-        metadata: { name: 'web' },
-        spec: {
-          replicas: 2,
-          minAvailable: 2,
-          selector: { matchLabels: { app: 'web' } },
-          template: {
-            metadata: { labels: { app: 'web' } },
-            spec: onRealNode({ containers: [{ name: 'nginx', image: 'nginx:1.27', imagePullPolicy: 'Never', ports: [{ containerPort: 80 }], resources: { requests: { cpu: '50m', memory: '32Mi' } } }] }),
-          },
-          sidecars: { logCollector: {} },
-        },
-      }),
-      stdio: ['pipe', 'ignore', 'pipe'],
-    });
+    applyGangWithLogCollector(ns, 'web', 2, onRealNode({ containers: [{ name: 'nginx', image: 'nginx:1.27', imagePullPolicy: 'Never', ports: [{ containerPort: 80 }], resources: { requests: { cpu: '50m', memory: '32Mi' } } }] }));
     const pods = await eventually('2 pods Ready on the real node', async () => {
       const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items.filter(ready);
       return items.length === 2 ? items : undefined;
