@@ -267,10 +267,10 @@ export function specSchema(templateSchema: Schema): Schema {
       },
       podReplacementPolicy: {
         description:
-          'When replacements for terminating pods are created. TerminationComplete (default): a terminating pod still counts against replicas+maxSurge until it is gone, so the PodGroup never runs more pods than that bound (the fix for the best-known Deployment complaint, KEP-3973). TerminationStarted: replacements are created as soon as a pod starts terminating, as Deployments do (faster; may briefly exceed the bound).',
+          'When the replacement for a terminating pod is created. TerminationStarted (default, what a ReplicaSet does): as soon as the deletion of the pod starts, so pods held Terminating (a finalizer, a long terminationGracePeriodSeconds, a node that is unreachable) never leave the PodGroup short; old and new pods may run side by side meanwhile, and terminating pods do not count against replicas+maxSurge. TerminationComplete (opt-in, for gangs whose members must never overlap: ranks, licences, exclusive devices): a terminating pod counts against replicas+maxSurge until it is gone. Its cost: while pods stay Terminating the PodGroup runs fewer pods than replicas (with maxSurge 0 none is replaced at all), may report Available=False, and a rollout may exceed progressDeadlineSeconds; on node loss that lasts until the node returns or its pods are force-deleted.',
         type: 'string',
         enum: ['TerminationStarted', 'TerminationComplete'],
-        default: 'TerminationComplete',
+        default: 'TerminationStarted',
       },
       placement: {
         description: 'How the podgroup-scheduler places this group\'s pods on nodes.',

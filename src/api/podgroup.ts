@@ -10,6 +10,12 @@ export const PLURAL = 'podgroups';
 
 /** Label on pods and ControllerRevisions: the revision's template hash (as StatefulSet/DaemonSet use). */
 export const REVISION_HASH_LABEL = 'controller-revision-hash';
+/**
+ * Label on pods, beside REVISION_HASH_LABEL and with the same value: the label a Deployment's
+ * pods carry, which `topologySpreadConstraints[].matchLabelKeys` and pod (anti-)affinity
+ * `matchLabelKeys` name to spread or separate the pods of one template during a rollout.
+ */
+export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 /** Label on ControllerRevisions: the PodGroup they belong to (revisions are found by owner index too). */
 export const PODGROUP_NAME_LABEL = `${GROUP}/name`;
 /** Annotation on a PodGroup: roll back to this revision number; the controller applies and removes it. */
@@ -76,6 +82,13 @@ export interface Sidecars {
   gitSync?: GitSyncSidecar;
 }
 
+export type PodReplacementPolicy = 'TerminationStarted' | 'TerminationComplete';
+/**
+ * A ReplicaSet's behaviour: a pod is replaced as soon as its deletion starts, so pods held
+ * Terminating (a finalizer, an unreachable node) never leave the PodGroup short.
+ */
+export const DEFAULT_POD_REPLACEMENT_POLICY: PodReplacementPolicy = 'TerminationStarted';
+
 export interface PodGroupSpec {
   replicas?: number;
   selector: k8s.V1LabelSelector;
@@ -86,7 +99,8 @@ export interface PodGroupSpec {
   progressDeadlineSeconds?: number;
   revisionHistoryLimit?: number;
   paused?: boolean;
-  podReplacementPolicy?: 'TerminationStarted' | 'TerminationComplete';
+  /** Whether a terminating pod still counts against replicas + maxSurge (DEFAULT_POD_REPLACEMENT_POLICY when unset). */
+  podReplacementPolicy?: PodReplacementPolicy;
   placement?: Placement;
   sidecars?: Sidecars;
 }

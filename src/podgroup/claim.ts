@@ -1,16 +1,18 @@
 // Claiming (KCM's ControllerRefManager): a PodGroup owns the pods and ControllerRevisions its
-// selector matches. It adopts matching orphans (only active pods, as syncReplicaSet filters
-// before ClaimPods; revisions as StatefulSet's adoptOrphanRevisions / ClaimControllerRevisions)
-// and releases what it controls but no longer matches. Deciding is pure (planClaim); doing goes
-// through PodGroupControl.
+// selector matches. It adopts matching orphans and releases what it controls but no longer
+// matches. Revisions are adopted by the selector alone (StatefulSet's adoptOrphanRevisions /
+// ClaimControllerRevisions); pods only when their revision hash names one of the PodGroup's
+// revisions, as a Deployment's ReplicaSets select on pod-template-hash: a bare pod that merely
+// carries the selector's labels (kubectl run --labels, a Helm test hook) is never taken over.
+// Only objects in the PodGroup's own namespace are looked at (owner references never cross
+// namespaces). Deciding is pure (planClaim); doing goes through PodGroupControl.
 import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../api/podgroup.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { isConflict, isNotFound } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { PodGroupControl } from './control.js';
-import { isActive } from './pod-state.js';
-import { controllerRef } from './revisions.js';
+import { controllerRef, revisionHashOf } from './revisions.js';
 import { matchesSelector } from './selector.js';
 
 export interface ClaimPlan<T> {
@@ -35,9 +37,25 @@ export function planClaim<T extends k8s.KubernetesObject>(
   };
 }
 
-/** Finished pods are never adopted: the PodGroup would only delete them (as syncReplicaSet's FilterActivePods). */
-export const planPodClaim = (pg: PodGroup, controlled: k8s.V1Pod[], orphans: k8s.V1Pod[]): ClaimPlan<k8s.V1Pod> =>
-  planClaim(pg.spec.selector, controlled, orphans, isActive);
+/** Owner references never cross namespaces: an object elsewhere that names the PodGroup is not its. */
+const inNamespaceOf = (pg: PodGroup) => (obj: k8s.KubernetesObject): boolean => obj.metadata?.namespace === pg.metadata?.namespace;
+
+/**
+ * Pods: only orphans of one of the PodGroup's revisions (`revisionHashes`) are adopted. A
+ * finished orphan of its own revision is adopted too: it is kept, never deleted, and goes with
+ * its revision, as a Deployment's finished pods stay with their ReplicaSet through an orphaning
+ * delete and re-apply.
+ */
+export const planPodClaim = (pg: PodGroup, controlled: k8s.V1Pod[], orphans: k8s.V1Pod[], revisionHashes: ReadonlySet<string>): ClaimPlan<k8s.V1Pod> =>
+  planClaim(pg.spec.selector, controlled.filter(inNamespaceOf(pg)), orphans.filter(inNamespaceOf(pg)), (pod) => revisionHashes.has(revisionHashOf(pod) ?? ''));
+
+/** Revisions being deleted are neither kept nor adopted: no template is served from one. */
+export const planRevisionClaim = (pg: PodGroup, controlled: k8s.V1ControllerRevision[], orphans: k8s.V1ControllerRevision[]): ClaimPlan<k8s.V1ControllerRevision> =>
+  planClaim(
+    pg.spec.selector,
+    controlled.filter((r) => inNamespaceOf(pg)(r) && r.metadata?.deletionTimestamp == null),
+    orphans.filter(inNamespaceOf(pg)),
+  );
 
 export interface ClaimDeps {
   control: PodGroupControl;

@@ -3,19 +3,19 @@
 // adopt/release pods and revisions, write ControllerRevisions and their desired pod counts,
 // create (slow start) and delete pods under expectations, write status once.
 import type * as k8s from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
+import { DEFAULT_POD_REPLACEMENT_POLICY, GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { errorMessage, ExpectedError, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
 import type { Manager } from '../runtime/manager.js';
 import { controllerRevisionResource, customResource, podResource } from '../runtime/resources.js';
-import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey, type Reader } from '../runtime/store.js';
-import { claimPods, claimRevisions, planClaim, planPodClaim, type ClaimDeps } from './claim.js';
+import { BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, BY_NAMESPACED_CONTROLLER_UID, namespacedControllerUid, objectKey, type Reader } from '../runtime/store.js';
+import { claimPods, claimRevisions, planPodClaim, planRevisionClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
-import { isTerminating } from './pod-state.js';
+import { isActive, isFinished, isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
 import { canonicalJson, decideUpdateRevision, recordedReplicas, recordReplicasPatch, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
 import { decideRollback } from './rollback.js';
@@ -99,18 +99,22 @@ export class PodGroupReconciler {
     }
     const pg = withDefaults(cached);
     const deps: ClaimDeps = { control: this.control, events: this.events, log: ctx.log };
-    const uid = pg.metadata?.uid ?? '';
     const namespace = pg.metadata?.namespace ?? '';
     const revisions = await claimRevisions(
       deps,
       pg,
-      planClaim(pg.spec.selector, this.caches.revisions.byIndex(BY_CONTROLLER_UID, uid), this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)),
+      planRevisionClaim(pg, this.caches.revisions.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)),
     );
     if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined) {
       await this.rollback(pg, revisions, ctx);
       return undefined;
     }
-    const pods = await claimPods(deps, pg, planPodClaim(pg, this.caches.pods.byIndex(BY_CONTROLLER_UID, uid), this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)));
+    const revisionHashes = new Set(revisions.map((r) => revisionHashOf(r) ?? ''));
+    const pods = await claimPods(
+      deps,
+      pg,
+      planPodClaim(pg, this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace), revisionHashes),
+    );
     const revisionState = await this.syncRevisions(pg, revisions, ctx);
     if (revisionState === 'collision') {
       return { requeue: true };
@@ -397,9 +401,14 @@ export class PodGroupReconciler {
     ctx.log.info('rollback', { requested: pg.metadata?.annotations?.[ROLLBACK_ANNOTATION], outcome: decision.event.reason });
   }
 
-  /** Prunes old revisions beyond the history limit that no pod uses and that want no pods (`wanted`). */
+  /**
+   * Prunes old revisions beyond the history limit that no active pod uses and that want no pods
+   * (`wanted`), and with each its finished pods, as the garbage collector removes a pruned
+   * ReplicaSet's pods.
+   */
   private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
-    const live = new Set([...this.caches.pods.byIndex(BY_CONTROLLER_UID, pg.metadata?.uid ?? '').map((p) => revisionHashOf(p) ?? ''), ...wanted]);
+    const pods = this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg));
+    const live = new Set([...pods.filter(isActive).map((p) => revisionHashOf(p) ?? ''), ...wanted]);
     for (const r of revisionsToPrune(owned, updateHash, live, pg.spec.revisionHistoryLimit ?? 10)) {
       try {
         await this.control.deleteRevision(r);
@@ -407,6 +416,12 @@ export class PodGroupReconciler {
       } catch (err) {
         if (!isNotFound(err)) {
           throw err;
+        }
+      }
+      const finished = pods.filter((p) => isFinished(p) && !isTerminating(p) && revisionHashOf(p) === revisionHashOf(r));
+      for (const outcome of await Promise.allSettled(finished.map((p) => this.control.deletePod(p)))) {
+        if (outcome.status === 'rejected' && !isNotFound(outcome.reason)) {
+          throw outcome.reason;
         }
       }
     }
@@ -423,11 +438,14 @@ function withDefaults(pg: PodGroup): PodGroup {
       minReadySeconds: pg.spec.minReadySeconds ?? 0,
       progressDeadlineSeconds: pg.spec.progressDeadlineSeconds ?? 600,
       revisionHistoryLimit: pg.spec.revisionHistoryLimit ?? 10,
-      podReplacementPolicy: pg.spec.podReplacementPolicy ?? 'TerminationComplete',
+      podReplacementPolicy: pg.spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY,
       strategy: pg.spec.strategy ?? { type: 'RollingUpdate' },
     },
   };
 }
+
+/** Where the PodGroup's own pods and revisions are indexed: its namespace and UID. */
+const ownedKey = (pg: PodGroup): string => namespacedControllerUid(pg.metadata?.namespace ?? '', pg.metadata?.uid ?? '');
 
 function wasComplete(pg: PodGroup): boolean {
   const s = pg.status;

@@ -9,20 +9,21 @@
 //    lost pod is replaced in its own revision, also in the middle of a rollout or while paused.
 //
 // Bounds, at every step (all counts are of pods owned by the PodGroup):
-//  - pods that count ≤ replicas + maxSurge, where terminating pods count unless
-//    podReplacementPolicy is TerminationStarted;
+//  - pods that count ≤ replicas + maxSurge, where terminating pods count only under
+//    podReplacementPolicy TerminationComplete (the default, TerminationStarted, replaces a pod
+//    as soon as its deletion starts, as a ReplicaSet does);
 //  - available pods ≥ replicas − maxUnavailable: an old revision's count is lowered past its
 //    unavailable pods only when enough others are available (as reconcileOldReplicaSets);
 //  - Recreate lowers every old revision to 0 and raises the update revision only when no old
 //    pod is left, terminating or not.
 import type * as k8s from '@kubernetes/client-node';
 import type { PodGroupSpec } from '../api/podgroup.js';
-import { isActive, isAvailable, isFinished, isTerminating, msUntilAvailable } from './pod-state.js';
+import { isActive, isAvailable, isTerminating, msUntilAvailable } from './pod-state.js';
 import { rankForDeletion } from './ranking.js';
 import { revisionHashOf } from './revisions.js';
-import { resolveFenceposts } from './rollout.js';
+import { countsTerminatingPods, resolveFenceposts } from './rollout.js';
 
-export type DeleteReason = 'finished' | 'scale-down' | 'rollout' | 'recreate';
+export type DeleteReason = 'scale-down' | 'rollout' | 'recreate';
 
 export interface PodDeletion {
   pod: k8s.V1Pod;
@@ -78,7 +79,6 @@ export interface PodCounts {
   newActive: k8s.V1Pod[];
   oldActive: k8s.V1Pod[];
   terminating: k8s.V1Pod[];
-  finished: k8s.V1Pod[];
 }
 
 export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
@@ -88,7 +88,6 @@ export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
     newActive: active.filter((p) => revisionHashOf(p) === updateHash),
     oldActive: active.filter((p) => revisionHashOf(p) !== updateHash),
     terminating: pods.filter(isTerminating),
-    finished: pods.filter((p) => !isTerminating(p) && isFinished(p)),
   };
 }
 
@@ -156,7 +155,7 @@ export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<st
   if (newSize < replicas) {
     // Pods that count: each revision's count, or its pods when more are left (refused deletes),
     // and terminating pods under TerminationComplete.
-    const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
+    const countTerminating = countsTerminatingPods(spec);
     const activeOf = countBy(counts.active);
     let counted = countTerminating ? counts.terminating.length : 0;
     for (const hash of new Set([...sizes.keys(), ...activeOf.keys()])) {
@@ -270,14 +269,15 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
 
 /**
  * The ReplicaSet controller's manageReplicas for every revision: creates what a revision lacks
- * and deletes its excess (its best candidates first), and finished pods. Under RollingUpdate,
+ * and deletes its excess (its best candidates first). Finished pods count for nothing and are
+ * left to the pod garbage collector (and go with their revision when it is pruned). Under RollingUpdate,
  * creates stay within replicas + maxSurge of the pods that count (terminating ones included
  * under TerminationComplete), the update revision first.
  */
 function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, number>, mode: SizingMode): Pick<Plan, 'create' | 'delete'> {
   const { spec, updateHash, now } = input;
   const replicas = spec.replicas ?? 1;
-  const deletions: PodDeletion[] = counts.finished.map((pod) => ({ pod, reason: 'finished' }));
+  const deletions: PodDeletion[] = [];
   const wanted: PodCreation[] = [];
   const byHash = new Map<string, k8s.V1Pod[]>();
   for (const pod of counts.active) {
@@ -297,7 +297,7 @@ function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, n
   if (spec.strategy?.type === 'Recreate') {
     return { create: wanted, delete: deletions };
   }
-  const countTerminating = (spec.podReplacementPolicy ?? 'TerminationComplete') === 'TerminationComplete';
+  const countTerminating = countsTerminatingPods(spec);
   let room = replicas + resolveFenceposts(spec, replicas).maxSurge - counts.active.length - (countTerminating ? counts.terminating.length : 0);
   const newestFirst = [...oldestFirst(wanted.map((c) => c.hash).filter((h) => h !== updateHash), input.revisionCreated)].reverse();
   const create: PodCreation[] = [];

@@ -3,7 +3,7 @@ import type * as k8s from '@kubernetes/client-node';
 
 export const isTerminating = (pod: k8s.V1Pod): boolean => pod.metadata?.deletionTimestamp != null;
 
-/** Succeeded or Failed: the pod will never run again and must be replaced. */
+/** Succeeded or Failed: the pod will never run again; it counts for nothing and is replaced (but not deleted). */
 export const isFinished = (pod: k8s.V1Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
 /** Counts toward replicas: not terminating and not finished. */

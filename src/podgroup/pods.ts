@@ -1,7 +1,7 @@
 // The pod a PodGroup creates from a revision's template.
 import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { REVISION_HASH_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../api/podgroup.js';
+import { POD_TEMPLATE_HASH_LABEL, REVISION_HASH_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import { POD_LABEL } from '../injection/config.js';
 import { canonicalJson, controllerRef, type RevisionData } from './revisions.js';
 
@@ -38,7 +38,7 @@ export function podFromRevision(pg: PodGroup, content: RevisionData, hash: strin
       generateName: `${pg.metadata?.name ?? ''}-${hash}-`,
       namespace: pg.metadata?.namespace,
       // The label routes pods of PodGroups with spec.sidecars to the injection webhook.
-      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, ...(sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
+      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [POD_TEMPLATE_HASH_LABEL]: hash, ...(sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
       annotations: Object.keys(annotations).length === 0 ? undefined : annotations,
       // As kube-controller-manager does (GetPodFromTemplate): labels, annotations and finalizers.
       finalizers: template.metadata?.finalizers === undefined ? undefined : [...template.metadata.finalizers],

@@ -1,5 +1,5 @@
 // Rolling-update arithmetic, as kube-controller-manager does it for Deployments.
-import type { IntOrString, PodGroupSpec } from '../api/podgroup.js';
+import { DEFAULT_POD_REPLACEMENT_POLICY, type IntOrString, type PodGroupSpec } from '../api/podgroup.js';
 
 export const DEFAULT_MAX_SURGE = '25%';
 export const DEFAULT_MAX_UNAVAILABLE = '25%';
@@ -34,3 +34,7 @@ export function resolveFenceposts(spec: Pick<PodGroupSpec, 'strategy'>, replicas
   }
   return { maxSurge, maxUnavailable };
 }
+
+/** Whether terminating pods count against replicas + maxSurge (podReplacementPolicy TerminationComplete). */
+export const countsTerminatingPods = (spec: Pick<PodGroupSpec, 'podReplacementPolicy'>): boolean =>
+  (spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY) === 'TerminationComplete';

@@ -8,8 +8,10 @@ import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
   BY_NAMESPACE_UNCONTROLLED,
+  BY_NAMESPACED_CONTROLLER_UID,
   BY_OWNER_UID,
   controllerUidIndex,
+  namespacedControllerUidIndex,
   namespaceIndex,
   ownerUidIndex,
   uncontrolledNamespaceIndex,
@@ -30,6 +32,7 @@ const defaultIndexers: Record<string, IndexFunc<k8s.KubernetesObject>> = {
   [BY_OWNER_UID]: ownerUidIndex,
   [BY_CONTROLLER_UID]: controllerUidIndex,
   [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex,
+  [BY_NAMESPACED_CONTROLLER_UID]: namespacedControllerUidIndex,
 };
 
 export class SharedInformers {

@@ -11,11 +11,20 @@ export const BY_OWNER_UID = 'owner-uid';
 export const BY_CONTROLLER_UID = 'controller-uid';
 /** Namespace of objects without a controller (candidates for adoption). */
 export const BY_NAMESPACE_UNCONTROLLED = 'namespace-uncontrolled';
+/**
+ * "<namespace>/<controller uid>": what a controller owns in its own namespace. Owner references
+ * never cross namespaces, so an owner's lookups use this, never the bare UID (anyone who can
+ * create objects elsewhere can name any UID).
+ */
+export const BY_NAMESPACED_CONTROLLER_UID = 'namespaced-controller-uid';
 
 export const namespaceIndex: IndexFunc<KubernetesObject> = (obj) => [obj.metadata?.namespace ?? ''];
 export const ownerUidIndex: IndexFunc<KubernetesObject> = (obj) => (obj.metadata?.ownerReferences ?? []).map((r) => r.uid);
 export const controllerUidIndex: IndexFunc<KubernetesObject> = (obj) =>
   (obj.metadata?.ownerReferences ?? []).filter((r) => r.controller === true).map((r) => r.uid);
+
+export const namespacedControllerUid = (namespace: string, uid: string): string => `${namespace}/${uid}`;
+export const namespacedControllerUidIndex: IndexFunc<KubernetesObject> = (obj) => controllerUidIndex(obj).map((uid) => namespacedControllerUid(obj.metadata?.namespace ?? '', uid));
 
 export const uncontrolledNamespaceIndex: IndexFunc<KubernetesObject> = (obj) =>
   (obj.metadata?.ownerReferences ?? []).some((r) => r.controller === true) ? [] : [obj.metadata?.namespace ?? ''];

@@ -11,10 +11,25 @@ import { PodGroupReconciler } from '../../../src/podgroup/controller.js';
 import { controllerRef, newRevision, decideUpdateRevision } from '../../../src/podgroup/revisions.js';
 import type { EventType } from '../../../src/runtime/events.js';
 import { silentLogger } from '../../../src/runtime/logging.js';
-import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, controllerUidIndex, namespaceIndex, Store, uncontrolledNamespaceIndex } from '../../../src/runtime/store.js';
+import {
+  BY_CONTROLLER_UID,
+  BY_NAMESPACE,
+  BY_NAMESPACE_UNCONTROLLED,
+  BY_NAMESPACED_CONTROLLER_UID,
+  controllerUidIndex,
+  namespacedControllerUidIndex,
+  namespaceIndex,
+  Store,
+  uncontrolledNamespaceIndex,
+} from '../../../src/runtime/store.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
-const indexers = { [BY_NAMESPACE]: namespaceIndex, [BY_CONTROLLER_UID]: controllerUidIndex, [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex };
+const indexers = {
+  [BY_NAMESPACE]: namespaceIndex,
+  [BY_CONTROLLER_UID]: controllerUidIndex,
+  [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex,
+  [BY_NAMESPACED_CONTROLLER_UID]: namespacedControllerUidIndex,
+};
 
 interface Call {
   verb: string;
@@ -157,7 +172,7 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(status).toMatchObject({ updateRevision: decision.hash, collisionCount: 0, updatedReplicas: 3 });
   });
 
-  it('never adopts finished orphans', async () => {
+  it('adopts finished orphans of its own revision but never deletes them; they count for nothing', async () => {
     const pg = podGroup({ replicas: 1 });
     const decision = decideUpdateRevision(pg, [], 0);
     const rev = newRevision(pg, decision.hash, 1);
@@ -165,9 +180,57 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const control = new RecordingControl(pg);
     const reconciler = new PodGroupReconciler(world(pg, finished, [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
-    expect(control.of('patchPod')).toEqual([]);
+    expect(control.of('patchPod').map((c) => c.name)).toEqual(['done-0', 'done-1']);
     expect(control.of('deletePod')).toEqual([]);
     expect(control.of('createPod')).toHaveLength(1);
+  });
+
+  it('leaves a bare pod with the selector labels alone: not adopted, not counted, not deleted', async () => {
+    const pg = podGroup({ replicas: 2 });
+    const decision = decideUpdateRevision(pg, [], 0);
+    const rev = newRevision(pg, decision.hash, 1);
+    const bare = pod('debug');
+    bare.metadata = { ...bare.metadata, labels: { app: 'web' } };
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, [bare, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('patchPod')).toEqual([]);
+    expect(control.of('deletePod')).toEqual([]);
+    expect(control.of('createPod')).toEqual([]);
+  });
+
+  it('pods in another namespace that name it as controller (held Terminating by a finalizer) neither stall nor shrink it', async () => {
+    const pg = podGroup({ replicas: 3, podReplacementPolicy: 'TerminationComplete', strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } });
+    const decision = decideUpdateRevision(pg, [], 0);
+    const rev = newRevision(pg, decision.hash, 1);
+    const inAttackerNamespace = (p: k8s.V1Pod): k8s.V1Pod => ({ ...p, metadata: { ...p.metadata, namespace: 'attacker' } });
+    const forged = owned([...pods(3, 'stuck', { hash: decision.hash, terminating: true }), ...pods(3, 'extra', { hash: decision.hash })], pg).map(inAttackerNamespace);
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, [...forged, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    // The missing pod is replaced; nothing of the other namespace is touched or counted.
+    expect(control.of('createPod')).toHaveLength(1);
+    expect(control.of('deletePod')).toEqual([]);
+    expect(control.of('patchPod')).toEqual([]);
+    const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
+    expect(status).toMatchObject({ replicas: 2, terminatingReplicas: 0 });
+  });
+
+  it('a pruned revision takes its finished pods with it (as the garbage collector does with a ReplicaSet\'s); finished pods keep no revision alive', async () => {
+    const complete = { replicas: 1, updatedReplicas: 1, availableReplicas: 1, observedGeneration: 2 };
+    const v1 = podGroup({ replicas: 1, revisionHistoryLimit: 0 });
+    const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
+    const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
+    const v2: PodGroup = { ...v1, spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } }, status: complete };
+    const d2 = decideUpdateRevision(v2, [r1], 0);
+    const r2 = newRevision(v2, d2.hash, 2);
+    const mine = owned([pod('evicted', { hash: hash1, phase: 'Failed', ready: false }), pod('running', { hash: d2.hash })], v1);
+    const control = new RecordingControl(v2);
+    const reconciler = new PodGroupReconciler(world(v2, mine, [r1, r2]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('deleteRevision').map((c) => c.name)).toEqual([r1.metadata?.name]);
+    expect(control.of('deletePod').map((c) => c.name)).toEqual(['evicted']);
+    expect(control.calls.findIndex((c) => c.verb === 'deleteRevision')).toBeLessThan(control.calls.findIndex((c) => c.verb === 'deletePod'));
   });
 
   it('creates the pods of an old revision from that revision, with its sidecars, when scaling up mid-rollout', async () => {

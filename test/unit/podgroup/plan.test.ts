@@ -31,10 +31,30 @@ describe('plan: scaling and self-healing', () => {
     expect(created(run({ ...input, spec: spec({ replicas: 4, podReplacementPolicy: 'TerminationStarted' }) }))).toBe(1);
   });
 
-  it('deletes finished pods and replaces them', () => {
-    const result = run({ pods: [...pods(2, 'ok'), pod('dead', { phase: 'Failed', ready: false })] });
-    expect(created(result)).toBe(1);
-    expect(result.delete.map((d) => [d.pod.metadata?.name, d.reason])).toEqual([['dead', 'finished']]);
+  it.each([
+    { desc: 'maxSurge 1', strategy: undefined },
+    { desc: 'maxSurge 0', strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } },
+  ])('by default (no podReplacementPolicy) replaces pods held terminating at once, as a ReplicaSet ($desc)', ({ strategy }) => {
+    // 2 of 3 pods held Terminating (a finalizer, an unreachable node): both replaced now.
+    const { podReplacementPolicy: _unset, ...defaults } = spec({ replicas: 3, ...(strategy === undefined ? {} : { strategy }) });
+    const result = run({ spec: defaults, pods: [...pods(1, 'a'), ...pods(2, 't', { terminating: true })] });
+    expect(result.create).toEqual([{ hash: 'new', count: 2 }]);
+    expect(result.delete).toEqual([]);
+    // The opt-in waits for them: with maxSurge 0 it replaces none.
+    const strict = run({ spec: { ...defaults, podReplacementPolicy: 'TerminationComplete' }, pods: [...pods(1, 'a'), ...pods(2, 't', { terminating: true })] });
+    expect(created(strict)).toBe(strategy === undefined ? 1 : 0);
+  });
+
+  it('ignores finished pods: replaced, never deleted (left to the pod garbage collector)', () => {
+    for (const phase of ['Failed', 'Succeeded']) {
+      const result = run({ pods: [...pods(2, 'ok'), pod('done', { phase, ready: false })] });
+      expect(result.create).toEqual([{ hash: 'new', count: 1 }]);
+      expect(result.delete).toEqual([]);
+    }
+    // Nor are they scale-down candidates: only running pods go.
+    const down = run({ spec: spec({ replicas: 1 }), pods: [...pods(2, 'ok'), pod('done', { phase: 'Failed', ready: false })] });
+    expect(names(down)).not.toContain('done');
+    expect(down.delete).toHaveLength(1);
   });
 
   it('scales down unscheduled and not-ready pods first', () => {

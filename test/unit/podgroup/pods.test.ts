@@ -21,11 +21,12 @@ describe('generatedName', () => {
 });
 
 describe('podFromRevision', () => {
-  it('names the pod <podgroup>-<hash>-<xxxxx>, labels the revision and sets the controller reference', () => {
+  it('names the pod <podgroup>-<hash>-<xxxxx>, labels the revision (controller-revision-hash and pod-template-hash) and sets the controller reference', () => {
     const pod = podFromRevision(pg, { template: pg.spec.template }, 'abc', 'podgroup-scheduler');
     expect(pod.metadata?.name).toMatch(/^web-abc-[a-z0-9]{5}$/);
     expect(pod.metadata?.generateName).toBe('web-abc-');
-    expect(pod.metadata?.labels).toEqual({ app: 'web', [REVISION_HASH_LABEL]: 'abc' });
+    // pod-template-hash as a Deployment's pods have it, for matchLabelKeys in spreading and affinity.
+    expect(pod.metadata?.labels).toEqual({ app: 'web', [REVISION_HASH_LABEL]: 'abc', 'pod-template-hash': 'abc' });
     expect(pod.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'PodGroup', name: 'web', uid: 'u1', controller: true })]);
     expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
     expect(pod.metadata?.finalizers).toBeUndefined();

@@ -1,11 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import type * as k8s from '@kubernetes/client-node';
 import { PODGROUP_NAME_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../../../src/api/podgroup.js';
-import { planClaim, planPodClaim } from '../../../src/podgroup/claim.js';
+import { planClaim, planPodClaim, planRevisionClaim } from '../../../src/podgroup/claim.js';
 import { podFromRevision } from '../../../src/podgroup/pods.js';
 import { boundedLabelValue, decideUpdateRevision, newRevision, revisionContent } from '../../../src/podgroup/revisions.js';
 import { decideRollback } from '../../../src/podgroup/rollback.js';
 import { slowStartBatch } from '../../../src/podgroup/slow-start.js';
-import { pod, spec } from './fixtures.js';
+import { NOW, pod, spec } from './fixtures.js';
 
 const pg = (name: string, overrides: Partial<PodGroup['spec']> = {}): PodGroup => ({ metadata: { name, namespace: 'ns', uid: 'u1' }, spec: spec(overrides) });
 
@@ -69,16 +70,50 @@ describe('spec.sidecars is part of the revision', () => {
 });
 
 describe('claiming', () => {
-  it('adopts matching active orphans, releases owned pods that no longer match, never adopts finished or terminating pods', () => {
+  it('adopts only orphans of its own revisions, releases owned pods that no longer match, never adopts terminating pods', () => {
     const group = pg('web');
     const stray = pod('stray');
     stray.metadata = { ...stray.metadata, labels: { app: 'other' } };
-    const orphans = [pod('a'), pod('done', { phase: 'Failed', ready: false }), pod('gone', { terminating: true }), pod('foreign')];
-    orphans[3]!.metadata!.labels = { app: 'other' };
-    const claim = planPodClaim(group, [pod('kept'), stray], orphans);
+    // Every fixture pod carries the hash 'new' unless told otherwise.
+    const orphans = [pod('a'), pod('done', { phase: 'Failed', ready: false }), pod('gone', { terminating: true }), pod('foreign'), pod('older', { hash: 'h-old' })];
+    orphans[3]!.metadata!.labels = { app: 'other', 'controller-revision-hash': 'new' };
+    const claim = planPodClaim(group, [pod('kept'), stray], orphans, new Set(['new', 'h-old']));
     expect(claim.owned.map((p) => p.metadata?.name)).toEqual(['kept']);
     expect(claim.release.map((p) => p.metadata?.name)).toEqual(['stray']);
-    expect(claim.adopt.map((p) => p.metadata?.name)).toEqual(['a']);
+    // A finished orphan of its own revision is adopted (kept, and pruned with its revision).
+    expect(claim.adopt.map((p) => p.metadata?.name)).toEqual(['a', 'done', 'older']);
+  });
+
+  it('never adopts a bare pod that only carries the selector labels, nor a pod of a revision it does not have (as a ReplicaSet selects on pod-template-hash)', () => {
+    const group = pg('web');
+    const bare = pod('debug');
+    bare.metadata = { ...bare.metadata, labels: { app: 'web' } };
+    const stranger = pod('stranger', { hash: 'someone-elses' });
+    expect(planPodClaim(group, [], [bare, stranger], new Set(['new'])).adopt).toEqual([]);
+    expect(planPodClaim(group, [], [bare, stranger, pod('mine')], new Set(['new'])).adopt.map((p) => p.metadata?.name)).toEqual(['mine']);
+  });
+
+  it('looks only in its own namespace: a pod or revision elsewhere naming it as controller is neither owned, released nor adopted', () => {
+    const group = pg('web');
+    const elsewhere = (p: k8s.V1Pod): k8s.V1Pod => ({ ...p, metadata: { ...p.metadata, namespace: 'attacker' } });
+    const foreignOwned = [elsewhere(pod('x')), elsewhere({ ...pod('y'), metadata: { ...pod('y').metadata, labels: { app: 'other' } } })];
+    const claim = planPodClaim(group, [pod('kept'), ...foreignOwned], [elsewhere(pod('z'))], new Set(['new']));
+    expect(claim.owned.map((p) => p.metadata?.name)).toEqual(['kept']);
+    expect(claim.release).toEqual([]);
+    expect(claim.adopt).toEqual([]);
+    const revision = newRevision(group, 'h1', 1);
+    const foreignRevision = { ...revision, metadata: { ...revision.metadata, namespace: 'attacker' } };
+    expect(planRevisionClaim(group, [foreignRevision], [foreignRevision])).toEqual({ owned: [], release: [], adopt: [] });
+  });
+
+  it('ignores revisions being deleted', () => {
+    const group = pg('web');
+    const live = newRevision(group, 'h1', 1);
+    const deleting = { ...newRevision(group, 'h2', 2), metadata: { ...newRevision(group, 'h2', 2).metadata, deletionTimestamp: new Date(NOW) } };
+    const claim = planRevisionClaim(group, [live, deleting], [{ ...deleting, metadata: { ...deleting.metadata, ownerReferences: [] } }]);
+    expect(claim.owned.map((r) => r.metadata?.name)).toEqual(['web-h1']);
+    expect(claim.release).toEqual([]);
+    expect(claim.adopt).toEqual([]);
   });
 
   it('claims revisions by the selector on their (template) labels', () => {

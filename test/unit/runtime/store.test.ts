@@ -5,8 +5,11 @@ import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
   BY_NAMESPACE_UNCONTROLLED,
+  BY_NAMESPACED_CONTROLLER_UID,
   BY_OWNER_UID,
   controllerUidIndex,
+  namespacedControllerUid,
+  namespacedControllerUidIndex,
   namespaceIndex,
   objectKey,
   ownerUidIndex,
@@ -31,6 +34,7 @@ describe('Store', () => {
       [BY_OWNER_UID]: ownerUidIndex,
       [BY_CONTROLLER_UID]: controllerUidIndex,
       [BY_NAMESPACE_UNCONTROLLED]: uncontrolledNamespaceIndex,
+      [BY_NAMESPACED_CONTROLLER_UID]: namespacedControllerUidIndex,
     });
 
   it('finds objects by namespace and by owner without scanning', () => {
@@ -42,6 +46,15 @@ describe('Store', () => {
     expect(store.byIndex(BY_OWNER_UID, 'u1').map(objectKey).sort()).toEqual(['a/p1', 'b/p3']);
     expect(store.byIndex(BY_CONTROLLER_UID, 'u2')).toEqual([]);
     expect(store.byIndex(BY_OWNER_UID, 'u2').map(objectKey)).toEqual(['a/p2']);
+  });
+
+  it('finds what a controller owns in its own namespace only (a UID named from another namespace is not found)', () => {
+    const store = newStore();
+    store.upsert(pod('a', 'mine', [{ uid: 'u1', controller: true }]));
+    store.upsert(pod('b', 'forged', [{ uid: 'u1', controller: true }]));
+    store.upsert(pod('a', 'not-controller', [{ uid: 'u1' }]));
+    expect(store.byIndex(BY_NAMESPACED_CONTROLLER_UID, namespacedControllerUid('a', 'u1')).map(objectKey)).toEqual(['a/mine']);
+    expect(store.byIndex(BY_NAMESPACED_CONTROLLER_UID, namespacedControllerUid('b', 'u1')).map(objectKey)).toEqual(['b/forged']);
   });
 
   it('finds the objects without a controller per namespace, and forgets them once adopted', () => {
