@@ -47,7 +47,10 @@ const inNamespaceOf = (pg: PodGroup) => (obj: k8s.KubernetesObject): boolean => 
  * delete and re-apply.
  */
 export const planPodClaim = (pg: PodGroup, controlled: k8s.V1Pod[], orphans: k8s.V1Pod[], revisionHashes: ReadonlySet<string>): ClaimPlan<k8s.V1Pod> =>
-  planClaim(pg.spec.selector, controlled.filter(inNamespaceOf(pg)), orphans.filter(inNamespaceOf(pg)), (pod) => revisionHashes.has(revisionHashOf(pod) ?? ''));
+  planClaim(pg.spec.selector, controlled.filter(inNamespaceOf(pg)), orphans.filter(inNamespaceOf(pg)), (pod) => {
+    const hash = revisionHashOf(pod);
+    return hash !== undefined && revisionHashes.has(hash);
+  });
 
 /** Revisions being deleted are neither kept nor adopted: no template is served from one. */
 export const planRevisionClaim = (pg: PodGroup, controlled: k8s.V1ControllerRevision[], orphans: k8s.V1ControllerRevision[]): ClaimPlan<k8s.V1ControllerRevision> =>

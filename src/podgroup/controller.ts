@@ -109,12 +109,6 @@ export class PodGroupReconciler {
       await this.rollback(pg, revisions, ctx);
       return undefined;
     }
-    const revisionHashes = new Set(revisions.map((r) => revisionHashOf(r) ?? ''));
-    const pods = await claimPods(
-      deps,
-      pg,
-      planPodClaim(pg, this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace), revisionHashes),
-    );
     const revisionState = await this.syncRevisions(pg, revisions, ctx);
     if (revisionState === 'collision') {
       return { requeue: true };
@@ -124,6 +118,13 @@ export class PodGroupReconciler {
     for (const r of [...revisions, ...(revisionState.updateRevision === undefined ? [] : [revisionState.updateRevision])]) {
       byHash.set(revisionHashOf(r) ?? '', r);
     }
+    // Pods are claimed once the revisions are known, the one just created included: an orphan
+    // of its template is adopted at once, as a new ReplicaSet adopts it.
+    const pods = await claimPods(
+      deps,
+      pg,
+      planPodClaim(pg, this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace), new Set(byHash.keys())),
+    );
     const now = this.clock();
 
     let failure: ReplicaFailure;

@@ -14,7 +14,7 @@ export interface Observed {
   status: Record<string, number>;
   /** type → "status/reason". */
   conditions: Record<string, string>;
-  /** template key (image, "+unschedulable") → counts of the workload's pods with that template. */
+  /** template key (image, "+unschedulable"; "bare …" and "… finished" apart) → counts of the pods with that key. */
   pods: Record<string, { total: number; ready: number; available: number; terminating: number }>;
   revisions: number;
 }
@@ -35,7 +35,6 @@ const identity = (o: Observed): Observed => o;
 export const RULES: Record<string, Rule> = {
   'pods-owned-directly': { normalize: identity, appliedIn: 'harness.observe groups pods by template key' },
   'revision-objects': { normalize: identity, appliedIn: 'harness.observe counts ReplicaSets and ControllerRevisions, never names' },
-  'termination-complete': { normalize: identity, appliedIn: 'harness.checkInvariants counts terminating pods for the PodGroup only' },
   'extra-status': {
     normalize: (o) => ({
       ...o,
@@ -46,7 +45,6 @@ export const RULES: Record<string, Rule> = {
   'condition-messages': { normalize: identity, appliedIn: 'harness.observe keeps status/reason of conditions only' },
   events: { normalize: identity, appliedIn: 'events are recorded in the timeline, not compared' },
   'rollback-server-side': { normalize: identity, appliedIn: 'harness.applyOp rolls a Deployment back with kubectl rollout undo' },
-  'finished-pods-deleted': { normalize: identity, appliedIn: 'scenarios keep pods running' },
   'refused-deletes': { normalize: identity, appliedIn: 'Step.compare "conditions" and Step.waiveDeploymentSurge in the refused-deletes scenario' },
 };
 

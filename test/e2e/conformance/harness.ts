@@ -15,6 +15,12 @@ const run = promisify(execFile);
 
 /** A node selector no node has: the template becomes unschedulable. */
 export const NOWHERE = { 'conformance.podgroup.dev/nowhere': 'true' };
+/** The finalizer that keeps pods of a slowTermination workload Terminating until the harness removes it. */
+export const HOLD_FINALIZER = 'conformance.podgroup.dev/hold';
+/** How long a pod of a slowTermination workload stays Terminating (unless held longer). */
+const RELEASE_AFTER_MS = 1_500;
+/** The label marking the harness's bare pods (they carry the selector's labels too). */
+const BARE_LABEL = 'conformance.podgroup.dev/bare';
 
 export interface WorkloadSpec {
   replicas: number;
@@ -26,6 +32,14 @@ export interface WorkloadSpec {
   paused?: boolean;
   /** Extra template labels (e.g. for an admission policy to match). */
   labels?: Record<string, string>;
+  /**
+   * Pods take time to terminate: the template carries a finalizer (HOLD_FINALIZER) the harness
+   * removes RELEASE_AFTER_MS after deletion starts, or only after `releaseTerminating` while
+   * `holdTerminating` is in force (a node that does not come back, a stuck finalizer).
+   */
+  slowTermination?: boolean;
+  /** A required pod anti-affinity term over the workload's pods (labelSelector app=<app>). */
+  antiAffinity?: { topologyKey: string; matchLabelKeys?: string[] };
 }
 
 export type Op =
@@ -41,7 +55,14 @@ export type Op =
   | { op: 'orphanRecreate' }
   | { op: 'rollback' }
   | { op: 'relabelPod' }
-  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels'>> };
+  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels' | 'slowTermination' | 'antiAffinity'>> }
+  /** Stop (hold) or resume (release) removing the finalizer of terminating pods (slowTermination). */
+  | { op: 'holdTerminating' }
+  | { op: 'releaseTerminating' }
+  /** A bare pod (no owner) carrying the selector's labels, as `kubectl run --labels` makes one. */
+  | { op: 'barePod' }
+  /** Pods of the current template end (Failed: evicted, node shutdown; Succeeded), as the kubelet reports it. */
+  | { op: 'finishPods'; count: number; phase: 'Failed' | 'Succeeded' };
 
 export const describeOp = (o: Op): string => JSON.stringify(o);
 
@@ -56,17 +77,39 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 function template(app: string, spec: WorkloadSpec): k8s.V1PodTemplateSpec {
   return {
-    metadata: { labels: { app, ...spec.labels } },
+    metadata: { labels: { app, ...spec.labels }, ...(spec.slowTermination === true ? { finalizers: [HOLD_FINALIZER] } : {}) },
     spec: {
       // Both kinds' pods go through the default scheduler: this compares controllers only.
       schedulerName: 'default-scheduler',
       terminationGracePeriodSeconds: 0,
       containers: [{ name: 'app', image: spec.image ?? 'registry.example/app:1' }],
+      ...(spec.antiAffinity === undefined ? {} : { affinity: antiAffinity(app, spec.antiAffinity) }),
     },
   };
 }
 
+function antiAffinity(app: string, term: NonNullable<WorkloadSpec['antiAffinity']>): k8s.V1Affinity {
+  return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app } }, topologyKey: term.topologyKey, matchLabelKeys: term.matchLabelKeys }] } };
+}
+
 const templateKey = (pod: k8s.V1Pod): string => `${pod.spec?.containers[0]?.image ?? '?'}${pod.spec?.nodeSelector === undefined ? '' : '+unschedulable'}`;
+
+const isBare = (pod: k8s.V1Pod): boolean => pod.metadata?.labels?.[BARE_LABEL] !== undefined;
+const isFinished = (pod: k8s.V1Pod): boolean => pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
+
+/**
+ * How observe() groups a pod: by template; bare pods and finished pods apart ("bare …",
+ * "… finished"), so neither is mistaken for a running pod of the workload.
+ */
+function podKey(pod: k8s.V1Pod): string {
+  if (isBare(pod)) {
+    return `bare ${templateKey(pod)}`;
+  }
+  return isFinished(pod) ? `${templateKey(pod)} finished` : templateKey(pod);
+}
+
+/** Whether an observed group (a key of Observed.pods) holds the workload's running or terminating pods. */
+const countsAsWorkloadPods = (key: string): boolean => !key.startsWith('bare ') && !key.endsWith(' finished');
 
 function isAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: number): boolean {
   const ready = pod.status?.conditions?.find((c) => c.type === 'Ready');
@@ -88,6 +131,9 @@ export class Workload {
   private minAvailableBound = 0;
   /** The last state observed, to tell whether an operation starts from a complete rollout. */
   private last: Observed | undefined;
+  /** holdTerminating is in force: terminating pods keep their finalizer until releaseTerminating. */
+  holding = false;
+  private bareCount = 0;
 
   constructor(
     readonly kind: Kind,
@@ -185,14 +231,14 @@ export class Workload {
         const unschedulable = (await this.read()).spec?.template?.spec?.nodeSelector !== undefined;
         const currentKey = `${image}${unschedulable ? '+unschedulable' : ''}`;
         const victims = (await this.pods())
-          .filter((p) => p.metadata?.deletionTimestamp == null && (templateKey(p) === currentKey) === (op.of !== 'old'))
+          .filter((p) => p.metadata?.deletionTimestamp == null && !isBare(p) && !isFinished(p) && (templateKey(p) === currentKey) === (op.of !== 'old'))
           .sort((a, b) => templateKey(a).localeCompare(templateKey(b)) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
           .slice(0, op.count);
         await Promise.all(victims.map((p) => core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: this.namespace }).catch(() => undefined)));
         break;
       }
       case 'relabelPod': {
-        const victim = (await this.pods()).filter((p) => p.metadata?.deletionTimestamp == null).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
+        const victim = (await this.pods()).filter((p) => p.metadata?.deletionTimestamp == null && !isBare(p)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
         if (victim !== undefined) {
           await core.patchNamespacedPod({ name: victim.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { labels: { app: `${this.app}-released` } } } }, mergePatch);
         }
@@ -217,6 +263,16 @@ export class Workload {
         this.spec = { ...this.spec, ...op.spec };
         await this.patch({ spec: op.spec });
         break;
+      case 'holdTerminating':
+      case 'releaseTerminating':
+        this.holding = op.op === 'holdTerminating';
+        break;
+      case 'barePod':
+        await this.createBarePod();
+        break;
+      case 'finishPods':
+        await this.finishPods(op.count, op.phase);
+        break;
     }
     this.bound(before);
     this.minAvailableBound = 0;
@@ -231,8 +287,82 @@ export class Workload {
     if (o === undefined || this.spec.paused === true || this.spec.strategy?.type === 'Recreate') {
       return false;
     }
-    const templates = Object.values(o.pods);
+    const templates = Object.entries(o.pods).filter(([key]) => countsAsWorkloadPods(key)).map(([, p]) => p);
     return templates.length === 1 && templates[0]?.available === this.spec.replicas && templates[0]?.total === this.spec.replicas;
+  }
+
+  /** A pod nobody owns with the selector's labels (and the bare marker), scheduled like the workload's. */
+  private async createBarePod(): Promise<void> {
+    this.bareCount += 1;
+    await core.createNamespacedPod({
+      namespace: this.namespace,
+      body: {
+        metadata: { name: `${this.name}-bare-${this.bareCount}`, labels: { app: this.app, [BARE_LABEL]: 'true' } },
+        spec: { schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 0, containers: [{ name: 'debug', image: 'registry.example/debug:1' }] },
+      },
+    });
+  }
+
+  /** The first `count` running pods of the current template (by name) end in `phase`, not ready, as the kubelet would report them. */
+  private async finishPods(count: number, phase: 'Failed' | 'Succeeded'): Promise<void> {
+    const image = this.spec.image ?? 'registry.example/app:1';
+    const victims = (await this.pods())
+      .filter((p) => p.metadata?.deletionTimestamp == null && !isBare(p) && !isFinished(p) && templateKey(p) === image && p.status?.phase === 'Running')
+      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+      .slice(0, count);
+    const now = new Date().toISOString();
+    for (const p of victims) {
+      const conditions = (p.status?.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c));
+      await core.patchNamespacedPodStatus({ name: p.metadata?.name ?? '', namespace: this.namespace, body: { status: { phase, conditions, reason: phase === 'Failed' ? 'Evicted' : undefined } } }, mergePatch);
+    }
+  }
+
+  /**
+   * slowTermination: removes the hold finalizer of pods terminating for RELEASE_AFTER_MS (none
+   * while holding). Called at every poll, so pods take time to terminate but never forever.
+   */
+  async releaseTerminated(now: number, force = false): Promise<void> {
+    if (this.spec.slowTermination !== true || (this.holding && !force)) {
+      return;
+    }
+    const due = (await this.pods()).filter(
+      (p) =>
+        p.metadata?.finalizers?.includes(HOLD_FINALIZER) === true &&
+        p.metadata.deletionTimestamp != null &&
+        (force || now - new Date(p.metadata.deletionTimestamp).getTime() >= RELEASE_AFTER_MS),
+    );
+    await Promise.all(
+      due.map((p) =>
+        core
+          .patchNamespacedPod(
+            { name: p.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { finalizers: (p.metadata?.finalizers ?? []).filter((f) => f !== HOLD_FINALIZER), resourceVersion: p.metadata?.resourceVersion } } },
+            mergePatch,
+          )
+          .catch(() => undefined), // changed or gone meanwhile: the next poll sees it again
+      ),
+    );
+  }
+
+  /**
+   * After a slowTermination scenario: deletes the workload and removes the hold finalizer from
+   * its pods until none is left holding, so the namespace can go.
+   */
+  async dispose(): Promise<void> {
+    if (this.spec.slowTermination !== true) {
+      return;
+    }
+    this.holding = false;
+    const gone = async (): Promise<unknown> =>
+      this.kind === 'Deployment'
+        ? apps.deleteNamespacedDeployment({ name: this.name, namespace: this.namespace })
+        : custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name });
+    await gone().catch(() => undefined);
+    await eventually(`${this.kind} ${this.name}: no pod left holding ${HOLD_FINALIZER}`, async () => {
+      await this.releaseTerminated(Date.now(), true);
+      const held = (await this.pods()).filter((p) => p.metadata?.finalizers?.includes(HOLD_FINALIZER) === true);
+      // Pods not yet terminating are deleted with the workload by the garbage collector.
+      return held.length === 0;
+    }, 60_000, 500);
   }
 
   /** `kubectl delete --cascade=orphan`, wait until it is gone, then apply the same manifest again. */
@@ -265,11 +395,14 @@ export class Workload {
     const minReadySeconds = obj.spec?.minReadySeconds ?? 0;
     const byTemplate: Observed['pods'] = {};
     for (const pod of pods) {
-      const key = templateKey(pod);
+      const key = podKey(pod);
       const entry = (byTemplate[key] ??= { total: 0, ready: 0, available: 0, terminating: 0 });
       entry.total += 1;
       if (pod.metadata?.deletionTimestamp != null) {
         entry.terminating += 1;
+        continue;
+      }
+      if (isFinished(pod)) {
         continue;
       }
       if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
@@ -298,14 +431,18 @@ export class Workload {
     return (await apps.listNamespacedControllerRevision({ namespace: this.namespace })).items.filter((r) => owned(r) && r.metadata?.deletionTimestamp == null);
   }
 
-  /** Invariants at one instant: never more pods than the surge bound allows. */
+  /**
+   * Invariants at one instant: never more pods than the surge bound allows (terminating pods
+   * not counted, for both: the PodGroup's default podReplacementPolicy is a ReplicaSet's).
+   */
   checkInvariants(o: Observed, after: string): void {
     this.last = o;
-    const available = Object.values(o.pods).reduce((n, p) => n + p.available, 0);
+    const own = Object.entries(o.pods).filter(([key]) => countsAsWorkloadPods(key)).map(([, p]) => p);
+    const available = own.reduce((n, p) => n + p.available, 0);
     if (available < this.minAvailableBound) {
       this.violations.push(`${this.kind}: ${available} available < ${this.minAvailableBound} (replicas − maxUnavailable) after ${after}`);
     }
-    const counted = Object.values(o.pods).reduce((n, p) => n + p.total - (this.kind === 'Deployment' ? p.terminating : 0), 0);
+    const counted = own.reduce((n, p) => n + p.total - p.terminating, 0);
     if (!this.surgeWaived && this.maxSurgeBound > 0 && counted > this.maxSurgeBound) {
       this.violations.push(`${this.kind}: ${counted} pods > ${this.maxSurgeBound} (replicas + maxSurge) after ${after}`);
     }
@@ -369,6 +506,7 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
   let stableSince = Date.now();
   for (;;) {
     const now = Date.now();
+    await Promise.all(pair.map((w) => w.releaseTerminated(now)));
     const observed = await Promise.all(pair.map((w) => w.observe(now)));
     observed.forEach((o, i) => {
       const w = pair[i] as Workload;
@@ -380,7 +518,8 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
         w.timeline.push({ t: now, after, observed: o });
       }
     });
-    const caughtUp = observed.every((o) => o.observedGeneration >= o.generation && Object.values(o.pods).every((p) => p.terminating === 0));
+    // Held pods stay Terminating: settled then means nothing else changes.
+    const caughtUp = observed.every((o, i) => o.observedGeneration >= o.generation && (pair[i]?.holding === true || Object.values(o.pods).every((p) => p.terminating === 0)));
     const wanted = options.until === undefined || observed.every(options.until);
     if (caughtUp && wanted && now - stableSince >= quietMs) {
       // The settled state joins the timeline with the events so far (reason ×count).
@@ -466,6 +605,24 @@ export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[],
       ].join('\n'),
     );
   };
+  try {
+    return await runSteps(both, steps, options, done, fail);
+  } finally {
+    await Promise.all(both.map((w) => w.dispose()));
+  }
+}
+
+async function runSteps(
+  [deployment, podGroup]: Workload[],
+  steps: Step[],
+  options: ScenarioOptions & { label?: string },
+  done: string[],
+  fail: (what: string, detail: string) => Promise<never>,
+): Promise<ScenarioResult> {
+  if (deployment === undefined || podGroup === undefined) {
+    throw new Error('a scenario needs a Deployment and a PodGroup');
+  }
+  const both = [deployment, podGroup];
   await Promise.all(both.map((w) => w.create()));
   done.push('create');
   let observed = await settle(both, 'create', options);

@@ -1,6 +1,7 @@
 // Randomised conformance: fast-check generates a workload spec and a sequence of operations
 // (scale up/down, template change, pause/resume, delete pods, make the template unschedulable
-// and schedulable again, orphan-delete and re-create); the Deployment and the PodGroup must end
+// and schedulable again, orphan-delete and re-create, a bare pod with the selector's labels; pods
+// that take time to terminate); the Deployment and the PodGroup must end
 // equal (harness.ts). A fixed seed list runs in `npm test`; `npm run test:conformance` adds
 // PODGROUP_CONFORMANCE_RUNS (default there: 200) random seeds. Every failure names its seed:
 // PODGROUP_CONFORMANCE_SEEDS=<seed,...> re-runs exactly those.
@@ -34,6 +35,8 @@ const specArb: fc.Arbitrary<WorkloadSpec> = fc.record({
     },
   ),
   revisionHistoryLimit: fc.integer({ min: 0, max: 3 }),
+  // Pods that take time to terminate (a finalizer the harness removes after a while).
+  slowTermination: fc.boolean(),
 });
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -45,6 +48,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.constant<Op>({ op: 'unschedulable' }),
   fc.constant<Op>({ op: 'schedulable' }),
   fc.constant<Op>({ op: 'orphanRecreate' }),
+  fc.constant<Op>({ op: 'barePod' }),
 );
 
 const sequenceArb = fc.record({ spec: specArb, ops: fc.array(opArb, { minLength: 2, maxLength: 5 }) });

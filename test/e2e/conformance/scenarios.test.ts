@@ -274,6 +274,66 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     ]);
   });
 
+  // Round 2, the pods: each a scenario that failed before its fix (docs/conformance.md).
+  it.concurrent('a bare pod carrying the selector labels is left alone, through a rollout (round 2: bare pods)', async () => {
+    const r = await scenario('bare', { replicas: 3 }, [{ op: { op: 'barePod' }, compare: true }, { op: { op: 'image', image: 'registry.example/app:2' } }]);
+    expect(r.podGroup.pods['bare registry.example/debug:1']).toMatchObject({ total: 1, available: 1 });
+  });
+
+  it.concurrent('pods held Terminating by a finalizer are replaced at once, as a ReplicaSet does (round 2: stuck terminating)', async () => {
+    const r = await scenario('held', { replicas: 3, slowTermination: true }, [
+      { op: { op: 'holdTerminating' } },
+      { op: { op: 'deletePods', count: 2 }, compare: true },
+      { op: { op: 'releaseTerminating' } },
+    ]);
+    expect(r.podGroup.pods['registry.example/app:1']).toMatchObject({ total: 3, available: 3 });
+  });
+
+  it.concurrent('with maxSurge 0, pods held Terminating are still replaced (round 2: stuck terminating)', async () => {
+    await scenario('heldnosurge', { replicas: 3, slowTermination: true, strategy: rolling(0, 1) }, [
+      { op: { op: 'holdTerminating' } },
+      { op: { op: 'deletePods', count: 2 }, compare: true },
+      { op: { op: 'releaseTerminating' } },
+    ]);
+  });
+
+  it.concurrent('a rollout completes while the old pods are still terminating (round 2: stuck terminating)', async () => {
+    await scenario('heldrollout', { replicas: 3, slowTermination: true, strategy: rolling(1, 0) }, [
+      { op: { op: 'holdTerminating' } },
+      { op: { op: 'image', image: 'registry.example/app:2' }, compare: true },
+      { op: { op: 'releaseTerminating' } },
+    ]);
+  });
+
+  it.concurrent('pods that take time to terminate, through scaling and a Recreate rollout (round 2: slow termination)', async () => {
+    await scenario('slowterm', { replicas: 3, slowTermination: true, strategy: { type: 'Recreate' } }, [
+      { op: { op: 'scale', replicas: 1 } },
+      { op: { op: 'image', image: 'registry.example/app:2' } },
+      { op: { op: 'scale', replicas: 3 } },
+    ]);
+  });
+
+  it.concurrent('finished pods count for nothing, are replaced, and stay until their revision is pruned (round 2: finished pods)', async () => {
+    const r = await scenario('finishedpods', { replicas: 3, revisionHistoryLimit: 0 }, [
+      { op: { op: 'finishPods', count: 1, phase: 'Failed' }, compare: true },
+      { op: { op: 'finishPods', count: 1, phase: 'Succeeded' }, compare: true },
+      { op: { op: 'image', image: 'registry.example/app:2' } },
+    ]);
+    expect(r.podGroup.pods).toEqual({ 'registry.example/app:2': { total: 3, ready: 3, available: 3, terminating: 0 } });
+  });
+
+  it.concurrent('pods carry pod-template-hash: anti-affinity with matchLabelKeys separates revisions, not the whole workload (round 2: pod-template-hash)', async () => {
+    const ns = await namespace('tmplhash');
+    const pair = inNamespace(ns, 'tmplhash');
+    // Every node has kubernetes.io/os: one domain, so at most one pod per revision at a time.
+    const r = await runScenario(pair, { replicas: 1, strategy: rolling(1, 0), antiAffinity: { topologyKey: 'kubernetes.io/os', matchLabelKeys: ['pod-template-hash'] } }, [
+      { op: { op: 'image', image: 'registry.example/app:2' } },
+    ], { label: 'tmplhash' });
+    expect(r.podGroup.pods).toEqual({ 'registry.example/app:2': { total: 1, ready: 1, available: 1, terminating: 0 } });
+    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${pair.apps[1]}` })).items;
+    expect(pods.map((p) => p.metadata?.labels?.['pod-template-hash'])).toEqual(pods.map((p) => p.metadata?.labels?.['controller-revision-hash']));
+  });
+
   // PodGroup only: a Deployment has no sidecars.
   it('spec.sidecars is part of the revision: a change rolls out, rollback restores it (divergence 10)', async () => {
     const ns = await namespace('sidecars');

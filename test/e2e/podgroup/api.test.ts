@@ -71,7 +71,7 @@ describe('PodGroup API validation', () => {
       progressDeadlineSeconds: 600,
       revisionHistoryLimit: 10,
       paused: false,
-      podReplacementPolicy: 'TerminationComplete',
+      podReplacementPolicy: 'TerminationStarted',
       strategy: { type: 'RollingUpdate' },
     });
     await expect(
@@ -95,7 +95,7 @@ describe('PodGroup API validation', () => {
   it('documents fields for kubectl explain', () => {
     const strategy = kubectl('explain', 'podgroup.spec.strategy');
     expect(strategy).toContain('Recreate deletes every old pod');
-    expect(kubectl('explain', 'podgroup.spec.podReplacementPolicy')).toContain('TerminationComplete (default)');
+    expect(kubectl('explain', 'podgroup.spec.podReplacementPolicy')).toContain('TerminationStarted (default, what a ReplicaSet does)');
     expect(kubectl('explain', 'podgroup.spec.template.spec.containers.image')).toContain('Container image name');
     expect(kubectl('explain', 'podgroup.status.conditions')).toContain('ProgressDeadlineExceeded');
   });

@@ -110,15 +110,23 @@ describe('PodGroup lifecycle', () => {
     expect(scale.status).toEqual({ replicas: 2, selector: 'app=big' });
   });
 
-  it('replaces a Failed pod', async () => {
+  it('replaces a Failed pod and keeps it for the user to inspect (left to the pod garbage collector, as a ReplicaSet does)', async () => {
     await createPodGroup(ns.name, podGroupManifest('fails', { replicas: 2 }));
     await waitForRollout(ns.name, 'fails');
     const victim = (await podsOf(ns.name, 'fails'))[0]?.metadata?.name ?? '';
     await core.patchNamespacedPodStatus({ name: victim, namespace: ns.name, body: { status: { phase: 'Failed', reason: 'Evicted' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     await eventually('failed pod replaced', async () => {
-      const pods = await podsOf(ns.name, 'fails');
-      return pods.length === 2 && !pods.some((p) => p.metadata?.name === victim) && pods.every((p) => p.status?.phase === 'Running');
+      const running = (await podsOf(ns.name, 'fails')).filter((p) => p.metadata?.name !== victim);
+      return running.length === 2 && running.every((p) => p.status?.phase === 'Running');
     }, 60_000);
+    const kept = await core.readNamespacedPod({ name: victim, namespace: ns.name });
+    expect(kept.status?.phase).toBe('Failed');
+    expect(kept.metadata?.deletionTimestamp).toBeUndefined();
+    // It counts for nothing: the status shows the two running pods.
+    await eventually('status of the two running pods', async () => {
+      const s = (await getPodGroup(ns.name, 'fails')).status;
+      return s?.replicas === 2 && s.availableReplicas === 2;
+    });
   });
 
   it('adopts a matching orphan and releases pods whose labels stop matching', async () => {

@@ -47,7 +47,7 @@ describe('PodGroup rollouts', () => {
 
   it('rolls out within maxSurge/maxUnavailable at every observed instant, keeps revisions, and rolls back', async () => {
     const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 2, maxUnavailable: 1 } };
-    await createPodGroup(ns.name, podGroupManifest('web', { replicas: 6, strategy }, 'registry.example/web:1'));
+    await createPodGroup(ns.name, podGroupManifest('web', { replicas: 6, strategy, podReplacementPolicy: 'TerminationComplete' }, 'registry.example/web:1'));
     const v1 = await waitForRollout(ns.name, 'web');
     const watcher = await watch('web', 6 + 2, 6 - 1);
 
@@ -87,8 +87,8 @@ describe('PodGroup rollouts', () => {
     });
   });
 
-  it('honours the default 25% bounds with terminating pods counted (TerminationComplete)', async () => {
-    await createPodGroup(ns.name, podGroupManifest('dflt', { replicas: 4 }));
+  it('honours the default 25% bounds with terminating pods counted (TerminationComplete, the opt-in)', async () => {
+    await createPodGroup(ns.name, podGroupManifest('dflt', { replicas: 4, podReplacementPolicy: 'TerminationComplete' }));
     await waitForRollout(ns.name, 'dflt');
     const watcher = await watch('dflt', 4 + 1, 4 - 1);
     await setImage(ns.name, 'dflt', 'registry.example/dflt:2');
@@ -181,7 +181,7 @@ describe('PodGroup rollouts', () => {
 
   it('finishes a rollout after the manager is killed mid-way, never exceeding the surge bound', async () => {
     const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 2, maxUnavailable: 0 } };
-    await createPodGroup(ns.name, podGroupManifest('restart', { replicas: 10, strategy, minReadySeconds: 1 }));
+    await createPodGroup(ns.name, podGroupManifest('restart', { replicas: 10, strategy, minReadySeconds: 1, podReplacementPolicy: 'TerminationComplete' }));
     await waitForRollout(ns.name, 'restart');
     const watcher = await watch('restart', 12, 10);
     await setImage(ns.name, 'restart', 'registry.example/restart:2');

@@ -1,6 +1,6 @@
 // Faults during rollouts, bounded in time: the manager is killed with SIGKILL at random points
 // of 20 rolling updates and restarted each time, while a pod watcher checks at every event that
-// pods never exceed replicas + maxSurge (terminating pods counted: TerminationComplete) and
+// pods never exceed replicas + maxSurge (terminating pods counted: podReplacementPolicy TerminationComplete) and
 // available pods never drop below replicas − maxUnavailable; at the end no pod is orphaned and the
 // PodGroup has converged. Then two managers share a Lease through a failover, and at no observed
 // instant do both report leader_election_master_status 1.
@@ -32,7 +32,7 @@ describe('chaos', () => {
   it(`keeps rollout bounds while the manager is killed during ${ROLLOUTS} rolling updates`, async () => {
     manager = await startManager();
     const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: SURGE, maxUnavailable: UNAVAILABLE } };
-    await createPodGroup(ns.name, podGroupManifest('chaos', { replicas: REPLICAS, strategy }, 'registry.example/chaos:0'));
+    await createPodGroup(ns.name, podGroupManifest('chaos', { replicas: REPLICAS, strategy, podReplacementPolicy: 'TerminationComplete' }, 'registry.example/chaos:0'));
     await waitForRollout(ns.name, 'chaos');
     watcher = new PodWatcher(ns.name, 'app=chaos', { maxPods: REPLICAS + SURGE, minAvailable: REPLICAS - UNAVAILABLE });
     await watcher.start();

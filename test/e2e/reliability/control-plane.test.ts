@@ -81,7 +81,7 @@ describe('control-plane restarts during a rollout', () => {
     it(`completes a rolling update through a ${component} restart without breaking its bounds`, async () => {
       const name = component === 'etcd' ? 'through-etcd' : 'through-apiserver';
       const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: SURGE, maxUnavailable: UNAVAILABLE } };
-      await createPodGroup(ns.name, podGroupManifest(name, { replicas: REPLICAS, minReadySeconds: 1, strategy }, image(name, 1)));
+      await createPodGroup(ns.name, podGroupManifest(name, { replicas: REPLICAS, minReadySeconds: 1, strategy, podReplacementPolicy: 'TerminationComplete' }, image(name, 1)));
       await waitForRollout(ns.name, name);
       const watcher = new PodWatcher(ns.name, `app=${name}`, { maxPods: REPLICAS + SURGE, minAvailable: REPLICAS - UNAVAILABLE });
       watchers.push(watcher);

@@ -48,7 +48,7 @@ describe('lost answers', () => {
     await watcher.start();
     manager = await startManager(['--kubeconfig', proxy.kubeconfig]);
 
-    await createPodGroup(ns.name, podGroupManifest('lost', { replicas: REPLICAS }));
+    await createPodGroup(ns.name, podGroupManifest('lost', { replicas: REPLICAS, podReplacementPolicy: 'TerminationComplete' }));
     await waitForRollout(ns.name, 'lost');
 
     expect(proxy.dropped).toHaveLength(LOST);

@@ -171,8 +171,8 @@ export interface Bounds {
   maxPods: number;
   minAvailable: number;
   /**
-   * Whether terminating pods count against maxPods: true for podReplacementPolicy
-   * TerminationComplete (the default), false for TerminationStarted.
+   * Whether terminating pods count against maxPods: true (the default here) for
+   * podReplacementPolicy TerminationComplete, false for TerminationStarted (the PodGroup's default).
    */
   countTerminating?: boolean;
 }

@@ -185,6 +185,17 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(control.of('createPod')).toHaveLength(1);
   });
 
+  it('adopts an orphan of its template in the sync that creates the revision, instead of creating a pod for it', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const decision = decideUpdateRevision(pg, [], 0);
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, pods(1, 'orphan', { hash: decision.hash }), []), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('createRevision')).toHaveLength(1);
+    expect(control.of('patchPod').map((c) => c.name)).toEqual(['orphan-0']);
+    expect(control.of('createPod')).toEqual([]);
+  });
+
   it('leaves a bare pod with the selector labels alone: not adopted, not counted, not deleted', async () => {
     const pg = podGroup({ replicas: 2 });
     const decision = decideUpdateRevision(pg, [], 0);
