@@ -605,11 +605,16 @@ export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[],
       ].join('\n'),
     );
   };
+  let result: ScenarioResult;
   try {
-    return await runSteps(both, steps, options, done, fail);
-  } finally {
-    await Promise.all(both.map((w) => w.dispose()));
+    result = await runSteps(both, steps, options, done, fail);
+  } catch (err) {
+    // The scenario's own failure is what to report; cleanup is best effort then.
+    await Promise.allSettled(both.map((w) => w.dispose()));
+    throw err;
   }
+  await Promise.all(both.map((w) => w.dispose()));
+  return result;
 }
 
 async function runSteps(
