@@ -9,9 +9,9 @@
 //    lost pod is replaced in its own revision, also in the middle of a rollout or while paused.
 //
 // Bounds, at every step (all counts are of pods owned by the PodGroup):
-//  - pods that count ≤ replicas + maxSurge, where terminating pods count only under
-//    podReplacementPolicy TerminationComplete (the default, TerminationStarted, replaces a pod
-//    as soon as its deletion starts, as a ReplicaSet does);
+//  - pods that count ≤ replicas + maxSurge, where terminating pods count only under the
+//    opt-in podReplacementPolicy TerminationComplete (the default, TerminationStarted, replaces
+//    a pod as soon as its deletion starts, as a ReplicaSet does);
 //  - available pods ≥ replicas − maxUnavailable: an old revision's count is lowered past its
 //    unavailable pods only when enough others are available (as reconcileOldReplicaSets);
 //  - Recreate lowers every old revision to 0 and raises the update revision only when no old
