@@ -15,7 +15,7 @@ import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
-import { isTerminating } from './pod-state.js';
+import { isActive, isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
 import { canonicalJson, decideUpdateRevision, recordedReplicas, recordReplicasPatch, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
 import { decideRollback } from './rollback.js';
@@ -125,8 +125,9 @@ export class PodGroupReconciler {
     let failure: ReplicaFailure;
     let planRecheck: number | undefined;
     let sizedFor = pg.status?.sizedForReplicas;
+    let desiredSizes: ReadonlyMap<string, number> = this.recordedSizes(key, byHash);
     if (this.expectations.satisfied(key)) {
-      const desired = this.recordedSizes(key, byHash);
+      const desired = desiredSizes;
       const decided = plan({
         spec: pg.spec,
         pods,
@@ -139,6 +140,7 @@ export class PodGroupReconciler {
       });
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
+      desiredSizes = decided.sizes;
       await this.recordSizes(key, decided.sizes, desired, byHash, pods);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
@@ -156,6 +158,7 @@ export class PodGroupReconciler {
       replicaFailure: failure,
       sizedForReplicas: sizedFor,
       revisionCreated,
+      desiredSizes,
       now,
     });
     await this.writeStatus(pg, status, ctx);
@@ -397,10 +400,15 @@ export class PodGroupReconciler {
     ctx.log.info('rollback', { requested: pg.metadata?.annotations?.[ROLLBACK_ANNOTATION], outcome: decision.event.reason });
   }
 
-  /** Prunes old revisions beyond the history limit that no pod uses and that want no pods (`wanted`). */
+  /**
+   * Prunes old revisions beyond the history limit (revisionsToPrune). Busy: active pods use it
+   * or it wants pods (`wanted`); pods that are only terminating do not keep it, as they do not
+   * count in a ReplicaSet's status.replicas.
+   */
   private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
-    const live = new Set([...this.caches.pods.byIndex(BY_CONTROLLER_UID, pg.metadata?.uid ?? '').map((p) => revisionHashOf(p) ?? ''), ...wanted]);
-    for (const r of revisionsToPrune(owned, updateHash, live, pg.spec.revisionHistoryLimit ?? 10)) {
+    const active = this.caches.pods.byIndex(BY_CONTROLLER_UID, pg.metadata?.uid ?? '').filter(isActive);
+    const busy = new Set([...active.map((p) => revisionHashOf(p) ?? ''), ...wanted]);
+    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit ?? 10)) {
       try {
         await this.control.deleteRevision(r);
         ctx.log.info('pruned revision', { revision: r.metadata?.name });

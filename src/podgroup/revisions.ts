@@ -179,17 +179,19 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
 }
 
 /**
- * Revisions to delete, as Deployment's cleanupDeployment: as many as the old (not update)
- * revisions exceed `limit`, oldest first, skipping any that pods still use or that still want
- * pods (`liveHashes` holds both).
+ * Revisions to delete, as Deployment's cleanupDeployment: of the old (not update) revisions not
+ * already being deleted, only the `diff` oldest ones (diff = how many exceed `limit`) are
+ * considered, and busy ones among them (`busyHashes`: a revision with active pods or a desired
+ * count above 0) are skipped without looking further: the window never widens to newer ones, so
+ * the revisions `rollout undo --to-revision` may name survive as a ReplicaSet would.
  */
 export function revisionsToPrune(
   revisions: k8s.V1ControllerRevision[],
   updateHash: string,
-  liveHashes: Set<string>,
+  busyHashes: Set<string>,
   limit: number,
 ): k8s.V1ControllerRevision[] {
   const old = revisions.filter((r) => (revisionHashOf(r) ?? '') !== updateHash && r.metadata?.deletionTimestamp == null).sort((a, b) => revisionNumber(a) - revisionNumber(b));
-  const excess = old.length - limit;
-  return old.filter((r) => !liveHashes.has(revisionHashOf(r) ?? '')).slice(0, Math.max(0, excess));
+  const diff = Math.max(0, old.length - limit);
+  return old.slice(0, diff).filter((r) => !busyHashes.has(revisionHashOf(r) ?? ''));
 }

@@ -43,6 +43,12 @@ export interface StatusInput {
   sizedForReplicas: number | undefined;
   /** True when this sync created the update revision. */
   revisionCreated: boolean;
+  /**
+   * Every revision's desired pod count after this sync (a ReplicaSet's spec.replicas): their sum
+   * minus the available pods is unavailableReplicas, as upstream's calculateStatus. A surge pod
+   * that cannot be created (quota) stays unavailable.
+   */
+  desiredSizes: ReadonlyMap<string, number>;
   now: number;
 }
 
@@ -246,8 +252,7 @@ export function computeStatus(input: StatusInput): StatusResult {
     readyReplicas: ready,
     availableReplicas: available,
     updatedReplicas: updated,
-    // Upstream: the ReplicaSets' replicas summed (surge included) minus available.
-    unavailableReplicas: Math.max(0, Math.max(counts.active.length, replicas) - available),
+    unavailableReplicas: Math.max(0, [...input.desiredSizes.values()].reduce((n, v) => n + v, 0) - available),
     terminatingReplicas: counts.terminating.length,
     scheduledReplicas: scheduled,
     currentRevision,

@@ -78,12 +78,18 @@ describe('revisions', () => {
     expect(back).toMatchObject({ kind: 'renumber', number: 3, hash: first.hash });
   });
 
-  it('prunes the oldest unused revisions beyond the limit', () => {
+  it('prunes only the oldest revisions beyond the limit, skipping busy ones without widening (cleanupDeployment)', () => {
     const revs = [1, 2, 3, 4, 5].map((n) => newRevision(pg(`x:${n}`), `h${n}`, n));
-    const pruned = revisionsToPrune(revs, 'h5', new Set(['h1']), 2).map((r) => r.revision);
-    // 4 old revisions, limit 2: the 2 oldest go, but h1 has pods, so h2 and h3 (as cleanupDeployment).
-    expect(pruned).toEqual([2, 3]);
+    // 4 old revisions, limit 2: only h1 and h2 are considered; h1 is busy, so only h2 goes (h3 stays for rollout undo).
+    expect(revisionsToPrune(revs, 'h5', new Set(['h1']), 2).map((r) => r.revision)).toEqual([2]);
+    expect(revisionsToPrune(revs, 'h5', new Set(), 2).map((r) => r.revision)).toEqual([1, 2]);
+    expect(revisionsToPrune(revs, 'h5', new Set(['h1', 'h2']), 2)).toEqual([]);
     expect(revisionsToPrune(revs, 'h5', new Set(), 10)).toEqual([]);
+    // The update revision is never old, whatever its number (a rollback renumbers it).
+    expect(revisionsToPrune(revs, 'h1', new Set(), 0).map((r) => r.revision)).toEqual([2, 3, 4, 5]);
+    // Revisions already being deleted do not count.
+    const deleting = revs.map((r, i) => (i === 0 ? { ...r, metadata: { ...r.metadata, deletionTimestamp: new Date() } } : r));
+    expect(revisionsToPrune(deleting, 'h5', new Set(), 2).map((r) => r.revision)).toEqual([2]);
   });
 });
 
