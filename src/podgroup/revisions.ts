@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
 export function canonicalJson(value: unknown): string {
@@ -57,15 +58,22 @@ export interface RevisionData {
 export const revisionContent = (spec: Pick<PodGroupSpec, 'template' | 'sidecars'>): RevisionData =>
   spec.sidecars === undefined ? { template: spec.template } : { template: spec.template, sidecars: spec.sidecars };
 
-/** The hash of a revision's content (the template alone hashes as before spec.sidecars was part of it). */
+/**
+ * The hash of a revision's content, in its normal form (normalize-template.ts), so a respelled
+ * template hashes alike. Revisions made before are still found by sameContent and keep their hash.
+ */
 export function contentHash(content: RevisionData, collisionCount: number): string {
   const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
-  const sidecars = content.sidecars === undefined ? '' : `+sidecars:${canonicalJson(content.sidecars)}`;
-  return safeEncode(fnv1a32(canonicalJson(content.template) + sidecars + suffix)).slice(0, 10);
+  const sidecars = normalizeSidecars(content.sidecars);
+  return safeEncode(fnv1a32(canonicalJson(normalizeTemplate(content.template)) + (sidecars === undefined ? '' : `+sidecars:${canonicalJson(sidecars)}`) + suffix)).slice(0, 10);
 }
 
+/** A revision's content in its normal form as text: equal for templates the API server would store alike in a Deployment. */
+const contentKey = (c: RevisionData | undefined): string => `${canonicalJson(normalizeTemplate(c?.template ?? {}))}+${canonicalJson(normalizeSidecars(c?.sidecars) ?? null)}`;
+
+/** Whether two revisions make the same pods: equal once defaulted and canonicalised as the API server does a Deployment's template. */
 export function sameContent(a: RevisionData | undefined, b: RevisionData | undefined): boolean {
-  return canonicalJson(a?.template ?? {}) === canonicalJson(b?.template ?? {}) && canonicalJson(a?.sidecars ?? null) === canonicalJson(b?.sidecars ?? null);
+  return contentKey(a) === contentKey(b);
 }
 
 export function revisionData(revision: k8s.V1ControllerRevision): RevisionData | undefined {
@@ -165,7 +173,8 @@ export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRev
 export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {
   const latest = latestRevisionNumber(revisions);
   const content = revisionContent(pg.spec);
-  const equal = revisions.filter((r) => sameContent(revisionData(r), content)).sort((a, b) => revisionNumber(b) - revisionNumber(a));
+  const key = contentKey(content);
+  const equal = revisions.filter((r) => revisionData(r) !== undefined && contentKey(revisionData(r)) === key).sort((a, b) => revisionNumber(b) - revisionNumber(a));
   const match = equal[0];
   if (match !== undefined) {
     const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
