@@ -25,6 +25,11 @@ export const REVISION_SIDECARS_ANNOTATION = `${GROUP}/sidecars`;
  * then brought to its count, so a lost pod is replaced in its own revision.
  */
 export const REVISION_REPLICAS_ANNOTATION = `${GROUP}/replicas`;
+/**
+ * Annotation on a PodGroup: the number of its update revision, as `deployment.kubernetes.io/revision`
+ * on a Deployment (CD scripts and `kubectl podgroup rollout status --revision` read it).
+ */
+export const REVISION_ANNOTATION = `${GROUP}/revision`;
 /** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The secondary scheduler that runs the gang/placement extender. */

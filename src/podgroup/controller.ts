@@ -17,11 +17,25 @@ import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
 import { isActive, isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
-import { canonicalJson, decideUpdateRevision, recordedReplicas, recordReplicasPatch, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
+import {
+  canonicalJson,
+  decidedNumber,
+  decideUpdateRevision,
+  recordedReplicas,
+  recordReplicasPatch,
+  revisionAnnotationOps,
+  revisionContent,
+  revisionData,
+  revisionHashOf,
+  revisionNumber,
+  revisionsToPrune,
+  sameContent,
+  type RevisionData,
+} from './revisions.js';
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
-import { computeStatus, REASON, statusEvents, type StatusInput } from './status.js';
+import { computeStatus, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
 
 export const CONTROLLER_NAME = 'podgroup';
 
@@ -106,7 +120,8 @@ export class PodGroupReconciler {
       pg,
       planClaim(pg.spec.selector, this.caches.revisions.byIndex(BY_CONTROLLER_UID, uid), this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)),
     );
-    if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined) {
+    // As syncDeployment: a paused PodGroup only scales; a rollback waits for the resume.
+    if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined && pg.spec.paused !== true) {
       await this.rollback(pg, revisions, ctx);
       return undefined;
     }
@@ -115,7 +130,7 @@ export class PodGroupReconciler {
     if (revisionState === 'collision') {
       return { requeue: true };
     }
-    const { updateHash, revisionCreated, contents } = revisionState;
+    const { updateHash, updateNumber, revisionCreated, contents } = revisionState;
     const byHash = new Map<string, k8s.V1ControllerRevision>();
     for (const r of [...revisions, ...(revisionState.updateRevision === undefined ? [] : [revisionState.updateRevision])]) {
       byHash.set(revisionHashOf(r) ?? '', r);
@@ -162,6 +177,9 @@ export class PodGroupReconciler {
       now,
     });
     await this.writeStatus(pg, status, ctx);
+    if (updateNumber !== undefined) {
+      await this.recordRevisionNumber(pg, updateNumber);
+    }
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
@@ -181,7 +199,7 @@ export class PodGroupReconciler {
     pg: PodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
-  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
+  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; updateNumber?: number; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
     const collisionCount = pg.status?.collisionCount ?? 0;
     const decision = decideUpdateRevision(pg, owned, collisionCount);
     const contents = new Map<string, RevisionData>();
@@ -202,6 +220,7 @@ export class PodGroupReconciler {
         this.events.event(pg, 'Normal', 'RevisionCreated', `Created revision ${decision.revision.metadata?.name} (revision ${decision.revision.revision})`);
       } catch (err) {
         if (!isConflict(err)) {
+          await this.reportRevisionCreateError(pg, decision.revision.metadata?.name ?? '', err, ctx);
           throw err;
         }
         // As getNewReplicaSet: an existing object of that name is fine only if it is ours and equal.
@@ -221,7 +240,48 @@ export class PodGroupReconciler {
       }
     }
     contents.set(decision.hash, revisionContent(pg.spec));
-    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), revisionCreated, contents };
+    // While paused before the update revision exists, the number stays the last one's (as a Deployment's).
+    const updateNumber = updateRevision === undefined ? undefined : decision.kind === 'create' ? revisionNumber(updateRevision) : decidedNumber(decision);
+    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), ...(updateNumber === undefined ? {} : { updateNumber }), revisionCreated, contents };
+  }
+
+  /** The update revision's number onto the PodGroup (revisionAnnotationOps); a PodGroup deleted meanwhile needs none. */
+  private async recordRevisionNumber(pg: PodGroup, number: number): Promise<void> {
+    const ops = revisionAnnotationOps(pg, number);
+    if (ops.length === 0) {
+      return;
+    }
+    try {
+      await this.control.jsonPatchPodGroup(pg, ops);
+    } catch (err) {
+      if (!isNotFound(err)) {
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * A refused revision create, as getNewReplicaSet reports a refused ReplicaSet create: a
+   * Warning event and Progressing=False/ReplicaSetCreateError written at once (the sync stops
+   * here and is retried with backoff).
+   */
+  private async reportRevisionCreateError(pg: PodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
+    const message = errorMessage(err);
+    if (isNamespaceTerminating(err)) {
+      return;
+    }
+    const conditions = revisionCreateFailed(pg, revisionName, message, this.clock());
+    if (conditions !== undefined) {
+      try {
+        await this.control.patchPodGroupStatus(pg, { conditions });
+      } catch (patchErr) {
+        if (!isConflict(patchErr) && !isNotFound(patchErr)) {
+          throw patchErr;
+        }
+        ctx.log.debug('status not written: the PodGroup changed meanwhile');
+      }
+    }
+    this.events.event(pg, 'Warning', REASON.revisionCreateError, `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}`);
   }
 
   /** Each revision's desired count: the one this controller wrote if the cache is behind it, else the recorded one. */

@@ -5,7 +5,7 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
 import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
@@ -167,6 +167,25 @@ export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRev
     return [{ op: 'add', path, value: cause }];
   }
   return changeCauseOf(pg) === undefined ? [] : [{ op: 'remove', path }];
+}
+
+/** The number a decision gives the update revision. */
+export const decidedNumber = (d: RevisionDecision): number => (d.kind === 'renumber' ? d.number : revisionNumber(d.revision));
+
+/**
+ * JSON Patch operations that record the update revision's number on the PodGroup (as
+ * getNewReplicaSet sets deployment.kubernetes.io/revision); none when it is already there.
+ */
+export function revisionAnnotationOps(pg: PodGroup, number: number): object[] {
+  const value = String(number);
+  const annotations = pg.metadata?.annotations;
+  if (annotations?.[REVISION_ANNOTATION] === value) {
+    return [];
+  }
+  if (annotations === undefined) {
+    return [{ op: 'add', path: '/metadata/annotations', value: { [REVISION_ANNOTATION]: value } }];
+  }
+  return [{ op: 'add', path: `/metadata/annotations/${REVISION_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`, value }];
 }
 
 /** Which ControllerRevision represents the PodGroup's current template and sidecars. */

@@ -28,6 +28,7 @@ export const REASON = {
   minimumUnavailable: 'MinimumReplicasUnavailable',
   failedCreate: 'FailedCreate',
   failedDelete: 'FailedDelete',
+  revisionCreateError: 'ReplicaSetCreateError',
   gangScheduled: 'AllMembersScheduled',
   gangPending: 'Unschedulable',
 } as const;
@@ -114,6 +115,22 @@ export function setCondition(conditions: Condition[], next: Condition, nowIso: s
     lastUpdateTime: nowIso,
   };
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+}
+
+/**
+ * The conditions after the API refused to create the update revision (quota, admission), as
+ * getNewReplicaSet sets them: Progressing=False/ReplicaSetCreateError when there is a progress
+ * deadline; undefined when nothing is to be written. Nothing else in the status moves: the sync
+ * stops there, so observedGeneration too stays behind.
+ */
+export function revisionCreateFailed(pg: PodGroup, revisionName: string, message: string, now: number): Condition[] | undefined {
+  if (!hasProgressDeadline(pg.spec)) {
+    return undefined;
+  }
+  const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const before = pg.status?.conditions ?? [];
+  const after = setCondition(before, { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.revisionCreateError, message: `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}` }, nowIso);
+  return after === before ? undefined : after;
 }
 
 /** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */

@@ -10,6 +10,7 @@ import { GROUP, PLURAL, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../.
 import { clusterState, eventually } from '../support/cluster.js';
 import { apps, core, custom, mergePatch } from '../support/podgroups.js';
 import { normalize, sideBySide, type Kind, type Observed } from './differences.js';
+import { spelledContainer, spelledPodFields } from './spellings.js';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,8 @@ export interface WorkloadSpec {
   paused?: boolean;
   /** Extra template labels (e.g. for an admission policy to match). */
   labels?: Record<string, string>;
+  /** How the template is written (spellings.ts); every spelling is the same template. */
+  spelling?: number;
 }
 
 export type Op =
@@ -41,7 +44,11 @@ export type Op =
   | { op: 'orphanRecreate' }
   | { op: 'rollback' }
   | { op: 'relabelPod' }
-  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels'>> };
+  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels' | 'spelling'>> }
+  /** Writes the same template another way (spellings.ts): nothing may roll. */
+  | { op: 'respell'; spelling: number }
+  /** Server-side rollback to the previous revision: the annotation each controller acts on. */
+  | { op: 'rollbackAnnotation' };
 
 export const describeOp = (o: Op): string => JSON.stringify(o);
 
@@ -61,7 +68,8 @@ function template(app: string, spec: WorkloadSpec): k8s.V1PodTemplateSpec {
       // Both kinds' pods go through the default scheduler: this compares controllers only.
       schedulerName: 'default-scheduler',
       terminationGracePeriodSeconds: 0,
-      containers: [{ name: 'app', image: spec.image ?? 'registry.example/app:1' }],
+      containers: [spelledContainer(spec.image ?? 'registry.example/app:1', spec.spelling ?? 0)],
+      ...Object.fromEntries(Object.entries(spelledPodFields(spec.spelling ?? 0)).filter(([, v]) => v !== null)),
     },
   };
 }
@@ -166,7 +174,13 @@ export class Workload {
       }
       case 'image':
         this.spec = { ...this.spec, image: op.image };
-        await this.patch({ spec: { template: { spec: { containers: [{ name: 'app', image: op.image }] } } } });
+        await this.patch({ spec: { template: { spec: { containers: [spelledContainer(op.image, this.spec.spelling ?? 0)] } } } });
+        break;
+      case 'respell':
+        await this.respell(op.spelling);
+        break;
+      case 'rollbackAnnotation':
+        await this.requestRollback();
         break;
       case 'pause':
       case 'resume':
@@ -233,6 +247,23 @@ export class Workload {
     }
     const templates = Object.values(o.pods);
     return templates.length === 1 && templates[0]?.available === this.spec.replicas && templates[0]?.total === this.spec.replicas;
+  }
+
+  /** The same template written another way (a merge patch, as `kubectl apply` of a respelled manifest sends). */
+  private async respell(spelling: number): Promise<void> {
+    this.spec = { ...this.spec, spelling };
+    const image = this.spec.image ?? 'registry.example/app:1';
+    await this.patch({ spec: { template: { spec: { containers: [spelledContainer(image, spelling)], ...spelledPodFields(spelling) } } } });
+  }
+
+  /**
+   * Asks the controller itself to roll back to the previous revision: a Deployment's
+   * `deprecated.deployment.rollback.to` (still honoured by kube-controller-manager, and left
+   * alone while paused), a PodGroup's `podgroup.dev/rollback-to`.
+   */
+  private async requestRollback(): Promise<void> {
+    const key = this.kind === 'Deployment' ? 'deprecated.deployment.rollback.to' : ROLLBACK_ANNOTATION;
+    await this.patch({ metadata: { annotations: { [key]: '0' } } });
   }
 
   /** `kubectl delete --cascade=orphan`, wait until it is gone, then apply the same manifest again. */
@@ -351,6 +382,8 @@ export interface ScenarioOptions {
   pollMs?: number;
   /** Extra condition for settling after an op (e.g. both timed out). */
   until?: (observed: Observed) => boolean;
+  /** Settled even if status.observedGeneration stays behind (a sync that fails before its status, as getNewReplicaSet's create error). */
+  staleGeneration?: boolean;
 }
 
 export interface ScenarioResult {
@@ -380,7 +413,7 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
         w.timeline.push({ t: now, after, observed: o });
       }
     });
-    const caughtUp = observed.every((o) => o.observedGeneration >= o.generation && Object.values(o.pods).every((p) => p.terminating === 0));
+    const caughtUp = observed.every((o) => (options.staleGeneration === true || o.observedGeneration >= o.generation) && Object.values(o.pods).every((p) => p.terminating === 0));
     const wanted = options.until === undefined || observed.every(options.until);
     if (caughtUp && wanted && now - stableSince >= quietMs) {
       // The settled state joins the timeline with the events so far (reason ×count).

@@ -39,6 +39,19 @@ describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
     const pg = podGroup({ status: { observedGeneration: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] } });
     expect(() => rolloutStatus(pg)).toThrow(new RolloutError('podgroup "web" exceeded its progress deadline'));
   });
+  it('--revision: fails unless that revision runs (podgroup.dev/revision), as kubectl for a Deployment', () => {
+    const at = (value: string | undefined): PodGroup => {
+      const pg = podGroup({});
+      pg.metadata = { ...pg.metadata, annotations: value === undefined ? {} : { 'podgroup.dev/revision': value } };
+      return pg;
+    };
+    expect(rolloutStatus(at('3'), 3)).toEqual({ message: 'podgroup "web" successfully rolled out', done: true });
+    expect(() => rolloutStatus(at('2'), 3)).toThrow(new RolloutError('desired revision (3) is different from the running revision (2)'));
+    expect(() => rolloutStatus(at(undefined), 1)).toThrow(new RolloutError('desired revision (1) is different from the running revision (0)'));
+    expect(() => rolloutStatus(at('x'), 1)).toThrow(/cannot get the revision of podgroup "web"/);
+    // 0 (the default) pins nothing.
+    expect(rolloutStatus(at('2'), 0).done).toBe(true);
+  });
 });
 
 describe('history', () => {
