@@ -26,6 +26,12 @@ export const REVISION_SIDECARS_ANNOTATION = `${GROUP}/sidecars`;
  */
 export const REVISION_REPLICAS_ANNOTATION = `${GROUP}/replicas`;
 /**
+ * Annotation on ControllerRevisions: replicas + maxSurge of the PodGroup when the revision's
+ * count was last set (a ReplicaSet's deployment.kubernetes.io/max-replicas), the baseline of
+ * proportional scaling: a maxSurge changed since then does not skew the shares.
+ */
+export const REVISION_MAX_REPLICAS_ANNOTATION = `${GROUP}/max-replicas`;
+/**
  * Annotation on a PodGroup: the number of its update revision, as `deployment.kubernetes.io/revision`
  * on a Deployment (CD scripts and `kubectl podgroup rollout status --revision` read it).
  */

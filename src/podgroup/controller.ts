@@ -15,12 +15,14 @@ import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
+import { resolveFenceposts } from './rollout.js';
 import { isActive, isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
 import {
   canonicalJson,
   decidedNumber,
   decideUpdateRevision,
+  recordedMaxReplicas,
   recordedReplicas,
   recordReplicasPatch,
   revisionAnnotationOps,
@@ -60,6 +62,8 @@ interface AssumedSize {
   /** The revision's resourceVersion the write produced. */
   written: string | undefined;
   size: number;
+  /** The replicas + maxSurge written with it. */
+  maxReplicas: number;
 }
 
 /**
@@ -150,13 +154,14 @@ export class PodGroupReconciler {
         desired,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
+        maxReplicas: this.recordedMaxSizes(key, byHash),
         revisionCreated: new Map([...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()])),
         now,
       });
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
       desiredSizes = decided.sizes;
-      await this.recordSizes(key, decided.sizes, desired, byHash, pods);
+      await this.recordSizes(key, decided.sizes, desired, byHash, pods, (pg.spec.replicas ?? 1) + resolveFenceposts(pg.spec, pg.spec.replicas ?? 1).maxSurge);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -308,6 +313,20 @@ export class PodGroupReconciler {
     return sizes;
   }
 
+  /** Each revision's recorded replicas + maxSurge: the one written with a count the cache has not caught up with, else the recorded one. */
+  private recordedMaxSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
+    const assumed = this.assumedSizes.get(key);
+    const max = new Map<string, number>();
+    for (const [hash, r] of byHash) {
+      const mine = assumed?.get(objectKey(r));
+      const value = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written) ? mine.maxReplicas : recordedMaxReplicas(r);
+      if (value !== undefined) {
+        max.set(hash, value);
+      }
+    }
+    return max;
+  }
+
   /**
    * Writes the desired counts that changed onto their revisions (as the Deployment controller
    * scales ReplicaSets) before any pod is created or deleted for them. A revision that never
@@ -319,6 +338,7 @@ export class PodGroupReconciler {
     recorded: ReadonlyMap<string, number>,
     byHash: ReadonlyMap<string, k8s.V1ControllerRevision>,
     pods: k8s.V1Pod[],
+    maxReplicas: number,
   ): Promise<void> {
     const withPods = new Set(pods.map((p) => revisionHashOf(p) ?? ''));
     for (const [hash, size] of sizes) {
@@ -329,7 +349,7 @@ export class PodGroupReconciler {
       }
       let written: k8s.V1ControllerRevision;
       try {
-        written = await this.control.patchRevision(revision, recordReplicasPatch(size));
+        written = await this.control.patchRevision(revision, recordReplicasPatch(size, maxReplicas));
       } catch (err) {
         if (isNotFound(err)) {
           continue; // deleted meanwhile: its pods are sized by what exists
@@ -337,7 +357,7 @@ export class PodGroupReconciler {
         throw err;
       }
       const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
-      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size });
+      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size, maxReplicas });
       this.assumedSizes.set(key, assumed);
     }
   }

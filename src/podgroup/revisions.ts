@@ -5,7 +5,7 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_MAX_REPLICAS_ANNOTATION, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
 import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
@@ -130,8 +130,17 @@ export function recordedReplicas(revision: k8s.V1ControllerRevision): number | u
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** A merge patch that records a revision's desired pod count. */
-export const recordReplicasPatch = (replicas: number): object => ({ metadata: { annotations: { [REVISION_REPLICAS_ANNOTATION]: String(replicas) } } });
+/** The replicas + maxSurge recorded with the revision's count; undefined when none (or not a positive count) is. */
+export function recordedMaxReplicas(revision: k8s.V1ControllerRevision): number | undefined {
+  const raw = revision.metadata?.annotations?.[REVISION_MAX_REPLICAS_ANNOTATION];
+  const n = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A merge patch that records a revision's desired pod count and the PodGroup's replicas + maxSurge then (SetReplicasAnnotations). */
+export const recordReplicasPatch = (replicas: number, maxReplicas: number): object => ({
+  metadata: { annotations: { [REVISION_REPLICAS_ANNOTATION]: String(replicas), [REVISION_MAX_REPLICAS_ANNOTATION]: String(maxReplicas) } },
+});
 
 export const revisionNumber = (r: k8s.V1ControllerRevision): number => Number(r.revision ?? 0);
 

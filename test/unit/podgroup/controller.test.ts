@@ -148,7 +148,8 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     await reconciler.reconcile(request, ctx);
     // Adopted, then its desired count (none recorded yet: its 3 pods) is recorded on it.
     expect(control.of('patchRevision').map((c) => c.name)).toEqual([`web-${decision.hash}`, `web-${decision.hash}`]);
-    expect(control.of('patchRevision')[1]?.body).toEqual({ metadata: { annotations: { 'podgroup.dev/replicas': '3' } } });
+    // With replicas + maxSurge (3 + 25% → 4) then, the baseline of proportional scaling.
+    expect(control.of('patchRevision')[1]?.body).toEqual({ metadata: { annotations: { 'podgroup.dev/replicas': '3', 'podgroup.dev/max-replicas': '4' } } });
     expect(control.of('createRevision')).toEqual([]);
     expect(control.of('patchPod')).toHaveLength(3);
     expect(control.of('createPod')).toEqual([]);
@@ -206,7 +207,7 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const reconciler = new PodGroupReconciler(caches, control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
     // The surge step: the update revision wants 1, recorded before its pod is created.
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1', 'podgroup.dev/max-replicas': '4' } } }]]);
     expect(control.calls.findIndex((c) => c.verb === 'patchRevision')).toBeLessThan(control.calls.findIndex((c) => c.verb === 'createPod'));
     const created = control.of('createPod').map((c) => c.body as k8s.V1Pod);
     expect(created.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).toEqual([d2.hash]);
@@ -225,7 +226,7 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     await reconciler.reconcile(request, ctx);
     expect(control.of('deletePod').map((c) => c.name)).toHaveLength(1);
     expect(control.of('deletePod').map((c) => c.name)).not.toContain(newPod.metadata?.name);
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2', 'podgroup.dev/max-replicas': '4' } } }]]);
   });
 
   it('a refused revision create: Progressing=False/ReplicaSetCreateError written at once, a Warning, a retry; nothing else moves', async () => {
