@@ -17,6 +17,8 @@ export interface Observed {
   /** template key (image, "+unschedulable") → counts of the workload's pods with that template. */
   pods: Record<string, { total: number; ready: number; available: number; terminating: number }>;
   revisions: number;
+  /** The revision number on the object (deployment.kubernetes.io/revision, podgroup.dev/revision); 0 when none. */
+  revision: number;
 }
 
 /** The fields every Deployment status has (extra-status). */

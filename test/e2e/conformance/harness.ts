@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, PLURAL, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../../../src/api/podgroup.js';
+import { GROUP, PLURAL, REVISION_ANNOTATION, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../../../src/api/podgroup.js';
 import { clusterState, eventually } from '../support/cluster.js';
 import { apps, core, custom, mergePatch } from '../support/podgroups.js';
 import { normalize, sideBySide, type Kind, type Observed } from './differences.js';
@@ -318,6 +318,7 @@ export class Workload {
       conditions: Object.fromEntries(conditions.sort()),
       pods: Object.fromEntries(Object.entries(byTemplate).sort(([a], [b]) => a.localeCompare(b))),
       revisions: revisions.length,
+      revision: Number(obj.metadata?.annotations?.[this.kind === 'Deployment' ? 'deployment.kubernetes.io/revision' : REVISION_ANNOTATION] ?? 0),
     };
   }
 
