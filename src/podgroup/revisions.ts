@@ -5,7 +5,7 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_MAX_REPLICAS_ANNOTATION, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_MAX_REPLICAS_ANNOTATION, REVISION_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
 import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
@@ -47,7 +47,17 @@ function safeEncode(n: number): string {
 /** The annotation Deployments copy onto their ReplicaSets and `kubectl rollout history` shows. */
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
 
-const changeCauseOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
+/**
+ * Annotations that belong to the object they are on and are never copied between a PodGroup and
+ * its revisions (upstream's annotationsToSkip): kubectl's last-applied configuration, the
+ * revision number, the per-revision counts, the rollback request.
+ */
+const NOT_COPIED = new Set(['kubectl.kubernetes.io/last-applied-configuration', REVISION_ANNOTATION, REVISION_REPLICAS_ANNOTATION, REVISION_MAX_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION]);
+
+/** The annotations a revision takes from its PodGroup (change-cause among them), as a ReplicaSet from its Deployment. */
+function copiedAnnotations(obj: k8s.KubernetesObject): Record<string, string> {
+  return Object.fromEntries(Object.entries(obj.metadata?.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)));
+}
 
 /** What a revision holds: everything that shapes the pods made from it. */
 export interface RevisionData {
@@ -115,7 +125,7 @@ export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V
       name: `${name}-${hash}`,
       namespace: pg.metadata?.namespace,
       labels: { ...pg.spec.template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: boundedLabelValue(name) },
-      ...(changeCauseOf(pg) === undefined ? {} : { annotations: { [CHANGE_CAUSE_ANNOTATION]: changeCauseOf(pg) as string } }),
+      ...(Object.keys(copiedAnnotations(pg)).length === 0 ? {} : { annotations: copiedAnnotations(pg) }),
       ownerReferences: [controllerRef(pg)],
     },
     data: revisionContent(pg.spec),
@@ -149,33 +159,33 @@ export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): num
 }
 
 export type RevisionDecision =
-  /** `patch` (a merge patch for the revision) when the PodGroup's change-cause differs from its record. */
+  /** `patch` (a merge patch for the revision) when annotations of the PodGroup differ from its record. */
   | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string; patch?: object }
   /** An older revision holds this content (a rollback): reuse it under a new, highest number. */
   | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number; patch: object }
   | { kind: 'create'; revision: k8s.V1ControllerRevision; hash: string };
 
 /**
- * The PodGroup's change-cause onto an existing revision, as the Deployment controller copies its
- * annotations onto the new ReplicaSet: set when the PodGroup has one that differs, else kept.
+ * The PodGroup's annotations onto its update revision, as copyDeploymentAnnotationsToReplicaSet:
+ * those that differ are set, none are removed.
  */
-function changeCausePatch(pg: PodGroup, revision: k8s.V1ControllerRevision): { metadata: { annotations: Record<string, string> } } | undefined {
-  const cause = changeCauseOf(pg);
-  return cause === undefined || cause === changeCauseOf(revision) ? undefined : { metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: cause } } };
+function annotationsPatch(pg: PodGroup, revision: k8s.V1ControllerRevision): { metadata: { annotations: Record<string, string> } } | undefined {
+  const theirs = revision.metadata?.annotations ?? {};
+  const changed = Object.entries(copiedAnnotations(pg)).filter(([k, v]) => theirs[k] !== v);
+  return changed.length === 0 ? undefined : { metadata: { annotations: Object.fromEntries(changed) } };
 }
 
 /**
- * JSON Patch operations that carry the target revision's change-cause to the PodGroup on a
- * rollback (kubectl's rollbacker does so for Deployments), so the renumbered revision keeps the
- * cause it was made for; removes the PodGroup's when the target has none.
+ * The JSON Patch operation that gives the PodGroup the target revision's annotations on a
+ * rollback, as SetDeploymentAnnotationsTo: the PodGroup keeps only its own (NOT_COPIED, less the
+ * rollback request being answered) and takes the revision's others (change-cause among them), so
+ * the renumbered revision keeps the cause it was made for.
  */
-export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRevision): object[] {
-  const cause = changeCauseOf(target);
-  const path = `/metadata/annotations/${CHANGE_CAUSE_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-  if (cause !== undefined) {
-    return [{ op: 'add', path, value: cause }];
-  }
-  return changeCauseOf(pg) === undefined ? [] : [{ op: 'remove', path }];
+export function rollbackAnnotationsOps(pg: PodGroup, target: k8s.V1ControllerRevision): object[] {
+  const own = Object.entries(pg.metadata?.annotations ?? {}).filter(([k]) => NOT_COPIED.has(k) && k !== ROLLBACK_ANNOTATION);
+  const next = { ...Object.fromEntries(own), ...copiedAnnotations(target) };
+  const current = Object.fromEntries(Object.entries(pg.metadata?.annotations ?? {}).filter(([k]) => k !== ROLLBACK_ANNOTATION));
+  return canonicalJson(next) === canonicalJson(current) ? [] : [{ op: 'replace', path: '/metadata/annotations', value: next }];
 }
 
 /** The number a decision gives the update revision. */
@@ -206,7 +216,7 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
   const match = equal[0];
   if (match !== undefined) {
     const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
-    const patch = changeCausePatch(pg, match);
+    const patch = annotationsPatch(pg, match);
     return revisionNumber(match) === latest
       ? { kind: 'existing', revision: match, hash, ...(patch === undefined ? {} : { patch }) }
       : { kind: 'renumber', revision: match, hash, number: latest + 1, patch: { ...patch, revision: latest + 1 } };
