@@ -49,6 +49,7 @@ export const RULES: Record<string, Rule> = {
   events: { normalize: identity, appliedIn: 'events are recorded in the timeline, not compared' },
   'rollback-server-side': { normalize: identity, appliedIn: 'harness.applyOp rolls a Deployment back with kubectl rollout undo' },
   'finished-pods-deleted': { normalize: identity, appliedIn: 'scenarios keep pods running' },
+  'scheduler-name-not-defaulted': { normalize: identity, appliedIn: 'harness.template names default-scheduler in every spelling' },
   'refused-deletes': { normalize: identity, appliedIn: 'Step.compare "conditions" and Step.waiveDeploymentSurge in the refused-deletes scenario' },
 };
 
