@@ -49,6 +49,10 @@ export const RULES: Record<string, Rule> = {
   events: { normalize: identity, appliedIn: 'events are recorded in the timeline, not compared' },
   'rollback-server-side': { normalize: identity, appliedIn: 'harness.applyOp rolls a Deployment back with kubectl rollout undo' },
   'finished-pods-deleted': { normalize: identity, appliedIn: 'scenarios keep pods running' },
+  'generation-counts': {
+    // Only whether the controller has caught up is compared, not the numbers.
+    normalize: (o) => ({ ...o, generation: 1, observedGeneration: o.observedGeneration >= o.generation ? 1 : 0 }),
+  },
   'scheduler-name-not-defaulted': { normalize: identity, appliedIn: 'harness.template names default-scheduler in every spelling' },
   'refused-deletes': { normalize: identity, appliedIn: 'Step.compare "conditions" and Step.waiveDeploymentSurge in the refused-deletes scenario' },
 };

@@ -5,7 +5,11 @@ import type * as k8s from '@kubernetes/client-node';
 
 export const SPELLINGS = 4;
 
-/** The workload's one container as spelling `n` writes it (the same container for every n). */
+/**
+ * The workload's one container as spelling `n` writes it (the same container for every n). A
+ * quantity keeps its format (decimal, binary) when stored, so every spelling of one value stays
+ * in its format: `64Mi` may be `65536Ki`, never `67108864`.
+ */
 export function spelledContainer(image: string, n: number): k8s.V1Container {
   const base = { name: 'app', image };
   switch (n % SPELLINGS) {
@@ -16,15 +20,15 @@ export function spelledContainer(image: string, n: number): k8s.V1Container {
         terminationMessagePath: '/dev/termination-log',
         terminationMessagePolicy: 'File',
         ports: [{ containerPort: 8080, protocol: 'TCP' }],
-        resources: { requests: { cpu: '0.1', memory: '65536Ki' } },
+        resources: { requests: { cpu: '0.1', memory: '65536Ki' }, limits: { cpu: '1000m' } },
       };
     case 2:
-      // A YAML integer for memory: JSON number, not string.
-      return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '.1', memory: 67108864 as unknown as string }, limits: {} } };
+      // A YAML integer for the CPU limit: a JSON number, not a string.
+      return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '.1', memory: '0.0625Gi' }, limits: { cpu: 1 as unknown as string } } };
     case 3:
-      return { ...base, ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 0 }], resources: { requests: { cpu: '100m', memory: '0.0625Gi' } }, stdin: false };
+      return { ...base, ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 0 }], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1.0' } }, stdin: false };
     default:
-      return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '100m', memory: '64Mi' } } };
+      return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1' } } };
   }
 }
 

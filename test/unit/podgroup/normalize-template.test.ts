@@ -19,6 +19,8 @@ describe('canonicalQuantity (resource.Quantity canonical form)', () => {
     ['0.1', '100m'],
     ['1500m', '1500m'],
     ['1.5', '1500m'],
+    ['1.0', '1'],
+    ['0.100', '100m'],
     ['12000', '12k'],
     ['12e3', '12e3'],
     ['1e3', '1e3'],
