@@ -148,15 +148,18 @@ export class Workload {
     return (await core.listNamespacedPod({ namespace: this.namespace, labelSelector: `app=${this.app}` })).items;
   }
 
-  /** What the spec now allows at most (the surge invariant), across the last change of replicas. */
-  private bound(replicasBefore: number): void {
-    const replicas = Math.max(replicasBefore, this.spec.replicas);
-    const surge = this.spec.strategy?.type === 'Recreate' ? 0 : surgeOf(this.spec, replicas);
-    this.maxSurgeBound = replicas + surge;
+  /**
+   * What the spec now allows at most (the surge invariant), across the last change of replicas
+   * or of the strategy: neither kind deletes pods to meet a lowered maxSurge.
+   */
+  private bound(before: WorkloadSpec): void {
+    const replicas = Math.max(before.replicas, this.spec.replicas);
+    const surge = (spec: WorkloadSpec): number => (spec.strategy?.type === 'Recreate' ? 0 : surgeOf(spec, replicas));
+    this.maxSurgeBound = replicas + Math.max(surge(before), surge(this.spec));
   }
 
   async apply(op: Op): Promise<void> {
-    const before = this.spec.replicas;
+    const before = this.spec;
     switch (op.op) {
       case 'scale':
         this.spec = { ...this.spec, replicas: op.replicas };
