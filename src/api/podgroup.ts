@@ -31,6 +31,17 @@ export const REVISION_SIDECARS_ANNOTATION = `${GROUP}/sidecars`;
  * then brought to its count, so a lost pod is replaced in its own revision.
  */
 export const REVISION_REPLICAS_ANNOTATION = `${GROUP}/replicas`;
+/**
+ * Annotation on ControllerRevisions: replicas + maxSurge of the PodGroup when the revision's
+ * count was last set (a ReplicaSet's deployment.kubernetes.io/max-replicas), the baseline of
+ * proportional scaling: a maxSurge changed since then does not skew the shares.
+ */
+export const REVISION_MAX_REPLICAS_ANNOTATION = `${GROUP}/max-replicas`;
+/**
+ * Annotation on a PodGroup: the number of its update revision, as `deployment.kubernetes.io/revision`
+ * on a Deployment (CD scripts and `kubectl podgroup rollout status --revision` read it).
+ */
+export const REVISION_ANNOTATION = `${GROUP}/revision`;
 /** The pod annotation KCM's ranking reads: lower cost is deleted first on scale-down. */
 export const POD_DELETION_COST_ANNOTATION = 'controller.kubernetes.io/pod-deletion-cost';
 /** The secondary scheduler that runs the gang/placement extender. */

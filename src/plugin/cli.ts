@@ -34,13 +34,14 @@ interface Verb {
 
 const VERBS: Record<string, Verb> = {
   'rollout status': {
-    usage: `usage: kubectl podgroup rollout status NAME [--watch=true|false] [--timeout DURATION]
+    usage: `usage: kubectl podgroup rollout status NAME [--watch=true|false] [--timeout DURATION] [--revision N]
   Shows the status of the rollout, waiting until it is done (as kubectl rollout status deployment).
   Exits 1 when the progress deadline is exceeded or the timeout passes.
   -w, --watch           watch until the rollout is done (default true; --watch=false prints once)
       --timeout D       stop waiting after D (e.g. 5m); 0 waits forever (default 0)
+      --revision N      pin to revision N (podgroup.dev/revision); exits 1 if another one runs
 `,
-    options: { watch: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } },
+    options: { watch: { type: 'boolean', short: 'w' }, timeout: { type: 'string' }, revision: { type: 'string' } },
     args: 1,
   },
   'rollout history': {
@@ -185,7 +186,7 @@ export async function run(inv: Invocation, print: (text: string) => void, client
   const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
   switch (inv.verb) {
     case 'rollout status':
-      return statusVerb(clientFor(), inv.name, { watch: v.watch !== false, timeoutMs: durationMs('timeout', str('timeout') ?? '0') }, print);
+      return statusVerb(clientFor(), inv.name, { watch: v.watch !== false, timeoutMs: durationMs('timeout', str('timeout') ?? '0'), revision: countFlag('revision', str('revision'), 0) }, print);
     case 'rollout history':
       return historyVerb(clientFor(), inv.name, countFlag('revision', str('revision'), 0), print);
     case 'rollout undo':

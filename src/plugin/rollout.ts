@@ -2,7 +2,7 @@
 // ControllerRevisions that give kubectl's own answers for a Deployment (its messages, its
 // choices), so the plugin's I/O layer only reads, patches and prints.
 import type * as k8s from '@kubernetes/client-node';
-import { CONDITION_PROGRESSING, type PodGroup } from '../api/podgroup.js';
+import { CONDITION_PROGRESSING, REVISION_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import { CHANGE_CAUSE_ANNOTATION, revisionContent, revisionData, revisionNumber, sameContent } from '../podgroup/revisions.js';
 import { REASON } from '../podgroup/status.js';
 
@@ -19,11 +19,22 @@ const quoted = (name: string): string => `podgroups.podgroup.dev ${JSON.stringif
 
 /**
  * kubectl's DeploymentStatusViewer for a PodGroup: the line to print and whether the rollout is
- * done; a progress deadline exceeded is an error.
+ * done; a progress deadline exceeded is an error, and so is (with `revision` above 0) a running
+ * revision other than the one asked for.
  */
-export function rolloutStatus(pg: PodGroup): { message: string; done: boolean } {
+export function rolloutStatus(pg: PodGroup, revision = 0): { message: string; done: boolean } {
   const name = pg.metadata?.name ?? '';
   const status = pg.status ?? {};
+  if (revision > 0) {
+    const raw = pg.metadata?.annotations?.[REVISION_ANNOTATION];
+    const running = raw === undefined ? 0 : Number(raw);
+    if (!Number.isSafeInteger(running)) {
+      throw new RolloutError(`cannot get the revision of podgroup ${JSON.stringify(name)}: invalid ${REVISION_ANNOTATION} ${JSON.stringify(raw)}`);
+    }
+    if (running !== revision) {
+      throw new RolloutError(`desired revision (${revision}) is different from the running revision (${running})`);
+    }
+  }
   if ((pg.metadata?.generation ?? 0) > (status.observedGeneration ?? 0)) {
     return { message: 'Waiting for podgroup spec update to be observed...', done: false };
   }

@@ -14,6 +14,8 @@ export interface StatusOptions {
   watch: boolean;
   /** 0: wait forever. */
   timeoutMs: number;
+  /** Above 0: fail unless this is the running revision (kubectl's --revision). */
+  revision?: number;
 }
 
 /** `rollout status`: print the status line at the start and at every change until done, failed or timed out. */
@@ -21,7 +23,7 @@ export async function statusVerb(client: PluginClient, name: string, options: St
   const first = await client.getPodGroup(name);
   let last = '';
   const report = (pg: PodGroup): boolean => {
-    const { message, done } = rolloutStatus(pg);
+    const { message, done } = rolloutStatus(pg, options.revision ?? 0);
     if (message !== last) {
       print(`${message}\n`);
       last = message;

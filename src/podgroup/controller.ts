@@ -15,13 +15,29 @@ import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
+import { resolveFenceposts } from './rollout.js';
 import { isActive, isFinished, isTerminating } from './pod-state.js';
 import { podFromRevision } from './pods.js';
-import { canonicalJson, decideUpdateRevision, recordedReplicas, recordReplicasPatch, revisionContent, revisionData, revisionHashOf, revisionsToPrune, sameContent, type RevisionData } from './revisions.js';
+import {
+  canonicalJson,
+  decidedNumber,
+  decideUpdateRevision,
+  recordedMaxReplicas,
+  recordedReplicas,
+  recordReplicasPatch,
+  revisionAnnotationOps,
+  revisionContent,
+  revisionData,
+  revisionHashOf,
+  revisionNumber,
+  revisionsToPrune,
+  sameContent,
+  type RevisionData,
+} from './revisions.js';
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
-import { computeStatus, REASON, statusEvents, type StatusInput } from './status.js';
+import { computeStatus, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
 
 export const CONTROLLER_NAME = 'podgroup';
 
@@ -46,6 +62,8 @@ interface AssumedSize {
   /** The revision's resourceVersion the write produced. */
   written: string | undefined;
   size: number;
+  /** The replicas + maxSurge written with it. */
+  maxReplicas: number;
 }
 
 /**
@@ -105,7 +123,8 @@ export class PodGroupReconciler {
       pg,
       planRevisionClaim(pg, this.caches.revisions.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)),
     );
-    if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined) {
+    // As syncDeployment: a paused PodGroup only scales; a rollback waits for the resume.
+    if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined && pg.spec.paused !== true) {
       await this.rollback(pg, revisions, ctx);
       return undefined;
     }
@@ -113,7 +132,7 @@ export class PodGroupReconciler {
     if (revisionState === 'collision') {
       return { requeue: true };
     }
-    const { updateHash, revisionCreated, contents } = revisionState;
+    const { updateHash, updateNumber, revisionCreated, contents } = revisionState;
     const byHash = new Map<string, k8s.V1ControllerRevision>();
     for (const r of [...revisions, ...(revisionState.updateRevision === undefined ? [] : [revisionState.updateRevision])]) {
       byHash.set(revisionHashOf(r) ?? '', r);
@@ -130,8 +149,9 @@ export class PodGroupReconciler {
     let failure: ReplicaFailure;
     let planRecheck: number | undefined;
     let sizedFor = pg.status?.sizedForReplicas;
+    let desiredSizes: ReadonlyMap<string, number> = this.recordedSizes(key, byHash);
     if (this.expectations.satisfied(key)) {
-      const desired = this.recordedSizes(key, byHash);
+      const desired = desiredSizes;
       const decided = plan({
         spec: pg.spec,
         pods,
@@ -139,12 +159,14 @@ export class PodGroupReconciler {
         desired,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
+        maxReplicas: this.recordedMaxSizes(key, byHash),
         revisionCreated: new Map([...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()])),
         now,
       });
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
-      await this.recordSizes(key, decided.sizes, desired, byHash, pods);
+      desiredSizes = decided.sizes;
+      await this.recordSizes(key, decided.sizes, desired, byHash, pods, (pg.spec.replicas ?? 1) + resolveFenceposts(pg.spec, pg.spec.replicas ?? 1).maxSurge);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -161,9 +183,13 @@ export class PodGroupReconciler {
       replicaFailure: failure,
       sizedForReplicas: sizedFor,
       revisionCreated,
+      desiredSizes,
       now,
     });
     await this.writeStatus(pg, status, ctx);
+    if (updateNumber !== undefined) {
+      await this.recordRevisionNumber(pg, updateNumber);
+    }
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
@@ -183,7 +209,7 @@ export class PodGroupReconciler {
     pg: PodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
-  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
+  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; updateNumber?: number; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
     const collisionCount = pg.status?.collisionCount ?? 0;
     const decision = decideUpdateRevision(pg, owned, collisionCount);
     const contents = new Map<string, RevisionData>();
@@ -204,6 +230,7 @@ export class PodGroupReconciler {
         this.events.event(pg, 'Normal', 'RevisionCreated', `Created revision ${decision.revision.metadata?.name} (revision ${decision.revision.revision})`);
       } catch (err) {
         if (!isConflict(err)) {
+          await this.reportRevisionCreateError(pg, decision.revision.metadata?.name ?? '', err, ctx);
           throw err;
         }
         // As getNewReplicaSet: an existing object of that name is fine only if it is ours and equal.
@@ -223,7 +250,48 @@ export class PodGroupReconciler {
       }
     }
     contents.set(decision.hash, revisionContent(pg.spec));
-    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), revisionCreated, contents };
+    // While paused before the update revision exists, the number stays the last one's (as a Deployment's).
+    const updateNumber = updateRevision === undefined ? undefined : decision.kind === 'create' ? revisionNumber(updateRevision) : decidedNumber(decision);
+    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), ...(updateNumber === undefined ? {} : { updateNumber }), revisionCreated, contents };
+  }
+
+  /** The update revision's number onto the PodGroup (revisionAnnotationOps); a PodGroup deleted meanwhile needs none. */
+  private async recordRevisionNumber(pg: PodGroup, number: number): Promise<void> {
+    const ops = revisionAnnotationOps(pg, number);
+    if (ops.length === 0) {
+      return;
+    }
+    try {
+      await this.control.jsonPatchPodGroup(pg, ops);
+    } catch (err) {
+      if (!isNotFound(err)) {
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * A refused revision create, as getNewReplicaSet reports a refused ReplicaSet create: a
+   * Warning event and Progressing=False/ReplicaSetCreateError written at once (the sync stops
+   * here and is retried with backoff).
+   */
+  private async reportRevisionCreateError(pg: PodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
+    const message = errorMessage(err);
+    if (isNamespaceTerminating(err)) {
+      return;
+    }
+    const conditions = revisionCreateFailed(pg, revisionName, message, this.clock());
+    if (conditions !== undefined) {
+      try {
+        await this.control.patchPodGroupStatus(pg, { conditions });
+      } catch (patchErr) {
+        if (!isConflict(patchErr) && !isNotFound(patchErr)) {
+          throw patchErr;
+        }
+        ctx.log.debug('status not written: the PodGroup changed meanwhile');
+      }
+    }
+    this.events.event(pg, 'Warning', REASON.revisionCreateError, `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}`);
   }
 
   /** Each revision's desired count: the one this controller wrote if the cache is behind it, else the recorded one. */
@@ -250,6 +318,20 @@ export class PodGroupReconciler {
     return sizes;
   }
 
+  /** Each revision's recorded replicas + maxSurge: the one written with a count the cache has not caught up with, else the recorded one. */
+  private recordedMaxSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
+    const assumed = this.assumedSizes.get(key);
+    const max = new Map<string, number>();
+    for (const [hash, r] of byHash) {
+      const mine = assumed?.get(objectKey(r));
+      const value = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written) ? mine.maxReplicas : recordedMaxReplicas(r);
+      if (value !== undefined) {
+        max.set(hash, value);
+      }
+    }
+    return max;
+  }
+
   /**
    * Writes the desired counts that changed onto their revisions (as the Deployment controller
    * scales ReplicaSets) before any pod is created or deleted for them. A revision that never
@@ -261,6 +343,7 @@ export class PodGroupReconciler {
     recorded: ReadonlyMap<string, number>,
     byHash: ReadonlyMap<string, k8s.V1ControllerRevision>,
     pods: k8s.V1Pod[],
+    maxReplicas: number,
   ): Promise<void> {
     const withPods = new Set(pods.map((p) => revisionHashOf(p) ?? ''));
     for (const [hash, size] of sizes) {
@@ -271,7 +354,7 @@ export class PodGroupReconciler {
       }
       let written: k8s.V1ControllerRevision;
       try {
-        written = await this.control.patchRevision(revision, recordReplicasPatch(size));
+        written = await this.control.patchRevision(revision, recordReplicasPatch(size, maxReplicas));
       } catch (err) {
         if (isNotFound(err)) {
           continue; // deleted meanwhile: its pods are sized by what exists
@@ -279,7 +362,7 @@ export class PodGroupReconciler {
         throw err;
       }
       const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
-      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size });
+      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size, maxReplicas });
       this.assumedSizes.set(key, assumed);
     }
   }
@@ -403,14 +486,15 @@ export class PodGroupReconciler {
   }
 
   /**
-   * Prunes old revisions beyond the history limit that no active pod uses and that want no pods
-   * (`wanted`), and with each its finished pods, as the garbage collector removes a pruned
-   * ReplicaSet's pods.
+   * Prunes old revisions beyond the history limit (revisionsToPrune), and with each its finished
+   * pods, as the garbage collector removes a pruned ReplicaSet's pods. Busy: active pods use it or
+   * it wants pods (`wanted`); pods that are only terminating do not keep it, as they do not count
+   * in a ReplicaSet's status.replicas.
    */
   private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
     const pods = this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg));
-    const live = new Set([...pods.filter(isActive).map((p) => revisionHashOf(p) ?? ''), ...wanted]);
-    for (const r of revisionsToPrune(owned, updateHash, live, pg.spec.revisionHistoryLimit ?? 10)) {
+    const busy = new Set([...pods.filter(isActive).map((p) => revisionHashOf(p) ?? ''), ...wanted]);
+    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit ?? 10)) {
       try {
         await this.control.deleteRevision(r);
         ctx.log.info('pruned revision', { revision: r.metadata?.name });

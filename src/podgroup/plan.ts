@@ -58,6 +58,12 @@ export interface PlanInput {
    */
   desired: ReadonlyMap<string, number>;
   /**
+   * Each revision's recorded replicas + maxSurge when its count was last set (by hash): the
+   * baseline of its share in proportional scaling, as a ReplicaSet's max-replicas annotation.
+   * Missing (recorded before there was one): sizedFor + today's maxSurge.
+   */
+  maxReplicas?: ReadonlyMap<string, number>;
+  /**
    * The spec.replicas the revisions were last sized for (status.sizedForReplicas): a different
    * value now is a scaling event, spread across revisions in proportion (Deployment's
    * desired-replicas and max-replicas annotations play this part).
@@ -246,7 +252,8 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
   if (toAdd === 0) {
     return undefined;
   }
-  const before = input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
+  const fallback = input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
+  const baseline = (hash: string): number => input.maxReplicas?.get(hash) ?? fallback;
   // Larger first; on a tie the newer first when adding, the older first when removing.
   const order = [...sizes.keys()].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? createdAt(b) - createdAt(a) : createdAt(a) - createdAt(b)));
   const targets = new Map<string, number>();
@@ -255,6 +262,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
     const size = sizes.get(hash) ?? 0;
     let proportion = 0;
     if (added !== toAdd) {
+      const before = baseline(hash);
       const fraction = replicas === 0 ? -size : before === 0 ? 0 : Math.round((size * allowed) / before) - size;
       const left = toAdd - added;
       proportion = toAdd > 0 ? Math.min(fraction, left) : Math.max(fraction, left);

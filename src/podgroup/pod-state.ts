@@ -49,10 +49,6 @@ export function msUntilAvailable(pod: k8s.V1Pod, minReadySeconds: number, now: n
   return remaining > 0 ? remaining : undefined;
 }
 
-export function restartCount(pod: k8s.V1Pod): number {
-  return (pod.status?.containerStatuses ?? []).reduce((max, c) => Math.max(max, c.restartCount ?? 0), 0);
-}
-
 /** The PodScheduled=False message (why the scheduler could not place the pod), if any. */
 export function unschedulableMessage(pod: k8s.V1Pod): string | undefined {
   const c = pod.status?.conditions?.find((cond) => cond.type === 'PodScheduled');

@@ -5,7 +5,8 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_HASH_LABEL, REVISION_REPLICAS_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_MAX_REPLICAS_ANNOTATION, REVISION_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
 export function canonicalJson(value: unknown): string {
@@ -46,7 +47,17 @@ function safeEncode(n: number): string {
 /** The annotation Deployments copy onto their ReplicaSets and `kubectl rollout history` shows. */
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
 
-const changeCauseOf = (obj: k8s.KubernetesObject): string | undefined => obj.metadata?.annotations?.[CHANGE_CAUSE_ANNOTATION];
+/**
+ * Annotations that belong to the object they are on and are never copied between a PodGroup and
+ * its revisions (upstream's annotationsToSkip): kubectl's last-applied configuration, the
+ * revision number, the per-revision counts, the rollback request.
+ */
+const NOT_COPIED = new Set(['kubectl.kubernetes.io/last-applied-configuration', REVISION_ANNOTATION, REVISION_REPLICAS_ANNOTATION, REVISION_MAX_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION]);
+
+/** The annotations a revision takes from its PodGroup (change-cause among them), as a ReplicaSet from its Deployment. */
+function copiedAnnotations(obj: k8s.KubernetesObject): Record<string, string> {
+  return Object.fromEntries(Object.entries(obj.metadata?.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)));
+}
 
 /** What a revision holds: everything that shapes the pods made from it. */
 export interface RevisionData {
@@ -57,15 +68,22 @@ export interface RevisionData {
 export const revisionContent = (spec: Pick<PodGroupSpec, 'template' | 'sidecars'>): RevisionData =>
   spec.sidecars === undefined ? { template: spec.template } : { template: spec.template, sidecars: spec.sidecars };
 
-/** The hash of a revision's content (the template alone hashes as before spec.sidecars was part of it). */
+/**
+ * The hash of a revision's content, in its normal form (normalize-template.ts), so a respelled
+ * template hashes alike. Revisions made before are still found by sameContent and keep their hash.
+ */
 export function contentHash(content: RevisionData, collisionCount: number): string {
   const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
-  const sidecars = content.sidecars === undefined ? '' : `+sidecars:${canonicalJson(content.sidecars)}`;
-  return safeEncode(fnv1a32(canonicalJson(content.template) + sidecars + suffix)).slice(0, 10);
+  const sidecars = normalizeSidecars(content.sidecars);
+  return safeEncode(fnv1a32(canonicalJson(normalizeTemplate(content.template)) + (sidecars === undefined ? '' : `+sidecars:${canonicalJson(sidecars)}`) + suffix)).slice(0, 10);
 }
 
+/** A revision's content in its normal form as text: equal for templates the API server would store alike in a Deployment. */
+const contentKey = (c: RevisionData | undefined): string => `${canonicalJson(normalizeTemplate(c?.template ?? {}))}+${canonicalJson(normalizeSidecars(c?.sidecars) ?? null)}`;
+
+/** Whether two revisions make the same pods: equal once defaulted and canonicalised as the API server does a Deployment's template. */
 export function sameContent(a: RevisionData | undefined, b: RevisionData | undefined): boolean {
-  return canonicalJson(a?.template ?? {}) === canonicalJson(b?.template ?? {}) && canonicalJson(a?.sidecars ?? null) === canonicalJson(b?.sidecars ?? null);
+  return contentKey(a) === contentKey(b);
 }
 
 export function revisionData(revision: k8s.V1ControllerRevision): RevisionData | undefined {
@@ -107,7 +125,7 @@ export function newRevision(pg: PodGroup, hash: string, revision: number): k8s.V
       name: `${name}-${hash}`,
       namespace: pg.metadata?.namespace,
       labels: { ...pg.spec.template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [PODGROUP_NAME_LABEL]: boundedLabelValue(name) },
-      ...(changeCauseOf(pg) === undefined ? {} : { annotations: { [CHANGE_CAUSE_ANNOTATION]: changeCauseOf(pg) as string } }),
+      ...(Object.keys(copiedAnnotations(pg)).length === 0 ? {} : { annotations: copiedAnnotations(pg) }),
       ownerReferences: [controllerRef(pg)],
     },
     data: revisionContent(pg.spec),
@@ -122,8 +140,17 @@ export function recordedReplicas(revision: k8s.V1ControllerRevision): number | u
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** A merge patch that records a revision's desired pod count. */
-export const recordReplicasPatch = (replicas: number): object => ({ metadata: { annotations: { [REVISION_REPLICAS_ANNOTATION]: String(replicas) } } });
+/** The replicas + maxSurge recorded with the revision's count; undefined when none (or not a positive count) is. */
+export function recordedMaxReplicas(revision: k8s.V1ControllerRevision): number | undefined {
+  const raw = revision.metadata?.annotations?.[REVISION_MAX_REPLICAS_ANNOTATION];
+  const n = raw === undefined || raw === '' ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A merge patch that records a revision's desired pod count and the PodGroup's replicas + maxSurge then (SetReplicasAnnotations). */
+export const recordReplicasPatch = (replicas: number, maxReplicas: number): object => ({
+  metadata: { annotations: { [REVISION_REPLICAS_ANNOTATION]: String(replicas), [REVISION_MAX_REPLICAS_ANNOTATION]: String(maxReplicas) } },
+});
 
 export const revisionNumber = (r: k8s.V1ControllerRevision): number => Number(r.revision ?? 0);
 
@@ -132,44 +159,64 @@ export function latestRevisionNumber(revisions: k8s.V1ControllerRevision[]): num
 }
 
 export type RevisionDecision =
-  /** `patch` (a merge patch for the revision) when the PodGroup's change-cause differs from its record. */
+  /** `patch` (a merge patch for the revision) when annotations of the PodGroup differ from its record. */
   | { kind: 'existing'; revision: k8s.V1ControllerRevision; hash: string; patch?: object }
   /** An older revision holds this content (a rollback): reuse it under a new, highest number. */
   | { kind: 'renumber'; revision: k8s.V1ControllerRevision; hash: string; number: number; patch: object }
   | { kind: 'create'; revision: k8s.V1ControllerRevision; hash: string };
 
 /**
- * The PodGroup's change-cause onto an existing revision, as the Deployment controller copies its
- * annotations onto the new ReplicaSet: set when the PodGroup has one that differs, else kept.
+ * The PodGroup's annotations onto its update revision, as copyDeploymentAnnotationsToReplicaSet:
+ * those that differ are set, none are removed.
  */
-function changeCausePatch(pg: PodGroup, revision: k8s.V1ControllerRevision): { metadata: { annotations: Record<string, string> } } | undefined {
-  const cause = changeCauseOf(pg);
-  return cause === undefined || cause === changeCauseOf(revision) ? undefined : { metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: cause } } };
+function annotationsPatch(pg: PodGroup, revision: k8s.V1ControllerRevision): { metadata: { annotations: Record<string, string> } } | undefined {
+  const theirs = revision.metadata?.annotations ?? {};
+  const changed = Object.entries(copiedAnnotations(pg)).filter(([k, v]) => theirs[k] !== v);
+  return changed.length === 0 ? undefined : { metadata: { annotations: Object.fromEntries(changed) } };
 }
 
 /**
- * JSON Patch operations that carry the target revision's change-cause to the PodGroup on a
- * rollback (kubectl's rollbacker does so for Deployments), so the renumbered revision keeps the
- * cause it was made for; removes the PodGroup's when the target has none.
+ * The JSON Patch operation that gives the PodGroup the target revision's annotations on a
+ * rollback, as SetDeploymentAnnotationsTo: the PodGroup keeps only its own (NOT_COPIED, less the
+ * rollback request being answered) and takes the revision's others (change-cause among them), so
+ * the renumbered revision keeps the cause it was made for.
  */
-export function rollbackChangeCauseOps(pg: PodGroup, target: k8s.V1ControllerRevision): object[] {
-  const cause = changeCauseOf(target);
-  const path = `/metadata/annotations/${CHANGE_CAUSE_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-  if (cause !== undefined) {
-    return [{ op: 'add', path, value: cause }];
+export function rollbackAnnotationsOps(pg: PodGroup, target: k8s.V1ControllerRevision): object[] {
+  const own = Object.entries(pg.metadata?.annotations ?? {}).filter(([k]) => NOT_COPIED.has(k) && k !== ROLLBACK_ANNOTATION);
+  const next = { ...Object.fromEntries(own), ...copiedAnnotations(target) };
+  const current = Object.fromEntries(Object.entries(pg.metadata?.annotations ?? {}).filter(([k]) => k !== ROLLBACK_ANNOTATION));
+  return canonicalJson(next) === canonicalJson(current) ? [] : [{ op: 'replace', path: '/metadata/annotations', value: next }];
+}
+
+/** The number a decision gives the update revision. */
+export const decidedNumber = (d: RevisionDecision): number => (d.kind === 'renumber' ? d.number : revisionNumber(d.revision));
+
+/**
+ * JSON Patch operations that record the update revision's number on the PodGroup (as
+ * getNewReplicaSet sets deployment.kubernetes.io/revision); none when it is already there.
+ */
+export function revisionAnnotationOps(pg: PodGroup, number: number): object[] {
+  const value = String(number);
+  const annotations = pg.metadata?.annotations;
+  if (annotations?.[REVISION_ANNOTATION] === value) {
+    return [];
   }
-  return changeCauseOf(pg) === undefined ? [] : [{ op: 'remove', path }];
+  if (annotations === undefined) {
+    return [{ op: 'add', path: '/metadata/annotations', value: { [REVISION_ANNOTATION]: value } }];
+  }
+  return [{ op: 'add', path: `/metadata/annotations/${REVISION_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`, value }];
 }
 
 /** Which ControllerRevision represents the PodGroup's current template and sidecars. */
 export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {
   const latest = latestRevisionNumber(revisions);
   const content = revisionContent(pg.spec);
-  const equal = revisions.filter((r) => sameContent(revisionData(r), content)).sort((a, b) => revisionNumber(b) - revisionNumber(a));
+  const key = contentKey(content);
+  const equal = revisions.filter((r) => revisionData(r) !== undefined && contentKey(revisionData(r)) === key).sort((a, b) => revisionNumber(b) - revisionNumber(a));
   const match = equal[0];
   if (match !== undefined) {
     const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
-    const patch = changeCausePatch(pg, match);
+    const patch = annotationsPatch(pg, match);
     return revisionNumber(match) === latest
       ? { kind: 'existing', revision: match, hash, ...(patch === undefined ? {} : { patch }) }
       : { kind: 'renumber', revision: match, hash, number: latest + 1, patch: { ...patch, revision: latest + 1 } };
@@ -179,17 +226,19 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
 }
 
 /**
- * Revisions to delete, as Deployment's cleanupDeployment: as many as the old (not update)
- * revisions exceed `limit`, oldest first, skipping any that pods still use or that still want
- * pods (`liveHashes` holds both).
+ * Revisions to delete, as Deployment's cleanupDeployment: of the old (not update) revisions not
+ * already being deleted, only the `diff` oldest ones (diff = how many exceed `limit`) are
+ * considered, and busy ones among them (`busyHashes`: a revision with active pods or a desired
+ * count above 0) are skipped without looking further: the window never widens to newer ones, so
+ * the revisions `rollout undo --to-revision` may name survive as a ReplicaSet would.
  */
 export function revisionsToPrune(
   revisions: k8s.V1ControllerRevision[],
   updateHash: string,
-  liveHashes: Set<string>,
+  busyHashes: Set<string>,
   limit: number,
 ): k8s.V1ControllerRevision[] {
   const old = revisions.filter((r) => (revisionHashOf(r) ?? '') !== updateHash && r.metadata?.deletionTimestamp == null).sort((a, b) => revisionNumber(a) - revisionNumber(b));
-  const excess = old.length - limit;
-  return old.filter((r) => !liveHashes.has(revisionHashOf(r) ?? '')).slice(0, Math.max(0, excess));
+  const diff = Math.max(0, old.length - limit);
+  return old.slice(0, diff).filter((r) => !busyHashes.has(revisionHashOf(r) ?? ''));
 }

@@ -4,7 +4,7 @@
 // annotation is removed either way. Pure.
 import type * as k8s from '@kubernetes/client-node';
 import { ROLLBACK_ANNOTATION, type PodGroup } from '../api/podgroup.js';
-import { revisionContent, revisionData, revisionNumber, rollbackChangeCauseOps, sameContent } from './revisions.js';
+import { revisionContent, revisionData, revisionNumber, rollbackAnnotationsOps, sameContent } from './revisions.js';
 
 export interface RollbackDecision {
   /** JSON Patch ops for the PodGroup (after a resourceVersion test). */
@@ -52,6 +52,6 @@ export function decideRollback(pg: PodGroup, revisions: k8s.V1ControllerRevision
   } else if (pg.spec.sidecars !== undefined) {
     ops.push({ op: 'remove', path: '/spec/sidecars' });
   }
-  ops.push(...rollbackChangeCauseOps(pg, target as k8s.V1ControllerRevision));
+  ops.push(...rollbackAnnotationsOps(pg, target as k8s.V1ControllerRevision));
   return { ops, event: { type: 'Normal', reason: 'RollbackDone', message: `Rolled back PodGroup "${name}" to revision ${wanted}` } };
 }

@@ -28,6 +28,7 @@ export const REASON = {
   minimumUnavailable: 'MinimumReplicasUnavailable',
   failedCreate: 'FailedCreate',
   failedDelete: 'FailedDelete',
+  revisionCreateError: 'ReplicaSetCreateError',
   gangScheduled: 'AllMembersScheduled',
   gangPending: 'Unschedulable',
 } as const;
@@ -43,6 +44,12 @@ export interface StatusInput {
   sizedForReplicas: number | undefined;
   /** True when this sync created the update revision. */
   revisionCreated: boolean;
+  /**
+   * Every revision's desired pod count after this sync (a ReplicaSet's spec.replicas): their sum
+   * minus the available pods is unavailableReplicas, as upstream's calculateStatus. A surge pod
+   * that cannot be created (quota) stays unavailable.
+   */
+  desiredSizes: ReadonlyMap<string, number>;
   now: number;
 }
 
@@ -108,6 +115,22 @@ export function setCondition(conditions: Condition[], next: Condition, nowIso: s
     lastUpdateTime: nowIso,
   };
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+}
+
+/**
+ * The conditions after the API refused to create the update revision (quota, admission), as
+ * getNewReplicaSet sets them: Progressing=False/ReplicaSetCreateError when there is a progress
+ * deadline; undefined when nothing is to be written. Nothing else in the status moves: the sync
+ * stops there, so observedGeneration too stays behind.
+ */
+export function revisionCreateFailed(pg: PodGroup, revisionName: string, message: string, now: number): Condition[] | undefined {
+  if (!hasProgressDeadline(pg.spec)) {
+    return undefined;
+  }
+  const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  const before = pg.status?.conditions ?? [];
+  const after = setCondition(before, { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.revisionCreateError, message: `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}` }, nowIso);
+  return after === before ? undefined : after;
 }
 
 /** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */
@@ -246,8 +269,7 @@ export function computeStatus(input: StatusInput): StatusResult {
     readyReplicas: ready,
     availableReplicas: available,
     updatedReplicas: updated,
-    // Upstream: the ReplicaSets' replicas summed (surge included) minus available.
-    unavailableReplicas: Math.max(0, Math.max(counts.active.length, replicas) - available),
+    unavailableReplicas: Math.max(0, [...input.desiredSizes.values()].reduce((n, v) => n + v, 0) - available),
     terminatingReplicas: counts.terminating.length,
     scheduledReplicas: scheduled,
     currentRevision,

@@ -17,6 +17,8 @@ export interface Observed {
   /** template key (image, "+unschedulable"; "bare …" and "… finished" apart) → counts of the pods with that key. */
   pods: Record<string, { total: number; ready: number; available: number; terminating: number }>;
   revisions: number;
+  /** The revision number on the object (deployment.kubernetes.io/revision, podgroup.dev/revision); 0 when none. */
+  revision: number;
 }
 
 /** The fields every Deployment status has (extra-status). */
@@ -45,6 +47,11 @@ export const RULES: Record<string, Rule> = {
   'condition-messages': { normalize: identity, appliedIn: 'harness.observe keeps status/reason of conditions only' },
   events: { normalize: identity, appliedIn: 'events are recorded in the timeline, not compared' },
   'rollback-server-side': { normalize: identity, appliedIn: 'harness.applyOp rolls a Deployment back with kubectl rollout undo' },
+  'generation-counts': {
+    // Only whether the controller has caught up is compared, not the numbers.
+    normalize: (o) => ({ ...o, generation: 1, observedGeneration: o.observedGeneration >= o.generation ? 1 : 0 }),
+  },
+  'scheduler-name-not-defaulted': { normalize: identity, appliedIn: 'harness.template names default-scheduler in every spelling' },
   'refused-deletes': { normalize: identity, appliedIn: 'Step.compare "conditions" and Step.waiveDeploymentSurge in the refused-deletes scenario' },
 };
 

@@ -6,10 +6,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, PLURAL, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../../../src/api/podgroup.js';
+import { GROUP, PLURAL, REVISION_ANNOTATION, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../../../src/api/podgroup.js';
 import { clusterState, eventually } from '../support/cluster.js';
 import { apps, core, custom, mergePatch } from '../support/podgroups.js';
 import { normalize, sideBySide, type Kind, type Observed } from './differences.js';
+import { spelledContainer, spelledPodFields } from './spellings.js';
 
 const run = promisify(execFile);
 
@@ -40,6 +41,8 @@ export interface WorkloadSpec {
   slowTermination?: boolean;
   /** A required pod anti-affinity term over the workload's pods (labelSelector app=<app>). */
   antiAffinity?: { topologyKey: string; matchLabelKeys?: string[] };
+  /** How the template is written (spellings.ts); every spelling is the same template. */
+  spelling?: number;
 }
 
 export type Op =
@@ -55,14 +58,18 @@ export type Op =
   | { op: 'orphanRecreate' }
   | { op: 'rollback' }
   | { op: 'relabelPod' }
-  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels' | 'slowTermination' | 'antiAffinity'>> }
+  | { op: 'patch'; spec: Partial<Omit<WorkloadSpec, 'image' | 'labels' | 'slowTermination' | 'antiAffinity' | 'spelling'>> }
   /** Stop (hold) or resume (release) removing the finalizer of terminating pods (slowTermination). */
   | { op: 'holdTerminating' }
   | { op: 'releaseTerminating' }
   /** A bare pod (no owner) carrying the selector's labels, as `kubectl run --labels` makes one. */
   | { op: 'barePod' }
   /** Pods of the current template end (Failed: evicted, node shutdown; Succeeded), as the kubelet reports it. */
-  | { op: 'finishPods'; count: number; phase: 'Failed' | 'Succeeded' };
+  | { op: 'finishPods'; count: number; phase: 'Failed' | 'Succeeded' }
+  /** Writes the same template another way (spellings.ts): nothing may roll. */
+  | { op: 'respell'; spelling: number }
+  /** Server-side rollback to the previous revision: the annotation each controller acts on. */
+  | { op: 'rollbackAnnotation' };
 
 export const describeOp = (o: Op): string => JSON.stringify(o);
 
@@ -82,7 +89,8 @@ function template(app: string, spec: WorkloadSpec): k8s.V1PodTemplateSpec {
       // Both kinds' pods go through the default scheduler: this compares controllers only.
       schedulerName: 'default-scheduler',
       terminationGracePeriodSeconds: 0,
-      containers: [{ name: 'app', image: spec.image ?? 'registry.example/app:1' }],
+      containers: [spelledContainer(spec.image ?? 'registry.example/app:1', spec.spelling ?? 0)],
+      ...Object.fromEntries(Object.entries(spelledPodFields(spec.spelling ?? 0)).filter(([, v]) => v !== null)),
       ...(spec.antiAffinity === undefined ? {} : { affinity: antiAffinity(app, spec.antiAffinity) }),
     },
   };
@@ -186,15 +194,18 @@ export class Workload {
     return (await core.listNamespacedPod({ namespace: this.namespace, labelSelector: `app=${this.app}` })).items;
   }
 
-  /** What the spec now allows at most (the surge invariant), across the last change of replicas. */
-  private bound(replicasBefore: number): void {
-    const replicas = Math.max(replicasBefore, this.spec.replicas);
-    const surge = this.spec.strategy?.type === 'Recreate' ? 0 : surgeOf(this.spec, replicas);
-    this.maxSurgeBound = replicas + surge;
+  /**
+   * What the spec now allows at most (the surge invariant), across the last change of replicas
+   * or of the strategy: neither kind deletes pods to meet a lowered maxSurge.
+   */
+  private bound(before: WorkloadSpec): void {
+    const replicas = Math.max(before.replicas, this.spec.replicas);
+    const surge = (spec: WorkloadSpec): number => (spec.strategy?.type === 'Recreate' ? 0 : surgeOf(spec, replicas));
+    this.maxSurgeBound = replicas + Math.max(surge(before), surge(this.spec));
   }
 
   async apply(op: Op): Promise<void> {
-    const before = this.spec.replicas;
+    const before = this.spec;
     switch (op.op) {
       case 'scale':
         this.spec = { ...this.spec, replicas: op.replicas };
@@ -212,7 +223,13 @@ export class Workload {
       }
       case 'image':
         this.spec = { ...this.spec, image: op.image };
-        await this.patch({ spec: { template: { spec: { containers: [{ name: 'app', image: op.image }] } } } });
+        await this.patch({ spec: { template: { spec: { containers: [spelledContainer(op.image, this.spec.spelling ?? 0)] } } } });
+        break;
+      case 'respell':
+        await this.respell(op.spelling);
+        break;
+      case 'rollbackAnnotation':
+        await this.requestRollback();
         break;
       case 'pause':
       case 'resume':
@@ -365,6 +382,23 @@ export class Workload {
     }, 60_000, 500);
   }
 
+  /** The same template written another way (a merge patch, as `kubectl apply` of a respelled manifest sends). */
+  private async respell(spelling: number): Promise<void> {
+    this.spec = { ...this.spec, spelling };
+    const image = this.spec.image ?? 'registry.example/app:1';
+    await this.patch({ spec: { template: { spec: { containers: [spelledContainer(image, spelling)], ...spelledPodFields(spelling) } } } });
+  }
+
+  /**
+   * Asks the controller itself to roll back to the previous revision: a Deployment's
+   * `deprecated.deployment.rollback.to` (still honoured by kube-controller-manager, and left
+   * alone while paused), a PodGroup's `podgroup.dev/rollback-to`.
+   */
+  private async requestRollback(): Promise<void> {
+    const key = this.kind === 'Deployment' ? 'deprecated.deployment.rollback.to' : ROLLBACK_ANNOTATION;
+    await this.patch({ metadata: { annotations: { [key]: '0' } } });
+  }
+
   /** `kubectl delete --cascade=orphan`, wait until it is gone, then apply the same manifest again. */
   private async orphanRecreate(): Promise<void> {
     const current = await this.read();
@@ -420,6 +454,7 @@ export class Workload {
       conditions: Object.fromEntries(conditions.sort()),
       pods: Object.fromEntries(Object.entries(byTemplate).sort(([a], [b]) => a.localeCompare(b))),
       revisions: revisions.length,
+      revision: Number(obj.metadata?.annotations?.[this.kind === 'Deployment' ? 'deployment.kubernetes.io/revision' : REVISION_ANNOTATION] ?? 0),
     };
   }
 
@@ -488,6 +523,8 @@ export interface ScenarioOptions {
   pollMs?: number;
   /** Extra condition for settling after an op (e.g. both timed out). */
   until?: (observed: Observed) => boolean;
+  /** Settled even if status.observedGeneration stays behind (a sync that fails before its status, as getNewReplicaSet's create error). */
+  staleGeneration?: boolean;
 }
 
 export interface ScenarioResult {
@@ -519,7 +556,9 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
       }
     });
     // Held pods stay Terminating: settled then means nothing else changes.
-    const caughtUp = observed.every((o, i) => o.observedGeneration >= o.generation && (pair[i]?.holding === true || Object.values(o.pods).every((p) => p.terminating === 0)));
+    const caughtUp = observed.every(
+      (o, i) => (options.staleGeneration === true || o.observedGeneration >= o.generation) && (pair[i]?.holding === true || Object.values(o.pods).every((p) => p.terminating === 0)),
+    );
     const wanted = options.until === undefined || observed.every(options.until);
     if (caughtUp && wanted && now - stableSince >= quietMs) {
       // The settled state joins the timeline with the events so far (reason ×count).

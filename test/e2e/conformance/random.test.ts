@@ -1,7 +1,7 @@
 // Randomised conformance: fast-check generates a workload spec and a sequence of operations
 // (scale up/down, template change, pause/resume, delete pods, make the template unschedulable
-// and schedulable again, orphan-delete and re-create, a bare pod with the selector's labels; pods
-// that take time to terminate); the Deployment and the PodGroup must end
+// and schedulable again, orphan-delete and re-create, a bare pod with the selector's labels,
+// respell the template; pods that take time to terminate); the Deployment and the PodGroup must end
 // equal (harness.ts). A fixed seed list runs in `npm test`; `npm run test:conformance` adds
 // PODGROUP_CONFORMANCE_RUNS (default there: 200) random seeds. Every failure names its seed:
 // PODGROUP_CONFORMANCE_SEEDS=<seed,...> re-runs exactly those.
@@ -13,6 +13,7 @@ import { killAll } from '../support/processes.js';
 import { startManager, type RunningManager } from '../support/podgroups.js';
 import { checkDeclarations } from './differences.js';
 import { describeOp, inNamespace, runScenario, type Op, type WorkloadSpec } from './harness.js';
+import { SPELLINGS } from './spellings.js';
 
 /** Seeds that run in every `npm test`. */
 export const FIXED_SEEDS = [11, 23, 37, 41, 59, 67];
@@ -39,6 +40,9 @@ const specArb: fc.Arbitrary<WorkloadSpec> = fc.record({
   slowTermination: fc.boolean(),
 });
 
+/** The same template written another way (spellings.ts): nothing may roll. */
+const revisionOpArb: fc.Arbitrary<Op> = fc.integer({ min: 0, max: SPELLINGS - 1 }).map((spelling): Op => ({ op: 'respell', spelling }));
+
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.integer({ min: 0, max: 5 }).map((replicas): Op => ({ op: 'scale', replicas })),
   fc.constantFrom(...images).map((image): Op => ({ op: 'image', image })),
@@ -49,6 +53,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.constant<Op>({ op: 'schedulable' }),
   fc.constant<Op>({ op: 'orphanRecreate' }),
   fc.constant<Op>({ op: 'barePod' }),
+  revisionOpArb,
 );
 
 const sequenceArb = fc.record({ spec: specArb, ops: fc.array(opArb, { minLength: 2, maxLength: 5 }) });

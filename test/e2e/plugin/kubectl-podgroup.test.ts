@@ -67,6 +67,10 @@ describe('kubectl podgroup', () => {
     expect(pg('rollout', 'status', 'web', '--timeout', '2m').status).toBe(0);
     // Revision 1 became 3 and kept its change-cause (carried back to the PodGroup by the rollback).
     expect(pg('rollout', 'history', 'web').stdout).toBe('podgroup.podgroup.dev/web \nREVISION  CHANGE-CAUSE\n2         image web:2\n3         create web:1\n\n');
+    // The running revision is on the object (podgroup.dev/revision); --revision pins rollout status to it.
+    expect((await getPodGroup(ns.name, 'web')).metadata?.annotations?.['podgroup.dev/revision']).toBe('3');
+    expect(lastLine(pg('rollout', 'status', 'web', '--revision', '3', '--timeout', '2m').stdout)).toBe('podgroup "web" successfully rolled out');
+    expect(pg('rollout', 'status', 'web', '--revision=2')).toMatchObject({ status: 1, stderr: 'error: desired revision (2) is different from the running revision (3)\n' });
     r = pg('rollout', 'undo', 'web', '--to-revision', '3');
     expect(r).toEqual({ status: 0, stderr: '', stdout: 'podgroup.podgroup.dev/web skipped rollback (current template already matches revision 3)\n' });
     r = pg('rollout', 'undo', 'web', '--to-revision=9');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../../../src/api/podgroup.js';
-import { CHANGE_CAUSE_ANNOTATION, decideUpdateRevision, newRevision, rollbackChangeCauseOps } from '../../../src/podgroup/revisions.js';
+import { CHANGE_CAUSE_ANNOTATION, decideUpdateRevision, newRevision, rollbackAnnotationsOps } from '../../../src/podgroup/revisions.js';
 import { describeTemplate } from '../../../src/plugin/describe.js';
 import { decideUndo, historyTable, pausePatch, restartPatch, rolloutStatus, RolloutError, RESTARTED_AT_ANNOTATION } from '../../../src/plugin/rollout.js';
 import { spec } from '../podgroup/fixtures.js';
@@ -38,6 +38,19 @@ describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
   it('fails on ProgressDeadlineExceeded', () => {
     const pg = podGroup({ status: { observedGeneration: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] } });
     expect(() => rolloutStatus(pg)).toThrow(new RolloutError('podgroup "web" exceeded its progress deadline'));
+  });
+  it('--revision: fails unless that revision runs (podgroup.dev/revision), as kubectl for a Deployment', () => {
+    const at = (value: string | undefined): PodGroup => {
+      const pg = podGroup({});
+      pg.metadata = { ...pg.metadata, annotations: value === undefined ? {} : { 'podgroup.dev/revision': value } };
+      return pg;
+    };
+    expect(rolloutStatus(at('3'), 3)).toEqual({ message: 'podgroup "web" successfully rolled out', done: true });
+    expect(() => rolloutStatus(at('2'), 3)).toThrow(new RolloutError('desired revision (3) is different from the running revision (2)'));
+    expect(() => rolloutStatus(at(undefined), 1)).toThrow(new RolloutError('desired revision (1) is different from the running revision (0)'));
+    expect(() => rolloutStatus(at('x'), 1)).toThrow(/cannot get the revision of podgroup "web"/);
+    // 0 (the default) pins nothing.
+    expect(rolloutStatus(at('2'), 0).done).toBe(true);
   });
 });
 
@@ -110,10 +123,24 @@ describe('change-cause on revisions', () => {
     const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'c' } } });
     expect(decideUpdateRevision(pg, [revision(1, 'x:2'), revision(2, 'x:3')], 0)).toMatchObject({ kind: 'renumber', number: 3, patch: { revision: 3, metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'c' } } } });
   });
-  it('a rollback carries the target\'s cause to the PodGroup', () => {
-    const pg = podGroup({ metadata: { name: 'web', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'now' } } });
-    expect(rollbackChangeCauseOps(pg, revision(1, 'x:1', 'then'))).toEqual([{ op: 'add', path: '/metadata/annotations/kubernetes.io~1change-cause', value: 'then' }]);
-    expect(rollbackChangeCauseOps(pg, revision(1, 'x:1'))).toEqual([{ op: 'remove', path: '/metadata/annotations/kubernetes.io~1change-cause' }]);
-    expect(rollbackChangeCauseOps(podGroup(), revision(1, 'x:1'))).toEqual([]);
+  it('a rollback gives the PodGroup the target\'s annotations and keeps its own (SetDeploymentAnnotationsTo)', () => {
+    const pg = podGroup({
+      metadata: { name: 'web', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'now', team: 'b', 'podgroup.dev/rollback-to': '0', 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+    });
+    const target = revision(1, 'x:1', 'then');
+    target.metadata = { ...target.metadata, annotations: { ...target.metadata?.annotations, team: 'a', 'podgroup.dev/replicas': '3' } };
+    expect(rollbackAnnotationsOps(pg, target)).toEqual([
+      { op: 'replace', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}', [CHANGE_CAUSE_ANNOTATION]: 'then', team: 'a' } },
+    ]);
+    // A target without a cause leaves none; an equal set needs no op.
+    expect(rollbackAnnotationsOps(pg, revision(1, 'x:1'))).toEqual([{ op: 'replace', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } }]);
+    expect(rollbackAnnotationsOps(podGroup({ metadata: { name: 'web', annotations: { 'podgroup.dev/rollback-to': '0' } } }), revision(1, 'x:1'))).toEqual([]);
+  });
+  it('a new revision takes every annotation of the PodGroup but its own; an existing one gets those that differ', () => {
+    const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { team: 'a', 'podgroup.dev/revision': '1', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } } });
+    expect(decideUpdateRevision(pg, [], 0).revision.metadata?.annotations).toEqual({ team: 'a' });
+    const existing = revision(1, 'x:2');
+    existing.metadata = { ...existing.metadata, annotations: { team: 'old', other: 'kept' } };
+    expect(decideUpdateRevision(pg, [existing], 0)).toMatchObject({ kind: 'existing', patch: { metadata: { annotations: { team: 'a' } } } });
   });
 });

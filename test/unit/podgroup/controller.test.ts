@@ -163,7 +163,8 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     await reconciler.reconcile(request, ctx);
     // Adopted, then its desired count (none recorded yet: its 3 pods) is recorded on it.
     expect(control.of('patchRevision').map((c) => c.name)).toEqual([`web-${decision.hash}`, `web-${decision.hash}`]);
-    expect(control.of('patchRevision')[1]?.body).toEqual({ metadata: { annotations: { 'podgroup.dev/replicas': '3' } } });
+    // With replicas + maxSurge (3 + 25% → 4) then, the baseline of proportional scaling.
+    expect(control.of('patchRevision')[1]?.body).toEqual({ metadata: { annotations: { 'podgroup.dev/replicas': '3', 'podgroup.dev/max-replicas': '4' } } });
     expect(control.of('createRevision')).toEqual([]);
     expect(control.of('patchPod')).toHaveLength(3);
     expect(control.of('createPod')).toEqual([]);
@@ -280,7 +281,7 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const reconciler = new PodGroupReconciler(caches, control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
     // The surge step: the update revision wants 1, recorded before its pod is created.
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1', 'podgroup.dev/max-replicas': '4' } } }]]);
     expect(control.calls.findIndex((c) => c.verb === 'patchRevision')).toBeLessThan(control.calls.findIndex((c) => c.verb === 'createPod'));
     const created = control.of('createPod').map((c) => c.body as k8s.V1Pod);
     expect(created.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).toEqual([d2.hash]);
@@ -299,7 +300,50 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     await reconciler.reconcile(request, ctx);
     expect(control.of('deletePod').map((c) => c.name)).toHaveLength(1);
     expect(control.of('deletePod').map((c) => c.name)).not.toContain(newPod.metadata?.name);
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2', 'podgroup.dev/max-replicas': '4' } } }]]);
+  });
+
+  it('a refused revision create: Progressing=False/ReplicaSetCreateError written at once, a Warning, a retry; nothing else moves', async () => {
+    const v1 = podGroup({ replicas: 2 });
+    const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
+    const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
+    const before: PodGroup['status'] = { observedGeneration: 1, replicas: 2, conditions: [{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }] };
+    const v2: PodGroup = { ...v1, spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } }, status: before };
+    const quota = 'controllerrevisions.apps "web-x" is forbidden: exceeded quota: revisions, requested: count/controllerrevisions.apps=1';
+    const control = new RecordingControl(v2, (verb) => (verb === 'createRevision' ? apiError(403, quota) : undefined));
+    const events = new RecordingEvents();
+    const reconciler = new PodGroupReconciler(world(v2, owned(pods(2, 'p', { hash: hash1 }), v1), [r1]), control, events, { workers: 1 }, () => NOW);
+    await expect(reconciler.reconcile(request, ctx)).rejects.toThrow('exceeded quota');
+    const written = control.of('patchPodGroupStatus').map((c) => c.body as PodGroup['status']);
+    expect(written).toHaveLength(1);
+    expect(Object.keys(written[0] ?? {})).toEqual(['conditions']);
+    expect(written[0]?.conditions?.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'ReplicaSetCreateError' });
+    expect(events.events.filter((e) => e.type === 'Warning' && e.reason === 'ReplicaSetCreateError')).toHaveLength(1);
+    expect([...control.of('createPod'), ...control.of('deletePod')]).toEqual([]);
+  });
+
+  it('a rollback requested while paused waits for the resume (as syncDeployment)', async () => {
+    const paused = podGroup({ paused: true });
+    paused.metadata = { ...paused.metadata, annotations: { 'podgroup.dev/rollback-to': '0' } };
+    const rev = newRevision(paused, decideUpdateRevision(paused, [], 0).hash, 1);
+    const control = new RecordingControl(paused);
+    const reconciler = new PodGroupReconciler(world(paused, owned(pods(3, 'p', { hash: rev.metadata?.labels?.[REVISION_HASH_LABEL] }), paused), [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    // Only the revision number is written to the PodGroup: the annotation stays, the template too.
+    expect(control.of('jsonPatchPodGroup').map((c) => c.body)).toEqual([[{ op: 'add', path: '/metadata/annotations/podgroup.dev~1revision', value: '1' }]]);
+  });
+
+  it('records the update revision\'s number on the PodGroup once (podgroup.dev/revision)', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const control = new RecordingControl(pg);
+    const reconciler = new PodGroupReconciler(world(pg, [], []), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    await reconciler.reconcile(request, ctx);
+    expect(control.of('jsonPatchPodGroup').map((c) => c.body)).toEqual([[{ op: 'add', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '1' } }]]);
+    const recorded: PodGroup = { ...pg, metadata: { ...pg.metadata, annotations: { 'podgroup.dev/revision': '1' } } };
+    const rev = newRevision(recorded, decideUpdateRevision(recorded, [], 0).hash, 1);
+    const again = new RecordingControl(recorded);
+    await new PodGroupReconciler(world(recorded, [], [rev]), again, new RecordingEvents(), { workers: 1 }, () => NOW).reconcile(request, ctx);
+    expect(again.of('jsonPatchPodGroup')).toEqual([]);
   });
 
   it('a status computed from a stale copy is refused (409) and dropped, not retried as an error', async () => {

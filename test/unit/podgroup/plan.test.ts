@@ -208,6 +208,16 @@ describe('plan: each revision keeps its desired count (a ReplicaSet per revision
     expect(result.sizes).toEqual(sizes({ old: 3, new: 1 }));
   });
 
+  it('proportional scaling shares from each revision\'s recorded max-replicas, not today\'s maxSurge (getReplicaSetFraction)', () => {
+    // 10 replicas, surge 3: stuck with old 8 + new 5 (both recorded at 10 + 3 = 13). maxSurge then
+    // lowered to 1, and scaled to 20: 21 allowed, 8 to add. Upstream: old round(8·21/13) = 13 (+5), new round(5·21/13) = 8 (+3).
+    const existing = [...pods(8, 'old', { hash: 'old' }), ...pods(5, 'new', { scheduled: false, ready: false })];
+    const input = { spec: rolling(20, 1, 2), pods: existing, desired: sizes({ old: 8, new: 5 }), sizedFor: 10 };
+    expect(run({ ...input, maxReplicas: sizes({ old: 13, new: 13 }) }).sizes).toEqual(sizes({ old: 13, new: 8 }));
+    // Without the record, today's maxSurge skews it (10 + 1 = 11 as the baseline): the old revision takes 7.
+    expect(run(input).sizes).toEqual(sizes({ old: 15, new: 6 }));
+  });
+
   it('while paused, replaces a lost pod of the update revision in that revision', () => {
     // replicas 1, surge 1: paused mid-rollout with old 1 (Running) and new 1 (Pending); the Pending pod is deleted.
     const result = run({ spec: rolling(1, 1, 0, { paused: true }), pods: pods(1, 'old', { hash: 'old' }), desired: sizes({ old: 1, new: 1 }), sizedFor: 1 });

@@ -41,6 +41,41 @@ describe('rankForDeletion (KCM order)', () => {
     expect(order(x, y)).toEqual(expected);
   });
 
+  const withUid = (p: ReturnType<typeof pod>, uid: string): ReturnType<typeof pod> => ({ ...p, metadata: { ...p.metadata, uid } });
+
+  it('LogarithmicScaleDown: ready times in the same log2 bucket tie, broken by UID, before restarts count', () => {
+    // Ready 40 s and 50 s ago: both in bucket floor(log2(ns)) = 35, so the UID decides (not the newer, not the restarts).
+    const a = withUid(pod('a', { readySinceMs: 40_000 }), 'uid-2');
+    const b = withUid(pod('b', { readySinceMs: 50_000, restarts: 3 }), 'uid-1');
+    expect(order(a, b)).toEqual(['b', 'a']);
+    // 10 s and 50 s ago are in different buckets (33 and 35): the more recently ready goes first.
+    const c = withUid(pod('c', { readySinceMs: 10_000 }), 'uid-9');
+    expect(order(b, c)).toEqual(['c', 'b']);
+  });
+
+  it('LogarithmicScaleDown: creation times in the same bucket tie, broken by UID', () => {
+    const ready = { readySinceMs: 30_000 };
+    const older = withUid(pod('older', { ...ready, createdMsAgo: 50_000 }), 'uid-1');
+    const newer = withUid(pod('newer', { ...ready, createdMsAgo: 40_000 }), 'uid-2');
+    expect(order(newer, older)).toEqual(['older', 'newer']);
+    const newest = withUid(pod('newest', { ...ready, createdMsAgo: 2_000 }), 'uid-3');
+    expect(order(older, newest)).toEqual(['newest', 'older']);
+  });
+
+  it('restarts: regular containers first, then sidecars (restartable init containers)', () => {
+    const sidecar = (name: string, restarts: number): ReturnType<typeof pod> => {
+      const p = pod(name);
+      return {
+        ...p,
+        spec: { ...p.spec, containers: p.spec?.containers ?? [], initContainers: [{ name: 'log', image: 'x', restartPolicy: 'Always' }, { name: 'init', image: 'x' }] },
+        status: { ...p.status, initContainerStatuses: [{ name: 'log', image: 'x', imageID: '', ready: true, restartCount: restarts }, { name: 'init', image: 'x', imageID: '', ready: false, restartCount: 9 }] },
+      };
+    };
+    expect(order(sidecar('calm', 0), sidecar('flaky', 2))).toEqual(['flaky', 'calm']);
+    // A plain init container's restarts do not count; a regular container's outrank any sidecar's.
+    expect(order(sidecar('flaky', 2), { ...pod('crashy', { restarts: 1 }) })).toEqual(['crashy', 'flaky']);
+  });
+
   it('prefers pods on crowded nodes', () => {
     const crowded = [pod('c1', { node: 'n1' }), pod('c2', { node: 'n1' }), pod('lonely', { node: 'n2' })];
     expect(rankForDeletion(crowded, crowded, NOW)[2]?.metadata?.name).toBe('lonely');
@@ -78,12 +113,18 @@ describe('revisions', () => {
     expect(back).toMatchObject({ kind: 'renumber', number: 3, hash: first.hash });
   });
 
-  it('prunes the oldest unused revisions beyond the limit', () => {
+  it('prunes only the oldest revisions beyond the limit, skipping busy ones without widening (cleanupDeployment)', () => {
     const revs = [1, 2, 3, 4, 5].map((n) => newRevision(pg(`x:${n}`), `h${n}`, n));
-    const pruned = revisionsToPrune(revs, 'h5', new Set(['h1']), 2).map((r) => r.revision);
-    // 4 old revisions, limit 2: the 2 oldest go, but h1 has pods, so h2 and h3 (as cleanupDeployment).
-    expect(pruned).toEqual([2, 3]);
+    // 4 old revisions, limit 2: only h1 and h2 are considered; h1 is busy, so only h2 goes (h3 stays for rollout undo).
+    expect(revisionsToPrune(revs, 'h5', new Set(['h1']), 2).map((r) => r.revision)).toEqual([2]);
+    expect(revisionsToPrune(revs, 'h5', new Set(), 2).map((r) => r.revision)).toEqual([1, 2]);
+    expect(revisionsToPrune(revs, 'h5', new Set(['h1', 'h2']), 2)).toEqual([]);
     expect(revisionsToPrune(revs, 'h5', new Set(), 10)).toEqual([]);
+    // The update revision is never old, whatever its number (a rollback renumbers it).
+    expect(revisionsToPrune(revs, 'h1', new Set(), 0).map((r) => r.revision)).toEqual([2, 3, 4, 5]);
+    // Revisions already being deleted do not count.
+    const deleting = revs.map((r, i) => (i === 0 ? { ...r, metadata: { ...r.metadata, deletionTimestamp: new Date() } } : r));
+    expect(revisionsToPrune(deleting, 'h5', new Set(), 2).map((r) => r.revision)).toEqual([2]);
   });
 });
 

@@ -7,7 +7,7 @@ import { NOW, pod, pods, spec } from './fixtures.js';
 
 const pg = (overrides: Partial<PodGroup> = {}): PodGroup => ({ metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec(), ...overrides });
 const run = (input: Partial<StatusInput>): ReturnType<typeof computeStatus> =>
-  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, replicaFailure: undefined, sizedForReplicas: undefined, revisionCreated: false, now: NOW, ...input });
+  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, replicaFailure: undefined, sizedForReplicas: undefined, revisionCreated: false, desiredSizes: new Map([['new', 3]]), now: NOW, ...input });
 const condition = (r: ReturnType<typeof computeStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
 describe('computeStatus', () => {
@@ -29,6 +29,17 @@ describe('computeStatus', () => {
     expect(condition(r, 'Available')).toMatchObject({ status: 'True', reason: 'MinimumReplicasAvailable' });
     expect(condition(r, 'Progressing')).toMatchObject({ status: 'True', reason: 'NewReplicaSetAvailable' });
     expect(condition(r, 'GangScheduled')).toMatchObject({ status: 'True' });
+  });
+
+  it('unavailableReplicas: the revisions\' desired counts summed minus available pods (calculateStatus)', () => {
+    // A rollout whose surge pod a quota refuses: 3 old available, the new revision wants 1 that does not exist.
+    const quotaBlocked = run({ pods: pods(3, 'old', { hash: 'old' }), desiredSizes: new Map([['old', 3], ['new', 1]]) });
+    expect(quotaBlocked.status).toMatchObject({ replicas: 3, availableReplicas: 3, unavailableReplicas: 1 });
+    // More available pods than wanted (a scale-down whose deletes are under way): never negative.
+    expect(run({ pods: pods(3, 'p'), desiredSizes: new Map([['new', 1]]) }).status.unavailableReplicas).toBe(0);
+    // Not ready pods count as unavailable, whatever spec.replicas says.
+    const notReady = [...pods(2, 'p'), pod('n', { ready: false })];
+    expect(run({ pods: notReady, desiredSizes: new Map([['new', 3]]) }).status.unavailableReplicas).toBe(1);
   });
 
   it('is identical when nothing changed (an idle controller writes nothing)', () => {
