@@ -11,9 +11,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
-import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
+import { down, up } from '../hack/cluster/local-cluster.js';
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
-import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { addFakeNodes, defaultNodeSpecs } from '../hack/control-plane/fake-nodes.js';
+import { installCrds } from '../hack/control-plane/manifests.js';
+import { REPO_ROOT } from '../hack/control-plane/paths.js';
+import { isAlive, stopProcess, waitFor } from '../hack/control-plane/processes.js';
+import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 

@@ -3,8 +3,9 @@
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, type ClusterState } from '../hack/cluster/local-cluster.js';
-import { freePort, waitFor } from '../hack/cluster/processes.js';
+import { REPO_ROOT } from '../hack/control-plane/paths.js';
+import { freePort, waitFor } from '../hack/control-plane/processes.js';
+import type { ClusterState } from '../hack/control-plane/state.js';
 
 export interface CompiledManager {
   pid: number;

@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
-import { down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
-import { stopProcess, waitFor } from '../hack/cluster/processes.js';
+import { down, up } from '../hack/cluster/local-cluster.js';
+import { installCrds } from '../hack/control-plane/manifests.js';
+import { REPO_ROOT } from '../hack/control-plane/paths.js';
+import { stopProcess, waitFor } from '../hack/control-plane/processes.js';
+import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 

@@ -6,8 +6,11 @@
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, parseCommandLine } from '../src/cli-args.js';
-import { down, installCrds, loadKubeConfig, localWebhookConfiguration, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
-import { freePort, waitFor } from '../hack/cluster/processes.js';
+import { down, up } from '../hack/cluster/local-cluster.js';
+import { installCrds, localWebhookConfiguration } from '../hack/control-plane/manifests.js';
+import { REPO_ROOT } from '../hack/control-plane/paths.js';
+import { freePort, waitFor } from '../hack/control-plane/processes.js';
+import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { startTs } from '../test/e2e/support/processes.js';
 import { percentile, writeResult } from './report.js';
 

@@ -1,5 +1,7 @@
-// Import rules `npm run lint` enforces on src/:
-//  - no import cycles;
+// Import rules `npm run lint` enforces:
+//  - no import cycles among the files of src/, nor among those of hack/;
+//  - no import cycle between hack/'s folders (hack/control-plane, hack/cluster, hack/real-node …;
+//    the files directly in hack/ count as one more): each folder is a layer of its own;
 //  - the generic runtime (src/runtime) imports nothing of the project's edges or API;
 //  - pure decision modules (listed below) import no client, server or runtime I/O;
 //  - src/ never imports from hack/, test/ or bench/.
@@ -9,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
+const hack = join(root, 'hack');
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -35,7 +38,7 @@ function imports(file: string): { relative: string[]; packages: string[] } {
 }
 
 /** Modules that decide (pure functions of their inputs): no I/O packages, no runtime I/O. */
-const PURE = [/^src\/plugin\/(rollout|why|describe)\.ts$/, /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|expectations|state-metrics)\.ts$/, /^src\/injection\/(mutate|recipes|config)\.ts$/, /^src\/scheduling\/(gang|scoring|binding)\.ts$/];
+const PURE = [/^src\/plugin\/(kubectl-rollout|why|describe)\.ts$/, /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|expectations|state-metrics)\.ts$/, /^src\/injection\/(mutate|recipes|config)\.ts$/, /^src\/scheduling\/(gang|scoring|binding)\.ts$/];
 const IO_PACKAGES = new Set(['node:http', 'node:https', 'node:net', 'node:fs', 'node:child_process', 'winston', 'prom-client']);
 
 const problems: string[] = [];
@@ -64,32 +67,68 @@ for (const file of all) {
   }
 }
 
-// Cycle detection: depth-first search with an explicit path.
-const state = new Map<string, 'visiting' | 'done'>();
-function visit(file: string, path: string[]): void {
-  if (state.get(file) === 'done') {
-    return;
-  }
-  if (state.get(file) === 'visiting') {
-    const cycle = [...path.slice(path.indexOf(file)), file].map((f) => relative(root, f));
-    problems.push(`import cycle: ${cycle.join(' → ')}`);
-    return;
-  }
-  state.set(file, 'visiting');
-  for (const dep of graph.get(file) ?? []) {
-    if (graph.has(dep)) {
-      visit(dep, [...path, file]);
+/** Every cycle of `graph` (one per back edge a depth-first search meets), as paths that end where they start. */
+function cycles<T>(nodes: T[], graph: Map<T, T[]>): T[][] {
+  const found: T[][] = [];
+  const state = new Map<T, 'visiting' | 'done'>();
+  const visit = (node: T, path: T[]): void => {
+    if (state.get(node) === 'done') {
+      return;
     }
+    if (state.get(node) === 'visiting') {
+      found.push([...path.slice(path.indexOf(node)), node]);
+      return;
+    }
+    state.set(node, 'visiting');
+    for (const dep of graph.get(node) ?? []) {
+      if (graph.has(dep)) {
+        visit(dep, [...path, node]);
+      }
+    }
+    state.set(node, 'done');
+  };
+  for (const node of nodes) {
+    visit(node, []);
   }
-  state.set(file, 'done');
+  return found;
 }
-for (const file of all) {
-  visit(file, []);
+
+for (const cycle of cycles(all, graph)) {
+  problems.push(`import cycle: ${cycle.map((f) => relative(root, f)).join(' → ')}`);
+}
+
+// hack/: its files, and its folders as layers. A folder is hack/<name>; the files directly in
+// hack/ are the folder "hack".
+const hackFiles = files(hack);
+const hackGraph = new Map(hackFiles.map((file) => [file, imports(file).relative]));
+for (const cycle of cycles(hackFiles, hackGraph)) {
+  problems.push(`import cycle: ${cycle.map((f) => relative(root, f)).join(' → ')}`);
+}
+const folderOf = (file: string): string => {
+  const parts = relative(root, file).split('/');
+  return parts.length > 2 ? `${parts[0]}/${parts[1]}` : 'hack';
+};
+/** For each pair of folders, the first import that ties them (to name it in the message). */
+const folderEdges = new Map<string, Map<string, string>>();
+for (const [file, deps] of hackGraph) {
+  for (const dep of deps.filter((d) => hackGraph.has(d) && folderOf(d) !== folderOf(file))) {
+    const edges = folderEdges.get(folderOf(file)) ?? new Map<string, string>();
+    if (!edges.has(folderOf(dep))) {
+      edges.set(folderOf(dep), `${relative(root, file)} imports ${relative(root, dep)}`);
+    }
+    folderEdges.set(folderOf(file), edges);
+  }
+}
+const folders = [...new Set(hackFiles.map(folderOf))].sort();
+const folderGraph = new Map(folders.map((f) => [f, [...(folderEdges.get(f)?.keys() ?? [])].sort()]));
+for (const cycle of cycles(folders, folderGraph)) {
+  const ties = cycle.slice(1).map((to, i) => folderEdges.get(cycle[i] ?? '')?.get(to) ?? '');
+  problems.push(`import cycle between hack folders: ${cycle.join(' → ')} (${ties.join('; ')})`);
 }
 
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exitCode = 1;
 } else {
-  console.log(`import rules hold for ${all.length} files in src/`);
+  console.log(`import rules hold for ${all.length} files in src/ and ${hackFiles.length} in ${folders.length} folders of hack/`);
 }

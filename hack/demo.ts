@@ -14,19 +14,13 @@ import { join, relative } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../src/api/podgroup.js';
 import { parseCommandLine, runCommandLine } from '../src/cli-args.js';
-import {
-  ClusterError,
-  DEFAULT_STATE_DIR,
-  loadKubeConfig,
-  localWebhookConfiguration,
-  REPO_ROOT,
-  startExtraComponent,
-  up,
-  type ClusterState,
-} from './cluster/local-cluster.js';
-import { freePort, waitFor } from './cluster/processes.js';
+import { up } from './cluster/local-cluster.js';
+import { startExtraComponent } from './control-plane/components.js';
+import { localWebhookConfiguration } from './control-plane/manifests.js';
+import { DEFAULT_STATE_DIR, REPO_ROOT } from './control-plane/paths.js';
+import { ClusterError, freePort, waitFor } from './control-plane/processes.js';
+import { loadKubeConfig, type ClusterState, type RealNodeState } from './control-plane/state.js';
 import { addRealNode, commitToSite, preflight, REAL_NODE_NAME, sampleOnRealNode } from './real-node/node.js';
-import type { RealNodeState } from './real-node/teardown.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (n: number, title: string): void => console.log(`\n${bold(`── ${n}. ${title}`)}`);

@@ -3,16 +3,12 @@
 // line names the flag, prints the usage and exits 2.
 import { relative } from 'node:path';
 import { integerFlag, parseCommandLine, runCommandLine, UsageError } from '../../src/cli-args.js';
-import {
-  addFakeNodes,
-  ClusterError,
-  DEFAULT_STATE_DIR,
-  defaultNodeSpecs,
-  down,
-  isUp,
-  readState,
-  up,
-} from './local-cluster.js';
+import { isUp } from '../control-plane/components.js';
+import { addFakeNodes, defaultNodeSpecs } from '../control-plane/fake-nodes.js';
+import { DEFAULT_STATE_DIR } from '../control-plane/paths.js';
+import { ClusterError } from '../control-plane/processes.js';
+import { readState } from '../control-plane/state.js';
+import { down, up } from './local-cluster.js';
 import { addRealNode, REAL_NODE_NAME } from '../real-node/node.js';
 import { REAL_NODE_COMPONENTS } from '../real-node/teardown.js';
 import { REFERENCE_KCM, startReferenceKcm } from './reference-kcm.js';

@@ -3,8 +3,10 @@
 // The cluster's own kube-controller-manager leaves both controllers out (the PodGroup
 // controller replaces them), so without this one Deployments do nothing.
 import { join } from 'node:path';
-import { removeExtraComponent, startExtraComponent, type ClusterState } from './local-cluster.js';
-import { freePort } from './processes.js';
+import { removeExtraComponent, startExtraComponent } from '../control-plane/components.js';
+import { logFile } from '../control-plane/paths.js';
+import { freePort } from '../control-plane/processes.js';
+import type { ClusterState } from '../control-plane/state.js';
 
 export const REFERENCE_KCM = 'reference-kcm';
 
@@ -37,7 +39,7 @@ export async function startReferenceKcm(state: ClusterState, options: ReferenceK
     ],
     pid: 0,
     ports: [port],
-    log: join(state.stateDir, 'logs', `${REFERENCE_KCM}.log`),
+    log: logFile(state.stateDir, REFERENCE_KCM),
     health: { url: `https://127.0.0.1:${port}/healthz`, tls: 'insecure' as const },
   };
   await startExtraComponent(state, component);

@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { REPO_ROOT } from '../cluster/local-cluster.js';
+import { REPO_ROOT } from '../control-plane/paths.js';
 import { podGroupCrd, type Schema } from './podgroup-schema.js';
 
 export const CRD_FILE = join(REPO_ROOT, 'crds', 'podgroup.yaml');

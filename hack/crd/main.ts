@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseCommandLine, runCommandLine } from '../../src/cli-args.js';
-import { DEFAULT_STATE_DIR } from '../cluster/local-cluster.js';
+import { DEFAULT_STATE_DIR } from '../control-plane/paths.js';
 import { CRD_FILE, renderCrd } from './generate.js';
 
 async function main(): Promise<void> {

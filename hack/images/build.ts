@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KUBE_VERSION, REPO_ROOT } from '../cluster/local-cluster.js';
+import { KUBE_VERSION } from '../control-plane/components.js';
+import { REPO_ROOT } from '../control-plane/paths.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT, type ImageLayout } from './layouts.js';
 import { addBusybox, copyIn, copyTreeWithLibraries, copyWithLibraries, stageRootfs, symlinkIn, writeFiles, writeOciArchive } from './oci.js';
 

@@ -3,7 +3,7 @@
 // binaries from ../shared/bin exactly as the images injected by the webhook would.
 import { join } from 'node:path';
 import { DEFAULT_GIT_SYNC_IMAGE, DEFAULT_LOG_COLLECTOR_IMAGE } from '../../src/injection/mutate.js';
-import { REPO_ROOT } from '../cluster/local-cluster.js';
+import { REPO_ROOT } from '../control-plane/paths.js';
 
 /** Where the upstream binaries are kept (built from their release tags; see its README). */
 export const SHARED_BIN_DIR = process.env.PODGROUP_SHARED_BIN ?? join(REPO_ROOT, '..', 'shared', 'bin');

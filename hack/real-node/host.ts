@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HostSnapshot } from '../control-plane/state.js';
 
 /**
  * Set by the kubelet (first three) and by the bridge plugin (ip_forward); kube-proxy is configured
@@ -14,17 +15,6 @@ export const SYSCTLS = ['vm.overcommit_memory', 'kernel.panic', 'kernel.panic_on
 export const FIXED_PATHS = ['/var/lib/kubelet', '/var/lib/cni', '/run/containerd', '/var/run/netns'];
 const IPTABLES = ['iptables', 'ip6tables'];
 const TABLES = ['filter', 'nat', 'mangle'];
-
-export interface HostSnapshot {
-  sysctls: Record<string, string>;
-  /** FIXED_PATHS that existed before (kept; only what was created is removed). */
-  existingPaths: string[];
-  /** "iptables/nat/CHAIN" of every chain that existed before. */
-  existingChains: string[];
-  existingNetns: string[];
-  /** cgroup controllers that already had a kubepods cgroup. */
-  existingKubepods: string[];
-}
 
 const sysctlPath = (name: string): string => join('/proc/sys', ...name.split('.'));
 

@@ -4,20 +4,23 @@
 // gateway. Every process is a recorded component (PID, log, health); every host change is
 // recorded first and undone by cluster:down (teardown.ts, host.ts).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify as toYaml } from 'yaml';
 import type { PodGroup } from '../../src/api/podgroup.js';
 import { issueCertificate } from '../../src/runtime/certificates.js';
+import { startExtraComponent } from '../control-plane/components.js';
+import { logFile, REPO_ROOT } from '../control-plane/paths.js';
+import { clientKubeconfig, clusterCa, YEAR_MS } from '../control-plane/pki.js';
+import { ClusterError, freePort, isPortFree, waitFor } from '../control-plane/processes.js';
+import { loadKubeConfig, writeState, type ClusterState, type RealNodeState } from '../control-plane/state.js';
 import { buildImages, PAUSE_IMAGE } from '../images/build.js';
 import { FLUENT_BIT_LAYOUT, GIT_SYNC_LAYOUT } from '../images/layouts.js';
-import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, writeState, type ClusterState } from '../cluster/local-cluster.js';
-import { freePort, isPortFree, waitFor } from '../cluster/processes.js';
 import { mountsUnder, snapshotHost } from './host.js';
-import { blockKwokPodCidr, clientKubeconfig, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
-import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode, type RealNodeState } from './teardown.js';
+import { blockKwokPodCidr, CLUSTER_DOMAIN, exposeApiServer, startClusterDns, startKubeProxy, unexposeApiServer } from './services.js';
+import { REAL_NODE_COMPONENTS, REAL_NODE_NAME, teardownRealNode } from './teardown.js';
 
 export { REAL_NODE_NAME } from './teardown.js';
 export const REAL_NODE_LABEL = { key: 'type', value: 'real' };
@@ -27,7 +30,6 @@ export const KUBELET_HEALTHZ_PORT = 10248;
 const BRIDGE = 'pgcni0';
 const SUBNET = '10.88.0.0/24';
 const GATEWAY = '10.88.0.1';
-const YEAR_MS = 365 * 24 * 3600 * 1000;
 const REQUIRED_COMMANDS = ['containerd', 'runc', 'ctr', 'iptables', 'ip6tables', 'ip', 'findmnt', 'git', 'dpkg-deb', 'apt-get', 'ldd'];
 const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'];
 
@@ -195,8 +197,7 @@ export function commitToSite(repos: string, name: string, content: string, file 
 }
 
 function writeKubeletPki(state: ClusterState, dir: string, nodeIp: string): { kubeconfig: string; servingCert: string; servingKey: string } {
-  const ca = { certPem: readFileSync(state.pki.caCert, 'utf8'), keyPem: readFileSync(state.pki.caKey, 'utf8') };
-  const serving = issueCertificate(ca, { commonName: REAL_NODE_NAME, dnsNames: [REAL_NODE_NAME, 'localhost'], ipAddresses: [nodeIp, '127.0.0.1'], usages: ['server'], validForMs: YEAR_MS });
+  const serving = issueCertificate(clusterCa(state), { commonName: REAL_NODE_NAME, dnsNames: [REAL_NODE_NAME, 'localhost'], ipAddresses: [nodeIp, '127.0.0.1'], usages: ['server'], validForMs: YEAR_MS });
   // The Node authorizer and NodeRestriction know a node by this identity.
   const kubeconfig = clientKubeconfig(state, dir, 'kubelet', `system:node:${REAL_NODE_NAME}`, ['system:nodes']);
   const pki = join(dir, 'pki');
@@ -320,7 +321,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       args: ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(REPO_ROOT, 'hack', 'real-node', 'git-server.ts'), '--root', node.gitRepos, '--listen', `${GATEWAY}:${gitPort}`],
       pid: 0,
       ports: [],
-      log: join(state.stateDir, 'logs', 'git-server.log'),
+      log: logFile(state.stateDir, 'git-server'),
       health: { url: `${node.gitUrl}/site.git/info/refs?service=git-upload-pack`, tls: 'none' },
     }, 60_000));
 
@@ -335,7 +336,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       args: ['--config', containerdConf],
       pid: 0,
       ports: [metricsPort],
-      log: join(state.stateDir, 'logs', 'containerd.log'),
+      log: logFile(state.stateDir, 'containerd'),
       health: { url: `http://127.0.0.1:${metricsPort}/v1/metrics`, tls: 'none' },
     }, 60_000));
     await timed('image import', () => importImages(socket, images.map((i) => i.archive)));
@@ -365,7 +366,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
       ],
       pid: 0,
       ports: [KUBELET_HEALTHZ_PORT],
-      log: join(state.stateDir, 'logs', 'kubelet.log'),
+      log: logFile(state.stateDir, 'kubelet'),
       health: { url: `http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`, tls: 'none' },
     }, 120_000);
     const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);

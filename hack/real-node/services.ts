@@ -9,38 +9,18 @@
 //     kwok's fake pod IPs included; a connection to one fails on this host instead of leaving it.
 // Everything here is undone by teardown.ts (kube-proxy --cleanup, the route, the components).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
-import { issueCertificate } from '../../src/runtime/certificates.js';
-import { ClusterError, loadKubeConfig, REPO_ROOT, startExtraComponent, type ClusterState } from '../cluster/local-cluster.js';
-import { freePort } from '../cluster/processes.js';
-import type { RealNodeState } from './teardown.js';
+import { KWOK_POD_CIDR, startExtraComponent } from '../control-plane/components.js';
+import { logFile, REPO_ROOT } from '../control-plane/paths.js';
+import { clientKubeconfig } from '../control-plane/pki.js';
+import { ClusterError, freePort } from '../control-plane/processes.js';
+import { loadKubeConfig, type ClusterState, type RealNodeState } from '../control-plane/state.js';
 
-/** kwok's pod IPs (hack/cluster/local-cluster.ts): never routed off this host. */
-export const KWOK_POD_CIDR = '10.244.0.0/16';
 export const CLUSTER_DOMAIN = 'cluster.local';
-const YEAR_MS = 365 * 24 * 3600 * 1000;
 const ENDPOINTSLICE_MANAGER = 'podgroup-local-real-node';
-
-/** A kubeconfig at DIR/pki/NAME.kubeconfig for a client certificate the cluster CA issues now. */
-export function clientKubeconfig(state: ClusterState, dir: string, name: string, commonName: string, organizations: string[] = []): string {
-  const ca = { certPem: readFileSync(state.pki.caCert, 'utf8'), keyPem: readFileSync(state.pki.caKey, 'utf8') };
-  const client = issueCertificate(ca, { commonName, organizations, usages: ['client'], validForMs: YEAR_MS });
-  const b64 = (s: string): string => Buffer.from(s).toString('base64');
-  mkdirSync(join(dir, 'pki'), { recursive: true });
-  const path = join(dir, 'pki', `${name}.kubeconfig`);
-  writeFileSync(path, toYaml({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server: state.apiserverUrl, 'certificate-authority-data': b64(ca.certPem) } }],
-    users: [{ name, user: { 'client-certificate-data': b64(client.certPem), 'client-key-data': b64(client.keyPem) } }],
-    contexts: [{ name, context: { cluster: 'local', user: name } }],
-    'current-context': name,
-  }), { mode: 0o600 });
-  return path;
-}
 
 /** Routes kwok's pod CIDR nowhere (recorded in node.addedRoutes; teardown deletes it). */
 export function blockKwokPodCidr(node: RealNodeState): void {
@@ -67,7 +47,7 @@ export async function exposeApiServer(state: ClusterState, node: RealNodeState):
     args: ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(REPO_ROOT, 'hack', 'real-node', 'tcp-relay.ts'), '--listen', `${node.gateway}:${apiPort}`, '--to', `127.0.0.1:${apiPort}`],
     pid: 0,
     ports: [],
-    log: join(state.stateDir, 'logs', 'apiserver-relay.log'),
+    log: logFile(state.stateDir, 'apiserver-relay'),
     health: { url: `https://${node.gateway}:${apiPort}/readyz`, tls: 'insecure' },
   }, 60_000);
   const discovery = loadKubeConfig(state).makeApiClient(k8s.DiscoveryV1Api);
@@ -121,7 +101,7 @@ export async function startClusterDns(state: ClusterState, node: RealNodeState):
     args: ['-conf', corefile],
     pid: 0,
     ports: [healthPort, readyPort],
-    log: join(state.stateDir, 'logs', 'coredns.log'),
+    log: logFile(state.stateDir, 'coredns'),
     health: { url: `http://127.0.0.1:${readyPort}/ready`, tls: 'none' },
   }, 60_000);
 }
@@ -174,7 +154,7 @@ export async function startKubeProxy(state: ClusterState, node: RealNodeState): 
     args: [`--config=${config}`, '--v=1'],
     pid: 0,
     ports: [healthPort, metricsPort],
-    log: join(state.stateDir, 'logs', 'kube-proxy.log'),
+    log: logFile(state.stateDir, 'kube-proxy'),
     health: { url: `http://127.0.0.1:${healthPort}/healthz`, tls: 'none' },
   }, 60_000);
 }

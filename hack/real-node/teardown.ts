@@ -4,31 +4,12 @@
 // server relay and the kwok pod CIDR route, then mounts, network namespaces, the bridge, iptables
 // chains, sysctls, cgroups and the fixed paths (host.ts).
 import { spawnSync } from 'node:child_process';
-import { isOurProcess, stopProcess } from '../cluster/processes.js';
-import { leftovers, pidsMentioning, restoreHost, type HostSnapshot } from './host.js';
+import { isOurProcess, stopProcess } from '../control-plane/processes.js';
+import type { RealNodeState } from '../control-plane/state.js';
+import { leftovers, pidsMentioning, restoreHost } from './host.js';
 
 export const REAL_NODE_NAME = 'real-node-0';
 export const REAL_NODE_COMPONENTS = ['kubelet', 'containerd', 'git-server', 'kube-proxy', 'coredns', 'apiserver-relay'] as const;
-
-export interface RealNodeState {
-  name: string;
-  nodeIp: string;
-  /** The node's own directory (containerd root/state, kubelet root, CNI, images, Git repos). */
-  dir: string;
-  containerdSocket: string;
-  bridge: string;
-  subnet: string;
-  gateway: string;
-  /** Where pods fetch the Git repositories the node serves (http://gateway:port). */
-  gitUrl: string;
-  gitRepos: string;
-  snapshot: HostSnapshot;
-  timings: Record<string, number>;
-  /** `ip route` specs added for the node (services.ts), deleted by teardown. */
-  addedRoutes?: string[];
-  /** kube-proxy's configuration (services.ts), when it was started. */
-  kubeProxyConfig?: string;
-}
 
 interface Component {
   name: string;

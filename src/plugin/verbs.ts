@@ -1,10 +1,10 @@
-// The verbs of `kubectl podgroup`: read through the PluginClient, decide with rollout.ts/why.ts,
+// The verbs of `kubectl podgroup`: read through the PluginClient, decide with kubectl-rollout.ts/why.ts,
 // print what kubectl prints for a Deployment. Each returns the exit code; kubectl's "error: …"
 // answers are thrown as RolloutError (exit 1).
 import { ROLLBACK_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import type { PluginClient, PodGroupWatch } from './cluster.js';
 import { describeTemplate } from './describe.js';
-import { decideUndo, findRevision, historyTable, objectName, pausePatch, restartPatch, rolloutStatus, RolloutError } from './rollout.js';
+import { decideUndo, findRevision, historyTable, objectName, pausePatch, restartPatch, rolloutStatus, RolloutError } from './kubectl-rollout.js';
 import { revisionData } from '../podgroup/revisions.js';
 import { renderWhy } from './why.js';
 

@@ -56,24 +56,6 @@ export interface ControllerOptions {
   logger?: Logger;
 }
 
-/** Identifies an owner kind by API group (any version) and kind. */
-export interface OwnerKind {
-  apiVersion: string;
-  kind: string;
-}
-
-const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? (apiVersion.split('/')[0] ?? '') : '');
-
-/** The key of obj's controlling owner when it is of `owner` kind. */
-export function controllerOwnerKey(obj: KubernetesObject, owner: OwnerKind): string | undefined {
-  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller === true);
-  if (ref === undefined || ref.kind !== owner.kind || groupOf(ref.apiVersion) !== groupOf(owner.apiVersion)) {
-    return undefined;
-  }
-  const ns = obj.metadata?.namespace;
-  return ns ? `${ns}/${ref.name}` : ref.name;
-}
-
 export class Controller {
   readonly queue: WorkQueue<string>;
   private readonly log: Logger;
@@ -106,14 +88,6 @@ export class Controller {
     const enqueue = (obj: T): void => this.queue.add(objectKey(obj));
     informer.addEventHandler({ onAdd: enqueue, onUpdate: (_old, obj) => enqueue(obj), onDelete: enqueue });
     return this;
-  }
-
-  /** Reconciles the controlling owner (of kind `owner`) of every changed object. */
-  watchOwned<T extends KubernetesObject>(informer: Informer<T>, owner: OwnerKind): this {
-    return this.watches(informer, (obj) => {
-      const key = controllerOwnerKey(obj, owner);
-      return key === undefined ? [] : [key];
-    });
   }
 
   /**

@@ -5,8 +5,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { ClusterError, down, readState, up } from '../../hack/cluster/local-cluster.js';
-import { isAlive, isPortFree } from '../../hack/cluster/processes.js';
+import { down, up } from '../../hack/cluster/local-cluster.js';
+import { ClusterError, isAlive, isPortFree } from '../../hack/control-plane/processes.js';
+import { readState } from '../../hack/control-plane/state.js';
 
 const quiet = (): void => undefined;
 

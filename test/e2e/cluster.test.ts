@@ -4,7 +4,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { installCrds, REPO_ROOT } from '../../hack/cluster/local-cluster.js';
+import { installCrds } from '../../hack/control-plane/manifests.js';
+import { REPO_ROOT } from '../../hack/control-plane/paths.js';
 import { renderCrd } from '../../hack/crd/generate.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from './support/cluster.js';
 

@@ -3,7 +3,7 @@
 // with nothing else running: the command line is checked before any cluster work begins.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { REPO_ROOT } from '../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../hack/control-plane/paths.js';
 
 function run(entry: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {

@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { DEFAULT_STATE_DIR, down, REPO_ROOT } from '../../hack/cluster/local-cluster.js';
+import { down } from '../../hack/cluster/local-cluster.js';
+import { DEFAULT_STATE_DIR, REPO_ROOT } from '../../hack/control-plane/paths.js';
 import { killAll, startTs } from './support/processes.js';
 
 const stateDir = join(REPO_ROOT, '.cluster-demo-test');

@@ -3,7 +3,7 @@
 // the rules disagree, so the comparison applies exactly what the docs declare.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 
 export type Kind = 'Deployment' | 'PodGroup';
 

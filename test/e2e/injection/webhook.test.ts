@@ -6,8 +6,8 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { localWebhookConfiguration } from '../../../hack/cluster/local-cluster.js';
-import { freePort } from '../../../hack/cluster/processes.js';
+import { localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
+import { freePort } from '../../../hack/control-plane/processes.js';
 import { NAMESPACE_LABEL, POD_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';

@@ -2,9 +2,9 @@
 // the local control plane and a running manager.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { ROLLBACK_ANNOTATION } from '../../../src/api/podgroup.js';
-import { RESTARTED_AT_ANNOTATION } from '../../../src/plugin/rollout.js';
+import { RESTARTED_AT_ANNOTATION } from '../../../src/plugin/kubectl-rollout.js';
 import { CHANGE_CAUSE_ANNOTATION } from '../../../src/podgroup/revisions.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, afterAll, describe, expect, it } from '@jest/globals';
 import type { PodGroup } from '../../../src/api/podgroup.js';
-import { installCrds } from '../../../hack/cluster/local-cluster.js';
+import { installCrds } from '../../../hack/control-plane/manifests.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
 import { createPodGroup, patchPodGroup, podGroupManifest } from '../support/podgroups.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { sampleOnRealNode } from '../../../hack/real-node/node.js';
 import { GROUP } from '../../../src/api/podgroup.js';
 import type { PodGroup } from '../../../src/api/podgroup.js';

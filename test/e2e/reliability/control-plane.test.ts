@@ -8,7 +8,7 @@
 // plain pod, kube-controller-manager creates and deletes namespaces).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { findComponent, isHealthy, startComponent, stopComponent } from '../../../hack/cluster/local-cluster.js';
+import { findComponent, isHealthy, startComponent, stopComponent } from '../../../hack/control-plane/components.js';
 import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
 import { clusterState, createNamespace, eventually } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';

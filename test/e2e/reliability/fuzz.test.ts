@@ -6,7 +6,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest, Agent } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { freePort } from '../../../hack/cluster/processes.js';
+import { freePort } from '../../../hack/control-plane/processes.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
 import { extenderUrl as schedulerExtenderUrl, schedulerTls } from '../support/extender.js';
 import { httpGet, killAll } from '../support/processes.js';

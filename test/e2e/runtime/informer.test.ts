@@ -4,7 +4,7 @@
 // gets an answer at all (a black-holed connection, through a fault proxy).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { findComponent, startComponent, stopComponent } from '../../../hack/cluster/local-cluster.js';
+import { findComponent, startComponent, stopComponent } from '../../../hack/control-plane/components.js';
 import { Informer } from '../../../src/runtime/informer.js';
 import { KubeClients } from '../../../src/runtime/kube-client.js';
 import { registry } from '../../../src/runtime/metrics.js';

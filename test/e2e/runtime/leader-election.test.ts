@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll, metricValue, startTs, type TsProcess } from '../support/processes.js';
 

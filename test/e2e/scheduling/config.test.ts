@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { clusterState, kubeConfig } from '../support/cluster.js';
 
 const core = kubeConfig().makeApiClient(k8s.CoreV1Api);

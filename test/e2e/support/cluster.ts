@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { loadKubeConfig, readState, REPO_ROOT, type ClusterState } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
+import { loadKubeConfig, readState, type ClusterState } from '../../../hack/control-plane/state.js';
 
 export const E2E_STATE_DIR = process.env.PODGROUP_E2E_CLUSTER_DIR ?? join(REPO_ROOT, '.cluster-e2e');
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
-import type { ClusterState } from '../../../hack/cluster/local-cluster.js';
+import type { ClusterState } from '../../../hack/control-plane/state.js';
 
 export type Fault = 'pass' | 'drop-answer' | 'hold';
 

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { clusterState } from './cluster.js';
 
 export interface CommandResult {

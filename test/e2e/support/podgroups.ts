@@ -2,7 +2,8 @@
 // and a pod watcher that checks rollout bounds at every event it observes.
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { installCrds, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installCrds } from '../../../hack/control-plane/manifests.js';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { GROUP, PLURAL, REVISION_HASH_LABEL, VERSION, type PodGroup, type PodGroupSpec } from '../../../src/api/podgroup.js';
 import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
 import { clusterState, eventually, kubeConfig } from './cluster.js';

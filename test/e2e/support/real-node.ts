@@ -6,10 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { describe, it } from '@jest/globals';
-import { localWebhookConfiguration } from '../../../hack/cluster/local-cluster.js';
-import { freePort } from '../../../hack/cluster/processes.js';
+import { localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
+import { freePort } from '../../../hack/control-plane/processes.js';
+import type { RealNodeState } from '../../../hack/control-plane/state.js';
 import { commitToSite, createSiteRepository, onRealNode } from '../../../hack/real-node/node.js';
-import type { RealNodeState } from '../../../hack/real-node/teardown.js';
 import { clusterState, E2E_STATE_DIR, eventually, kubeConfig } from './cluster.js';
 import { localWebhookFlags, startManager, type RunningManager } from './podgroups.js';
 

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { PROMETHEUS_RULE_FILE, renderPrometheusRule, RULES_FILE } from '../../../hack/prometheus/rule.js';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { registry } from '../../../src/runtime/metrics.js';
 import { STATE_GAUGES } from '../../../src/podgroup/state-metrics.js';
 

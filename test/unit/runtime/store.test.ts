@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { controllerOwnerKey } from '../../../src/runtime/controller.js';
 import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
@@ -83,18 +82,5 @@ describe('Store', () => {
   it('splits keys of namespaced and cluster-scoped objects', () => {
     expect(splitKey('ns/name')).toEqual({ namespace: 'ns', name: 'name' });
     expect(splitKey('node-1')).toEqual({ namespace: undefined, name: 'node-1' });
-  });
-});
-
-describe('controllerOwnerKey', () => {
-  const owner = { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup' };
-  it('maps an object to its controlling owner of the given kind, any version', () => {
-    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, name: 'web' }]), owner)).toBe('ns/web');
-    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, name: 'web', apiVersion: 'podgroup.dev/v1' }]), owner)).toBe('ns/web');
-  });
-  it('ignores non-controller owners and other kinds or groups', () => {
-    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', name: 'web' }]), owner)).toBeUndefined();
-    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, kind: 'ReplicaSet', apiVersion: 'apps/v1' }]), owner)).toBeUndefined();
-    expect(controllerOwnerKey(pod('ns', 'p', [{ uid: 'u', controller: true, apiVersion: 'other.dev/v1alpha1' }]), owner)).toBeUndefined();
   });
 });

@@ -3,7 +3,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../../../src/api/podgroup.js';
 import { CHANGE_CAUSE_ANNOTATION, decideUpdateRevision, newRevision, rollbackAnnotationsOps } from '../../../src/podgroup/revisions.js';
 import { describeTemplate } from '../../../src/plugin/describe.js';
-import { decideUndo, historyTable, pausePatch, restartPatch, rolloutStatus, RolloutError, RESTARTED_AT_ANNOTATION } from '../../../src/plugin/rollout.js';
+import { decideUndo, historyTable, pausePatch, restartPatch, rolloutStatus, RolloutError, RESTARTED_AT_ANNOTATION } from '../../../src/plugin/kubectl-rollout.js';
 import { spec } from '../podgroup/fixtures.js';
 
 function podGroup(overrides: Partial<PodGroup> = {}, image = 'x:2'): PodGroup {
