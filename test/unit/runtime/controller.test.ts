@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { Controller } from '../../../src/runtime/controller.js';
+import { ItemExponentialFailureRateLimiter } from '../../../src/runtime/rate-limiter.js';
 import { createLogger } from '../../../src/runtime/logging.js';
 
 const terminating = new k8s.ApiException(
@@ -28,7 +29,9 @@ async function runOnce(err: unknown): Promise<{ lines: Array<Record<string, unkn
       calls += 1;
       throw err;
     },
-  }, { logger: createLogger({ stream, level: 'debug' }) });
+    // A first retry far beyond the test, so a loaded machine cannot run the reconcile twice
+    // before stop() (the default limiter retries after 5 ms).
+  }, { logger: createLogger({ stream, level: 'debug' }), rateLimiter: new ItemExponentialFailureRateLimiter<string>(60_000, 60_000) });
   controller.start();
   controller.queue.add('shop/web');
   while (calls === 0) {
