@@ -332,6 +332,14 @@ export async function installCrds(state: ClusterState): Promise<void> {
   }
 }
 
+/** Applies config/policy: the ValidatingAdmissionPolicies that bound the manager's ServiceAccount. */
+export function installAdmissionPolicies(state: ClusterState): void {
+  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'policy')], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new ClusterError(`kubectl apply -k config/policy failed: ${result.stderr || result.error?.message}`);
+  }
+}
+
 /**
  * config/webhook's MutatingWebhookConfiguration for a manager running as a local process: the API
  * server calls https://127.0.0.1:port, and `ownNamespace` (the manager's, never injected) takes
@@ -691,6 +699,9 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
       await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
       return true;
     }, { timeoutMs: 60_000 });
+    // As config/default installs them: they bind only the manager's ServiceAccount, so a manager
+    // started with that account's token (the deploy and security tests) runs inside them.
+    installAdmissionPolicies(state);
     if (nodeCount > 0) {
       log(`creating ${nodeCount} fake node(s)`);
       await addFakeNodes(state, defaultNodeSpecs(nodeCount), 60_000 + nodeCount * 500);
