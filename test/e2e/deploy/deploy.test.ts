@@ -4,13 +4,13 @@
 // account is least-privilege; a real Prometheus scrapes the manager's HTTPS /metrics with the
 // token of a ServiceAccount bound to podgroup-metrics-reader.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installAdmissionPolicies, installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
@@ -61,7 +61,7 @@ describe('deploy', () => {
   });
 
   it('renders every kustomize overlay', () => {
-    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'samples', 'default', 'kind']) {
+    for (const dir of ['crd', 'rbac', 'policy', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'namespace-scoped', 'samples', 'default', 'kind']) {
       const out = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', dir)], { encoding: 'utf8' });
       expect(out).toMatch(/^kind: /m);
     }
@@ -70,8 +70,34 @@ describe('deploy', () => {
     expect(kind).toContain('imagePullPolicy: Never');
   });
 
-  it('applies config/default: server-side dry run, then for real', async () => {
+  it('refuses config/default until the control-plane CIDR of its NetworkPolicies is set', () => {
     const rendered = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', 'default')], { encoding: 'utf8' });
+    kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    let refusal = '';
+    try {
+      kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
+    } catch (err) {
+      refusal = String((err as { stderr?: string }).stderr);
+    }
+    expect(refusal).toMatch(/NetworkPolicy.*podgroup-controller-allow-webhook-traffic.*"set-the-control-plane-cidr-in-config-network-policy-params.env": must be a valid CIDR/s);
+  });
+
+  it('applies config/default with its control-plane CIDR set by an overlay: server-side dry run, then for real', async () => {
+    // As a user sets it (config/network-policy/kustomization.yaml): the local API server is at 127.0.0.1.
+    const overlay = join(tmp, 'default-overlay');
+    mkdirSync(overlay);
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: [relative(overlay, join(REPO_ROOT, 'config', 'default'))],
+        configMapGenerator: [{ name: 'podgroup-network-policy-params', namespace: 'podgroup-system', behavior: 'merge', literals: ['control-plane-cidr=127.0.0.1/32'] }],
+        components: [relative(overlay, join(REPO_ROOT, 'config', 'network-policy', 'parameters'))],
+      }),
+    );
+    const rendered = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
+    expect(rendered).toContain('cidr: 127.0.0.1/32');
     // A dry run cannot create the namespace its objects go into: like the CRDs, it comes first.
     kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     const dry = kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
@@ -119,6 +145,10 @@ describe('deploy', () => {
       ['update', 'secrets/podgroup-extender-tls', 'podgroup-system', true],
       ['get', 'secrets/podgroup-scheduler-extender-client', 'podgroup-system', true],
       ['get', 'secrets', 'podgroup-system', false],
+      // The installer creates its Secrets empty (config/manager/secrets.yaml): no create at all.
+      ['create', 'secrets', 'podgroup-system', false],
+      ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/podgroup-controller', undefined, true],
+      ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses', undefined, false],
       ['get', 'secrets/someone-elses', 'podgroup-system', false],
       ['list', 'secrets', 'podgroup-system', false],
       ['get', 'secrets', 'default', false],
@@ -297,7 +327,7 @@ describe('deploy', () => {
     // …and the URL-based webhook configuration that pointed at that local process.
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
     const bundle = join(tmp, 'install.yaml');
-    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
+    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--control-plane-cidr', '127.0.0.1/32', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
     const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } });
     expect(objects[0]?.kind).toBe('MutatingWebhookConfiguration');
     expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'Namespace', 'ConfigMap']));
@@ -312,8 +342,10 @@ describe('deploy', () => {
     expect(deleted.split('\n')[0]).toBe('mutatingwebhookconfiguration.admissionregistration.k8s.io "podgroup-controller" deleted');
     // Nothing left behind: every object of the bundle is gone (the namespace with what the manager made in it).
     expect(kubectl(['get', '-f', bundle, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
-    // The CRD went with the bundle: put it back (and wait until it serves) for the tests that follow.
+    // The CRD and the admission policies went with the bundle: put them back (and wait until the
+    // CRD serves) for the tests that follow.
     await installCrds(clusterState());
+    installAdmissionPolicies(clusterState());
     await eventually('PodGroups served again', async () => {
       await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
       return true;
