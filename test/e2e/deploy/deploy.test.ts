@@ -4,6 +4,8 @@
 // account is least-privilege; a real Prometheus scrapes the manager's HTTPS /metrics with the
 // token of a ServiceAccount bound to podgroup-metrics-reader.
 import { execFileSync } from 'node:child_process';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -13,6 +15,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { installAdmissionPolicies, installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/cluster/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
+import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { send, serviceAccountToken } from '../support/security.js';
@@ -37,6 +40,18 @@ const canI = (verb: string, resource: string, namespace?: string): boolean => {
 
 describe('deploy', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-deploy-'));
+  const METRICS_SERVER_NAME = 'podgroup-controller-metrics.podgroup-system.svc';
+  const metricsCa = createCertificateAuthority('e2e-metrics-ca', 24 * 3600 * 1000);
+  /** tls.crt/tls.key issued by metricsCa for the metrics Service's name (and 127.0.0.1), as cert-manager would. */
+  const metricsCertDir = (): string => {
+    const dir = join(tmp, 'metrics-certs');
+    mkdirSync(dir, { recursive: true });
+    const cert = issueCertificate(metricsCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+    writeFileSync(join(dir, 'tls.crt'), cert.certPem);
+    writeFileSync(join(dir, 'tls.key'), cert.keyPem);
+    return dir;
+  };
+  let otherCaServer: Server | undefined;
   let manager: RunningManager | undefined;
   let prometheusPid: number | undefined;
 
@@ -49,6 +64,7 @@ describe('deploy', () => {
     }
     await manager?.stop();
     await killAll();
+    otherCaServer?.close();
     try {
       kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac'), '-k', join(REPO_ROOT, 'config', 'network-policy'), '-k', join(REPO_ROOT, 'config', 'prometheus')]);
       kubectl(['delete', '--ignore-not-found', '--wait=false', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
@@ -204,8 +220,11 @@ describe('deploy', () => {
       '--leader-election-namespace',
       'podgroup-system',
       ...localWebhookFlags(port, 'podgroup-system'),
-      // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights).
+      // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights),
+      // serving a certificate of a CA Prometheus trusts (as cert-manager's, config/certmanager).
       '--metrics-secure=true',
+      '--metrics-cert-dir',
+      metricsCertDir(),
     ]);
     const metricsUrl = manager.metricsUrl.replace('http://', 'https://');
     const scraper = await serviceAccountToken('podgroup-system', 'e2e-prometheus');
@@ -239,10 +258,20 @@ describe('deploy', () => {
       // and the token file's path).
       const promPort = await freePort();
       const metricsTarget = new URL(metricsUrl).host;
-      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string } }> };
+      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string }; tls_config?: Record<string, unknown> }> };
       const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller-local');
-      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' } });
+      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' }, tls_config: { ca_file: 'metrics-ca.crt', server_name: METRICS_SERVER_NAME } });
+      // No shipped scrape skips verification.
+      expect(shipped.scrape_configs.every((j) => j.tls_config?.insecure_skip_verify === undefined && typeof j.tls_config?.ca_file === 'string')).toBe(true);
       writeFileSync(join(tmp, 'metrics-reader.token'), scraper);
+      writeFileSync(join(tmp, 'metrics-ca.crt'), metricsCa.certPem);
+      // The same scrape settings against an HTTPS server whose certificate (same name) comes from
+      // another CA: refused, where insecure_skip_verify scraped anything.
+      const otherCa = createCertificateAuthority('e2e-other-ca', 24 * 3600 * 1000);
+      const impostor = issueCertificate(otherCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+      otherCaServer = createHttpsServer({ cert: impostor.certPem, key: impostor.keyPem }, (_req, res) => res.end('podgroup_spec_replicas 1\n'));
+      await new Promise<void>((resolve) => otherCaServer?.listen(0, '127.0.0.1', resolve));
+      const impostorTarget = `127.0.0.1:${(otherCaServer.address() as AddressInfo).port}`;
       const config = join(tmp, 'prometheus.yaml');
       const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ for?: string }> }> };
       rules.groups.forEach((g) => g.rules.forEach((r) => (r.for = '1s')));
@@ -258,7 +287,16 @@ describe('deploy', () => {
               job_name: 'podgroup-controller',
               scrape_interval: '1s',
               authorization: { credentials_file: join(tmp, 'metrics-reader.token') },
+              tls_config: { ...job?.tls_config, ca_file: join(tmp, 'metrics-ca.crt') },
               static_configs: [{ targets: [metricsTarget] }],
+            },
+            {
+              ...job,
+              job_name: 'impostor',
+              scrape_interval: '1s',
+              authorization: { credentials_file: join(tmp, 'metrics-reader.token') },
+              tls_config: { ...job?.tls_config, ca_file: join(tmp, 'metrics-ca.crt') },
+              static_configs: [{ targets: [impostorTarget] }],
             },
           ],
         }),
@@ -271,6 +309,11 @@ describe('deploy', () => {
         return v === undefined ? undefined : Number(v);
       };
       await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller"}')) === 1, 60_000, 500);
+      await eventually('Prometheus: the impostor refused (up == 0, unknown authority)', async () => {
+        const targets = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/targets`)).body) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> } };
+        const target = targets.data.activeTargets.find((t) => t.labels.job === 'impostor');
+        return target?.health === 'down' && /x509: certificate signed by unknown authority/.test(target.lastError) ? target : undefined;
+      }, 60_000, 500);
       const reconciles = await eventually('Prometheus: reconciles > 0', async () => {
         const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
         return v !== undefined && v > 0 ? v : undefined;
