@@ -47,7 +47,9 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
     const file = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);
     asManager = (args, input) => {
       try {
-        return { allowed: true, message: execFileSync('kubectl', ['--kubeconfig', file, ...args, '--dry-run=server'], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] }) };
+        // --raw requests (bindings) carry dryRun=All in their URL instead.
+        const dryRun = args.includes('--raw') ? [] : ['--dry-run=server'];
+        return { allowed: true, message: execFileSync('kubectl', ['--kubeconfig', file, ...args, ...dryRun], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] }) };
       } catch (err) {
         return { allowed: false, message: String((err as { stderr?: string }).stderr ?? err) };
       }
@@ -96,7 +98,7 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
     ['delete a kube-system pod', () => asManager(['delete', 'pod', systemPod, '-n', 'kube-system']), /may not delete pods in the system namespace kube-system/],
     [
       'bind a kube-system pod to a node of its choosing',
-      () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/kube-system/pods/${systemPod}/binding?dryRun=All`].filter((a) => a !== '--dry-run=server'), JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: systemPod }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } })),
+      () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/kube-system/pods/${systemPod}/binding?dryRun=All`], JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: systemPod }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } })),
       /may not create pods in the system namespace kube-system/,
     ],
     ['widen the webhook to every Secret written', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', '[{"op":"add","path":"/webhooks/0/rules/0/resources/-","value":"secrets"}]']), /may change only the caBundle/],
@@ -110,7 +112,7 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
     ['release a PodGroup pod (remove its ownerReference)', () => asManager(['patch', 'pod', 'owned', '-n', ns.name, '--type', 'json', '-p', '[{"op":"remove","path":"/metadata/ownerReferences"}]'])],
     ['adopt an orphan into a PodGroup', () => asManager(['patch', 'pod', 'bare', '-n', ns.name, '--type', 'merge', '-p', JSON.stringify({ metadata: { ownerReferences: [JSON.parse(ownerRef()) as object] } })])],
     ['delete a PodGroup pod', () => asManager(['delete', 'pod', 'owned', '-n', ns.name])],
-    ['bind a PodGroup pod', () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/${ns.name}/pods/owned/binding?dryRun=All`].filter((a) => a !== '--dry-run=server'), JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: 'owned' }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } }))],
+    ['bind a PodGroup pod', () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/${ns.name}/pods/owned/binding?dryRun=All`], JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: 'owned' }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } }))],
     ['patch the webhook\'s caBundle', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', `[{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"${Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64')}"}]`])],
   ];
 
