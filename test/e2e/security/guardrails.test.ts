@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { installAdmissionPolicies, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installAdmissionPolicies, installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { GROUP, KIND, VERSION } from '../../../src/api/podgroup.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { core, createPodGroup, podGroupManifest } from '../support/podgroups.js';
@@ -43,7 +43,9 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
   });
 
   beforeAll(async () => {
-    admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml'), '-k', join(REPO_ROOT, 'config', 'rbac')]);
+    await installCrds(clusterState());
+    admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     const file = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);
     asManager = (args, input) => {
       try {
