@@ -5,15 +5,15 @@
 // extender and reports an unschedulable pod — with no request refused by RBAC. What it no longer
 // holds, and what config/policy still refuses it, is checked as that account.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
+import { installAdmissionPolicies, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { clusterState, createNamespace, eventually } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
-import { core, createPodGroup, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+import { core, createPodGroup, mergePatch, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 import { send, serviceAccountKubeconfig } from '../support/security.js';
 import { startTestScheduler, type TestScheduler } from '../support/scheduler.js';
 
@@ -44,11 +44,19 @@ describe('podgroup-scheduler with its least-privilege role', () => {
     admin(['apply', '--server-side', '--force-conflicts', '-n', 'podgroup-system', '-f', join(dir, 'namespaced', 'serviceaccount.yaml'), '-f', join(dir, 'namespaced', 'rbac.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);
     kubeconfig = await serviceAccountKubeconfig('podgroup-system', 'podgroup-scheduler', tmp);
+    // config/policy lets this account write the status of podgroup-scheduler's pods only; this
+    // test's scheduler has another name (the local podgroup-scheduler keeps its own): the shipped
+    // policy with that one name changed stands in for it meanwhile.
+    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', 'podgroup-scheduler-pod-status']);
+    admin(['apply', '-f', '-'], readFileSync(join(REPO_ROOT, 'config', 'policy', 'scheduler-pod-status.yaml'), 'utf8').replaceAll("== 'podgroup-scheduler'", `== '${SCHEDULER}'`).replaceAll('name: podgroup-scheduler-pod-status', `name: ${SCHEDULER}-pod-status`).replaceAll('policyName: podgroup-scheduler-pod-status', `policyName: ${SCHEDULER}-pod-status`));
     manager = await startManager(['--extender-scheduler-names', `podgroup-scheduler,${SCHEDULER}`]);
     scheduler = await startTestScheduler({ schedulerName: SCHEDULER, dir: tmp, kubeconfig, leaderElection: true });
   });
 
   afterAll(async () => {
+    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', `${SCHEDULER}-pod-status`]);
+    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicy', `${SCHEDULER}-pod-status`]);
+    installAdmissionPolicies(clusterState());
     await scheduler?.stop();
     await manager?.stop();
     await killAll();
@@ -93,24 +101,35 @@ describe('podgroup-scheduler with its least-privilege role', () => {
   });
 
   it('serves no profiling endpoint (enableProfiling: false)', async () => {
-    // With profiling on, /debug/pprof/ exists and an anonymous caller gets 403; off, it is 404.
-    expect((await send(`https://127.0.0.1:${scheduler?.port}/debug/pprof/`)).status).toBe(404);
+    // Asked by a caller allowed everything (the admin's client certificate, system:masters), so
+    // authorization passes: with profiling on /debug/pprof/ answers 200, off it does not exist.
+    const { adminCert, adminKey } = clusterState().pki;
+    const reply = await send(`https://127.0.0.1:${scheduler?.port}/debug/pprof/`, { cert: readFileSync(adminCert), key: readFileSync(adminKey) });
+    expect(reply.status).toBe(404);
+    // The same caller reaches what is served.
+    expect((await send(`https://127.0.0.1:${scheduler?.port}/metrics`, { cert: readFileSync(adminCert), key: readFileSync(adminKey) })).status).toBe(200);
   });
 
   it('cannot forge pod status beyond scheduling (config/policy, installed by the local cluster)', async () => {
     const [pod] = await podsOf(ns.name, 'stuck');
-    const as = (args: string[]): string => {
+    const account = new k8s.KubeConfig();
+    account.loadFromFile(kubeconfig);
+    const asScheduler = account.makeApiClient(k8s.CoreV1Api);
+    // A status patch as a dry run with the scheduler's token: '' when accepted, else the refusal.
+    const patchStatus = async (name: string, status: object): Promise<string> => {
       try {
-        return execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args, '--dry-run=server'], { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+        await asScheduler.patchNamespacedPodStatus({ name, namespace: ns.name, body: { status }, dryRun: 'All' }, mergePatch);
+        return '';
       } catch (err) {
-        return String((err as { stderr?: string }).stderr);
+        return String((err as { body?: string }).body ?? err);
       }
     };
-    expect(as(['patch', 'pod', pod?.metadata?.name ?? '', '-n', ns.name, '--subresource', 'status', '--type', 'merge', '-p', '{"status":{"phase":"Running","podIP":"10.244.9.9"}}'])).toMatch(/may change only a pod's PodScheduled condition/);
+    expect(await patchStatus(pod?.metadata?.name ?? '', { phase: 'Running', podIP: '10.244.9.9' })).toMatch(/may change only a pod's PodScheduled condition/);
+    expect(await patchStatus(pod?.metadata?.name ?? '', { conditions: [{ type: 'Ready', status: 'True' }] })).toMatch(/may change only a pod's PodScheduled condition/);
     await core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name: 'other-scheduler' }, spec: { schedulerName: 'e2e-nobody', containers: [{ name: 'a', image: 'registry.example/a:1' }] } } });
-    expect(as(['patch', 'pod', 'other-scheduler', '-n', ns.name, '--subresource', 'status', '--type', 'merge', '-p', '{"status":{"nominatedNodeName":"kwok-node-0"}}'])).toMatch(/may not write the status of a pod of scheduler e2e-nobody/);
+    expect(await patchStatus('other-scheduler', { nominatedNodeName: 'kwok-node-0' })).toMatch(/may not write the status of a pod of scheduler e2e-nobody/);
     // Its own scheduling fields pass.
-    expect(as(['patch', 'pod', pod?.metadata?.name ?? '', '-n', ns.name, '--subresource', 'status', '--type', 'merge', '-p', '{"status":{"nominatedNodeName":"kwok-node-0"}}'])).toMatch(/patched/);
+    expect(await patchStatus(pod?.metadata?.name ?? '', { nominatedNodeName: 'kwok-node-0' })).toBe('');
   });
 });
 

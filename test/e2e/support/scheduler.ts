@@ -1,7 +1,7 @@
 // A second podgroup-scheduler for a test: the upstream kube-scheduler binary with
 // config/scheduler's configuration (localPodGroupSchedulerConfig) under another schedulerName,
 // with the kubeconfig, client-certificate files and leader election the test chooses.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { localPodGroupSchedulerConfig, REPO_ROOT, type ExtenderClientTlsFiles } from '../../../hack/cluster/local-cluster.js';
@@ -36,7 +36,10 @@ export async function startTestScheduler(options: {
   const file = join(options.dir, `${options.schedulerName}.yaml`);
   writeFileSync(file, stringify(config));
   const port = await freePort();
-  const log = join(options.dir, `${options.schedulerName}.log`);
+  // Beside the managers' logs, kept after the test for a post-mortem.
+  const logDir = join(state.stateDir, 'test-logs');
+  mkdirSync(logDir, { recursive: true });
+  const log = join(logDir, `${options.schedulerName}-${process.pid}.log`);
   const pid = startDetached(
     join(state.binDir, 'kube-scheduler'),
     [`--config=${file}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`, '--bind-address=127.0.0.1', `--secure-port=${port}`],
