@@ -12,6 +12,7 @@ export { parseDuration };
 
 export interface ManagerFlags {
   kubeconfig: string | undefined;
+  watchNamespaces: string[] | undefined;
   metricsBindAddress: ListenAddress | undefined;
   metricsSecure: boolean;
   metricsCertDir: string | undefined;
@@ -70,6 +71,11 @@ interface FlagSpec {
 
 const FLAGS: Record<string, FlagSpec> = {
   kubeconfig: { type: 'string', default: '', help: 'Path to a kubeconfig. Default: in-cluster config, then $KUBECONFIG or ~/.kube/config.' },
+  'watch-namespaces': {
+    type: 'string',
+    default: '',
+    help: 'Namespaces whose PodGroups, pods and revisions the manager watches and acts on, comma-separated (a namespace-scoped install: Roles in each, config/namespace-scoped). Default: every namespace.',
+  },
   'metrics-bind-address': { type: 'string', default: ':8443', help: 'Address of the Prometheus /metrics endpoint; "0" disables it.' },
   'metrics-secure': {
     type: 'boolean',
@@ -206,6 +212,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   const flags: ManagerFlags = {
     kubeconfig: str('kubeconfig') || undefined,
+    watchNamespaces: str('watch-namespaces') === '' ? undefined : list(str('watch-namespaces')),
     metricsBindAddress: parseAddress('metrics-bind-address', str('metrics-bind-address')),
     metricsSecure: bool('metrics-secure'),
     metricsCertDir: str('metrics-cert-dir') || undefined,
@@ -255,6 +262,14 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     logLevel: logLevel as LogLevel,
     logFormat,
   };
+  for (const namespace of flags.watchNamespaces ?? []) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) {
+      throw new UsageError(`--watch-namespaces: ${JSON.stringify(namespace)} is not a namespace name`);
+    }
+  }
+  if (flags.watchNamespaces?.length === 0) {
+    throw new UsageError('--watch-namespaces: name at least one namespace, or leave it unset to watch all');
+  }
   if (flags.extenderSchedulerNames.length === 0) {
     throw new UsageError('--extender-scheduler-names: name at least one scheduler');
   }

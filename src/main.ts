@@ -65,6 +65,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
       : undefined,
     gracefulShutdownMs: flags.gracefulShutdownMs,
     dropManagedFields: flags.dropManagedFields,
+    namespaces: flags.watchNamespaces,
     eventComponent: 'podgroup-controller',
   });
   setupPodGroupController(manager, { workers: flags.concurrentPodGroupSyncs, schedulerName: flags.podSchedulerName });

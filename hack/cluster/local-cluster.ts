@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { controlPlaneComponents, ensureBinaries, isUp, startComponent } from '../control-plane/components.js';
 import { addFakeNodes, defaultNodeSpecs } from '../control-plane/fake-nodes.js';
-import { kubeSchedulerConfig, localPodGroupSchedulerConfig } from '../control-plane/manifests.js';
+import { installAdmissionPolicies, kubeSchedulerConfig, localPodGroupSchedulerConfig } from '../control-plane/manifests.js';
 import { DEFAULT_STATE_DIR, stateFile } from '../control-plane/paths.js';
 import { extenderClientTlsFiles, LOCAL_EXTENDER_NAMESPACE, writeAdminKubeconfig, writeExtenderClientTls, writePki } from '../control-plane/pki.js';
 import { ClusterError, freePort, isOurProcess, isPortFree, stopProcess, waitFor } from '../control-plane/processes.js';
@@ -103,6 +103,9 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
       await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
       return true;
     }, { timeoutMs: 60_000 });
+    // As config/default installs them: they bind only the manager's ServiceAccount, so a manager
+    // started with that account's token (the deploy and security tests) runs inside them.
+    installAdmissionPolicies(state);
     if (nodeCount > 0) {
       log(`creating ${nodeCount} fake node(s)`);
       await addFakeNodes(state, defaultNodeSpecs(nodeCount), 60_000 + nodeCount * 500);

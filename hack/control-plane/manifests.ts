@@ -31,6 +31,14 @@ export async function installCrds(state: ClusterState): Promise<void> {
   }
 }
 
+/** Applies config/policy: the ValidatingAdmissionPolicies that bound the manager's ServiceAccount. */
+export function installAdmissionPolicies(state: ClusterState): void {
+  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'policy')], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new ClusterError(`kubectl apply -k config/policy failed: ${result.stderr || result.error?.message}`);
+  }
+}
+
 /**
  * config/webhook's MutatingWebhookConfiguration for a manager running as a local process: the API
  * server calls https://127.0.0.1:port, and `ownNamespace` (the manager's, never injected) takes

@@ -140,6 +140,17 @@ const sidecars: Schema = {
           maxLength: 2048,
           pattern: '^(https?://|ssh://|git@|file://)\\S+$',
         },
+        allowPlainHTTP: {
+          description:
+            'Allow a plain http:// repo. Off by default: code fetched without TLS can be altered on the way. Credentials are never sent over http.',
+          type: 'boolean',
+        },
+        username: {
+          description: 'The user name sent with the password of credentialsSecretRef (HTTPS). Not a secret. Default git.',
+          type: 'string',
+          minLength: 1,
+          maxLength: 256,
+        },
         ref: { description: 'Branch, tag or commit to sync. Default HEAD.', type: 'string', default: 'HEAD', maxLength: 256 },
         period: {
           description: 'How often to pull, as a Go duration (10s, 1m). Default 10s.',
@@ -163,7 +174,7 @@ const sidecars: Schema = {
         containers: containerNames,
         credentialsSecretRef: {
           description:
-            'A Secret in the pod\'s namespace with credentials, never inline: keys username and password (HTTPS) or ssh (a private key) and optionally known_hosts.',
+            'A Secret in the pod\'s namespace with credentials, never inline, mounted as files (never environment variables): key password (HTTPS, read with git-sync --password-file; the user name is spec.sidecars.gitSync.username) or ssh (a private key) and optionally known_hosts.',
           type: 'object',
           required: ['name'],
           properties: { name: { description: 'Name of the Secret.', type: 'string', maxLength: 253 } },

@@ -83,6 +83,10 @@ export interface GitSyncSidecar {
   mountPath?: string;
   containers?: string[];
   credentialsSecretRef?: { name: string };
+  /** The user name git-sync sends with the Secret's password (not a secret; default "git"). */
+  username?: string;
+  /** Allow a plain http:// repository (no credentials): code fetched without TLS can be altered on the way. */
+  allowPlainHTTP?: boolean;
   mode?: 'native' | 'fallback';
   image?: string;
   resources?: k8s.V1ResourceRequirements;

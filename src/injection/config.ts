@@ -27,6 +27,8 @@ export const ANNOTATIONS = {
   gitLink: `${PREFIX}/git-link`,
   gitMountPath: `${PREFIX}/git-mount-path`,
   gitSecret: `${PREFIX}/git-secret`,
+  gitUsername: `${PREFIX}/git-username`,
+  gitAllowPlainHttp: `${PREFIX}/git-allow-plain-http`,
 } as const;
 
 export const PROTECTED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'];
@@ -52,6 +54,9 @@ export interface GitSyncConfig {
   link: string;
   mountPath: string;
   secret: string | undefined;
+  /** Sent with the Secret's password file (HTTPS repositories). */
+  username: string;
+  allowPlainHttp: boolean;
   image: string | undefined;
   resources: k8s.V1ResourceRequirements | undefined;
 }
@@ -122,6 +127,8 @@ function fromSpecGit(spec: GitSyncSidecar): GitSyncConfig {
     link: spec.link ?? 'current',
     mountPath: spec.mountPath ?? '/git',
     secret: spec.credentialsSecretRef?.name,
+    username: spec.username ?? 'git',
+    allowPlainHttp: spec.allowPlainHTTP === true,
     image: spec.image,
     resources: spec.resources,
   };
@@ -149,8 +156,129 @@ export function revisionSidecars(annotations: Record<string, string>): Sidecars 
   } catch {
     throw new InjectionError(`${REVISION_SIDECARS_ANNOTATION}: not JSON; it is written by the PodGroup controller, remove it`);
   }
-  check(parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed), REVISION_SIDECARS_ANNOTATION, 'must be a JSON object', 'it is written by the PodGroup controller, remove it');
+  const problem = sidecarsShapeError(parsed);
+  check(problem === undefined, REVISION_SIDECARS_ANNOTATION, problem ?? '', 'it is written by the PodGroup controller from spec.sidecars, remove it');
   return parsed as Sidecars;
+}
+
+type Shape = 'string' | 'boolean' | 'port' | 'strings' | 'resources' | ((value: unknown, where: string) => string | undefined);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Where `value` does not have `fields` (every key known, every value of its shape), or undefined. */
+function objectShapeError(value: unknown, where: string, fields: Record<string, Shape>, required: string[] = []): string | undefined {
+  if (!isRecord(value)) {
+    return `${where} must be an object`;
+  }
+  for (const key of required) {
+    if (value[key] === undefined) {
+      return `${where}.${key} is required`;
+    }
+  }
+  for (const [key, v] of Object.entries(value)) {
+    const shape = fields[key];
+    const at = `${where}.${key}`;
+    if (shape === undefined) {
+      return `${at} is not a field of spec.sidecars`;
+    }
+    const error =
+      typeof shape === 'function'
+        ? shape(v, at)
+        : shape === 'string'
+          ? typeof v === 'string' ? undefined : `${at} must be a string`
+          : shape === 'boolean'
+            ? typeof v === 'boolean' ? undefined : `${at} must be true or false`
+            : shape === 'port'
+              ? Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? undefined : `${at} must be a port number`
+              : shape === 'strings'
+                ? Array.isArray(v) && v.every((s) => typeof s === 'string') ? undefined : `${at} must be a list of strings`
+                : resourcesShapeError(v, at);
+    if (error !== undefined) {
+      return error;
+    }
+  }
+  return undefined;
+}
+
+function resourcesShapeError(value: unknown, where: string): string | undefined {
+  const quantities = (v: unknown, at: string): string | undefined =>
+    isRecord(v) && Object.values(v).every((q) => typeof q === 'string' || typeof q === 'number') ? undefined : `${at} must map resource names to quantities`;
+  return objectShapeError(value, where, { requests: quantities, limits: quantities });
+}
+
+const oneOf =
+  (...allowed: string[]) =>
+  (v: unknown, at: string): string | undefined =>
+    allowed.includes(v as string) ? undefined : `${at} must be one of ${allowed.join(', ')}`;
+
+/**
+ * The annotation is written by the controller from the CRD-validated spec.sidecars, but a pod's
+ * creator can write it too: its shape is checked field by field before it is used (the values
+ * themselves go through the same checks as the annotations').
+ */
+export function sidecarsShapeError(value: unknown): string | undefined {
+  return objectShapeError(value, 'sidecars', {
+    logCollector: (v, at) =>
+      objectShapeError(v, at, {
+        enabled: 'boolean',
+        containers: 'strings',
+        path: 'string',
+        files: 'string',
+        output: (o, oat) => objectShapeError(o, oat, { type: oneOf('stdout', 'forward'), host: 'string', port: 'port' }),
+        image: 'string',
+        resources: 'resources',
+      }),
+    gitSync: (v, at) =>
+      objectShapeError(
+        v,
+        at,
+        {
+          repo: 'string',
+          ref: 'string',
+          period: 'string',
+          root: 'string',
+          link: 'string',
+          mountPath: 'string',
+          containers: 'strings',
+          credentialsSecretRef: (c, cat) => objectShapeError(c, cat, { name: 'string' }, ['name']),
+          username: 'string',
+          allowPlainHTTP: 'boolean',
+          mode: oneOf('native', 'fallback'),
+          image: 'string',
+          resources: 'resources',
+        },
+        ['repo'],
+      ),
+  });
+}
+
+/**
+ * Why `repo` must not be used, or undefined. Credentials never travel in the URL (they would be
+ * stored in the pod spec, readable by everyone who can get pods, and logged by git-sync), and
+ * plain http:// is refused unless the user opted in, since a man in the middle can change the code.
+ */
+export function repositoryError(repo: string, allowPlainHttp: boolean, secret: string | undefined): string | undefined {
+  const scheme = /^([a-z]+):\/\//i.exec(repo)?.[1]?.toLowerCase();
+  if (scheme === 'http' || scheme === 'https' || scheme === 'ssh') {
+    let url: URL;
+    try {
+      url = new URL(repo);
+    } catch {
+      return `${JSON.stringify(repo)} is not a repository URL; use an https://, ssh:// or git@host:path URL`;
+    }
+    if (url.password !== '' || ((scheme === 'http' || scheme === 'https') && url.username !== '')) {
+      return `the URL carries credentials (user:token@): they would be readable by anyone who can read the pod; put them in a Secret named by ${ANNOTATIONS.gitSecret} (key password) and remove them from the URL`;
+    }
+  }
+  if (scheme === 'http') {
+    if (secret !== undefined) {
+      return `${JSON.stringify(repo)} would send the credentials of ${ANNOTATIONS.gitSecret} in clear text; use an https:// URL with credentials`;
+    }
+    if (!allowPlainHttp) {
+      return `${JSON.stringify(repo)} is plain http: anyone on the way can change the code the pod runs; use https://, or set ${ANNOTATIONS.gitAllowPlainHttp}: "true" (spec.sidecars.gitSync.allowPlainHTTP) to accept that`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -220,7 +348,11 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
       link: a[ANNOTATIONS.gitLink] ?? base.link,
       mountPath: a[ANNOTATIONS.gitMountPath] ?? base.mountPath,
       secret: a[ANNOTATIONS.gitSecret] ?? base.secret,
+      username: a[ANNOTATIONS.gitUsername] ?? base.username,
+      allowPlainHttp: a[ANNOTATIONS.gitAllowPlainHttp] === undefined ? base.allowPlainHttp : a[ANNOTATIONS.gitAllowPlainHttp] === 'true',
     };
+    const allow = a[ANNOTATIONS.gitAllowPlainHttp];
+    check(allow === undefined || allow === 'true' || allow === 'false', ANNOTATIONS.gitAllowPlainHttp, `${JSON.stringify(allow)} is not a boolean`, 'use "true" or "false"');
     check(REPO.test(gitSync.repo), ANNOTATIONS.gitRepo, `${JSON.stringify(gitSync.repo)} is not a repository URL`, 'use an https://, ssh:// or git@host:path URL');
     check(DURATION.test(gitSync.period), ANNOTATIONS.gitPeriod, `${JSON.stringify(gitSync.period)} is not a duration`, 'use a Go duration such as 10s or 1m');
     check(gitSync.ref.trim() !== '' && !/\s/.test(gitSync.ref), ANNOTATIONS.gitRef, `${JSON.stringify(gitSync.ref)} is not a ref`, 'use a branch, tag or commit, e.g. main');
@@ -229,8 +361,11 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
     check(ABSOLUTE.test(gitSync.mountPath), ANNOTATIONS.gitMountPath, `${JSON.stringify(gitSync.mountPath)} is not an absolute path`, 'use a path such as /git');
     check(LINK.test(gitSync.link), ANNOTATIONS.gitLink, `${JSON.stringify(gitSync.link)} is not a link name`, 'use a plain name such as current');
     check(gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret), ANNOTATIONS.gitSecret, `${JSON.stringify(gitSync.secret)} is not a Secret name`, 'name a Secret in the pod\'s namespace');
-    // Credentials go as HTTP basic auth: never over plain http.
-    check(gitSync.secret === undefined || !/^http:\/\//i.test(gitSync.repo), ANNOTATIONS.gitRepo, `${JSON.stringify(gitSync.repo)} would send the credentials of ${ANNOTATIONS.gitSecret} in clear text`, 'use an https:// URL with credentials');
+    check(gitSync.username.trim() !== '' && !/[\s:]/.test(gitSync.username), ANNOTATIONS.gitUsername, `${JSON.stringify(gitSync.username)} is not a user name`, 'use a name without spaces or colons, e.g. git');
+    const repoProblem = repositoryError(gitSync.repo, gitSync.allowPlainHttp, gitSync.secret);
+    if (repoProblem !== undefined) {
+      throw new InjectionError(`${ANNOTATIONS.gitRepo}: ${repoProblem}`);
+    }
   }
   return { logCollector, gitSync, mode: (mode as SidecarMode | undefined) ?? input.podGroupSidecars?.gitSync?.mode };
 }

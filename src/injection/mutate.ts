@@ -221,10 +221,20 @@ function logCollectorContainer(cfg: LogCollectorConfig, image: string, native: b
   };
 }
 
+const isSsh = (repo: string): boolean => /^(ssh:\/\/|git@)/.test(repo);
+
 function gitSyncArgs(cfg: GitSyncConfig): string[] {
   const args = [`--repo=${cfg.repo}`, `--ref=${cfg.ref}`, `--period=${cfg.period}`, `--root=${cfg.root}`, `--link=${cfg.link}`, '--group-write'];
-  if (cfg.secret !== undefined && /^(ssh:\/\/|git@)/.test(cfg.repo)) {
-    args.push('--ssh-key-file=/etc/git-secret/ssh', '--ssh-known-hosts=true', '--ssh-known-hosts-file=/etc/git-secret/known_hosts');
+  if (cfg.secret !== undefined) {
+    if (isSsh(cfg.repo)) {
+      args.push('--ssh-key-file=/etc/git-secret/ssh', '--ssh-known-hosts=true', '--ssh-known-hosts-file=/etc/git-secret/known_hosts');
+    } else {
+      // A file, never an environment variable: env vars leak into crash dumps, `kubectl describe`
+      // of a failed start and child processes, and policies such as Kyverno's
+      // disallow-secrets-from-env-vars refuse them. git-sync re-reads the file before each fetch,
+      // so a rotated password is picked up without a restart.
+      args.push(`--username=${cfg.username}`, '--password-file=/etc/git-secret/password');
+    }
   }
   return args;
 }
@@ -234,14 +244,7 @@ function gitSyncContainer(cfg: GitSyncConfig, image: string, name: string, extra
   // Set here rather than trusted from the image: a custom image must also keep its scratch on the volume.
   const env: k8s.V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }, { name: 'TMPDIR', value: '/tmp' }];
   if (cfg.secret !== undefined) {
-    if (/^(ssh:\/\/|git@)/.test(cfg.repo)) {
-      mounts.push({ name: GIT_SECRET_VOLUME, mountPath: '/etc/git-secret', readOnly: true });
-    } else {
-      env.push(
-        { name: 'GITSYNC_USERNAME', valueFrom: { secretKeyRef: { name: cfg.secret, key: 'username' } } },
-        { name: 'GITSYNC_PASSWORD', valueFrom: { secretKeyRef: { name: cfg.secret, key: 'password' } } },
-      );
-    }
+    mounts.push({ name: GIT_SECRET_VOLUME, mountPath: '/etc/git-secret', readOnly: true });
   }
   return {
     name,
@@ -303,7 +306,7 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
   const regular: k8s.V1Container[] = [];
   if (wantGit !== undefined) {
     spec.volumes = [...(spec.volumes ?? []), { name: CODE_VOLUME, emptyDir: {} }, { name: GIT_TMP_VOLUME, emptyDir: {} }];
-    if (wantGit.secret !== undefined && /^(ssh:\/\/|git@)/.test(wantGit.repo)) {
+    if (wantGit.secret !== undefined) {
       spec.volumes.push({ name: GIT_SECRET_VOLUME, secret: { secretName: wantGit.secret, defaultMode: 0o440 } });
     }
     for (const c of gitTargets) {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
-import type { Informer } from '../runtime/informer.js';
+import type { SharedInformer } from '../runtime/shared-informer.js';
 import { errorLogFields } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
@@ -63,8 +63,8 @@ export class SidecarWebhook implements Runnable {
 
   constructor(
     manager: Manager,
-    private readonly namespaces: Informer<k8s.V1Namespace>,
-    private readonly podGroups: Informer<PodGroup>,
+    private readonly namespaces: SharedInformer<k8s.V1Namespace>,
+    private readonly podGroups: SharedInformer<PodGroup>,
     private readonly options: WebhookOptions,
   ) {
     this.log = manager.log.child({ component: 'sidecar-webhook' });
@@ -225,9 +225,9 @@ class MissedInjectionReporter implements Runnable {
 
   constructor(
     private readonly manager: Manager,
-    private readonly pods: Informer<k8s.V1Pod>,
+    private readonly pods: SharedInformer<k8s.V1Pod>,
     private readonly webhook: SidecarWebhook,
-    private readonly namespaces: Informer<k8s.V1Namespace>,
+    private readonly namespaces: SharedInformer<k8s.V1Namespace>,
     private readonly ownNamespace: string,
   ) {
     pods.addEventHandler({

@@ -4,7 +4,7 @@
 // crash the process.
 import { randomUUID } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Informer } from './informer.js';
+import type { SharedInformer } from './shared-informer.js';
 import { withAbortSignal } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { silentLogger } from './logging.js';
@@ -84,7 +84,7 @@ export class Controller {
   }
 
   /** Reconciles the object itself on every add, update and delete. */
-  watchFor<T extends KubernetesObject>(informer: Informer<T>): this {
+  watchFor<T extends KubernetesObject>(informer: SharedInformer<T>): this {
     const enqueue = (obj: T): void => this.queue.add(objectKey(obj));
     informer.addEventHandler({ onAdd: enqueue, onUpdate: (_old, obj) => enqueue(obj), onDelete: enqueue });
     return this;
@@ -94,7 +94,7 @@ export class Controller {
    * Reconciles whatever keys `map` returns for a changed object; on update both the old and the
    * new object are mapped (an owner or label change concerns both sides).
    */
-  watches<T extends KubernetesObject>(informer: Informer<T>, map: (obj: T) => string[]): this {
+  watches<T extends KubernetesObject>(informer: SharedInformer<T>, map: (obj: T) => string[]): this {
     const enqueue = (obj: T): void => map(obj).forEach((key) => this.queue.add(key));
     informer.addEventHandler({
       onAdd: enqueue,

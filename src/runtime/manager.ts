@@ -73,6 +73,8 @@ export interface ManagerOptions {
   gracefulShutdownMs?: number;
   dropManagedFields?: boolean;
   informerStallTimeoutMs?: number;
+  /** Watch namespaced kinds only in these namespaces (SharedInformerDefaults.namespaces). Default: all. */
+  namespaces?: string[];
   eventComponent: string;
 }
 
@@ -104,6 +106,7 @@ export class Manager {
       dropManagedFields: options.dropManagedFields ?? true,
       stallTimeoutMs: options.informerStallTimeoutMs,
       logger: options.logger,
+      namespaces: options.namespaces,
     });
     this.events = new ApiEventRecorder(this.clients, options.eventComponent, options.logger);
     if (options.leaderElection !== undefined) {

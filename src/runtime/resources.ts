@@ -22,6 +22,8 @@ export interface ResourceType<T extends k8s.KubernetesObject> {
   /** The cluster-wide collection path, e.g. /api/v1/pods. */
   path: string;
   listPage(options: ListOptions & { limit: number; continueToken?: string }): Promise<ListPage<T>>;
+  /** For a namespaced kind: the same kind listed and watched in one namespace only (a Role suffices). */
+  inNamespace?(namespace: string): ResourceType<T>;
 }
 
 const PAGE_SIZE = 500;
@@ -56,6 +58,7 @@ function builtIn<T extends k8s.KubernetesObject>(
   kind: string,
   path: string,
   list: (params: ListParams) => Promise<ListPage<T>>,
+  namespaced?: { path: (namespace: string) => string; list: (namespace: string, params: ListParams) => Promise<ListPage<T>> },
 ): ResourceType<T> {
   return {
     name,
@@ -63,12 +66,19 @@ function builtIn<T extends k8s.KubernetesObject>(
     kind,
     path,
     listPage: (o) => list({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+    inNamespace:
+      namespaced === undefined
+        ? undefined
+        : (namespace) => builtIn(`${name} in ${namespace}`, apiVersion, kind, namespaced.path(namespace), (p) => namespaced.list(namespace, p)),
   };
 }
 
 export function podResource(clients: KubeClients): ResourceType<k8s.V1Pod> {
   const core = clients.api(k8s.CoreV1Api);
-  return builtIn('pods', 'v1', 'Pod', '/api/v1/pods', (p) => core.listPodForAllNamespaces(p));
+  return builtIn('pods', 'v1', 'Pod', '/api/v1/pods', (p) => core.listPodForAllNamespaces(p), {
+    path: (ns) => `/api/v1/namespaces/${ns}/pods`,
+    list: (namespace, p) => core.listNamespacedPod({ namespace, ...p }),
+  });
 }
 
 export function nodeResource(clients: KubeClients): ResourceType<k8s.V1Node> {
@@ -78,7 +88,10 @@ export function nodeResource(clients: KubeClients): ResourceType<k8s.V1Node> {
 
 export function configMapResource(clients: KubeClients): ResourceType<k8s.V1ConfigMap> {
   const core = clients.api(k8s.CoreV1Api);
-  return builtIn('configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (p) => core.listConfigMapForAllNamespaces(p));
+  return builtIn('configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (p) => core.listConfigMapForAllNamespaces(p), {
+    path: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+    list: (namespace, p) => core.listNamespacedConfigMap({ namespace, ...p }),
+  });
 }
 
 export function namespaceResource(clients: KubeClients): ResourceType<k8s.V1Namespace> {
@@ -88,9 +101,10 @@ export function namespaceResource(clients: KubeClients): ResourceType<k8s.V1Name
 
 export function controllerRevisionResource(clients: KubeClients): ResourceType<k8s.V1ControllerRevision> {
   const apps = clients.api(k8s.AppsV1Api);
-  return builtIn('controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (p) =>
-    apps.listControllerRevisionForAllNamespaces(p),
-  );
+  return builtIn('controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (p) => apps.listControllerRevisionForAllNamespaces(p), {
+    path: (ns) => `/apis/apps/v1/namespaces/${ns}/controllerrevisions`,
+    list: (namespace, p) => apps.listNamespacedControllerRevision({ namespace, ...p }),
+  });
 }
 
 export interface CustomResourceName {
@@ -98,26 +112,25 @@ export interface CustomResourceName {
   version: string;
   plural: string;
   kind: string;
+  /** Cluster-scoped kinds have no per-namespace form. Default: namespaced. */
+  clusterScoped?: boolean;
 }
 
-/** A namespaced or cluster-scoped custom resource, listed across all namespaces. */
-export function customResource<T extends k8s.KubernetesObject>(clients: KubeClients, crd: CustomResourceName): ResourceType<T> {
+/** A namespaced or cluster-scoped custom resource, listed across all namespaces (or in one). */
+export function customResource<T extends k8s.KubernetesObject>(clients: KubeClients, crd: CustomResourceName, namespace?: string): ResourceType<T> {
   const custom = clients.api(k8s.CustomObjectsApi);
+  const name = `${crd.plural}.${crd.group}`;
+  const base = `/apis/${crd.group}/${crd.version}`;
   return {
-    name: `${crd.plural}.${crd.group}`,
+    name: namespace === undefined ? name : `${name} in ${namespace}`,
     apiVersion: `${crd.group}/${crd.version}`,
     kind: crd.kind,
-    path: `/apis/${crd.group}/${crd.version}/${crd.plural}`,
+    path: namespace === undefined ? `${base}/${crd.plural}` : `${base}/namespaces/${namespace}/${crd.plural}`,
     // The custom objects API is untyped; the caller's T describes what the CRD stores.
-    listPage: async (o) =>
-      (await custom.listClusterCustomObject({
-        group: crd.group,
-        version: crd.version,
-        plural: crd.plural,
-        labelSelector: o.labelSelector,
-        fieldSelector: o.fieldSelector,
-        limit: o.limit,
-        _continue: o.continueToken,
-      })) as ListPage<T>,
+    listPage: async (o) => {
+      const params = { group: crd.group, version: crd.version, plural: crd.plural, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken };
+      return (namespace === undefined ? await custom.listClusterCustomObject(params) : await custom.listNamespacedCustomObject({ ...params, namespace })) as ListPage<T>;
+    },
+    inNamespace: crd.clusterScoped === true || namespace !== undefined ? undefined : (ns) => customResource<T>(clients, crd, ns),
   };
 }

@@ -3,7 +3,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import { dropManagedFields, Informer, type InformerOptions } from './informer.js';
 import type { Logger } from './logging.js';
+import { MultiNamespaceInformer } from './multi-namespace-informer.js';
 import type { ResourceType } from './resources.js';
+import type { SharedInformer } from './shared-informer.js';
 import {
   BY_CONTROLLER_UID,
   BY_NAMESPACE,
@@ -23,6 +25,11 @@ export interface SharedInformerDefaults {
   dropManagedFields: boolean;
   stallTimeoutMs?: number;
   logger: Logger;
+  /**
+   * Watch namespaced kinds only in these namespaces (one list/watch each, which a Role in each
+   * allows); cluster-scoped kinds are watched as always. Default: every namespace.
+   */
+  namespaces?: string[];
 }
 
 export type SharedInformerOptions<T> = Pick<InformerOptions<T>, 'labelSelector' | 'fieldSelector' | 'indexers'>;
@@ -36,7 +43,7 @@ const defaultIndexers: Record<string, IndexFunc<k8s.KubernetesObject>> = {
 };
 
 export class SharedInformers {
-  private readonly informers = new Map<string, Informer<k8s.KubernetesObject>>();
+  private readonly informers = new Map<string, SharedInformer<k8s.KubernetesObject>>();
   private started = false;
 
   constructor(
@@ -45,18 +52,25 @@ export class SharedInformers {
   ) {}
 
   /** The process-wide informer for `resource` (created on first use, started if the factory runs). */
-  for<T extends k8s.KubernetesObject>(resource: ResourceType<T>, options: SharedInformerOptions<T> = {}): Informer<T> {
+  for<T extends k8s.KubernetesObject>(resource: ResourceType<T>, options: SharedInformerOptions<T> = {}): SharedInformer<T> {
     const key = `${resource.name}?l=${options.labelSelector ?? ''}&f=${options.fieldSelector ?? ''}`;
-    let informer = this.informers.get(key) as Informer<T> | undefined;
+    let informer = this.informers.get(key) as SharedInformer<T> | undefined;
     if (informer === undefined) {
-      informer = new Informer<T>(this.kubeConfig, resource, {
-        ...options,
-        indexers: { ...(defaultIndexers as Record<string, IndexFunc<T>>), ...options.indexers },
-        transform: this.defaults.dropManagedFields ? dropManagedFields : undefined,
-        stallTimeoutMs: this.defaults.stallTimeoutMs,
-        logger: this.defaults.logger,
-      });
-      this.informers.set(key, informer as unknown as Informer<k8s.KubernetesObject>);
+      const create = (r: ResourceType<T>): Informer<T> =>
+        new Informer<T>(this.kubeConfig, r, {
+          ...options,
+          indexers: { ...(defaultIndexers as Record<string, IndexFunc<T>>), ...options.indexers },
+          transform: this.defaults.dropManagedFields ? dropManagedFields : undefined,
+          stallTimeoutMs: this.defaults.stallTimeoutMs,
+          logger: this.defaults.logger,
+        });
+      const namespaces = this.defaults.namespaces;
+      const inNamespace = resource.inNamespace?.bind(resource);
+      informer =
+        namespaces === undefined || inNamespace === undefined
+          ? create(resource)
+          : new MultiNamespaceInformer(resource, new Map(namespaces.map((ns) => [ns, create(inNamespace(ns))])));
+      this.informers.set(key, informer as unknown as SharedInformer<k8s.KubernetesObject>);
       if (this.started) {
         informer.start();
       }

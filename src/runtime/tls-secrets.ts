@@ -115,7 +115,9 @@ export class SecretCertificateStore {
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: spec.secretName, namespace: this.options.namespace, resourceVersion: existing?.metadata?.resourceVersion },
-      type: 'kubernetes.io/tls',
+      // A Secret's type cannot change: one created empty by the installer (so the manager needs no
+      // `create` on Secrets) keeps its type, Opaque.
+      type: existing?.type ?? 'kubernetes.io/tls',
       data: { 'ca.crt': b64(ca.certPem), 'tls.crt': b64(issued.certPem), 'tls.key': b64(issued.keyPem) },
     };
     if (await this.write(existing, body)) {

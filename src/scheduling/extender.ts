@@ -13,7 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
-import type { Informer } from '../runtime/informer.js';
+import type { SharedInformer } from '../runtime/shared-informer.js';
 import { errorMessage, statusCode, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
@@ -95,9 +95,9 @@ export class SchedulerExtender implements Runnable {
   constructor(
     clients: KubeClients,
     logger: Logger,
-    private readonly pods: Informer<k8s.V1Pod>,
-    private readonly nodes: Informer<k8s.V1Node>,
-    private readonly podGroups: Informer<PodGroup>,
+    private readonly pods: SharedInformer<k8s.V1Pod>,
+    private readonly nodes: SharedInformer<k8s.V1Node>,
+    private readonly podGroups: SharedInformer<PodGroup>,
     private readonly options: ExtenderOptions,
   ) {
     this.core = clients.api(k8s.CoreV1Api);

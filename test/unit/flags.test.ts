@@ -59,3 +59,15 @@ describe('manager flags', () => {
     expect(parseAddress('x', '[::1]:9090')).toEqual({ host: '::1', port: 9090 });
   });
 });
+
+describe('--watch-namespaces', () => {
+  it('defaults to every namespace and takes a comma-separated list', () => {
+    expect((parseFlags([], {}) as { watchNamespaces: unknown }).watchNamespaces).toBeUndefined();
+    expect((parseFlags(['--watch-namespaces', 'team-a, team-b'], {}) as { watchNamespaces: unknown }).watchNamespaces).toEqual(['team-a', 'team-b']);
+  });
+
+  it('refuses what is not a namespace name, and an empty list', () => {
+    expect(() => parseFlags(['--watch-namespaces', 'Team_A'], {})).toThrow('--watch-namespaces: "Team_A" is not a namespace name');
+    expect(() => parseFlags(['--watch-namespaces', ' , '], {})).toThrow('--watch-namespaces: name at least one namespace');
+  });
+});

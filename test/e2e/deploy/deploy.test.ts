@@ -4,16 +4,19 @@
 // account is least-privilege; a real Prometheus scrapes the manager's HTTPS /metrics with the
 // token of a ServiceAccount bound to podgroup-metrics-reader.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { installCrds, localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
+import { installAdmissionPolicies, installCrds, localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/control-plane/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
+import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { send, serviceAccountToken } from '../support/security.js';
@@ -38,6 +41,18 @@ const canI = (verb: string, resource: string, namespace?: string): boolean => {
 
 describe('deploy', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-deploy-'));
+  const METRICS_SERVER_NAME = 'podgroup-controller-metrics.podgroup-system.svc';
+  const metricsCa = createCertificateAuthority('e2e-metrics-ca', 24 * 3600 * 1000);
+  /** tls.crt/tls.key issued by metricsCa for the metrics Service's name (and 127.0.0.1), as cert-manager would. */
+  const metricsCertDir = (): string => {
+    const dir = join(tmp, 'metrics-certs');
+    mkdirSync(dir, { recursive: true });
+    const cert = issueCertificate(metricsCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+    writeFileSync(join(dir, 'tls.crt'), cert.certPem);
+    writeFileSync(join(dir, 'tls.key'), cert.keyPem);
+    return dir;
+  };
+  let otherCaServer: Server | undefined;
   let manager: RunningManager | undefined;
   let prometheusPid: number | undefined;
 
@@ -50,6 +65,7 @@ describe('deploy', () => {
     }
     await manager?.stop();
     await killAll();
+    otherCaServer?.close();
     try {
       kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac'), '-k', join(REPO_ROOT, 'config', 'network-policy'), '-k', join(REPO_ROOT, 'config', 'prometheus')]);
       kubectl(['delete', '--ignore-not-found', '--wait=false', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
@@ -62,7 +78,7 @@ describe('deploy', () => {
   });
 
   it('renders every kustomize overlay', () => {
-    for (const dir of ['crd', 'rbac', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'samples', 'default', 'kind']) {
+    for (const dir of ['crd', 'rbac', 'policy', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'namespace-scoped', 'samples', 'default', 'kind']) {
       const out = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', dir)], { encoding: 'utf8' });
       expect(out).toMatch(/^kind: /m);
     }
@@ -71,8 +87,34 @@ describe('deploy', () => {
     expect(kind).toContain('imagePullPolicy: Never');
   });
 
-  it('applies config/default: server-side dry run, then for real', async () => {
+  it('refuses config/default until the control-plane CIDR of its NetworkPolicies is set', () => {
     const rendered = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', 'default')], { encoding: 'utf8' });
+    kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    let refusal = '';
+    try {
+      kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
+    } catch (err) {
+      refusal = String((err as { stderr?: string }).stderr);
+    }
+    expect(refusal).toMatch(/NetworkPolicy.*podgroup-controller-allow-webhook-traffic.*"set-the-control-plane-cidr-in-config-network-policy-params.env": must be a valid CIDR/s);
+  });
+
+  it('applies config/default with its control-plane CIDR set by an overlay: server-side dry run, then for real', async () => {
+    // As a user sets it (config/network-policy/kustomization.yaml): the local API server is at 127.0.0.1.
+    const overlay = join(tmp, 'default-overlay');
+    mkdirSync(overlay);
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: [relative(overlay, join(REPO_ROOT, 'config', 'default'))],
+        configMapGenerator: [{ name: 'podgroup-network-policy-params', namespace: 'podgroup-system', behavior: 'merge', literals: ['control-plane-cidr=127.0.0.1/32'] }],
+        components: [relative(overlay, join(REPO_ROOT, 'config', 'network-policy', 'parameters'))],
+      }),
+    );
+    const rendered = execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' });
+    expect(rendered).toContain('cidr: 127.0.0.1/32');
     // A dry run cannot create the namespace its objects go into: like the CRDs, it comes first.
     kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     const dry = kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'], rendered);
@@ -120,6 +162,10 @@ describe('deploy', () => {
       ['update', 'secrets/podgroup-extender-tls', 'podgroup-system', true],
       ['get', 'secrets/podgroup-scheduler-extender-client', 'podgroup-system', true],
       ['get', 'secrets', 'podgroup-system', false],
+      // The installer creates its Secrets empty (config/manager/secrets.yaml): no create at all.
+      ['create', 'secrets', 'podgroup-system', false],
+      ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/podgroup-controller', undefined, true],
+      ['patch', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses', undefined, false],
       ['get', 'secrets/someone-elses', 'podgroup-system', false],
       ['list', 'secrets', 'podgroup-system', false],
       ['get', 'secrets', 'default', false],
@@ -175,8 +221,11 @@ describe('deploy', () => {
       '--leader-election-namespace',
       'podgroup-system',
       ...localWebhookFlags(port, 'podgroup-system'),
-      // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights).
+      // As deployed: HTTPS metrics with TokenReview + SubjectAccessReview (with the SA's rights),
+      // serving a certificate of a CA Prometheus trusts (as cert-manager's, config/certmanager).
       '--metrics-secure=true',
+      '--metrics-cert-dir',
+      metricsCertDir(),
     ]);
     const metricsUrl = manager.metricsUrl.replace('http://', 'https://');
     const scraper = await serviceAccountToken('podgroup-system', 'e2e-prometheus');
@@ -210,10 +259,20 @@ describe('deploy', () => {
       // and the token file's path).
       const promPort = await freePort();
       const metricsTarget = new URL(metricsUrl).host;
-      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string } }> };
+      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string }; tls_config?: Record<string, unknown> }> };
       const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller-local');
-      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' } });
+      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' }, tls_config: { ca_file: 'metrics-ca.crt', server_name: METRICS_SERVER_NAME } });
+      // No shipped scrape skips verification.
+      expect(shipped.scrape_configs.every((j) => j.tls_config?.insecure_skip_verify === undefined && typeof j.tls_config?.ca_file === 'string')).toBe(true);
       writeFileSync(join(tmp, 'metrics-reader.token'), scraper);
+      writeFileSync(join(tmp, 'metrics-ca.crt'), metricsCa.certPem);
+      // The same scrape settings against an HTTPS server whose certificate (same name) comes from
+      // another CA: refused, where insecure_skip_verify scraped anything.
+      const otherCa = createCertificateAuthority('e2e-other-ca', 24 * 3600 * 1000);
+      const impostor = issueCertificate(otherCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+      otherCaServer = createHttpsServer({ cert: impostor.certPem, key: impostor.keyPem }, (_req, res) => res.end('podgroup_spec_replicas 1\n'));
+      await new Promise<void>((resolve) => otherCaServer?.listen(0, '127.0.0.1', resolve));
+      const impostorTarget = `127.0.0.1:${(otherCaServer.address() as AddressInfo).port}`;
       const config = join(tmp, 'prometheus.yaml');
       const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ for?: string }> }> };
       rules.groups.forEach((g) => g.rules.forEach((r) => (r.for = '1s')));
@@ -229,7 +288,16 @@ describe('deploy', () => {
               job_name: 'podgroup-controller',
               scrape_interval: '1s',
               authorization: { credentials_file: join(tmp, 'metrics-reader.token') },
+              tls_config: { ...job?.tls_config, ca_file: join(tmp, 'metrics-ca.crt') },
               static_configs: [{ targets: [metricsTarget] }],
+            },
+            {
+              ...job,
+              job_name: 'impostor',
+              scrape_interval: '1s',
+              authorization: { credentials_file: join(tmp, 'metrics-reader.token') },
+              tls_config: { ...job?.tls_config, ca_file: join(tmp, 'metrics-ca.crt') },
+              static_configs: [{ targets: [impostorTarget] }],
             },
           ],
         }),
@@ -242,6 +310,11 @@ describe('deploy', () => {
         return v === undefined ? undefined : Number(v);
       };
       await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller"}')) === 1, 60_000, 500);
+      await eventually('Prometheus: the impostor refused (up == 0, unknown authority)', async () => {
+        const targets = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/targets`)).body) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> } };
+        const target = targets.data.activeTargets.find((t) => t.labels.job === 'impostor');
+        return target?.health === 'down' && /x509: certificate signed by unknown authority/.test(target.lastError) ? target : undefined;
+      }, 60_000, 500);
       const reconciles = await eventually('Prometheus: reconciles > 0', async () => {
         const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
         return v !== undefined && v > 0 ? v : undefined;
@@ -298,7 +371,7 @@ describe('deploy', () => {
     // …and the URL-based webhook configuration that pointed at that local process.
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
     const bundle = join(tmp, 'install.yaml');
-    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
+    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--control-plane-cidr', '127.0.0.1/32', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
     const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } });
     expect(objects[0]?.kind).toBe('MutatingWebhookConfiguration');
     expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'Namespace', 'ConfigMap']));
@@ -313,8 +386,10 @@ describe('deploy', () => {
     expect(deleted.split('\n')[0]).toBe('mutatingwebhookconfiguration.admissionregistration.k8s.io "podgroup-controller" deleted');
     // Nothing left behind: every object of the bundle is gone (the namespace with what the manager made in it).
     expect(kubectl(['get', '-f', bundle, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
-    // The CRD went with the bundle: put it back (and wait until it serves) for the tests that follow.
+    // The CRD and the admission policies went with the bundle: put them back (and wait until the
+    // CRD serves) for the tests that follow.
     await installCrds(clusterState());
+    installAdmissionPolicies(clusterState());
     await eventually('PodGroups served again', async () => {
       await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
       return true;

@@ -55,7 +55,7 @@ function sitePodGroup(name: string, repo: string, o: { mode?: 'native' | 'fallba
         }),
       },
       sidecars: {
-        gitSync: { repo, ref: 'main', period: o.period ?? '2s', ...(o.mode === undefined ? {} : { mode: o.mode }) },
+        gitSync: { repo, ref: 'main', period: o.period ?? '2s', allowPlainHTTP: true, ...(o.mode === undefined ? {} : { mode: o.mode }) },
         logCollector: { path: '/var/log/app', files: '*.log' },
       },
     },
@@ -221,7 +221,7 @@ describeOnRealNode('sidecars on the real node', (node) => {
         metadata: {
           name,
           labels: { 'sidecars.podgroup.dev/inject': 'true' },
-          annotations: { 'sidecars.podgroup.dev/inject': 'git-sync,log-collector', 'sidecars.podgroup.dev/git-repo': repo.url, 'sidecars.podgroup.dev/git-period': '2s' },
+          annotations: { 'sidecars.podgroup.dev/inject': 'git-sync,log-collector', 'sidecars.podgroup.dev/git-repo': repo.url, 'sidecars.podgroup.dev/git-allow-plain-http': 'true', 'sidecars.podgroup.dev/git-period': '2s' },
         },
         spec: onRealNode({
           terminationGracePeriodSeconds: 1,

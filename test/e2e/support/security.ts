@@ -1,11 +1,13 @@
 // What the security e2e tests need: HTTPS requests with or without a bearer token or a client
 // certificate, ServiceAccount tokens, idle connections held open against a server, and a
 // process's peak resident memory.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
 import { kubeConfig } from './cluster.js';
 
 export interface Reply {
@@ -104,4 +106,27 @@ export function memoryOf(pid: number): { peakMiB: number; rssMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { peakMiB: kb('VmHWM') / 1024, rssMiB: kb('VmRSS') / 1024 };
+}
+
+/**
+ * A kubeconfig file (in `dir`) that authenticates as namespace/name with a TokenRequest token, as
+ * the account's pods would: for running a process, or kubectl, with exactly that account's rights.
+ */
+export async function serviceAccountKubeconfig(namespace: string, name: string, dir: string): Promise<string> {
+  const token = await serviceAccountToken(namespace, name);
+  const cluster = kubeConfig().getCurrentCluster();
+  const file = join(dir, `${namespace}-${name}.kubeconfig`);
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'local', cluster: { server: cluster?.server, 'certificate-authority-data': cluster?.caData } }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: 'local', user: name } }],
+      'current-context': name,
+    }),
+    { mode: 0o600 },
+  );
+  return file;
 }

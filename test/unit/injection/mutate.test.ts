@@ -51,6 +51,21 @@ describe('resolveRequest', () => {
       { 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git', 'sidecars.podgroup.dev/git-secret': 'creds' },
       'sidecars.podgroup.dev/git-repo: "http://example.com/r.git" would send the credentials of sidecars.podgroup.dev/git-secret in clear text; use an https:// URL with credentials',
     ],
+    // Credentials in the URL would be stored in the pod spec for every reader of pods to see.
+    [
+      { 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'https://bot:ghp_secret@github.com/org/r.git' },
+      'sidecars.podgroup.dev/git-repo: the URL carries credentials (user:token@)',
+    ],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'https://ghp_secret@github.com/org/r.git' }, 'the URL carries credentials (user:token@)'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'ssh://git:hunter2@example.com/r.git' }, 'the URL carries credentials (user:token@)'],
+    // Plain http only with the explicit opt-in, and never with credentials.
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git' }, 'sidecars.podgroup.dev/git-repo: "http://example.com/r.git" is plain http'],
+    [
+      { 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git', 'sidecars.podgroup.dev/git-allow-plain-http': 'true', 'sidecars.podgroup.dev/git-secret': 'creds' },
+      'would send the credentials of sidecars.podgroup.dev/git-secret in clear text',
+    ],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git', 'sidecars.podgroup.dev/git-allow-plain-http': 'yes' }, 'sidecars.podgroup.dev/git-allow-plain-http: "yes" is not a boolean'],
+    [{ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-username': 'a b' }, 'sidecars.podgroup.dev/git-username: "a b" is not a user name'],
   ])('rejects %j', (annotations, message) => {
     expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(InjectionError);
     expect(() => resolveRequest({ annotations, namespaceOptIn: false, podGroupSidecars: undefined })).toThrow(message);
@@ -76,16 +91,26 @@ describe('mutate', () => {
     const out = r?.pod as k8s.V1Pod;
     const git = out.spec?.initContainers?.[0];
     expect(git).toMatchObject({ name: 'git-sync', restartPolicy: 'Always', startupProbe: { httpGet: { path: '/', port: 8742 } } });
-    expect(git?.args).toEqual([`--repo=${REPO}`, '--ref=HEAD', '--period=10s', '--root=/git', '--link=current', '--group-write', '--http-bind=:8742']);
-    expect(git?.env?.map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name])).toEqual([['HOME', '/tmp'], ['TMPDIR', '/tmp'], ['GITSYNC_USERNAME', 'creds'], ['GITSYNC_PASSWORD', 'creds']]);
+    expect(git?.args).toEqual([`--repo=${REPO}`, '--ref=HEAD', '--period=10s', '--root=/git', '--link=current', '--group-write', '--username=git', '--password-file=/etc/git-secret/password', '--http-bind=:8742']);
+    // The password is a file of the mounted Secret: no Secret reaches an environment variable.
+    expect(git?.env).toEqual([{ name: 'HOME', value: '/tmp' }, { name: 'TMPDIR', value: '/tmp' }]);
+    expect(git?.volumeMounts).toContainEqual({ name: 'podgroup-git-secret', mountPath: '/etc/git-secret', readOnly: true });
+    expect(out.spec?.volumes).toContainEqual({ name: 'podgroup-git-secret', secret: { secretName: 'creds', defaultMode: 0o440 } });
     expect(out.spec?.containers[0]?.volumeMounts).toEqual([{ name: 'podgroup-code', mountPath: '/git', readOnly: true }]);
     expect(out.spec?.containers[1]?.volumeMounts).toBeUndefined();
     expect(out.spec?.securityContext?.fsGroup).toBe(65533);
     expect(out.spec?.securityContext?.fsGroupChangePolicy).toBe('OnRootMismatch');
   });
 
-  it('keeps a pod\'s own fsGroupChangePolicy, and allows http:// repositories without credentials', () => {
-    const own = pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git' });
+  it('sends the user name of git-username (or spec.sidecars.gitSync.username) with the password file', () => {
+    const annotated = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': REPO, 'sidecars.podgroup.dev/git-secret': 'creds', 'sidecars.podgroup.dev/git-username': 'deploy-bot' }));
+    expect(annotated?.pod.spec?.initContainers?.[0]?.args).toContain('--username=deploy-bot');
+    const fromSpec = inject(pod({ 'sidecars.podgroup.dev/inject': 'git-sync' }), { podGroupSidecars: { gitSync: { repo: REPO, username: 'ci', credentialsSecretRef: { name: 'creds' } } } });
+    expect(fromSpec?.pod.spec?.initContainers?.[0]?.args).toContain('--username=ci');
+  });
+
+  it('keeps a pod\'s own fsGroupChangePolicy, and allows http:// repositories without credentials when opted in', () => {
+    const own = pod({ 'sidecars.podgroup.dev/inject': 'git-sync', 'sidecars.podgroup.dev/git-repo': 'http://example.com/r.git', 'sidecars.podgroup.dev/git-allow-plain-http': 'true' });
     own.spec = { ...own.spec, containers: own.spec?.containers ?? [], securityContext: { fsGroupChangePolicy: 'Always' } };
     expect(inject(own)?.pod.spec?.securityContext).toMatchObject({ fsGroup: 65533, fsGroupChangePolicy: 'Always' });
   });

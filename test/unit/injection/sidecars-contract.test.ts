@@ -76,7 +76,8 @@ function injectedPod(repo: string, mode: 'native' | 'fallback'): k8s.V1Pod {
   const request = resolveRequest({
     annotations: {},
     namespaceOptIn: false,
-    podGroupSidecars: { gitSync: { repo, ref: 'main', period: '1s', mode }, logCollector: { path: '/var/log/app', files: '*.log' } },
+    // The local Git server speaks plain http: opted in, as a user serving code on a trusted network would.
+    podGroupSidecars: { gitSync: { repo, ref: 'main', period: '1s', mode, allowPlainHTTP: true }, logCollector: { path: '/var/log/app', files: '*.log' } },
   });
   if (request === undefined) {
     throw new Error('no injection request');

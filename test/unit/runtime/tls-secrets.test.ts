@@ -90,3 +90,17 @@ describe('SecretCertificateStore', () => {
     expect(secrets.writes.filter((w) => w === 'create ca')).toHaveLength(1);
   });
 });
+
+describe('SecretCertificateStore with Secrets created empty by the installer', () => {
+  it('fills them with update only (no create), keeping their type', async () => {
+    const secrets = fakeSecrets();
+    for (const name of ['ca', 'serving']) {
+      secrets.store.set(name, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns', resourceVersion: '0' }, type: 'Opaque' });
+    }
+    const store = new SecretCertificateStore(secrets, { namespace: 'ns', caSecretName: 'ca', caCommonName: 'test-ca', caValidityMs: 365 * day, log: createLogger({ silent: true }) });
+    const issued = await store.certificate(spec);
+    expect(secrets.writes).toEqual(['replace ca', 'replace serving']);
+    expect(secrets.store.get('serving')?.type).toBe('Opaque');
+    expect(decode(secrets.store.get('serving'), 'tls.crt')).toBe(issued.certPem);
+  });
+});
