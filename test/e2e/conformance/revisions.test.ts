@@ -8,7 +8,7 @@ import { startReferenceKcm, stopReferenceKcm } from '../../../hack/cluster/refer
 import { clusterState, createNamespace } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/podgroup.js';
-import { apps, core, custom, mergePatch, startManager, type RunningManager } from '../support/podgroups.js';
+import { apps, core, custom, getPodGroup, mergePatch, startManager, type RunningManager } from '../support/podgroups.js';
 import { checkDeclarations } from './differences.js';
 import { inNamespace, runScenario, type Pair, type Step, type WorkloadSpec } from './harness.js';
 
@@ -146,15 +146,33 @@ describe('Deployment conformance: revisions and status', () => {
     expect(r.podGroup.revision).toBe(4);
   });
 
-  it.concurrent('a rollback requested while paused waits for the resume', async () => {
+  it.concurrent('a rollback requested while paused waits for the resume, and restores the revision\'s annotations', async () => {
     const ns = await namespace('rbpaused');
-    const r = await runScenario(inNamespace(ns, 'rbpaused'), { replicas: 3 }, [
+    const pair = inNamespace(ns, 'rbpaused');
+    const annotate = (team: string): Step => ({
+      action: {
+        label: `annotate team=${team}`,
+        run: async () => {
+          const body = { metadata: { annotations: { team } } };
+          await apps.patchNamespacedDeployment({ name: pair.names[0], namespace: ns, body }, mergePatch);
+          await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: pair.names[1], body }, mergePatch);
+        },
+      },
+    });
+    const r = await runScenario(pair, { replicas: 3 }, [
+      annotate('a'),
       { op: { op: 'image', image: 'registry.example/app:2' } },
+      annotate('b'),
       { op: { op: 'pause' } },
       { op: { op: 'rollbackAnnotation' }, compare: true },
       { op: { op: 'scale', replicas: 4 }, compare: true },
       { op: { op: 'resume' } },
     ], { label: 'rbpaused' });
     expect(Object.keys(r.podGroup.pods)).toEqual(['registry.example/app:1']);
+    // The Deployment took revision 1's annotations (SetDeploymentAnnotationsTo); so does the PodGroup.
+    const deployment = await apps.readNamespacedDeployment({ name: pair.names[0], namespace: ns });
+    const podGroup = await getPodGroup(ns, pair.names[1]);
+    expect(deployment.metadata?.annotations?.team).toBe('a');
+    expect(podGroup.metadata?.annotations?.team).toBe('a');
   });
 });
