@@ -4,12 +4,13 @@
 // call (kube-scheduler's adaptive percentage sends about that many at 5000 nodes) and with the
 // same nodes as full Node objects. The extender's caches are filled directly and its index is
 // built from them as the informer would: this measures the HTTP + decision path, not the API
-// server (throughput through the real scheduler: bench/scheduler-throughput.ts).
-//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20]   (nodes x pods per node)
+// server. Then, unless --no-scheduler, pods bound per second through the real podgroup-scheduler
+// on kwok nodes, with the extender and without it (bench/scheduler-throughput.ts).
+//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--keep-cluster]
 import { Agent, request } from 'node:https';
 import { loadavg } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
-import { commandLineOrExit, parseCommandLine } from '../src/cli-args.js';
+import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
 import { API_VERSION, KIND, type PodGroup } from '../src/api/podgroup.js';
 import { createCertificateAuthority, issueCertificate } from '../src/runtime/certificates.js';
 import { Informer } from '../src/runtime/informer.js';
@@ -18,11 +19,27 @@ import { createLogger } from '../src/runtime/logging.js';
 import type { ResourceType } from '../src/runtime/resources.js';
 import { BY_CONTROLLER_UID, controllerUidIndex } from '../src/runtime/store.js';
 import { SchedulerExtender } from '../src/scheduling/extender.js';
+import { join } from 'node:path';
+import { down, installCrds, loadKubeConfig, REPO_ROOT, up } from '../hack/cluster/local-cluster.js';
+import { stopProcess } from '../hack/cluster/processes.js';
+import { startCompiledManager } from './manager.js';
 import { percentile, writeResult } from './report.js';
+import { measureThroughput, type ThroughputRow } from './scheduler-throughput.js';
 
-const { values } = commandLineOrExit('bench:extender', 'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20]', () =>
-  parseCommandLine({ options: { quick: { type: 'boolean', default: false }, sizes: { type: 'string', default: '100x10,500x20,5000x20' } } }),
-);
+const USAGE = 'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--keep-cluster]';
+const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, () => {
+  const parsed = parseCommandLine({
+    options: {
+      quick: { type: 'boolean', default: false },
+      sizes: { type: 'string', default: '100x10,500x20,5000x20' },
+      'no-scheduler': { type: 'boolean', default: false },
+      'kwok-nodes': { type: 'string', default: '1000' },
+      pods: { type: 'string', default: '2000' },
+      'keep-cluster': { type: 'boolean', default: false },
+    },
+  });
+  return { values: parsed.values, KWOK_NODES: integerFlag('kwok-nodes', parsed.values['kwok-nodes'], { min: 1 }), PODS: integerFlag('pods', parsed.values.pods, { min: 2 }) };
+});
 const ITERATIONS = values.quick ? 200 : 2000;
 
 const kc = new k8s.KubeConfig();
@@ -177,10 +194,47 @@ const ratio = p99(5000) / p99(100);
 if (Number.isFinite(ratio)) {
   console.log(`p99 at 5000 nodes / 100k pods: ${p99(5000).toFixed(2)} ms (goal <= 5), ${ratio.toFixed(2)}x the p99 at 100 nodes / 1k pods (goal <= 1.5x)`);
 }
+const throughput: ThroughputRow[] = [];
+if (!values['no-scheduler']) {
+  const stateDir = join(REPO_ROOT, '.cluster-bench-extender');
+  const log = (l: string): void => console.error(`[cluster] ${l}`);
+  const { state } = await up({ stateDir, nodes: KWOK_NODES, log });
+  try {
+    await installCrds(state);
+    const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
+    const namespace = `throughput-${Date.now().toString(36)}`;
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    // The manager as deployed (default client rate limits), serving the extender the cluster's schedulers call.
+    const manager = await startCompiledManager(state, [
+      `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
+      `--extender-secret-namespace=${state.extenderSecretNamespace}`,
+      '--extender-scheduler-names=bench-with-extender',
+      '--log-level=warn',
+    ], { logName: 'bench-extender-manager', timeoutMs: 300_000 });
+    try {
+      for (const withExtender of [false, true]) {
+        const row = await measureThroughput(state, { namespace, schedulerName: withExtender ? 'bench-with-extender' : 'bench-without-extender', withExtender, pods: PODS, nodes: KWOK_NODES });
+        console.error(`[bench] ${JSON.stringify(row)}`);
+        throughput.push(row);
+      }
+    } finally {
+      await stopProcess(manager.pid);
+    }
+    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  } finally {
+    if (!values['keep-cluster']) {
+      await down({ stateDir, log });
+    }
+  }
+  console.table(throughput);
+  const rate = (withExtender: boolean): number => Number(throughput.find((r) => r.scheduler.includes(withExtender ? 'with the' : 'without'))?.['pods bound/s']);
+  console.log(`with the extender: ${rate(true).toFixed(1)} pods/s (goal >= 100), ${(rate(true) / rate(false)).toFixed(2)}x the rate without it (goal >= 0.8x)`);
+}
 writeResult(values.sizes === '100x10,500x20,5000x20' ? 'extender' : 'extender-partial', {
   iterations: ITERATIONS,
   names_sent_at_most: NAMES_SENT,
   group_members: GROUP_MEMBERS,
   rows,
   ...(Number.isFinite(ratio) ? { p99_ratio_5000_vs_100: Number(ratio.toFixed(2)) } : {}),
+  ...(throughput.length > 0 ? { scheduler_throughput: throughput } : {}),
 });
