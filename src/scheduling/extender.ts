@@ -16,7 +16,7 @@ import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '..
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, statusCode, type KubeClients } from '../runtime/kube-client.js';
+import { errorMessage, KubeClients, statusCode, type ClientOptions } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { extenderLatency, extenderRequests, gangRejections } from '../runtime/metrics.js';
@@ -39,6 +39,8 @@ import {
 } from './wire.js';
 
 export interface ExtenderOptions {
+  /** A client of its own (own rate limit) for its Bindings; without it, the manager's is shared. */
+  client?: ClientOptions;
   address: ListenAddress;
   limits: ServerLimits;
   tls: ExtenderTlsSource;
@@ -76,6 +78,8 @@ export class SchedulerExtender implements Runnable {
   readonly name = 'scheduler-extender';
   readonly needLeaderElection = false;
   private server: Server | undefined;
+  /** Set when the extender has a client of its own, closed when it stops. */
+  private readonly ownClients: KubeClients | undefined;
   private readonly core: k8s.CoreV1Api;
   private readonly log: Logger;
   /** Requests and members per node, our bindings not yet in the cache, members in flight. */
@@ -96,7 +100,8 @@ export class SchedulerExtender implements Runnable {
     private readonly podGroups: Informer<PodGroup>,
     private readonly options: ExtenderOptions,
   ) {
-    this.core = clients.api(k8s.CoreV1Api);
+    this.ownClients = options.client === undefined ? undefined : new KubeClients(clients.kubeConfig, options.client);
+    this.core = (this.ownClients ?? clients).api(k8s.CoreV1Api);
     this.log = logger.child({ component: 'scheduler-extender' });
     this.placements = new PlacementIndex(pods, { bindingMemoryMs: BINDING_MEMORY_MS, bindingMemoryBytes: BINDING_MEMORY_BYTES, inFlightMs: IN_FLIGHT_WAIT_MS });
   }
@@ -118,6 +123,7 @@ export class SchedulerExtender implements Runnable {
   async stop(): Promise<void> {
     this.options.tls.stop();
     await close(this.server);
+    this.ownClients?.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
