@@ -6,7 +6,8 @@
 // built from them as the informer would: this measures the HTTP + decision path, not the API
 // server. Then, unless --no-scheduler, pods bound per second through the real podgroup-scheduler
 // on kwok nodes, with the extender and without it (bench/scheduler-throughput.ts).
-//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--keep-cluster]
+//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]
+// --cpu-prof profiles the manager serving the scheduler (node --cpu-prof) into .cluster-bench-extender/profiles.
 import { Agent, request } from 'node:https';
 import { loadavg } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
@@ -26,7 +27,7 @@ import { startCompiledManager } from './manager.js';
 import { percentile, writeResult } from './report.js';
 import { measureThroughput, type ThroughputRow } from './scheduler-throughput.js';
 
-const USAGE = 'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--keep-cluster]';
+const USAGE = 'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]';
 const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
@@ -35,6 +36,7 @@ const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, 
       'no-scheduler': { type: 'boolean', default: false },
       'kwok-nodes': { type: 'string', default: '1000' },
       pods: { type: 'string', default: '2000' },
+      'cpu-prof': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
     },
   });
@@ -210,7 +212,7 @@ if (!values['no-scheduler']) {
       `--extender-secret-namespace=${state.extenderSecretNamespace}`,
       '--extender-scheduler-names=bench-with-extender',
       '--log-level=warn',
-    ], { logName: 'bench-extender-manager', timeoutMs: 300_000 });
+    ], { logName: 'bench-extender-manager', timeoutMs: 300_000, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : [] });
     try {
       for (const withExtender of [false, true]) {
         const row = await measureThroughput(state, { namespace, schedulerName: withExtender ? 'bench-with-extender' : 'bench-without-extender', withExtender, pods: PODS, nodes: KWOK_NODES });

@@ -9,7 +9,8 @@
 //            scraped back to back;
 //   relist   the API server restarts, so every informer relists (50k pods) while creates go on.
 // The manager's event-loop lag is sampled inside it by bench/support/loop-lag-probe.mjs.
-//   npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--keep-cluster]
+//   npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--cpu-prof] [--keep-cluster]
+// --cpu-prof profiles the manager (node --cpu-prof) into .cluster-bench-webhook/profiles.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { freePort, stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { startCompiledManager } from './manager.js';
 import { percentile, writeResult } from './report.js';
 
-const USAGE = 'usage: npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--keep-cluster]';
+const USAGE = 'usage: npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--cpu-prof] [--keep-cluster]';
 const { values, PODGROUPS, RELIST_PODS, ROLLOUT } = commandLineOrExit('bench:webhook', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
@@ -29,6 +30,7 @@ const { values, PODGROUPS, RELIST_PODS, ROLLOUT } = commandLineOrExit('bench:web
       podgroups: { type: 'string', default: '10000' },
       'relist-pods': { type: 'string', default: '50000' },
       rollout: { type: 'string', default: '1000' },
+      'cpu-prof': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
     },
   });
@@ -36,7 +38,7 @@ const { values, PODGROUPS, RELIST_PODS, ROLLOUT } = commandLineOrExit('bench:web
   return {
     values: parsed.values,
     PODGROUPS: integerFlag('podgroups', quick ? '1000' : parsed.values.podgroups, { min: 0 }),
-    RELIST_PODS: integerFlag('relist-pods', quick ? '5000' : parsed.values['relist-pods'], { min: 0 }),
+    RELIST_PODS: integerFlag('relist-pods', quick ? '2000' : parsed.values['relist-pods'], { min: 0 }),
     ROLLOUT: integerFlag('rollout', quick ? '200' : parsed.values.rollout, { min: 1 }),
   };
 });
@@ -86,7 +88,8 @@ const podGroup = (name: string, replicas: number, image = 'registry.example/app:
   metadata: { name },
   spec: {
     replicas,
-    minAvailable: 1,
+    // Members are placed one by one (no gang wait); a PodGroup of 0 replicas takes no minAvailable.
+    ...(replicas > 0 ? { minAvailable: 1 } : {}),
     selector: { matchLabels: { app: name } },
     template: {
       metadata: { labels: { app: name } },
@@ -110,8 +113,11 @@ function lagBetween(from: number, to: number): number[] {
   return samples.sort((a, b) => a - b);
 }
 
+/** Creates refused or failed (e.g. the webhook not answering within its 5 s timeout), per phase. */
+const failures: Record<string, { count: number; first: string }> = {};
+
 /** CREATES pod creates at RATE/s, open loop: the i-th starts at i / RATE seconds, whatever earlier ones are doing. */
-async function creates(namespace: string): Promise<number[]> {
+async function creates(namespace: string, phase: string): Promise<number[]> {
   const latencies: number[] = [];
   const pending: Promise<void>[] = [];
   const started = performance.now();
@@ -121,7 +127,16 @@ async function creates(namespace: string): Promise<number[]> {
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     const t0 = performance.now();
-    pending.push(parked(namespace, 'p-').then(() => void latencies.push(performance.now() - t0)));
+    pending.push(
+      parked(namespace, 'p-').then(
+        () => void latencies.push(performance.now() - t0),
+        (err: unknown) => {
+          const f = (failures[phase] ??= { count: 0, first: '' });
+          f.count += 1;
+          f.first ||= (err as { body?: string }).body ?? String(err);
+        },
+      ),
+    );
   }
   await Promise.all(pending);
   return latencies.sort((a, b) => a - b);
@@ -138,8 +153,8 @@ function recordLag(phase: string, from: number, to: number, load: string): void 
 
 async function measureAdmission(phase: string): Promise<void> {
   const load = uptime();
-  const without = await creates(ns.off);
-  const withWebhook = await creates(ns.on);
+  const without = await creates(ns.off, `${phase}, without`);
+  const withWebhook = await creates(ns.on, `${phase}, with`);
   const p = (l: number[], q: number): number => percentile(l, q);
   rows.push({
     phase,
@@ -177,7 +192,11 @@ try {
     `--webhook-namespace=${ns.system}`,
     `--webhook-config-name=${config}`,
     '--log-level=warn',
-  ], { logName: 'bench-webhook-manager', nodeArgs: ['--import', join(REPO_ROOT, 'bench', 'support', 'loop-lag-probe.mjs')], timeoutMs: 600_000 });
+  ], {
+    logName: 'bench-webhook-manager',
+    nodeArgs: ['--import', join(REPO_ROOT, 'bench', 'support', 'loop-lag-probe.mjs'), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : [])],
+    timeoutMs: 600_000,
+  });
   managerPid = manager.pid;
   log(`manager ready after ${(manager.readyAfterMs / 1000).toFixed(1)} s (${RELIST_PODS} parked pods, ${PODGROUPS} PodGroups)`);
   await waitFor('caBundle', async () => {
@@ -194,7 +213,7 @@ try {
   await waitFor(`${ROLLOUT} pods of the rollout PodGroup ready`, rolledOut, { timeoutMs: 900_000, intervalMs: 2000 });
 
   // Idle: warm-up, then measured.
-  await creates(ns.off);
+  await creates(ns.off, 'warm-up');
   let from = Date.now();
   let load = uptime();
   await measureAdmission('idle');
@@ -230,7 +249,7 @@ try {
   await stopComponent(state, 'kube-apiserver');
   await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
   from = Date.now();
-  const relistLatencies = await creates(ns.on);
+  const relistLatencies = await creates(ns.on, 'relist, with');
   // The relist may outlast the creates: the lag window runs 10 s past them.
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   recordLag('relist (API server restart)', from, Date.now(), load);
@@ -238,6 +257,9 @@ try {
 
   console.table(rows);
   console.table(lagRows);
+  if (Object.keys(failures).length > 0) {
+    console.log('failed creates:', failures);
+  }
   writeResult('webhook', {
     rate_per_s: RATE,
     creates_per_case: CREATES,
@@ -247,6 +269,7 @@ try {
     rollout_seconds: Number(rolloutSeconds.toFixed(1)),
     scrapes: { count: scrapeMs.length, p50_ms: Number(ms(percentile(scrapeMs, 50))), max_ms: Number(ms(scrapeMs.at(-1) ?? 0)) },
     admission: rows,
+    failed_creates: failures,
     event_loop_lag: lagRows,
   });
 } finally {
@@ -256,6 +279,10 @@ try {
   await admission.deleteMutatingWebhookConfiguration({ name: config }).catch(() => undefined);
   for (const name of Object.values(ns)) {
     await core.deleteNamespace({ name }).catch(() => undefined);
+  }
+  if (values['cpu-prof']) {
+    // Kept until the next cluster up in this state dir.
+    console.log(`manager CPU profile: ${join(stateDir, 'profiles')}`);
   }
   if (!values['keep-cluster']) {
     await down({ stateDir, log: (l) => console.error(`[cluster] ${l}`) });
