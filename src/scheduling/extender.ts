@@ -271,6 +271,13 @@ export class SchedulerExtender implements Runnable {
       this.log.warn('refused to bind', { pod: key, node: args.Node, reason: refusal });
       return { Error: `binding ${key} to ${args.Node} refused: ${refusal}` };
     }
+    // Assumed at once, as kube-scheduler assumes a pod in its cache before binding: the next member
+    // of the group (waiting in awaitInFlightBinds) counts this placement without waiting for the
+    // API call; a failed call takes the assumption back. The candidate is used up: a second bind of
+    // the same pod meanwhile is refused, and a retry is filtered again.
+    this.candidates.delete(key);
+    this.placements.recordBinding(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, group: candidate?.group });
+    [...this.bindWaiters].forEach((wake) => wake());
     try {
       await this.core.createNamespacedPodBinding({
         name: args.PodName,
@@ -283,12 +290,10 @@ export class SchedulerExtender implements Runnable {
         },
       });
     } catch (err) {
+      this.placements.forgetBinding(key);
       // The scheduler logs this and retries the pod.
       return { Error: `binding ${key} to ${args.Node}: ${errorMessage(err)}` };
     }
-    this.candidates.delete(key);
-    this.placements.recordBinding(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, group: candidate?.group });
-    [...this.bindWaiters].forEach((wake) => wake());
     this.log.info('bound pod', { pod: key, node: args.Node });
     return { Error: '' };
   }

@@ -149,6 +149,12 @@ export class PlacementIndex {
     this.refresh(podKey);
   }
 
+  /** Takes back a binding that failed (the scheduler will place the pod again). */
+  forgetBinding(podKey: string): void {
+    this.bindings.delete(podKey);
+    this.refresh(podKey);
+  }
+
   /** The pod passed filter or was scored: other members wait for its bind (at most inFlightMs). */
   markInFlight(podKey: string, group: string): void {
     this.leaveInFlight(podKey);

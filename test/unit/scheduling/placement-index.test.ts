@@ -86,6 +86,7 @@ type Event =
   | { kind: 'delete'; key: string }
   | { kind: 'relist'; pods: PodSpec[] }
   | { kind: 'bind'; key: string; node: string; group: string | undefined; cpu: number }
+  | { kind: 'forget'; key: string }
   | { kind: 'wait'; ms: number };
 
 const event: fc.Arbitrary<Event> = fc.oneof(
@@ -96,6 +97,7 @@ const event: fc.Arbitrary<Event> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({ key: podKey, node: fc.constantFrom(...NODES), group: fc.constantFrom(undefined, ...GROUPS), cpu: fc.constantFrom(0.1, 0.25, 2) }).map((b) => ({ kind: 'bind' as const, ...b })),
   },
+  { weight: 1, arbitrary: podKey.map((key) => ({ kind: 'forget' as const, key })) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 40_000 }).map((ms) => ({ kind: 'wait' as const, ms })) },
 );
 
@@ -143,7 +145,7 @@ const significant = (r: Readonly<Resources>): Record<string, number> =>
   Object.fromEntries(Object.entries(r).filter(([, v]) => Math.abs(v) > 1e-6).map(([k, v]) => [k, Math.round(v * 1e6) / 1e6]));
 
 describe('PlacementIndex', () => {
-  it('keeps the same totals as a full recount over any sequence of adds, updates, phase changes, deletes, bindings, expiries and relists', () => {
+  it('keeps the same totals as a full recount over any sequence of adds, updates, phase changes, deletes, bindings (made, failed, expired) and relists', () => {
     fc.assert(
       fc.property(fc.array(event, { maxLength: 60 }), (events) => {
         let now = 0;
@@ -179,6 +181,10 @@ describe('PlacementIndex', () => {
               bindings.set(e.key, { ...binding, until: now + TTL_MS });
               break;
             }
+            case 'forget':
+              index.forgetBinding(e.key);
+              bindings.delete(e.key);
+              break;
             case 'wait':
               now += e.ms;
               break;
