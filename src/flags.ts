@@ -30,6 +30,8 @@ export interface ManagerFlags {
   podSchedulerName: string | undefined;
   extenderBindAddress: ListenAddress | undefined;
   extenderMaxBodyBytes: number;
+  extenderKubeApiQps: number;
+  extenderKubeApiBurst: number;
   extenderSecretNamespace: string;
   extenderSecretName: string;
   extenderCaSecretName: string;
@@ -101,6 +103,12 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   'extender-bind-address': { type: 'string', default: ':8888', help: 'Address of the HTTPS scheduler extender (filter, prioritize, bind; client certificates only); "0" disables it.' },
   'extender-max-body-bytes': { type: 'string', default: '4194304', help: 'Largest extender request body accepted (larger ones get 413).' },
+  'extender-kube-api-qps': {
+    type: 'string',
+    default: '100',
+    help: 'Request rate of the extender\'s own API client (its Bindings: one per pod the scheduler places), apart from the controllers\' budget; 0 or less disables throttling.',
+  },
+  'extender-kube-api-burst': { type: 'string', default: '200', help: 'Request burst of the extender\'s own API client.' },
   'extender-secret-namespace': { type: 'string', default: '', help: 'Namespace of the extender\'s CA, serving and scheduler-client Secrets. Default: $POD_NAMESPACE, else podgroup-system.' },
   'extender-secret-name': { type: 'string', default: 'podgroup-extender-tls', help: 'Secret holding the extender\'s serving certificate.' },
   'extender-ca-secret-name': { type: 'string', default: 'podgroup-extender-ca', help: 'Secret holding the CA (and its key) that issues the extender\'s certificates.' },
@@ -230,6 +238,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     podSchedulerName: str('pod-scheduler-name') || undefined,
     extenderBindAddress: parseAddress('extender-bind-address', str('extender-bind-address')),
     extenderMaxBodyBytes: parseNumber('extender-max-body-bytes', str('extender-max-body-bytes'), { min: 1024, integer: true }),
+    extenderKubeApiQps: parseNumber('extender-kube-api-qps', str('extender-kube-api-qps'), { min: -1 }),
+    extenderKubeApiBurst: parseNumber('extender-kube-api-burst', str('extender-kube-api-burst'), { min: 1, integer: true }),
     extenderSecretNamespace: str('extender-secret-namespace') || env.POD_NAMESPACE || 'podgroup-system',
     extenderSecretName: str('extender-secret-name'),
     extenderCaSecretName: str('extender-ca-secret-name'),

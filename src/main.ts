@@ -98,6 +98,8 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     flags.extenderBindAddress === undefined
       ? undefined
       : setupSchedulerExtender(manager, {
+          // As kube-scheduler's own client: binds never wait behind the controllers' requests.
+          client: { qps: flags.extenderKubeApiQps, burst: flags.extenderKubeApiBurst, timeoutMs: flags.kubeApiTimeoutMs },
           address: flags.extenderBindAddress,
           limits: { ...connectionLimits, maxBodyBytes: flags.extenderMaxBodyBytes },
           clientName: flags.extenderClientName,

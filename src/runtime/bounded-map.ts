@@ -1,6 +1,7 @@
 // A map for what a server remembers about its callers' requests: every entry has a size in
 // bytes (estimated by the caller) and an expiry, and the whole map stays under a byte budget
 // by evicting the oldest entries first — so no sequence of requests can grow it without bound.
+// An owner that derives state from the entries learns of each eviction through onEvict.
 export class BoundedMap<K, V> {
   private readonly entries = new Map<K, { value: V; bytes: number; expires: number }>();
   private used = 0;
@@ -9,6 +10,8 @@ export class BoundedMap<K, V> {
     private readonly maxBytes: number,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
+    /** Called after an entry is dropped by expiry or by the byte budget (not by set or delete). */
+    private readonly onEvict: (key: K, value: V) => void = () => undefined,
   ) {}
 
   get bytes(): number {
@@ -31,7 +34,7 @@ export class BoundedMap<K, V> {
       if (this.used + bytes <= this.maxBytes) {
         break;
       }
-      this.delete(oldest);
+      this.evict(oldest);
     }
     this.entries.set(key, { value, bytes, expires: this.now() + this.ttlMs });
     this.used += bytes;
@@ -43,7 +46,7 @@ export class BoundedMap<K, V> {
       return undefined;
     }
     if (entry.expires <= this.now()) {
-      this.delete(key);
+      this.evict(key);
       return undefined;
     }
     return entry.value;
@@ -72,7 +75,15 @@ export class BoundedMap<K, V> {
       if (entry.expires > now) {
         break;
       }
+      this.evict(key);
+    }
+  }
+
+  private evict(key: K): void {
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
       this.delete(key);
+      this.onEvict(key, entry.value);
     }
   }
 }

@@ -7,6 +7,8 @@
 // the manager's extender CA), bind is refused for any pod that is not one of our schedulers',
 // has another UID or did not pass our filter (binding.ts), and what it remembers between calls
 // is the little a decision needs (UID, owner, requests, passed nodes), bounded in bytes and time.
+// What decisions read about the cluster (requests per node, members per node) is kept current
+// from pod events by placement-index.ts, so a call costs O(nodes sent + the pod's group).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
@@ -14,15 +16,16 @@ import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '..
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { SharedInformer } from '../runtime/shared-informer.js';
-import { errorMessage, statusCode, type KubeClients } from '../runtime/kube-client.js';
+import { errorMessage, KubeClients, statusCode, type ClientOptions } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 import type { ListenAddress, Manager, Runnable } from '../runtime/manager.js';
 import { extenderLatency, extenderRequests, gangRejections } from '../runtime/metrics.js';
 import { customResource, nodeResource, podResource } from '../runtime/resources.js';
-import { BY_CONTROLLER_UID, objectKey } from '../runtime/store.js';
+import { objectKey } from '../runtime/store.js';
 import { bindRefusal, type FilteredPod } from './binding.js';
 import { filterForGang, type NodeView } from './gang.js';
-import { nodeAllocatable, podRequests, sum, type Resources } from './resources.js';
+import { groupKey, PlacementIndex } from './placement-index.js';
+import { cachedNodeAllocatable, podRequests, type Resources } from './resources.js';
 import { score } from './scoring.js';
 import type { ExtenderTlsSource } from './tls.js';
 import {
@@ -36,6 +39,8 @@ import {
 } from './wire.js';
 
 export interface ExtenderOptions {
+  /** A client of its own (own rate limit) for its Bindings; without it, the manager's is shared. */
+  client?: ClientOptions;
   address: ListenAddress;
   limits: ServerLimits;
   tls: ExtenderTlsSource;
@@ -63,14 +68,9 @@ const BINDING_MEMORY_BYTES = 16 * 1024 * 1024;
  */
 const IN_FLIGHT_WAIT_MS = 1000;
 
-interface Binding {
-  node: string;
-  requests: Resources;
-  ownerUid: string | undefined;
-}
-
 interface Candidate extends FilteredPod {
-  ownerUid: string | undefined;
+  /** namespace/UID of the pod's PodGroup, if any. */
+  group: string | undefined;
   requests: Resources;
 }
 
@@ -78,18 +78,18 @@ export class SchedulerExtender implements Runnable {
   readonly name = 'scheduler-extender';
   readonly needLeaderElection = false;
   private server: Server | undefined;
+  /** Set when the extender has a client of its own, closed when it stops. */
+  private readonly ownClients: KubeClients | undefined;
   private readonly core: k8s.CoreV1Api;
   private readonly log: Logger;
-  /** Pods we bound whose binding the pod informer may not show yet: pod key → binding. */
-  private readonly bindings = new BoundedMap<string, Binding>(BINDING_MEMORY_BYTES, BINDING_MEMORY_MS);
+  /** Requests and members per node, our bindings not yet in the cache, members in flight. */
+  private readonly placements: PlacementIndex;
   /**
    * What filter saw of a pod: bind only gets its name, and the pod informer may not have the pod
    * yet, but its owner and requests must be counted at once — and bind must know which nodes
    * passed.
    */
   private readonly candidates = new BoundedMap<string, Candidate>(FILTER_MEMORY_BYTES, FILTER_MEMORY_MS);
-  /** Members that passed filter whose bind has not arrived: pod key → PodGroup UID, when. */
-  private readonly inFlight = new Map<string, { groupUid: string; at: number }>();
   private readonly bindWaiters = new Set<() => void>();
 
   constructor(
@@ -100,8 +100,10 @@ export class SchedulerExtender implements Runnable {
     private readonly podGroups: SharedInformer<PodGroup>,
     private readonly options: ExtenderOptions,
   ) {
-    this.core = clients.api(k8s.CoreV1Api);
+    this.ownClients = options.client === undefined ? undefined : new KubeClients(clients.kubeConfig, options.client);
+    this.core = (this.ownClients ?? clients).api(k8s.CoreV1Api);
     this.log = logger.child({ component: 'scheduler-extender' });
+    this.placements = new PlacementIndex(pods, { bindingMemoryMs: BINDING_MEMORY_MS, bindingMemoryBytes: BINDING_MEMORY_BYTES, inFlightMs: IN_FLIGHT_WAIT_MS });
   }
 
   get port(): number | undefined {
@@ -121,6 +123,7 @@ export class SchedulerExtender implements Runnable {
   async stop(): Promise<void> {
     this.options.tls.stop();
     await close(this.server);
+    this.ownClients?.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -169,7 +172,7 @@ export class SchedulerExtender implements Runnable {
     const result = (passed: string[], failed: Record<string, string>, error = ''): ExtenderFilterResult => ({
       ...(cacheCapable
         ? { NodeNames: passed }
-        : { Nodes: { items: (args.Nodes?.items ?? []).filter((n) => passed.includes(n.metadata?.name ?? '')) } }),
+        : { Nodes: { items: itemsNamed(args.Nodes?.items ?? [], passed) } }),
       FailedNodes: { ...failed, ...unknown },
       FailedAndUnresolvableNodes: {},
       Error: error,
@@ -199,7 +202,7 @@ export class SchedulerExtender implements Runnable {
     }
     if (verdict.passed.length > 0) {
       // With one feasible node the scheduler skips prioritize and binds at once.
-      this.inFlight.set(podKey, { groupUid: group.metadata?.uid ?? '', at: Date.now() });
+      this.placements.markInFlight(podKey, groupKeyOf(group));
     }
     this.log.debug('filter', { pod: podKey, passed: verdict.passed.length, failed: Object.keys(verdict.failed).length });
     return result(verdict.passed, verdict.failed);
@@ -219,7 +222,7 @@ export class SchedulerExtender implements Runnable {
     }
     const podKey = keyOf(args.Pod);
     const { views: withMembers, zoneMembers } = this.memberViews(group, podKey, views);
-    this.inFlight.set(podKey, { groupUid: group.metadata?.uid ?? '', at: Date.now() });
+    this.placements.markInFlight(podKey, groupKeyOf(group));
     return score(group.spec.placement?.policy ?? 'Spread', withMembers, zoneMembers);
   }
 
@@ -229,21 +232,11 @@ export class SchedulerExtender implements Runnable {
     if (group === undefined) {
       return;
     }
-    const uid = group.metadata?.uid ?? '';
+    const key = groupKeyOf(group);
     const podKey = keyOf(pod);
     const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
     for (;;) {
-      const now = Date.now();
-      let waiting = false;
-      for (const [key, entry] of this.inFlight) {
-        if (now - entry.at > IN_FLIGHT_WAIT_MS || this.pods.store.get(key)?.spec?.nodeName) {
-          // Scheduled elsewhere, failed after scoring, or bound by someone else.
-          this.inFlight.delete(key);
-        } else if (entry.groupUid === uid && key !== podKey) {
-          waiting = true;
-        }
-      }
-      if (!waiting || now >= deadline) {
+      if (!this.placements.othersInFlight(key, podKey) || Date.now() >= deadline) {
         return;
       }
       await new Promise<void>((resolve) => {
@@ -278,6 +271,13 @@ export class SchedulerExtender implements Runnable {
       this.log.warn('refused to bind', { pod: key, node: args.Node, reason: refusal });
       return { Error: `binding ${key} to ${args.Node} refused: ${refusal}` };
     }
+    // Assumed at once, as kube-scheduler assumes a pod in its cache before binding: the next member
+    // of the group (waiting in awaitInFlightBinds) counts this placement without waiting for the
+    // API call; a failed call takes the assumption back. The candidate is used up: a second bind of
+    // the same pod meanwhile is refused, and a retry is filtered again.
+    this.candidates.delete(key);
+    this.placements.recordBinding(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, group: candidate?.group });
+    [...this.bindWaiters].forEach((wake) => wake());
     try {
       await this.core.createNamespacedPodBinding({
         name: args.PodName,
@@ -290,22 +290,19 @@ export class SchedulerExtender implements Runnable {
         },
       });
     } catch (err) {
+      this.placements.forgetBinding(key);
       // The scheduler logs this and retries the pod.
       return { Error: `binding ${key} to ${args.Node}: ${errorMessage(err)}` };
     }
-    this.candidates.delete(key);
-    this.bindings.set(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, ownerUid: candidate?.ownerUid }, 256 + stringBytes(key) + stringBytes(args.Node));
-    this.inFlight.delete(key);
-    [...this.bindWaiters].forEach((wake) => wake());
     this.log.info('bound pod', { pod: key, node: args.Node });
     return { Error: '' };
   }
 
   private rememberCandidate(key: string, pod: k8s.V1Pod, passed: string[]): void {
     const uid = pod.metadata?.uid ?? '';
-    const ownerUid = this.groupOf(pod)?.metadata?.uid;
+    const group = this.groupOf(pod);
     const bytes = 512 + stringBytes(key) + stringBytes(uid) + passed.reduce((n, name) => n + stringBytes(name) + 32, 0);
-    this.candidates.set(key, { uid, passed: new Set(passed), ownerUid, requests: podRequests(pod) }, bytes);
+    this.candidates.set(key, { uid, passed: new Set(passed), group: group === undefined ? undefined : groupKeyOf(group), requests: podRequests(pod) }, bytes);
   }
 
   /** The pod as it is now: from the cache, else (just created) from the API server. */
@@ -338,7 +335,6 @@ export class SchedulerExtender implements Runnable {
 
   /** Node views for the request's nodes (full objects, or names looked up in the cache). */
   private nodeViews(args: ExtenderArgs): { views: NodeView[]; unknown: Record<string, string> } {
-    this.forgetSeenBindings();
     const unknown: Record<string, string> = {};
     const nodes: k8s.V1Node[] = [];
     if (args.NodeNames != null) {
@@ -353,58 +349,19 @@ export class SchedulerExtender implements Runnable {
     } else {
       nodes.push(...(args.Nodes?.items ?? []).filter((n) => typeof n?.metadata?.name === 'string'));
     }
-    const requested = this.requestedPerNode();
     const views = nodes.map((node) => {
       const name = node.metadata?.name ?? '';
-      return { name, zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: allocatableOf(node), requested: requested.get(name) ?? {}, members: 0 };
+      return { name, zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: cachedNodeAllocatable(node), requested: this.placements.requestedOn(name), members: 0 };
     });
     return { views, unknown };
   }
 
-  /** Requests of every non-terminal pod per node, plus bindings not yet in the cache. */
-  private requestedPerNode(): Map<string, Resources> {
-    const out = new Map<string, Resources>();
-    const addTo = (node: string, r: Resources): void => {
-      out.set(node, sum(out.get(node) ?? {}, r));
-    };
-    for (const pod of this.pods.store.list()) {
-      const node = pod.spec?.nodeName;
-      if (node && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
-        addTo(node, requestsOf(pod));
-      }
-    }
-    for (const [key, b] of this.bindings) {
-      if (!this.pods.store.get(key)?.spec?.nodeName) {
-        addTo(b.node, b.requests);
-      }
-    }
-    return out;
-  }
-
-  /** Adds the group's members per node and zone; `bound` excludes the pod being placed. */
+  /**
+   * Adds the group's members per node and zone; `bound` excludes the pod being placed. Zones are
+   * counted over every node with members (not just the candidates): O(the group's nodes).
+   */
   private memberViews(group: PodGroup, podKey: string, views: NodeView[]): { views: NodeView[]; bound: number; zoneMembers: Map<string, number> } {
-    const uid = group.metadata?.uid ?? '';
-    const perNode = new Map<string, number>();
-    let bound = 0;
-    const count = (node: string): void => {
-      perNode.set(node, (perNode.get(node) ?? 0) + 1);
-      bound += 1;
-    };
-    for (const pod of this.pods.store.byIndex(BY_CONTROLLER_UID, uid)) {
-      const key = objectKey(pod);
-      if (key === podKey || pod.metadata?.deletionTimestamp != null) {
-        continue;
-      }
-      const node = pod.spec?.nodeName || this.bindings.get(key)?.node;
-      if (node) {
-        count(node);
-      }
-    }
-    for (const [key, b] of this.bindings) {
-      if (b.ownerUid === uid && key !== podKey && this.pods.store.get(key) === undefined) {
-        count(b.node);
-      }
-    }
+    const { perNode, bound } = this.placements.membersOf(groupKeyOf(group), podKey);
     const zoneMembers = new Map<string, number>();
     for (const [nodeName, n] of perNode) {
       const zone = this.nodes.store.get(nodeName)?.metadata?.labels?.[ZONE_LABEL];
@@ -414,31 +371,16 @@ export class SchedulerExtender implements Runnable {
     }
     return { views: views.map((v) => ({ ...v, members: perNode.get(v.name) ?? 0 })), bound, zoneMembers };
   }
-
-  private forgetSeenBindings(): void {
-    for (const [key] of this.bindings) {
-      if (this.pods.store.get(key)?.spec?.nodeName) {
-        this.bindings.delete(key);
-      }
-    }
-  }
 }
 
-/** Cached objects are replaced, never mutated, on change: results can be memoised per object. */
-function memoised<K extends object, V>(compute: (key: K) => V): (key: K) => V {
-  const cache = new WeakMap<K, V>();
-  return (key) => {
-    let value = cache.get(key);
-    if (value === undefined) {
-      value = compute(key);
-      cache.set(key, value);
-    }
-    return value;
-  };
+const groupKeyOf = (group: PodGroup): string => groupKey(group.metadata?.namespace, group.metadata?.uid);
+
+/** The items whose names passed, in the request's order. */
+function itemsNamed(items: k8s.V1Node[], passed: string[]): k8s.V1Node[] {
+  const names = new Set(passed);
+  return items.filter((n) => names.has(n.metadata?.name ?? ''));
 }
 
-const requestsOf = memoised(podRequests);
-const allocatableOf = memoised(nodeAllocatable);
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 

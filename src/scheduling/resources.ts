@@ -81,13 +81,23 @@ export function nodeAllocatable(node: k8s.V1Node): Resources {
   return out;
 }
 
-export function sum(a: Resources, b: Resources): Resources {
-  const out: Resources = { ...a };
-  for (const [name, v] of Object.entries(b)) {
-    out[name] = (out[name] ?? 0) + v;
-  }
-  return out;
+/** Cached objects are replaced, never mutated, on change: results can be memoised per object. */
+function memoised<K extends object, V>(compute: (key: K) => V): (key: K) => V {
+  const cache = new WeakMap<K, V>();
+  return (key) => {
+    let value = cache.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      cache.set(key, value);
+    }
+    return value;
+  };
 }
+
+/** podRequests of a cached pod, computed once per object. */
+export const cachedPodRequests = memoised(podRequests);
+/** nodeAllocatable of a cached node, computed once per object. */
+export const cachedNodeAllocatable = memoised(nodeAllocatable);
 
 /** How many more pods requesting `request` fit into `free`, and which resource limits it. */
 export function slots(free: Resources, request: Resources): { count: number; limitedBy: string | undefined } {

@@ -36,4 +36,21 @@ describe('BoundedMap', () => {
     expect([...map]).toEqual([]);
     expect(map.bytes).toBe(0);
   });
+
+  it('reports evictions by budget and expiry, not explicit deletes or replacements', () => {
+    let now = 0;
+    const evicted: string[] = [];
+    const map = new BoundedMap<string, number>(100, 1_000, () => now, (key, value) => evicted.push(`${key}=${value}`));
+    map.set('a', 1, 40);
+    map.set('a', 2, 40);
+    map.set('b', 3, 40);
+    map.delete('b');
+    map.set('c', 4, 40);
+    map.set('d', 5, 40);
+    expect(evicted).toEqual(['a=2']);
+    now = 1_000;
+    expect(map.get('c')).toBeUndefined();
+    map.prune();
+    expect(evicted).toEqual(['a=2', 'c=4', 'd=5']);
+  });
 });
