@@ -7,7 +7,6 @@
 // Each scale-up also records the API server's write requests by resource and the CPU seconds of the
 // controller under test, kube-apiserver and etcd: the side-by-side cost explains a difference in time.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
@@ -15,6 +14,7 @@ import { addFakeNodes, defaultNodeSpecs, down, installCrds, loadKubeConfig, REPO
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
 import { isAlive, stopProcess, waitFor } from '../hack/cluster/processes.js';
 import { startCompiledManager } from './manager.js';
+import { cpuSeconds } from './process-stats.js';
 import { writeResult } from './report.js';
 
 const USAGE = 'usage: npm run bench:controllers [-- --quick] [--only equal|unthrottled] [--sizes N,N] [--rollout N] [--keep-cluster]';
@@ -189,16 +189,6 @@ async function startManager(qps: number, burst: number): Promise<number> {
     logName: `bench-manager-${qps}`,
   });
   return manager.pid;
-}
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim());
-
-/** User + system CPU seconds a process has used so far (/proc/<pid>/stat utime and stime). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name start at field 3 (state); utime is 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 async function rawCeiling(n: number, concurrency: number): Promise<number> {

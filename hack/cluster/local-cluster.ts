@@ -101,6 +101,13 @@ export interface UpOptions {
   nodes?: number;
   apiserverPort?: number;
   log?: (line: string) => void;
+  /** Serve the API server's /debug/pprof (the scale benchmark profiles it); off otherwise. */
+  apiserverProfiling?: boolean;
+  /**
+   * kwok's node Lease duration (renewed every quarter of it). 40 s by default, as a kubelet's;
+   * thousands of fake nodes renewing every 10 s would load the API server more than the workload.
+   */
+  kwokNodeLeaseSeconds?: number;
 }
 
 export interface FakeNodeSpec {
@@ -588,7 +595,7 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           // As many production clusters: owner references with blockOwnerDeletion need
           // update on the owner's finalizers subresource, so every test proves the RBAC grants it.
           '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
-          '--profiling=false',
+          `--profiling=${options.apiserverProfiling === true}`,
           '--max-requests-inflight=1000',
           '--max-mutating-requests-inflight=500',
           // For the real node: the API server dials the kubelet's InternalIP (its hostname does
@@ -665,7 +672,7 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
           '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
           `--cidr=${POD_CIDR}`,
           '--node-ip=127.0.0.1',
-          '--node-lease-duration-seconds=40',
+          `--node-lease-duration-seconds=${options.kwokNodeLeaseSeconds ?? 40}`,
           `--server-address=127.0.0.1:${kwokPort}`,
           // v0.8.0 ships no built-in stages; build-binaries.sh copies the module's "fast" set.
           `--config=${stageFiles(binDir).join(',')}`,

@@ -16,7 +16,7 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
-import { scrape, unhandledRejections } from './metrics.js';
+import { monitorEventLoopDelay, scrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers } from './shared-informers.js';
 
@@ -92,6 +92,7 @@ export class Manager {
   private probeServer: Server | undefined;
   private metricsAuth: MetricsAuthorizer | undefined;
   private stopMetricsCertWatch: (() => void) | undefined;
+  private stopEventLoopMonitor: (() => void) | undefined;
   private leaderWorkRunning = false;
   private stopping: Promise<void> | undefined;
   /** Aborted on stop(): ends a wait for cache sync that has not finished. */
@@ -150,6 +151,7 @@ export class Manager {
   }
 
   async start(): Promise<void> {
+    this.stopEventLoopMonitor ??= monitorEventLoopDelay();
     const limits = { ...this.connectionLimits, ...SMALL_REQUEST_LIMITS };
     if (this.options.metricsAddress !== undefined) {
       const secure = this.options.metricsSecure === true;
@@ -243,6 +245,7 @@ export class Manager {
     this.stopMetricsCertWatch?.();
     await Promise.all([close(this.metricsServer), close(this.probeServer)]);
     this.clients.close();
+    this.stopEventLoopMonitor?.();
     this.log.info('shutdown complete');
   }
 
