@@ -18,7 +18,7 @@ import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
 import { monitorEventLoopDelay, scrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
-import { SharedInformers } from './shared-informers.js';
+import { SharedInformers, type SharedInformerDefaults } from './shared-informers.js';
 
 /**
  * Keeps the process alive through a promise rejection nothing handled (Node's default ends
@@ -72,6 +72,8 @@ export interface ManagerOptions {
   onLostLeadership?: 'exit' | 'stop';
   gracefulShutdownMs?: number;
   dropManagedFields?: boolean;
+  /** What the caches keep of each kind's objects (SharedInformerDefaults.projections). */
+  cacheProjections?: SharedInformerDefaults['projections'];
   informerStallTimeoutMs?: number;
   eventComponent: string;
 }
@@ -103,6 +105,7 @@ export class Manager {
     this.clients = new KubeClients(options.kubeConfig, options.client);
     this.informers = new SharedInformers(options.kubeConfig, {
       dropManagedFields: options.dropManagedFields ?? true,
+      projections: options.cacheProjections,
       stallTimeoutMs: options.informerStallTimeoutMs,
       logger: options.logger,
     });
