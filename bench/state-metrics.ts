@@ -47,12 +47,17 @@ async function timedScrape(): Promise<{ ms: number; maxBlockMs: number; bytes: n
     last = now;
   }, 1);
   const started = performance.now();
-  const { body } = await scrape();
+  const { parts } = await scrape();
+  // What the metrics server does with them: encodes each piece onto the socket.
+  let bytes = 0;
+  for (const part of parts) {
+    bytes += Buffer.byteLength(part);
+  }
   const ms = performance.now() - started;
   // One more tick records a block at the very end.
   await new Promise((resolve) => setTimeout(resolve, 2));
   clearInterval(ticker);
-  return { ms: Math.round(ms), maxBlockMs: Math.round(maxGap), bytes: body.length };
+  return { ms: Math.round(ms), maxBlockMs: Math.round(maxGap), bytes };
 }
 
 const rows: Array<Record<string, string | number>> = [];

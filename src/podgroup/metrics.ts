@@ -5,7 +5,7 @@
 //
 // Cost: a PodGroup's lines are rendered once per version of the object (the informer replaces the
 // cached object on every change, so the object itself keys the rendering) and kept until it changes;
-// a scrape concatenates them, yielding to the event loop between chunks of PodGroups so the
+// a scrape gathers them, yielding to the event loop every 10 ms so the
 // webhook, the extender and the Lease renewal never wait behind a scrape of thousands.
 import type { PodGroup } from '../api/podgroup.js';
 import { addRenderedFamilies } from '../runtime/metrics.js';
@@ -19,8 +19,8 @@ export interface StateMetricsSource {
 
 const GAUGES = Object.keys(STATE_GAUGES) as StateGauge[];
 const GAUGE_INDEX = new Map(GAUGES.map((g, i) => [g, i]));
-/** PodGroups rendered between two yields to the event loop. */
-const CHUNK = 500;
+/** The longest a scrape renders before it yields to the event loop. */
+const SLICE_MS = 10;
 
 const escapeLabel = (v: string): string => (/[\\\n"]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
 const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
@@ -40,25 +40,30 @@ export class PodGroupStateRenderer {
     private readonly samples: (pg: PodGroup) => StateSample[] = podGroupSamples,
   ) {}
 
-  async render(): Promise<string> {
+  /** The exposition of every gauge, in pieces of at most one slice of PodGroups each. */
+  async render(): Promise<string[]> {
     if (!this.source.isLeader()) {
-      return '';
+      return [];
     }
     const podGroups = this.source.store.list();
-    // Each gauge's lines, joined chunk by chunk: the one synchronous step left at the end joins a
-    // few hundred flat strings.
+    // Each gauge's lines, joined slice by slice: nothing at the end copies the whole text again.
     const perGauge: string[][] = GAUGES.map(() => []);
-    for (let start = 0; start < podGroups.length; start += CHUNK) {
-      if (start > 0) {
+    let slice: string[][] = GAUGES.map(() => []);
+    const flush = (): void => {
+      slice.forEach((lines, g) => lines.length > 0 && perGauge[g]?.push(lines.join('')));
+      slice = GAUGES.map(() => []);
+    };
+    let sliceStarted = performance.now();
+    for (const pg of podGroups) {
+      this.linesOf(pg).forEach((lines, g) => lines !== '' && slice[g]?.push(lines));
+      if (performance.now() - sliceStarted > SLICE_MS) {
+        flush();
         await new Promise((resolve) => setImmediate(resolve));
+        sliceStarted = performance.now();
       }
-      const chunk: string[][] = GAUGES.map(() => []);
-      for (const pg of podGroups.slice(start, start + CHUNK)) {
-        this.linesOf(pg).forEach((lines, g) => lines !== '' && chunk[g]?.push(lines));
-      }
-      chunk.forEach((lines, g) => perGauge[g]?.push(lines.join('')));
     }
-    return GAUGES.map((gauge, g) => `# HELP ${gauge} ${escapeHelp(STATE_GAUGES[gauge].help)}\n# TYPE ${gauge} gauge\n${perGauge[g]?.join('') ?? ''}`).join('');
+    flush();
+    return GAUGES.flatMap((gauge, g) => [`# HELP ${gauge} ${escapeHelp(STATE_GAUGES[gauge].help)}\n# TYPE ${gauge} gauge\n`, ...(perGauge[g] ?? [])]);
   }
 
   private linesOf(pg: PodGroup): string[] {

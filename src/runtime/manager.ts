@@ -307,7 +307,13 @@ export class Manager {
 
   private sendMetrics(res: ServerResponse): void {
     scrape().then(
-      ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
+      ({ contentType, parts }) => {
+        res.writeHead(200, { 'Content-Type': contentType });
+        for (const part of parts) {
+          res.write(part);
+        }
+        res.end();
+      },
       (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
     );
   }

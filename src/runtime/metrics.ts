@@ -236,25 +236,29 @@ export function onScrape(hook: () => void): () => void {
 }
 
 /**
- * Metric families rendered by their owner in the text exposition format, appended to every scrape:
- * for families of very many series (one per object) kept rendered between scrapes, which the
- * registry would rebuild and re-encode sample by sample each time.
+ * Metric families rendered by their owner in the text exposition format (as pieces, in order),
+ * appended to every scrape: for families of very many series (one per object) kept rendered
+ * between scrapes, which the registry would rebuild and re-encode sample by sample each time.
  */
-const renderedFamilies = new Set<() => Promise<string>>();
+const renderedFamilies = new Set<() => Promise<string[]>>();
 
 /** Registers a renderer; the returned function unregisters it. */
-export function addRenderedFamilies(render: () => Promise<string>): () => void {
+export function addRenderedFamilies(render: () => Promise<string[]>): () => void {
   renderedFamilies.add(render);
   return () => renderedFamilies.delete(render);
 }
 
-export async function scrape(): Promise<{ contentType: string; body: string }> {
+/**
+ * The exposition as pieces to write one after another: joining tens of megabytes of per-object
+ * series into one string would hold the event loop for as long as the copy takes.
+ */
+export async function scrape(): Promise<{ contentType: string; parts: string[] }> {
   for (const hook of beforeScrape) {
     hook();
   }
   const parts = [await registry.metrics()];
   for (const render of renderedFamilies) {
-    parts.push(await render());
+    parts.push(...(await render()));
   }
-  return { contentType: registry.contentType, body: parts.join('') };
+  return { contentType: registry.contentType, parts };
 }

@@ -47,14 +47,14 @@ describe('PodGroupStateRenderer', () => {
     const objects = new Map([['ns/a', pg('a')], ['ns/b', pg('b')]]);
     let leader = false;
     const renderer = new PodGroupStateRenderer({ store: { list: () => [...objects.values()] }, isLeader: () => leader });
-    expect(await renderer.render()).toBe('');
+    expect(await renderer.render()).toEqual([]);
     leader = true;
-    let text = await renderer.render();
+    let text = (await renderer.render()).join('');
     expect(text).toContain('# TYPE podgroup_spec_replicas gauge\n');
     expect(text).toContain('podgroup_spec_replicas{namespace="ns",podgroup="a"} 3\n');
     expect(text).toContain('podgroup_status_condition{namespace="ns",podgroup="b",condition="Progressing",status="false",reason="ProgressDeadlineExceeded"} 1\n');
     objects.delete('ns/a');
-    text = await renderer.render();
+    text = (await renderer.render()).join('');
     expect(text).not.toContain('podgroup="a"');
     expect(text).toContain('podgroup_spec_replicas{namespace="ns",podgroup="b"} 3');
   });
@@ -71,7 +71,7 @@ describe('PodGroupStateRenderer', () => {
       }
     }
     const renderer = new PodGroupStateRenderer({ store: { list: () => objects }, isLeader: () => true });
-    expect(await renderer.render()).toBe((await expected.metrics()).replace(/\n\n/g, '\n'));
+    expect((await renderer.render()).join('')).toBe((await expected.metrics()).replace(/\n\n/g, '\n'));
   });
 
   it('renders a PodGroup again only when its cached object changed', async () => {
@@ -86,7 +86,7 @@ describe('PodGroupStateRenderer', () => {
     expect(rendered).toEqual(['a', 'b']);
     // The informer replaces the cached object on every change.
     objects.set('ns/a', pg('a', { spec: spec({ replicas: 7 }) }));
-    const text = await renderer.render();
+    const text = (await renderer.render()).join('');
     expect(rendered).toEqual(['a', 'b', 'a']);
     expect(text).toContain('podgroup_spec_replicas{namespace="ns",podgroup="a"} 7\n');
   });
@@ -107,7 +107,7 @@ describe('PodGroupStateRenderer', () => {
         }
       }
     })();
-    const text = await rendering;
+    const text = (await rendering).join('');
     await counting;
     clearInterval(ticker);
     expect(text.match(/^podgroup_spec_replicas\{/gm)).toHaveLength(2000);
@@ -119,8 +119,8 @@ describe('PodGroupStateRenderer', () => {
 describe('registerPodGroupStateMetrics', () => {
   it('adds the gauges to the process scrape and removes them on unregister', async () => {
     const unregister = registerPodGroupStateMetrics({ store: { list: () => [pg('scraped')] }, isLeader: () => true });
-    expect((await scrape()).body).toContain('podgroup_spec_replicas{namespace="ns",podgroup="scraped"} 3\n');
+    expect((await scrape()).parts.join('')).toContain('podgroup_spec_replicas{namespace="ns",podgroup="scraped"} 3\n');
     unregister();
-    expect((await scrape()).body).not.toContain('podgroup="scraped"');
+    expect((await scrape()).parts.join('')).not.toContain('podgroup="scraped"');
   });
 });
