@@ -3,7 +3,7 @@
 // JavaScript heap: the sum of a heap snapshot's objects (a snapshot holds only reachable objects,
 // so it is the heap after a full GC; RSS also counts garbage not yet collected).
 //   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster]
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -13,7 +13,7 @@ import { installCrds } from '../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../hack/control-plane/paths.js';
 import { stopProcess, waitFor } from '../hack/control-plane/processes.js';
 import { loadKubeConfig } from '../hack/control-plane/state.js';
-import { startCompiledManager } from './manager.js';
+import { liveHeapBytes, startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
 const { values, PODS } = commandLineOrExit('bench:memory', 'usage: npm run bench:memory [-- --pods N] [--keep-cluster]', () => {
@@ -21,27 +21,6 @@ const { values, PODS } = commandLineOrExit('bench:memory', 'usage: npm run bench
   return { values: parsed.values, PODS: integerFlag('pods', parsed.values.pods, { min: 1 }) };
 });
 const stateDir = join(REPO_ROOT, '.cluster-bench-memory');
-
-/**
- * Asks the manager for a heap snapshot (SIGUSR2) and sums its objects' sizes. Writing the snapshot
- * blocks the manager's event loop, so once the file exists and /readyz answers again it is complete.
- */
-async function liveHeapBytes(pid: number, probes: number, dir: string): Promise<number> {
-  process.kill(pid, 'SIGUSR2');
-  const file = (): string | undefined => readdirSync(dir).find((f) => f.endsWith('.heapsnapshot'));
-  await waitFor('heap snapshot written', async () => file() !== undefined && (await fetch(`http://127.0.0.1:${probes}/readyz`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 300_000,
-    intervalMs: 500,
-  });
-  const snapshot = JSON.parse(readFileSync(join(dir, file() ?? ''), 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
-  const fields = snapshot.snapshot.meta.node_fields;
-  const selfSize = fields.indexOf('self_size');
-  let total = 0;
-  for (let i = selfSize; i < snapshot.nodes.length; i += fields.length) {
-    total += snapshot.nodes[i] ?? 0;
-  }
-  return total;
-}
 
 const { state } = await up({ stateDir, nodes: 1, log: (l) => console.error(`[cluster] ${l}`) });
 await installCrds(state);

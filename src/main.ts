@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { UsageError } from './cli-args.js';
 import { extenderTlsOptions, parseFlags, usage, type ManagerFlags } from './flags.js';
+import { slimPod } from './pod-projection.js';
 import { setupPodGroupController } from './podgroup/controller.js';
 import { setupSchedulerExtender } from './scheduling/extender.js';
 import { secretExtenderTls } from './scheduling/tls.js';
@@ -66,6 +67,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
     gracefulShutdownMs: flags.gracefulShutdownMs,
     dropManagedFields: flags.dropManagedFields,
     namespaces: flags.watchNamespaces,
+    cacheProjections: { pods: slimPod as (obj: k8s.KubernetesObject) => k8s.KubernetesObject },
     eventComponent: 'podgroup-controller',
   });
   setupPodGroupController(manager, { workers: flags.concurrentPodGroupSyncs, schedulerName: flags.podSchedulerName });

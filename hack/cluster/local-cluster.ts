@@ -19,6 +19,10 @@ export interface UpOptions {
   nodes?: number;
   apiserverPort?: number;
   log?: (line: string) => void;
+  /** Serve the API server's /debug/pprof (the scale benchmark profiles it); off otherwise. */
+  apiserverProfiling?: boolean;
+  /** kwok's node Lease duration in seconds (40 by default; ControlPlaneLayout). */
+  kwokNodeLeaseSeconds?: number;
 }
 
 async function pickPort(requested: number | undefined, component: string): Promise<number> {
@@ -83,6 +87,8 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
       ports: { apiserver, etcd, etcdPeer, kcm, scheduler, podgroupScheduler, kwok },
       schedulerConfig,
       podgroupSchedulerConfig,
+      apiserverProfiling: options.apiserverProfiling,
+      kwokNodeLeaseSeconds: options.kwokNodeLeaseSeconds,
     }),
   };
   writeState(state);

@@ -58,6 +58,13 @@ export interface ControlPlaneLayout {
   ports: ControlPlanePorts;
   schedulerConfig: string;
   podgroupSchedulerConfig: string;
+  /** Serve the API server's /debug/pprof (the scale benchmark profiles it); off otherwise. */
+  apiserverProfiling?: boolean;
+  /**
+   * kwok's node Lease duration (renewed every quarter of it). 40 s by default, as a kubelet's;
+   * thousands of fake nodes renewing every 10 s would load the API server more than the workload.
+   */
+  kwokNodeLeaseSeconds?: number;
 }
 
 /** The control plane's components in start order, not yet started (pid 0). */
@@ -115,7 +122,7 @@ export function controlPlaneComponents(layout: ControlPlaneLayout): ComponentRec
         // As many production clusters: owner references with blockOwnerDeletion need
         // update on the owner's finalizers subresource, so every test proves the RBAC grants it.
         '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
-        '--profiling=false',
+        `--profiling=${layout.apiserverProfiling === true}`,
         '--max-requests-inflight=1000',
         '--max-mutating-requests-inflight=500',
         // For the real node: the API server dials the kubelet's InternalIP (its hostname does
@@ -164,7 +171,7 @@ export function controlPlaneComponents(layout: ControlPlaneLayout): ComponentRec
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
         `--cidr=${KWOK_POD_CIDR}`,
         '--node-ip=127.0.0.1',
-        '--node-lease-duration-seconds=40',
+        `--node-lease-duration-seconds=${layout.kwokNodeLeaseSeconds ?? 40}`,
         `--server-address=127.0.0.1:${ports.kwok}`,
         // v0.8.0 ships no built-in stages; build-binaries.sh copies the module's "fast" set.
         `--config=${stageFiles(binDir).join(',')}`,

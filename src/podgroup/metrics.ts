@@ -1,10 +1,14 @@
 // Doing: the per-PodGroup gauges (state-metrics.ts) exported at scrape time from the informer's
-// cache, as kube-state-metrics reads objects — nothing is set during reconciles, every scrape
-// starts from zero series (a deleted PodGroup leaves none behind), and only the leader exports
-// them (a standby's cache is as warm, but two sources of one series would double every sum).
-import client from 'prom-client';
+// cache, as kube-state-metrics reads objects — nothing is set during reconciles, a deleted PodGroup
+// leaves no series behind, and only the leader exports them (a standby's cache is as warm, but two
+// sources of one series would double every sum).
+//
+// Cost: a PodGroup's lines are rendered once per version of the object (the informer replaces the
+// cached object on every change, so the object itself keys the rendering) and kept until it changes;
+// a scrape gathers them, yielding to the event loop every 10 ms so the
+// webhook, the extender and the Lease renewal never wait behind a scrape of thousands.
 import type { PodGroup } from '../api/podgroup.js';
-import { registry } from '../runtime/metrics.js';
+import { addRenderedFamilies } from '../runtime/metrics.js';
 import type { Store } from '../runtime/store.js';
 import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-metrics.js';
 
@@ -13,24 +17,71 @@ export interface StateMetricsSource {
   isLeader(): boolean;
 }
 
-/** Registers the gauges on `register` (the process registry by default); returns an unregister function. */
-export function registerPodGroupStateMetrics(source: StateMetricsSource, register: client.Registry = registry): () => void {
-  const samplesFor = (gauge: StateGauge): StateSample[] =>
-    source.isLeader() ? source.store.list().flatMap((pg) => podGroupSamples(pg).filter((sample) => sample.gauge === gauge)) : [];
-  const names = Object.keys(STATE_GAUGES) as StateGauge[];
-  for (const name of names) {
-    new client.Gauge({
-      name,
-      help: STATE_GAUGES[name].help,
-      labelNames: ['namespace', 'podgroup', ...STATE_GAUGES[name].labels],
-      registers: [register],
-      collect() {
-        this.reset();
-        for (const sample of samplesFor(name)) {
-          this.set(sample.labels, sample.value);
-        }
-      },
-    });
+const GAUGES = Object.keys(STATE_GAUGES) as StateGauge[];
+const GAUGE_INDEX = new Map(GAUGES.map((g, i) => [g, i]));
+/** The longest a scrape renders before it yields to the event loop. */
+const SLICE_MS = 10;
+
+const escapeLabel = (v: string): string => (/[\\\n"]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
+const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+
+function sampleLine(sample: StateSample): string {
+  const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+  return `${sample.gauge}{${labels}} ${sample.value}\n`;
+}
+
+/** Renders the gauges of many PodGroups in the text exposition format, re-rendering only PodGroups that changed. */
+export class PodGroupStateRenderer {
+  /** Per cached PodGroup object: its lines of each gauge (index as in GAUGES). */
+  private readonly rendered = new WeakMap<PodGroup, string[]>();
+
+  constructor(
+    private readonly source: StateMetricsSource,
+    private readonly samples: (pg: PodGroup) => StateSample[] = podGroupSamples,
+  ) {}
+
+  /** The exposition of every gauge, in pieces of at most one slice of PodGroups each. */
+  async render(): Promise<string[]> {
+    if (!this.source.isLeader()) {
+      return [];
+    }
+    const podGroups = this.source.store.list();
+    // Each gauge's lines, joined slice by slice: nothing at the end copies the whole text again.
+    const perGauge: string[][] = GAUGES.map(() => []);
+    let slice: string[][] = GAUGES.map(() => []);
+    const flush = (): void => {
+      slice.forEach((lines, g) => lines.length > 0 && perGauge[g]?.push(lines.join('')));
+      slice = GAUGES.map(() => []);
+    };
+    let sliceStarted = performance.now();
+    for (const pg of podGroups) {
+      this.linesOf(pg).forEach((lines, g) => lines !== '' && slice[g]?.push(lines));
+      if (performance.now() - sliceStarted > SLICE_MS) {
+        flush();
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStarted = performance.now();
+      }
+    }
+    flush();
+    return GAUGES.flatMap((gauge, g) => [`# HELP ${gauge} ${escapeHelp(STATE_GAUGES[gauge].help)}\n# TYPE ${gauge} gauge\n`, ...(perGauge[g] ?? [])]);
   }
-  return () => names.forEach((name) => register.removeSingleMetric(name));
+
+  private linesOf(pg: PodGroup): string[] {
+    let lines = this.rendered.get(pg);
+    if (lines === undefined) {
+      lines = GAUGES.map(() => '');
+      for (const sample of this.samples(pg)) {
+        const g = GAUGE_INDEX.get(sample.gauge) ?? 0;
+        lines[g] += sampleLine(sample);
+      }
+      this.rendered.set(pg, lines);
+    }
+    return lines;
+  }
+}
+
+/** Exports the gauges with every scrape of the process's /metrics; returns an unregister function. */
+export function registerPodGroupStateMetrics(source: StateMetricsSource): () => void {
+  const renderer = new PodGroupStateRenderer(source);
+  return addRenderedFamilies(() => renderer.render());
 }

@@ -54,6 +54,7 @@ type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 export class KubeClients {
   private readonly throttle: TokenBucket | undefined;
   private readonly config: k8s.Configuration;
+  private readonly send: (request: k8s.RequestContext) => Promise<k8s.ResponseContext>;
   private readonly agents = new Map<string, https.Agent>();
   /** For a plain-HTTP API server (no TLS material). */
   private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
@@ -94,11 +95,37 @@ export class KubeClients {
         throw err;
       }
     };
+    this.send = send;
     this.config = k8s.createConfiguration({
       baseServer: new k8s.ServerConfiguration(cluster.server, {}),
       authMethods: { default: kubeConfig },
       httpApi: k8s.wrapHttpLibrary({ send }),
     });
+  }
+
+  /**
+   * GET of an API path answered as the plain JSON the API server sent (as watch events arrive), not
+   * through client-node's typed deserializer, which builds a class instance per nested object and a
+   * Date per timestamp. Same throttle, deadline and metrics as the typed clients; an error answer
+   * throws the ApiException they throw.
+   */
+  async getJson<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
+    const server = this.kubeConfig.getCurrentCluster()?.server ?? '';
+    const url = new URL(`${server.replace(/\/$/, '')}${path}`);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== '') {
+        url.searchParams.set(name, String(value));
+      }
+    }
+    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+    request.setHeaderParam('Accept', 'application/json');
+    await this.kubeConfig.applySecurityAuthentication(request);
+    const response = await this.send(request);
+    const body = await response.body.text();
+    if (response.httpStatusCode >= 400) {
+      throw new k8s.ApiException<string>(response.httpStatusCode, `GET ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
+    }
+    return JSON.parse(body) as T;
   }
 
   api<T>(type: ApiConstructor<T>): T {

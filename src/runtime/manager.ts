@@ -16,9 +16,9 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
-import { scrape, unhandledRejections } from './metrics.js';
+import { monitorEventLoopDelay, scrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
-import { SharedInformers } from './shared-informers.js';
+import { SharedInformers, type SharedInformerDefaults } from './shared-informers.js';
 
 /**
  * Keeps the process alive through a promise rejection nothing handled (Node's default ends
@@ -72,6 +72,8 @@ export interface ManagerOptions {
   onLostLeadership?: 'exit' | 'stop';
   gracefulShutdownMs?: number;
   dropManagedFields?: boolean;
+  /** What the caches keep of each kind's objects (SharedInformerDefaults.projections). */
+  cacheProjections?: SharedInformerDefaults['projections'];
   informerStallTimeoutMs?: number;
   /** Watch namespaced kinds only in these namespaces (SharedInformerDefaults.namespaces). Default: all. */
   namespaces?: string[];
@@ -94,6 +96,7 @@ export class Manager {
   private probeServer: Server | undefined;
   private metricsAuth: MetricsAuthorizer | undefined;
   private stopMetricsCertWatch: (() => void) | undefined;
+  private stopEventLoopMonitor: (() => void) | undefined;
   private leaderWorkRunning = false;
   private stopping: Promise<void> | undefined;
   /** Aborted on stop(): ends a wait for cache sync that has not finished. */
@@ -104,6 +107,7 @@ export class Manager {
     this.clients = new KubeClients(options.kubeConfig, options.client);
     this.informers = new SharedInformers(options.kubeConfig, {
       dropManagedFields: options.dropManagedFields ?? true,
+      projections: options.cacheProjections,
       stallTimeoutMs: options.informerStallTimeoutMs,
       logger: options.logger,
       namespaces: options.namespaces,
@@ -153,6 +157,7 @@ export class Manager {
   }
 
   async start(): Promise<void> {
+    this.stopEventLoopMonitor ??= monitorEventLoopDelay();
     const limits = { ...this.connectionLimits, ...SMALL_REQUEST_LIMITS };
     if (this.options.metricsAddress !== undefined) {
       const secure = this.options.metricsSecure === true;
@@ -246,6 +251,7 @@ export class Manager {
     this.stopMetricsCertWatch?.();
     await Promise.all([close(this.metricsServer), close(this.probeServer)]);
     this.clients.close();
+    this.stopEventLoopMonitor?.();
     this.log.info('shutdown complete');
   }
 
@@ -304,7 +310,13 @@ export class Manager {
 
   private sendMetrics(res: ServerResponse): void {
     scrape().then(
-      ({ contentType, body }) => res.writeHead(200, { 'Content-Type': contentType }).end(body),
+      ({ contentType, parts }) => {
+        res.writeHead(200, { 'Content-Type': contentType });
+        for (const part of parts) {
+          res.write(part);
+        }
+        res.end();
+      },
       (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
     );
   }

@@ -11,7 +11,8 @@ export interface ListOptions {
 
 export interface ListPage<T> {
   items: T[];
-  metadata?: { resourceVersion?: string; _continue?: string };
+  /** `continue` as the API server sends it; `_continue` as client-node's typed lists name it. */
+  metadata?: { resourceVersion?: string; continue?: string; _continue?: string };
 }
 
 export interface ResourceType<T extends k8s.KubernetesObject> {
@@ -45,67 +46,43 @@ export async function listAll<T extends k8s.KubernetesObject>(
       items.push(item);
     }
     resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-    continueToken = page.metadata?._continue || undefined;
+    continueToken = page.metadata?.continue || page.metadata?._continue || undefined;
   } while (continueToken !== undefined);
   return { apiVersion: resource.apiVersion, kind: `${resource.kind}List`, metadata: { resourceVersion }, items };
 }
 
-type ListParams = { labelSelector?: string; fieldSelector?: string; limit: number; _continue?: string };
-
+/**
+ * A built-in kind listed as plain JSON (KubeClients.getJson), as its watch events arrive;
+ * `namespacedPath` gives a namespaced kind its per-namespace form.
+ */
 function builtIn<T extends k8s.KubernetesObject>(
+  clients: KubeClients,
   name: string,
   apiVersion: string,
   kind: string,
   path: string,
-  list: (params: ListParams) => Promise<ListPage<T>>,
-  namespaced?: { path: (namespace: string) => string; list: (namespace: string, params: ListParams) => Promise<ListPage<T>> },
+  namespacedPath?: (namespace: string) => string,
 ): ResourceType<T> {
   return {
     name,
     apiVersion,
     kind,
     path,
-    listPage: (o) => list({ labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken }),
+    listPage: (o) =>
+      clients.getJson<ListPage<T>>(path, { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, continue: o.continueToken }),
     inNamespace:
-      namespaced === undefined
-        ? undefined
-        : (namespace) => builtIn(`${name} in ${namespace}`, apiVersion, kind, namespaced.path(namespace), (p) => namespaced.list(namespace, p)),
+      namespacedPath === undefined ? undefined : (namespace) => builtIn(clients, `${name} in ${namespace}`, apiVersion, kind, namespacedPath(namespace)),
   };
 }
 
-export function podResource(clients: KubeClients): ResourceType<k8s.V1Pod> {
-  const core = clients.api(k8s.CoreV1Api);
-  return builtIn('pods', 'v1', 'Pod', '/api/v1/pods', (p) => core.listPodForAllNamespaces(p), {
-    path: (ns) => `/api/v1/namespaces/${ns}/pods`,
-    list: (namespace, p) => core.listNamespacedPod({ namespace, ...p }),
-  });
-}
-
-export function nodeResource(clients: KubeClients): ResourceType<k8s.V1Node> {
-  const core = clients.api(k8s.CoreV1Api);
-  return builtIn('nodes', 'v1', 'Node', '/api/v1/nodes', (p) => core.listNode(p));
-}
-
-export function configMapResource(clients: KubeClients): ResourceType<k8s.V1ConfigMap> {
-  const core = clients.api(k8s.CoreV1Api);
-  return builtIn('configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (p) => core.listConfigMapForAllNamespaces(p), {
-    path: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
-    list: (namespace, p) => core.listNamespacedConfigMap({ namespace, ...p }),
-  });
-}
-
-export function namespaceResource(clients: KubeClients): ResourceType<k8s.V1Namespace> {
-  const core = clients.api(k8s.CoreV1Api);
-  return builtIn('namespaces', 'v1', 'Namespace', '/api/v1/namespaces', (p) => core.listNamespace(p));
-}
-
-export function controllerRevisionResource(clients: KubeClients): ResourceType<k8s.V1ControllerRevision> {
-  const apps = clients.api(k8s.AppsV1Api);
-  return builtIn('controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (p) => apps.listControllerRevisionForAllNamespaces(p), {
-    path: (ns) => `/apis/apps/v1/namespaces/${ns}/controllerrevisions`,
-    list: (namespace, p) => apps.listNamespacedControllerRevision({ namespace, ...p }),
-  });
-}
+export const podResource = (clients: KubeClients): ResourceType<k8s.V1Pod> =>
+  builtIn(clients, 'pods', 'v1', 'Pod', '/api/v1/pods', (ns) => `/api/v1/namespaces/${ns}/pods`);
+export const nodeResource = (clients: KubeClients): ResourceType<k8s.V1Node> => builtIn(clients, 'nodes', 'v1', 'Node', '/api/v1/nodes');
+export const configMapResource = (clients: KubeClients): ResourceType<k8s.V1ConfigMap> =>
+  builtIn(clients, 'configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (ns) => `/api/v1/namespaces/${ns}/configmaps`);
+export const namespaceResource = (clients: KubeClients): ResourceType<k8s.V1Namespace> => builtIn(clients, 'namespaces', 'v1', 'Namespace', '/api/v1/namespaces');
+export const controllerRevisionResource = (clients: KubeClients): ResourceType<k8s.V1ControllerRevision> =>
+  builtIn(clients, 'controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (ns) => `/apis/apps/v1/namespaces/${ns}/controllerrevisions`);
 
 export interface CustomResourceName {
   group: string;

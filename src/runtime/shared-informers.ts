@@ -23,6 +23,11 @@ import {
 export interface SharedInformerDefaults {
   /** Drop metadata.managedFields before caching (saves memory; controllers never read them). */
   dropManagedFields: boolean;
+  /**
+   * What the caches keep of each object, by resource name (ResourceType.name): a projection
+   * applied to every listed or watched object before it is cached, for every user of that informer.
+   */
+  projections?: Readonly<Record<string, (obj: k8s.KubernetesObject) => k8s.KubernetesObject>>;
   stallTimeoutMs?: number;
   logger: Logger;
   /**
@@ -60,7 +65,7 @@ export class SharedInformers {
         new Informer<T>(this.kubeConfig, r, {
           ...options,
           indexers: { ...(defaultIndexers as Record<string, IndexFunc<T>>), ...options.indexers },
-          transform: this.defaults.dropManagedFields ? dropManagedFields : undefined,
+          transform: this.transformFor(resource.name) as InformerOptions<T>['transform'],
           stallTimeoutMs: this.defaults.stallTimeoutMs,
           logger: this.defaults.logger,
         });
@@ -76,6 +81,14 @@ export class SharedInformers {
       }
     }
     return informer;
+  }
+
+  private transformFor(resource: string): InformerOptions<k8s.KubernetesObject>['transform'] {
+    const project = this.defaults.projections?.[resource];
+    if (!this.defaults.dropManagedFields) {
+      return project;
+    }
+    return project === undefined ? dropManagedFields : (obj) => project(dropManagedFields(obj));
   }
 
   start(): void {
