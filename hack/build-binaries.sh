@@ -25,8 +25,17 @@ fail() {
   exit 1
 }
 
+# The control plane's modules only: the GitOps checkers (hack/build-gitops-tools.sh) have their own key.
+CONTROL_PLANE_TOOLS=(coredns etcd kubernetes kwok)
+
 sums_hash() {
-  cat "${TOOLS_DIR}"/*/go.mod "${TOOLS_DIR}"/*/go.sum "${TOOLS_DIR}"/*/*.go | sha256sum | cut -c1-12
+  local d files=()
+  shopt -s nullglob
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}/go.mod"); done
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}/go.sum"); done
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}"/*.go); done
+  shopt -u nullglob
+  cat "${files[@]}" | sha256sum | cut -c1-12
 }
 
 KEY="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_coredns-${COREDNS_VERSION}_$(sums_hash)"
