@@ -13,6 +13,7 @@ import { BY_CONTROLLER_UID, BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, objectKey, 
 import { claimPods, claimRevisions, planClaim, planPodClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
+import { withKstatusConditions } from './kstatus.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
 import { isTerminating } from './pod-state.js';
@@ -158,7 +159,7 @@ export class PodGroupReconciler {
       revisionCreated,
       now,
     });
-    await this.writeStatus(pg, status, ctx);
+    await this.writeStatus(pg, withKstatusConditions(pg.spec, status, now), ctx);
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
