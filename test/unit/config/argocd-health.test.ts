@@ -3,9 +3,9 @@
 // Argo CD embeds, with the libraries Argo CD opens for a script set in argocd-cm.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { argoHealth, ARGOCD_CUSTOMIZATIONS, type Verdict } from '../../../hack/gitops-tools.js';
+import { argoHealth, ARGOCD_CUSTOMIZATIONS, gitopsToolsDir, type Verdict } from '../../../hack/gitops-tools.js';
 
 interface HealthTests {
   tests: { healthStatus: Verdict; inputPath: string }[];
@@ -16,6 +16,9 @@ const kinds = readdirSync(ARGOCD_CUSTOMIZATIONS, { withFileTypes: true })
   .flatMap((group) => readdirSync(join(ARGOCD_CUSTOMIZATIONS, group.name)).map((kind) => join(group.name, kind)));
 
 describe.each(kinds)('Argo CD health check %s', (kind) => {
+  // The checker is built once (about 40 s cold; .ci/run builds it before the tests).
+  beforeAll(() => void gitopsToolsDir(), 600_000);
+
   const dir = join(ARGOCD_CUSTOMIZATIONS, kind);
   const script = readFileSync(join(dir, 'health.lua'), 'utf8');
   const { tests } = parse(readFileSync(join(dir, 'health_test.yaml'), 'utf8')) as HealthTests;

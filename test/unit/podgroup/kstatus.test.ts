@@ -2,9 +2,9 @@
 // whose status carries the derived Reconciling/Stalled conditions as it reads a Deployment with
 // the same spec and status, over generated states: counts, Progressing and Available conditions,
 // pause, a deadline or none, an unobserved generation.
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { kstatus } from '../../../hack/gitops-tools.js';
+import { gitopsToolsDir, kstatus } from '../../../hack/gitops-tools.js';
 import { API_VERSION, type Condition, type PodGroupStatus } from '../../../src/api/podgroup.js';
 import { CONDITION_RECONCILING, CONDITION_STALLED, withKstatusConditions } from '../../../src/podgroup/kstatus.js';
 import { NO_PROGRESS_DEADLINE } from '../../../src/podgroup/status.js';
@@ -73,6 +73,9 @@ function objects(s: State): { deployment: object; podGroup: object } {
 const inPodGroupWords = (message: string): string => message.replaceAll('ReplicaSet', 'Revision').replaceAll('Deployment', 'PodGroup');
 
 describe('kstatus reads a PodGroup as it reads a Deployment in the same state', () => {
+  // The checker is built once (about 40 s cold; .ci/run builds it before the tests).
+  beforeAll(() => void gitopsToolsDir(), 600_000);
+
   it('generated states: same status; same message where kstatus words it from the counts', () => {
     const states = fc.sample(state, { numRuns: 400, seed: 20261207 });
     const pairs = states.map(objects);
