@@ -157,9 +157,11 @@ copy_kwok_stages() {
   chmod -R u+w "${dest}"
 }
 
-# Cold build times measured on 2 cores (empty Go build and module caches, downloads included;
-# docs/development.md): what the estimate below scales by the cores here.
-declare -A COLD_SECONDS_2_CORES=([etcd]=45 [kwok]=80 [control-plane]=240 [node]=120 [coredns]=75)
+# Cold build times on 2 cores (empty Go build and module caches, downloads included), what the
+# estimate below scales by the cores here: etcd, kwok and the five Kubernetes binaries measured
+# together (255 s), split by the packages each set adds (the kubelet and kube-proxy add 128 to the
+# control plane's 2,335, and two links); CoreDNS measured after Kubernetes. docs/development.md.
+declare -A COLD_SECONDS_2_CORES=([etcd]=45 [kwok]=80 [control-plane]=225 [node]=40 [coredns]=75)
 
 missing=()
 [[ -x "${BIN_DIR}/etcd" ]] || missing+=(etcd)
@@ -179,7 +181,7 @@ if ((${#missing[@]} > 0)); then
   ((estimate >= total / 3)) || estimate=$((total / 3))
   echo "build-binaries: building ${missing[*]} once (then cached in ${BIN_DIR}):" \
     "about $(((estimate + 30) / 60)) min on this machine's ${cores} cores with empty Go caches," \
-    "less with warm ones ($((total / 60)) min $((total % 60)) s measured on 2 cores)" >&2
+    "less with warm ones ($((total / 60)) min $((total % 60)) s on 2 cores; docs/development.md)" >&2
 fi
 
 for part in "${missing[@]}"; do
