@@ -85,9 +85,12 @@ const TEMPLATE_METADATA: Schema = {
   },
 };
 
+/** The schema a node refers to ($ref, or allOf's first $ref as OpenAPI v3 wraps a described reference). */
+const refOf = (node: Schema): string | undefined => (node.$ref as string | undefined) ?? ((node.allOf as Schema[] | undefined)?.[0]?.$ref as string | undefined);
+
 export function expandTemplate(schemas: Record<string, Schema>): Schema {
   const resolve = (node: Schema): Schema => {
-    const ref = (node.$ref as string | undefined) ?? ((node.allOf as Schema[] | undefined)?.[0]?.$ref as string | undefined);
+    const ref = refOf(node);
     return ref === undefined ? node : (schemas[ref.slice(REF_PREFIX.length)] ?? node);
   };
   /**
@@ -111,7 +114,7 @@ export function expandTemplate(schemas: Record<string, Schema>): Schema {
     return { ...items, properties };
   };
   const expand = (node: Schema, stack: string[]): Schema => {
-    const ref = (node.$ref as string | undefined) ?? ((node.allOf as Schema[] | undefined)?.[0]?.$ref as string | undefined);
+    const ref = refOf(node);
     if (ref !== undefined) {
       const name = ref.slice(REF_PREFIX.length);
       const description = node.description as string | undefined;
