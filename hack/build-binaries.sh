@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (etcd, kube-apiserver, kube-scheduler,
-# kube-controller-manager, kwok, and the kubelet, kube-proxy and CoreDNS of the optional real node)
-# from the Go modules pinned under hack/tools/, once.
+# kube-controller-manager, kwok) from the Go modules pinned under hack/tools/, once; with
+# --with-node also the kubelet, kube-proxy and CoreDNS of the real node (hack/real-node builds them
+# when a real node can start, so a host that cannot run one never builds them). Before building,
+# it says how long the build will take on this machine.
 #
 # Finished binaries go to a version-keyed directory outside the repository so later
 # runs (and CI on the same machine) skip the build:
 #   ${PODGROUP_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podgroup-controller/bin/<key>}
 # The key names every pinned version plus a hash of the go.sum files.
 #
-# Usage: hack/build-binaries.sh          build what is missing; progress on stderr, the bin dir on stdout
-#        hack/build-binaries.sh --dir    only print the bin dir
+# Usage: hack/build-binaries.sh [--with-node]   build what is missing; progress on stderr, the bin dir on stdout
+#        hack/build-binaries.sh --dir           only print the bin dir
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,17 +27,32 @@ fail() {
   exit 1
 }
 
+# The control plane's modules only: the GitOps checkers (hack/build-gitops-tools.sh) have their own key.
+CONTROL_PLANE_TOOLS=(coredns etcd kubernetes kwok)
+
 sums_hash() {
-  cat "${TOOLS_DIR}"/*/go.mod "${TOOLS_DIR}"/*/go.sum "${TOOLS_DIR}"/*/*.go | sha256sum | cut -c1-12
+  local d files=()
+  shopt -s nullglob
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}/go.mod"); done
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}/go.sum"); done
+  for d in "${CONTROL_PLANE_TOOLS[@]}"; do files+=("${TOOLS_DIR}/${d}"/*.go); done
+  shopt -u nullglob
+  cat "${files[@]}" | sha256sum | cut -c1-12
 }
 
 KEY="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_coredns-${COREDNS_VERSION}_$(sums_hash)"
 BIN_DIR="${PODGROUP_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podgroup-controller/bin/${KEY}}"
 
-if [[ "${1:-}" == "--dir" ]]; then
-  echo "${BIN_DIR}"
-  exit 0
-fi
+WITH_NODE=0
+case "${1:-}" in
+  --dir)
+    echo "${BIN_DIR}"
+    exit 0
+    ;;
+  --with-node) WITH_NODE=1 ;;
+  "") ;;
+  *) fail "unknown argument ${1}; usage: hack/build-binaries.sh [--with-node | --dir]" ;;
+esac
 
 command -v go >/dev/null 2>&1 ||
   fail "the Go toolchain is not on PATH; install Go >= 1.26 (https://go.dev/doc/install) and retry"
@@ -60,12 +77,13 @@ with_progress() {
   local start=$SECONDS
   echo "build-binaries: building ${label} (log: ${log})" >&2
   "$@" >"${log}" 2>&1 &
-  local pid=$!
+  local pid=$! next=30
   while kill -0 "${pid}" 2>/dev/null; do
-    sleep 5 &
+    sleep 1 &
     wait $! || true
-    if kill -0 "${pid}" 2>/dev/null && (((SECONDS - start) % 30 < 5)); then
+    if kill -0 "${pid}" 2>/dev/null && ((SECONDS - start >= next)); then
       echo "build-binaries:   ${label}: still building, $((SECONDS - start))s elapsed" >&2
+      next=$((next + 30))
     fi
   done
   if ! wait "${pid}"; then
@@ -93,16 +111,14 @@ version_ldflags() {
   echo "${flags}"
 }
 
+# Builds the named k8s.io/kubernetes/cmd/... binaries in one go build (they share most packages).
 build_kubernetes() {
+  local cmds=() name
+  for name in "$@"; do cmds+=("k8s.io/kubernetes/cmd/${name}"); done
   (cd "${TOOLS_DIR}/kubernetes" &&
     go build -trimpath -tags=selinux,notest \
       -ldflags "${LDFLAGS_COMMON}$(version_ldflags "${KUBE_VERSION}")" \
-      -o "${BIN_DIR}/" \
-      k8s.io/kubernetes/cmd/kube-apiserver \
-      k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler \
-      k8s.io/kubernetes/cmd/kubelet \
-      k8s.io/kubernetes/cmd/kube-proxy)
+      -o "${BIN_DIR}/" "${cmds[@]}")
 }
 
 # CoreDNS (cluster DNS for the real node's pods) from hack/tools/coredns/main.go: upstream's
@@ -141,19 +157,45 @@ copy_kwok_stages() {
   chmod -R u+w "${dest}"
 }
 
-if [[ ! -x "${BIN_DIR}/etcd" ]]; then
-  with_progress "etcd ${ETCD_VERSION}" build_etcd
+# Cold build times on 2 cores (empty Go build and module caches, downloads included), what the
+# estimate below scales by the cores here: etcd, kwok and the five Kubernetes binaries measured
+# together (255 s), split by the packages each set adds (the kubelet and kube-proxy add 128 to the
+# control plane's 2,335, and two links); CoreDNS measured after Kubernetes. docs/development.md.
+declare -A COLD_SECONDS_2_CORES=([etcd]=45 [kwok]=80 [control-plane]=225 [node]=40 [coredns]=75)
+
+missing=()
+[[ -x "${BIN_DIR}/etcd" ]] || missing+=(etcd)
+[[ -x "${BIN_DIR}/kwok" && -d "${BIN_DIR}/kwok-stages" ]] || missing+=(kwok)
+[[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/kube-controller-manager" && -x "${BIN_DIR}/kube-scheduler" ]] || missing+=(control-plane)
+if ((WITH_NODE)); then
+  [[ -x "${BIN_DIR}/kubelet" && -x "${BIN_DIR}/kube-proxy" ]] || missing+=(node)
+  [[ -x "${BIN_DIR}/coredns" ]] || missing+=(coredns)
 fi
-if [[ ! -x "${BIN_DIR}/kwok" || ! -d "${BIN_DIR}/kwok-stages" ]]; then
-  with_progress "kwok ${KWOK_VERSION}" build_kwok
-  copy_kwok_stages
+
+if ((${#missing[@]} > 0)); then
+  cores="$(nproc 2>/dev/null || echo 2)"
+  total=0
+  for part in "${missing[@]}"; do total=$((total + COLD_SECONDS_2_CORES[${part}])); done
+  # Compiling spreads over the cores; downloads and linking do not: no better than a third.
+  estimate=$((cores > 2 ? total * 2 / cores : total))
+  ((estimate >= total / 3)) || estimate=$((total / 3))
+  echo "build-binaries: building ${missing[*]} once (then cached in ${BIN_DIR}):" \
+    "about $(((estimate + 30) / 60)) min on this machine's ${cores} cores with empty Go caches," \
+    "less with warm ones ($((total / 60)) min $((total % 60)) s on 2 cores; docs/development.md)" >&2
 fi
-if [[ ! -x "${BIN_DIR}/kube-apiserver" || ! -x "${BIN_DIR}/kube-controller-manager" || ! -x "${BIN_DIR}/kube-scheduler" || ! -x "${BIN_DIR}/kubelet" || ! -x "${BIN_DIR}/kube-proxy" ]]; then
-  with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)" build_kubernetes
-fi
-if [[ ! -x "${BIN_DIR}/coredns" ]]; then
-  with_progress "coredns ${COREDNS_VERSION}" build_coredns
-fi
+
+for part in "${missing[@]}"; do
+  case "${part}" in
+    etcd) with_progress "etcd ${ETCD_VERSION}" build_etcd ;;
+    kwok)
+      with_progress "kwok ${KWOK_VERSION}" build_kwok
+      copy_kwok_stages
+      ;;
+    control-plane) with_progress "kubernetes ${KUBE_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler)" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler ;;
+    node) with_progress "kubernetes ${KUBE_VERSION} node (kubelet, kube-proxy)" build_kubernetes kubelet kube-proxy ;;
+    coredns) with_progress "coredns ${COREDNS_VERSION}" build_coredns ;;
+  esac
+done
 
 if ((SECONDS - BUILD_START > 1)); then
   echo "build-binaries: all binaries ready in $((SECONDS - BUILD_START))s" >&2

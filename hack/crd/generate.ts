@@ -15,7 +15,43 @@ export const CRD_FILE = join(REPO_ROOT, 'crds', 'podgroup.yaml');
 const REF_PREFIX = '#/components/schemas/';
 
 /** Keys a structural CRD schema may keep from the upstream OpenAPI. */
-const KEPT = new Set(['description', 'type', 'format', 'properties', 'items', 'additionalProperties', 'required', 'enum', 'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields']);
+const KEPT = new Set([
+  'description',
+  'type',
+  'format',
+  'properties',
+  'items',
+  'additionalProperties',
+  'required',
+  'enum',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
+]);
+
+/**
+ * How server-side apply merges a list of a built-in type, as markers a CRD schema can carry.
+ * The API server reads x-kubernetes-list-type first and, where a list has none, its
+ * strategic-merge-patch strategy: "merge" with a merge key is a map keyed by it, "merge" without
+ * one a set (kube-openapi's schemaconv). A CRD reads only the list-type markers, so the patch
+ * strategy is spelled as them here; without this every list of the template is atomic and a
+ * second field manager's change to one container conflicts with the next apply of the whole list.
+ */
+export function listMarkers(node: Schema): Schema {
+  const listType = node['x-kubernetes-list-type'];
+  if (listType !== undefined) {
+    const keys = node['x-kubernetes-list-map-keys'];
+    return listType === 'map' ? { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys } : { 'x-kubernetes-list-type': listType };
+  }
+  const strategy = String(node['x-kubernetes-patch-strategy'] ?? '').split(',');
+  if (!strategy.includes('merge')) {
+    return {};
+  }
+  const key = node['x-kubernetes-patch-merge-key'];
+  return typeof key === 'string' ? { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': [key] } : { 'x-kubernetes-list-type': 'set' };
+}
 
 const SPECIAL: Record<string, Schema> = {
   'io.k8s.apimachinery.pkg.util.intstr.IntOrString': { anyOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true },
@@ -49,9 +85,36 @@ const TEMPLATE_METADATA: Schema = {
   },
 };
 
+/** The schema a node refers to ($ref, or allOf's first $ref as OpenAPI v3 wraps a described reference). */
+const refOf = (node: Schema): string | undefined => (node.$ref as string | undefined) ?? ((node.allOf as Schema[] | undefined)?.[0]?.$ref as string | undefined);
+
 export function expandTemplate(schemas: Record<string, Schema>): Schema {
+  const resolve = (node: Schema): Schema => {
+    const ref = refOf(node);
+    return ref === undefined ? node : (schemas[ref.slice(REF_PREFIX.length)] ?? node);
+  };
+  /**
+   * A CRD's list-map keys must be required or defaulted in every item. Upstream's OpenAPI gives
+   * the defaults of the keys that are optional (a port's protocol is TCP); only those defaults
+   * are kept: the rest of the template stays as written, as it always was.
+   */
+  const keyDefaults = (items: Schema, rawItems: Schema, keys: string[]): Schema => {
+    const required = new Set((items.required as string[] | undefined) ?? []);
+    const properties = { ...(items.properties as Record<string, Schema>) };
+    for (const key of keys) {
+      if (required.has(key)) {
+        continue;
+      }
+      const fallback = resolve((resolve(rawItems).properties as Record<string, Schema> | undefined)?.[key] ?? {}).default;
+      if (fallback === undefined || properties[key] === undefined) {
+        throw new Error(`list map key ${key} is neither required nor defaulted in the upstream schema`);
+      }
+      properties[key] = { ...properties[key], default: fallback };
+    }
+    return { ...items, properties };
+  };
   const expand = (node: Schema, stack: string[]): Schema => {
-    const ref = (node.$ref as string | undefined) ?? ((node.allOf as Schema[] | undefined)?.[0]?.$ref as string | undefined);
+    const ref = refOf(node);
     if (ref !== undefined) {
       const name = ref.slice(REF_PREFIX.length);
       const description = node.description as string | undefined;
@@ -86,6 +149,16 @@ export function expandTemplate(schemas: Record<string, Schema>): Schema {
     }
     if (out.type === undefined && out.properties !== undefined) {
       out.type = 'object';
+    }
+    if (out.type === 'array') {
+      delete out['x-kubernetes-list-type'];
+      delete out['x-kubernetes-list-map-keys'];
+      const markers = listMarkers(node);
+      Object.assign(out, markers);
+      const keys = markers['x-kubernetes-list-map-keys'] as string[] | undefined;
+      if (keys !== undefined) {
+        out.items = keyDefaults(out.items as Schema, node.items as Schema, keys);
+      }
     }
     return out;
   };

@@ -333,7 +333,7 @@ const condition: Schema = {
   type: 'object',
   required: ['type', 'status'],
   properties: {
-    type: { description: 'Available, Progressing, ReplicaFailure or GangScheduled.', type: 'string' },
+    type: { description: 'Available, Progressing, ReplicaFailure, GangScheduled, or the standard Reconciling and Stalled that kstatus (Flux, kpt, Helm --wait) reads.', type: 'string' },
     status: { description: 'True, False or Unknown.', type: 'string', enum: ['True', 'False', 'Unknown'] },
     reason: { description: 'A CamelCase reason, e.g. NewReplicaSetAvailable or ProgressDeadlineExceeded.', type: 'string' },
     message: { description: 'A human-readable explanation.', type: 'string' },
@@ -348,6 +348,10 @@ const count = (description: string): Schema => ({ description, type: 'integer', 
 export const statusSchema: Schema = {
   description: 'The observed state, written by the controller.',
   type: 'object',
+  // Until the controller first writes it, a new PodGroup reads as not yet observed (generation 1,
+  // observedGeneration 0): kstatus, Argo CD and `kubectl podgroup rollout status` wait, as they
+  // do for a new Deployment, instead of calling it rolled out.
+  default: { observedGeneration: 0 },
   properties: {
     observedGeneration: { description: 'The generation of the spec this status describes.', type: 'integer', format: 'int64' },
     replicas: count('Pods owned by the PodGroup and not terminating.'),
@@ -363,7 +367,7 @@ export const statusSchema: Schema = {
     sizedForReplicas: count('The spec.replicas the pods were last sized for; a different spec.replicas is a scaling event, spread across revisions in proportion.'),
     selector: { description: 'spec.selector as a string, for the scale subresource and HPAs.', type: 'string' },
     conditions: {
-      description: 'Available, Progressing, ReplicaFailure and GangScheduled, with the reasons kube-controller-manager uses for Deployments.',
+      description: 'Available, Progressing, ReplicaFailure and GangScheduled, with the reasons kube-controller-manager uses for Deployments; Reconciling and Stalled, derived from them for kstatus (True while a rollout is under way, and once its progress deadline is exceeded).',
       type: 'array',
       items: condition,
       'x-kubernetes-list-type': 'map',

@@ -258,6 +258,26 @@ function importImages(socket: string, archives: string[]): void {
 }
 
 /**
+ * Builds the kubelet, kube-proxy and CoreDNS into the cluster's bin dir if they are missing:
+ * `cluster up` builds only the control plane, so a host that cannot run a real node never
+ * spends the time (hack/build-binaries.sh says how long before it starts).
+ */
+function ensureNodeBinaries(state: ClusterState, log: (line: string) => void): void {
+  if (['kubelet', 'kube-proxy', 'coredns'].every((b) => existsSync(join(state.binDir, b)))) {
+    return;
+  }
+  log('building the real node\'s binaries (kubelet, kube-proxy, CoreDNS) once; progress follows');
+  const result = spawnSync('bash', [join(REPO_ROOT, 'hack', 'build-binaries.sh'), '--with-node'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 3_600_000 });
+  const dir = result.stdout?.trim().split('\n').at(-1);
+  if (result.status !== 0) {
+    throw new ClusterError('building the real node\'s binaries failed (see the messages above)');
+  }
+  if (dir !== state.binDir) {
+    throw new ClusterError(`hack/build-binaries.sh built into ${dir ?? '?'}, but the cluster runs from ${state.binDir}: PODGROUP_BIN_DIR or the pinned versions changed since cluster up; run npm run cluster:down and up again`);
+  }
+}
+
+/**
  * Adds real-node-0 to a running local cluster and waits until it is Ready. On failure, what was
  * started is stopped and the host restored.
  */
@@ -273,6 +293,7 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
   if (problems.length > 0) {
     throw new ClusterError(`cannot start a real node here:\n  - ${problems.join('\n  - ')}`);
   }
+  ensureNodeBinaries(state, log);
   const nodeIp = hostAddress() ?? '';
   const dir = join(state.stateDir, 'real-node');
   // What an earlier start that failed left (its Git repositories would clash); teardown has

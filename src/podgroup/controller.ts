@@ -13,6 +13,7 @@ import { BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, BY_NAMESPACED_CONTROLLER_UID, 
 import { claimPods, claimRevisions, planPodClaim, planRevisionClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { Expectations } from './expectations.js';
+import { withKstatusConditions } from './kstatus.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
 import { plan, type Plan } from './plan.js';
 import { resolveFenceposts } from './rollout.js';
@@ -186,7 +187,7 @@ export class PodGroupReconciler {
       desiredSizes,
       now,
     });
-    await this.writeStatus(pg, status, ctx);
+    await this.writeStatus(pg, withKstatusConditions(pg.spec, status, now), ctx);
     if (updateNumber !== undefined) {
       await this.recordRevisionNumber(pg, updateNumber);
     }

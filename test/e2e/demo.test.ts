@@ -1,10 +1,10 @@
 // Every command the demo and the README show works when pasted. The demo runs each "$ " command it
 // prints exactly as printed (so a clean exit proves those); this test then pastes what the demo
-// leaves for the user ("Explore it") and the README blocks marked
+// leaves for the user ("Explore it") and the blocks of README.md and docs/ marked
 // `<!-- pasted by test/e2e/demo.test.ts -->` into bash, from the repository root, against the
 // demo's own cluster (a state dir of its own, so a developer's `.cluster/` is never touched).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { down } from '../../hack/cluster/local-cluster.js';
@@ -22,9 +22,10 @@ function paste(lines: string[]): { status: number | null; output: string } {
   return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
 }
 
-/** The lines of the README's fenced blocks that follow MARKER, pointed at this test's cluster. */
+/** The lines of the fenced blocks of README.md and docs/ that follow MARKER, pointed at this test's cluster. */
 function markedReadmeBlocks(): string[][] {
-  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const pages = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+  const readme = pages.map((page) => readFileSync(join(REPO_ROOT, page), 'utf8')).join('\n');
   const blocks: string[][] = [];
   for (const match of readme.matchAll(new RegExp(`${MARKER}\\n\`\`\`\\w*\\n([\\s\\S]*?)\\n\`\`\``, 'g'))) {
     const defaultDir = relative(REPO_ROOT, DEFAULT_STATE_DIR);
