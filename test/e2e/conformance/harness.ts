@@ -17,7 +17,7 @@ const run = promisify(execFile);
 /** A node selector no node has: the template becomes unschedulable. */
 export const NOWHERE = { 'conformance.podgroup.dev/nowhere': 'true' };
 /** The finalizer that keeps pods of a slowTermination workload Terminating until the harness removes it. */
-export const HOLD_FINALIZER = 'conformance.podgroup.dev/hold';
+const HOLD_FINALIZER = 'conformance.podgroup.dev/hold';
 /** How long a pod of a slowTermination workload stays Terminating (unless held longer). */
 const RELEASE_AFTER_MS = 1_500;
 /** The label marking the harness's bare pods (they carry the selector's labels too). */
