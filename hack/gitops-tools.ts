@@ -3,7 +3,7 @@
 // and answers one verdict per object.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from './cluster/local-cluster.js';
+import { REPO_ROOT } from './control-plane/paths.js';
 
 export interface Verdict {
   status?: string;

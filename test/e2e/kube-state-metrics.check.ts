@@ -6,8 +6,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { REPO_ROOT } from '../../hack/cluster/local-cluster.js';
-import { freePort } from '../../hack/cluster/processes.js';
+import { REPO_ROOT } from '../../hack/control-plane/paths.js';
+import { freePort } from '../../hack/control-plane/processes.js';
 import { clusterState, createNamespace, eventually } from './support/cluster.js';
 import { httpGet } from './support/processes.js';
 import { createPodGroup, patchPodGroup, podGroupManifest, startManager, type RunningManager } from './support/podgroups.js';

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { installCrds } from '../../../hack/cluster/local-cluster.js';
+import { installCrds } from '../../../hack/control-plane/manifests.js';
 import { API_VERSION } from '../../../src/api/podgroup.js';
 import { clusterState, createNamespace } from '../support/cluster.js';
 
