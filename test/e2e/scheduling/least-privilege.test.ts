@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
-import { clusterState, createNamespace, eventually } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
 import { core, createPodGroup, mergePatch, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 import { send, serviceAccountKubeconfig } from '../support/security.js';
@@ -40,6 +40,7 @@ describe('podgroup-scheduler with its least-privilege role', () => {
   beforeAll(async () => {
     ns = await createNamespace('e2e-sched-rbac');
     const dir = join(REPO_ROOT, 'config', 'scheduler');
+    await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-n', 'podgroup-system', '-f', join(dir, 'namespaced', 'serviceaccount.yaml'), '-f', join(dir, 'namespaced', 'rbac.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies, installCrds, localWebhookConfiguration, REPO_ROOT } from '../../../hack/cluster/local-cluster.js';
 import { GROUP, KIND, VERSION } from '../../../src/api/podgroup.js';
-import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, namespaceNotTerminating, kubeConfig } from '../support/cluster.js';
 import { core, createPodGroup, podGroupManifest } from '../support/podgroups.js';
 import { serviceAccountKubeconfig } from '../support/security.js';
 
@@ -44,6 +44,7 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
 
   beforeAll(async () => {
     await installCrds(clusterState());
+    await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     const file = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);
