@@ -27,6 +27,9 @@ describe('podgroup-scheduler scoring beside the extender', () => {
   afterAll(async () => {
     await manager?.stop();
     await killAll();
+    // Gone at once: a pod still bound to a pool node when the node is deleted below would stay
+    // Terminating for good (no kubelet, no pod garbage collector here), and its namespace with it.
+    await core.deleteCollectionNamespacedPod({ namespace: ns.name, gracePeriodSeconds: 0 }).catch(() => undefined);
     await ns.remove();
     for (const name of nodes) {
       await core.deleteNode({ name }).catch(() => undefined);

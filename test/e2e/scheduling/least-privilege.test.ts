@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
-import { clusterState, createNamespace, eventually } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
 import { core, createPodGroup, mergePatch, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 import { send, serviceAccountKubeconfig } from '../support/security.js';
@@ -41,6 +41,7 @@ describe('podgroup-scheduler with its least-privilege role', () => {
   beforeAll(async () => {
     ns = await createNamespace('e2e-sched-rbac');
     const dir = join(REPO_ROOT, 'config', 'scheduler');
+    await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-n', 'podgroup-system', '-f', join(dir, 'namespaced', 'serviceaccount.yaml'), '-f', join(dir, 'namespaced', 'rbac.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);

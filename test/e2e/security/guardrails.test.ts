@@ -15,7 +15,7 @@ import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies, installCrds, localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { GROUP, KIND, VERSION } from '../../../src/api/podgroup.js';
-import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, namespaceNotTerminating, kubeConfig } from '../support/cluster.js';
 import { core, createPodGroup, podGroupManifest } from '../support/podgroups.js';
 import { serviceAccountKubeconfig } from '../support/security.js';
 
@@ -45,6 +45,7 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
 
   beforeAll(async () => {
     await installCrds(clusterState());
+    await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     const file = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);

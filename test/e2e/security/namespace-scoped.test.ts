@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
-import { clusterState, createNamespace, eventually } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { createPodGroup, getPodGroup, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
 import { serviceAccountKubeconfig } from '../support/security.js';
@@ -39,6 +39,7 @@ describe('namespace-scoped install', () => {
     watched = await createNamespace('e2e-watched');
     other = await createNamespace('e2e-unwatched');
     const overlay = join(REPO_ROOT, 'config', 'namespace-scoped');
+    await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     // The overlay's RBAC, as it renders (team-a is the namespace the user names): the

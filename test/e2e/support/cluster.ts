@@ -73,3 +73,20 @@ export async function createNamespace(
     },
   };
 }
+
+/**
+ * Waits until `name` is not being deleted (an earlier test file may have removed it, e.g.
+ * podgroup-system), so the next apply into it is not refused.
+ */
+export async function namespaceNotTerminating(name: string, timeoutMs = 120_000): Promise<void> {
+  const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+  await eventually(
+    `namespace ${name} not terminating`,
+    async () => {
+      const list = await core.listNamespace({ fieldSelector: `metadata.name=${name}` });
+      return list.items.length === 0 || list.items[0]?.status?.phase === 'Active';
+    },
+    timeoutMs,
+    500,
+  );
+}
