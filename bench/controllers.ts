@@ -24,7 +24,11 @@ import { cpuSeconds } from './process-stats.js';
 import { writeResult } from './report.js';
 
 const USAGE = 'usage: npm run bench:controllers [-- --quick] [--only equal|unthrottled] [--sizes N,N] [--rollout N] [--keep-cluster]';
-const { values, sizes: sizesFlag, rolloutFlag } = commandLineOrExit('bench:controllers', USAGE, () => {
+const {
+  values,
+  sizes: sizesFlag,
+  rolloutFlag,
+} = commandLineOrExit('bench:controllers', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
       quick: { type: 'boolean', default: false },
@@ -68,7 +72,11 @@ const summary = (xs: number[]): { median: number; min: number; max: number; runs
 const template = (app: string, image: string): k8s.V1PodTemplateSpec => ({
   metadata: { labels: { app } },
   // Both controllers' pods go through the default scheduler: this compares controllers only.
-  spec: { schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image, resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+  spec: {
+    schedulerName: 'default-scheduler',
+    terminationGracePeriodSeconds: 0,
+    containers: [{ name: 'app', image, resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+  },
 });
 
 /** Resolves when `count(pods)` is true, watching pods with the label selector. */
@@ -111,11 +119,14 @@ async function watchPods(namespace: string, selector: string, done: (pods: Map<s
   });
 }
 
-const ready = (p: k8s.V1Pod): boolean => p.metadata?.deletionTimestamp == null && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-const allReady = (n: number, image?: string) => (pods: Map<string, k8s.V1Pod>): boolean => {
-  const live = [...pods.values()].filter((p) => p.metadata?.deletionTimestamp == null);
-  return live.length === n && live.every((p) => ready(p) && (image === undefined || p.spec?.containers[0]?.image === image));
-};
+const ready = (p: k8s.V1Pod): boolean =>
+  p.metadata?.deletionTimestamp == null && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const allReady =
+  (n: number, image?: string) =>
+  (pods: Map<string, k8s.V1Pod>): boolean => {
+    const live = [...pods.values()].filter((p) => p.metadata?.deletionTimestamp == null);
+    return live.length === n && live.every((p) => ready(p) && (image === undefined || p.spec?.containers[0]?.image === image));
+  };
 
 const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'APPLY']);
 
@@ -169,24 +180,32 @@ async function measured(controllerPid: number, fn: () => Promise<void>): Promise
 async function freshNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
   await core.createNamespace({ body: { metadata: { name } } });
-  await waitFor('default ServiceAccount', async () => {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-    return true;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    'default ServiceAccount',
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return true;
+    },
+    { timeoutMs: 30_000 },
+  );
   return name;
 }
 
 /** Deletes a run's namespace and waits until it is gone, so its clean-up never overlaps the next run. */
 async function dropNamespace(name: string): Promise<void> {
   await core.deleteNamespace({ name }).catch(() => undefined);
-  await waitFor(`namespace ${name} deleted`, async () => {
-    try {
-      await core.readNamespace({ name });
-      return false;
-    } catch {
-      return true;
-    }
-  }, { timeoutMs: 600_000, intervalMs: 250 });
+  await waitFor(
+    `namespace ${name} deleted`,
+    async () => {
+      try {
+        await core.readNamespace({ name });
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    { timeoutMs: 600_000, intervalMs: 250 },
+  );
 }
 
 /** The compiled manager (npm run build), as the image runs it. */
@@ -204,7 +223,13 @@ async function startManager(qps: number, burst: number): Promise<number> {
  */
 async function rawCeiling(n: number, concurrency: number): Promise<number> {
   const ns = await freshNamespace('raw');
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency, ca: readFileSync(state.pki.caCert), cert: readFileSync(state.pki.adminCert), key: readFileSync(state.pki.adminKey) });
+  const agent = new Agent({
+    keepAlive: true,
+    maxSockets: concurrency,
+    ca: readFileSync(state.pki.caCert),
+    cert: readFileSync(state.pki.adminCert),
+    key: readFileSync(state.pki.adminKey),
+  });
   const body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'raw-', labels: { app: 'raw' } }, spec: template('raw', 'x').spec });
   const create = (): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -247,7 +272,10 @@ async function scaleUpReplicaSet(n: number, kcmPid: number): Promise<ScaleUp> {
   const ns = await freshNamespace('rs');
   const started = performance.now();
   const cost = await measured(kcmPid, async () => {
-    await apps.createNamespacedReplicaSet({ namespace: ns, body: { metadata: { name: 'rs' }, spec: { replicas: n, selector: { matchLabels: { app: 'rs' } }, template: template('rs', 'x:1') } } });
+    await apps.createNamespacedReplicaSet({
+      namespace: ns,
+      body: { metadata: { name: 'rs' }, spec: { replicas: n, selector: { matchLabels: { app: 'rs' } }, template: template('rs', 'x:1') } },
+    });
     await watchPods(ns, 'app=rs', allReady(n), 600_000);
   });
   const seconds = (performance.now() - started) / 1000;
@@ -264,7 +292,12 @@ async function scaleUpPodGroup(n: number, managerPid: number): Promise<ScaleUp> 
       version: 'v1alpha1',
       namespace: ns,
       plural: 'podgroups',
-      body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name: 'pg' }, spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1') } },
+      body: {
+        apiVersion: 'podgroup.dev/v1alpha1',
+        kind: 'PodGroup',
+        metadata: { name: 'pg' },
+        spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1') },
+      },
     });
     await watchPods(ns, 'app=pg', allReady(n), 600_000);
   });
@@ -277,7 +310,10 @@ const strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxU
 
 async function rolloutDeployment(n: number): Promise<number> {
   const ns = await freshNamespace('deploy');
-  await apps.createNamespacedDeployment({ namespace: ns, body: { metadata: { name: 'd' }, spec: { replicas: n, selector: { matchLabels: { app: 'd' } }, template: template('d', 'x:1'), strategy } } });
+  await apps.createNamespacedDeployment({
+    namespace: ns,
+    body: { metadata: { name: 'd' }, spec: { replicas: n, selector: { matchLabels: { app: 'd' } }, template: template('d', 'x:1'), strategy } },
+  });
   await watchPods(ns, 'app=d', allReady(n, 'x:1'), 600_000);
   const started = performance.now();
   await apps.patchNamespacedDeployment({ name: 'd', namespace: ns, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'x:2' }] });
@@ -294,11 +330,23 @@ async function rolloutPodGroup(n: number): Promise<number> {
     version: 'v1alpha1',
     namespace: ns,
     plural: 'podgroups',
-    body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name: 'pg' }, spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1'), strategy } },
+    body: {
+      apiVersion: 'podgroup.dev/v1alpha1',
+      kind: 'PodGroup',
+      metadata: { name: 'pg' },
+      spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1'), strategy },
+    },
   });
   await watchPods(ns, 'app=pg', allReady(n, 'x:1'), 600_000);
   const started = performance.now();
-  await custom.patchNamespacedCustomObject({ group: 'podgroup.dev', version: 'v1alpha1', namespace: ns, plural: 'podgroups', name: 'pg', body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'x:2' }] });
+  await custom.patchNamespacedCustomObject({
+    group: 'podgroup.dev',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'podgroups',
+    name: 'pg',
+    body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'x:2' }],
+  });
   await watchPods(ns, 'app=pg', allReady(n, 'x:2'), 600_000);
   const seconds = (performance.now() - started) / 1000;
   await dropNamespace(ns);
@@ -316,7 +364,10 @@ async function repeat(what: string, fn: () => Promise<number>): Promise<number[]
 }
 
 /** Repetitions of a scale-up: their durations, and the API writes and CPU of the median run. */
-async function repeatScaleUp(what: string, fn: () => Promise<ScaleUp>): Promise<ReturnType<typeof summary> & { median_run: { api_writes: Record<string, number>; cpu_s: Record<string, number> } }> {
+async function repeatScaleUp(
+  what: string,
+  fn: () => Promise<ScaleUp>,
+): Promise<ReturnType<typeof summary> & { median_run: { api_writes: Record<string, number>; cpu_s: Record<string, number> } }> {
   const runs: ScaleUp[] = [];
   await repeat(what, async () => {
     const run = await fn();
@@ -336,7 +387,10 @@ try {
 
   const sizes = sizesFlag ?? (QUICK ? [100] : [100, 1000]);
   const rolloutN = rolloutFlag ?? (QUICK ? 100 : 500);
-  const settings: Array<[string, number, number]> = [['equal qps 20 / burst 30 (KCM defaults)', 20, 30], ['unthrottled (qps 5000 / burst 10000)', 5000, 10000]];
+  const settings: Array<[string, number, number]> = [
+    ['equal qps 20 / burst 30 (KCM defaults)', 20, 30],
+    ['unthrottled (qps 5000 / burst 10000)', 5000, 10000],
+  ];
   const scale: Array<Record<string, unknown>> = [];
   const rollouts: Array<Record<string, unknown>> = [];
   for (const [label, qps, burst] of settings.filter(([l]) => values.only === undefined || l.startsWith(values.only))) {

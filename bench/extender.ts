@@ -30,7 +30,8 @@ import { startCompiledManager } from './manager.js';
 import { percentile, writeResult } from './report.js';
 import { measureThroughput, type ThroughputRow } from './scheduler-throughput.js';
 
-const USAGE = 'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]';
+const USAGE =
+  'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]';
 const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
@@ -43,7 +44,11 @@ const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, 
       'keep-cluster': { type: 'boolean', default: false },
     },
   });
-  return { values: parsed.values, KWOK_NODES: integerFlag('kwok-nodes', parsed.values['kwok-nodes'], { min: 1 }), PODS: integerFlag('pods', parsed.values.pods, { min: 2 }) };
+  return {
+    values: parsed.values,
+    KWOK_NODES: integerFlag('kwok-nodes', parsed.values['kwok-nodes'], { min: 1 }),
+    PODS: integerFlag('pods', parsed.values.pods, { min: 2 }),
+  };
 });
 const ITERATIONS = values.quick ? 200 : 2000;
 
@@ -99,7 +104,10 @@ const NAMES_SENT = 500;
 const GROUP_MEMBERS = 200;
 /** Other pods belong to PodGroups of this many pods, or to none. */
 const OTHER_GROUP_SIZE = 100;
-const uptime = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const uptime = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 async function run(size: Size, cacheCapable: boolean): Promise<Record<string, string | number>> {
   const nodeCount = size.nodes;
@@ -148,7 +156,10 @@ async function run(size: Size, cacheCapable: boolean): Promise<Record<string, st
   await extender.start();
   const url = `https://127.0.0.1:${extender.port}`;
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem, cert: client.certPem, key: client.keyPem });
-  const pod = { metadata: { name: 'candidate', namespace: 'bench', uid: 'candidate', ownerReferences: owner }, spec: { containers: [{ name: 'a', resources: { requests: { cpu: '500m' } } }] } };
+  const pod = {
+    metadata: { name: 'candidate', namespace: 'bench', uid: 'candidate', ownerReferences: owner },
+    spec: { containers: [{ name: 'a', resources: { requests: { cpu: '500m' } } }] },
+  };
   // As kube-scheduler, each call sends the next window of nodes (it resumes where the last search stopped).
   const sent = Math.min(NAMES_SENT, nodeCount);
   const bodies = Array.from({ length: 16 }, (_, w) => {
@@ -210,15 +221,29 @@ if (!values['no-scheduler']) {
     const namespace = `throughput-${Date.now().toString(36)}`;
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     // The manager as deployed (default client rate limits), serving the extender the cluster's schedulers call.
-    const manager = await startCompiledManager(state, [
-      `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
-      `--extender-secret-namespace=${state.extenderSecretNamespace}`,
-      '--extender-scheduler-names=bench-with-extender',
-      '--log-level=warn',
-    ], { logName: 'bench-extender-manager', timeoutMs: 300_000, nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : [] });
+    const manager = await startCompiledManager(
+      state,
+      [
+        `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
+        `--extender-secret-namespace=${state.extenderSecretNamespace}`,
+        '--extender-scheduler-names=bench-with-extender',
+        '--log-level=warn',
+      ],
+      {
+        logName: 'bench-extender-manager',
+        timeoutMs: 300_000,
+        nodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : [],
+      },
+    );
     try {
       for (const withExtender of [false, true]) {
-        const row = await measureThroughput(state, { namespace, schedulerName: withExtender ? 'bench-with-extender' : 'bench-without-extender', withExtender, pods: PODS, nodes: KWOK_NODES });
+        const row = await measureThroughput(state, {
+          namespace,
+          schedulerName: withExtender ? 'bench-with-extender' : 'bench-without-extender',
+          withExtender,
+          pods: PODS,
+          nodes: KWOK_NODES,
+        });
         console.error(`[bench] ${JSON.stringify(row)}`);
         throughput.push(row);
       }

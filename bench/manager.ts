@@ -25,16 +25,20 @@ export async function startCompiledManager(
   const metricsPort = options.metrics === true ? await freePort() : undefined;
   const log = openSync(join(state.stateDir, 'logs', `${options.logName}.log`), 'a');
   const started = performance.now();
-  const child = spawn(process.execPath, [
-    ...(options.nodeArgs ?? []),
-    join(REPO_ROOT, 'dist', 'main.js'),
-    `--kubeconfig=${state.kubeconfig}`,
-    ...(metricsPort === undefined ? ['--metrics-bind-address=0'] : [`--metrics-bind-address=127.0.0.1:${metricsPort}`, '--metrics-secure=false']),
-    `--health-probe-bind-address=127.0.0.1:${probesPort}`,
-    '--extender-bind-address=0',
-    '--webhook-bind-address=0',
-    ...args,
-  ], { stdio: ['ignore', log, log] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(options.nodeArgs ?? []),
+      join(REPO_ROOT, 'dist', 'main.js'),
+      `--kubeconfig=${state.kubeconfig}`,
+      ...(metricsPort === undefined ? ['--metrics-bind-address=0'] : [`--metrics-bind-address=127.0.0.1:${metricsPort}`, '--metrics-secure=false']),
+      `--health-probe-bind-address=127.0.0.1:${probesPort}`,
+      '--extender-bind-address=0',
+      '--webhook-bind-address=0',
+      ...args,
+    ],
+    { stdio: ['ignore', log, log] },
+  );
   try {
     await waitFor('manager ready (caches synced)', async () => (await fetch(`http://127.0.0.1:${probesPort}/readyz`).catch(() => undefined))?.status === 200, {
       timeoutMs: options.timeoutMs ?? 120_000,
@@ -58,10 +62,14 @@ export async function liveHeapBytes(pid: number, probesPort: number, dir: string
   const before = new Set(readdirSync(dir));
   process.kill(pid, 'SIGUSR2');
   const file = (): string | undefined => readdirSync(dir).find((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-  await waitFor('heap snapshot written', async () => file() !== undefined && (await fetch(`http://127.0.0.1:${probesPort}/readyz`).catch(() => undefined))?.status === 200, {
-    timeoutMs: 300_000,
-    intervalMs: 500,
-  });
+  await waitFor(
+    'heap snapshot written',
+    async () => file() !== undefined && (await fetch(`http://127.0.0.1:${probesPort}/readyz`).catch(() => undefined))?.status === 200,
+    {
+      timeoutMs: 300_000,
+      intervalMs: 500,
+    },
+  );
   const snapshot = JSON.parse(readFileSync(join(dir, file() ?? ''), 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
   const fields = snapshot.snapshot.meta.node_fields;
   const selfSize = fields.indexOf('self_size');

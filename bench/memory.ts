@@ -29,10 +29,14 @@ const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
 try {
   const namespace = 'memory';
   await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(() => undefined);
-  await waitFor('default ServiceAccount', async () => {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace });
-    return true;
-  }, { timeoutMs: 30_000 });
+  await waitFor(
+    'default ServiceAccount',
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace });
+      return true;
+    },
+    { timeoutMs: 30_000 },
+  );
   const existing = (await core.listNamespacedPod({ namespace, limit: 1 })).metadata?.remainingItemCount ?? 0;
   let next = existing;
   const started = performance.now();
@@ -45,7 +49,10 @@ try {
           body: {
             metadata: { generateName: 'm-', labels: { app: 'memory', tier: 'bench' }, annotations: { 'example.com/owner': 'team-a' } },
             // Bound to a node that does not exist: no scheduler or kubelet work.
-            spec: { nodeName: 'memory-nowhere', containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+            spec: {
+              nodeName: 'memory-nowhere',
+              containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+            },
           },
         });
       }
@@ -69,7 +76,13 @@ try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       const heapMiB = Math.round((await liveHeapBytes(pid, manager.probesPort, snapshots)) / 1024 / 1024);
-      rows.push({ 'drop managedFields': String(drop), pods: PODS, 'RSS MiB': Math.round(rssKb / 1024), 'live heap MiB': heapMiB, 'ready after s': syncSeconds.toFixed(1) });
+      rows.push({
+        'drop managedFields': String(drop),
+        pods: PODS,
+        'RSS MiB': Math.round(rssKb / 1024),
+        'live heap MiB': heapMiB,
+        'ready after s': syncSeconds.toFixed(1),
+      });
     } finally {
       await stopProcess(pid);
       rmSync(snapshots, { recursive: true, force: true });

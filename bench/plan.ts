@@ -23,7 +23,13 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 function pod(i: number, hash: string): k8s.V1Pod {
   return JSON.parse(
     JSON.stringify({
-      metadata: { name: `big-${i}`, namespace: 'ns', uid: `uid-${i}`, labels: { app: 'big', [REVISION_HASH_LABEL]: hash }, creationTimestamp: iso(NOW - 600_000 + i) },
+      metadata: {
+        name: `big-${i}`,
+        namespace: 'ns',
+        uid: `uid-${i}`,
+        labels: { app: 'big', [REVISION_HASH_LABEL]: hash },
+        creationTimestamp: iso(NOW - 600_000 + i),
+      },
       spec: { nodeName: `node-${i % 5000}`, containers: [{ name: 'app', image: `app:${hash}` }] },
       status: {
         phase: 'Running',
@@ -54,11 +60,30 @@ function scenarios(n: number): Scenario[] {
   const half = Array.from({ length: n }, (_, i) => pod(i, i % 2 === 0 ? 'new' : 'old'));
   const base = { updateHash: 'new', previousReplicas: n, now: NOW };
   return [
-    { name: 'steady', input: { ...base, spec: spec(n), pods: allNew, desired: new Map([['new', n]]), sizedFor: n, revisionCreated: new Map([['new', NOW - 900_000]]) } },
-    { name: 'scale down 10 %', input: { ...base, spec: spec(n - n / 10), pods: allNew, desired: new Map([['new', n]]), sizedFor: n, revisionCreated: new Map([['new', NOW - 900_000]]) } },
+    {
+      name: 'steady',
+      input: { ...base, spec: spec(n), pods: allNew, desired: new Map([['new', n]]), sizedFor: n, revisionCreated: new Map([['new', NOW - 900_000]]) },
+    },
+    {
+      name: 'scale down 10 %',
+      input: { ...base, spec: spec(n - n / 10), pods: allNew, desired: new Map([['new', n]]), sizedFor: n, revisionCreated: new Map([['new', NOW - 900_000]]) },
+    },
     {
       name: 'mid-rollout',
-      input: { ...base, spec: spec(n), pods: half, desired: new Map([['new', n / 2], ['old', n / 2]]), sizedFor: n, revisionCreated: new Map([['old', NOW - 1_900_000], ['new', NOW - 900_000]]) },
+      input: {
+        ...base,
+        spec: spec(n),
+        pods: half,
+        desired: new Map([
+          ['new', n / 2],
+          ['old', n / 2],
+        ]),
+        sizedFor: n,
+        revisionCreated: new Map([
+          ['old', NOW - 1_900_000],
+          ['new', NOW - 900_000],
+        ]),
+      },
     },
   ];
 }
@@ -86,10 +111,25 @@ for (const n of SIZES) {
   let worst = 0;
   for (const { name, input } of scenarios(n)) {
     const reps = n >= 100_000 ? 1 : n >= 10_000 ? 3 : 9;
-    const pg: PodGroup = { metadata: { name: 'big', namespace: 'ns', generation: 2 }, spec: input.spec, status: { observedGeneration: 1, replicas: n, readyReplicas: n, availableReplicas: n, updatedReplicas: n } };
+    const pg: PodGroup = {
+      metadata: { name: 'big', namespace: 'ns', generation: 2 },
+      spec: input.spec,
+      status: { observedGeneration: 1, replicas: n, readyReplicas: n, availableReplicas: n, updatedReplicas: n },
+    };
     const planMs = timeMs(() => plan(input), reps);
     const statusMs = timeMs(
-      () => computeStatus({ pg, pods: input.pods, updateHash: 'new', desiredSizes: new Map([['new', n]]), collisionCount: 0, replicaFailure: undefined, sizedForReplicas: n, revisionCreated: false, now: NOW }),
+      () =>
+        computeStatus({
+          pg,
+          pods: input.pods,
+          updateHash: 'new',
+          desiredSizes: new Map([['new', n]]),
+          collisionCount: 0,
+          replicaFailure: undefined,
+          sizedForReplicas: n,
+          revisionCreated: false,
+          now: NOW,
+        }),
       reps,
     );
     worst = Math.max(worst, planMs, statusMs);

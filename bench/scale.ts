@@ -47,7 +47,8 @@ const opts = commandLineOrExit('bench:scale', USAGE, () => {
     throw new UsageError(`--tier: ${JSON.stringify(values.tier)} is not 1 or 2`);
   }
   const tier = Number(values.tier) as 1 | 2;
-  const int = (name: string, value: string | undefined, fallback: number, min: number): number => (value === undefined ? fallback : integerFlag(name, value, { min }));
+  const int = (name: string, value: string | undefined, fallback: number, min: number): number =>
+    value === undefined ? fallback : integerFlag(name, value, { min });
   return {
     tier,
     nodes: int('nodes', values.nodes, tier === 1 ? 1000 : 5000, 1),
@@ -185,7 +186,8 @@ class ReadyPodCounter {
 
   private observe(pod: k8s.V1Pod, deleted: boolean): void {
     const name = pod.metadata?.name ?? '';
-    const isReady = !deleted && pod.metadata?.deletionTimestamp == null && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    const isReady =
+      !deleted && pod.metadata?.deletionTimestamp == null && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
     if (isReady) {
       this.ready.add(name);
     } else {
@@ -265,7 +267,11 @@ async function startController(state: ClusterState, name: ControllerName, runLab
   const manager = await startCompiledManager(state, [`--kube-api-qps=${QPS}`, `--kube-api-burst=${BURST}`, '--concurrent-podgroup-syncs=5'], {
     logName: `scale-manager-${runLabel}`,
     metrics: true,
-    nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${diagnosticDir}`, ...(cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`])],
+    nodeArgs: [
+      '--heapsnapshot-signal=SIGUSR2',
+      `--diagnostic-dir=${diagnosticDir}`,
+      ...(cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`]),
+    ],
     timeoutMs: 600_000,
   });
   return { pid: manager.pid, manager, diagnosticDir, cpuProfileDir };
@@ -285,16 +291,32 @@ async function managerMetrics(proc: ControllerProcess): Promise<Samples> {
     return new Map();
   }
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(60_000) });
-  return parseMetrics(await res.text(), ['controller_runtime_reconcile_time_seconds', 'podgroup_event_loop_delay_seconds', 'nodejs_eventloop_lag_max_seconds', 'nodejs_heap_size_used_bytes']);
+  return parseMetrics(await res.text(), [
+    'controller_runtime_reconcile_time_seconds',
+    'podgroup_event_loop_delay_seconds',
+    'nodejs_eventloop_lag_max_seconds',
+    'nodejs_heap_size_used_bytes',
+  ]);
 }
 
 const template = (app: string, runId: string): k8s.V1PodTemplateSpec => ({
   metadata: { labels: { app, 'scale-run': runId } },
   // Both controllers' pods go through the default scheduler: this compares controllers only.
-  spec: { schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+  spec: {
+    schedulerName: 'default-scheduler',
+    terminationGracePeriodSeconds: 0,
+    containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+  },
 });
 
-async function createWorkload(kc: k8s.KubeConfig, controller: ControllerName, namespace: string, runId: string, groups: number, podsPerGroup: number): Promise<void> {
+async function createWorkload(
+  kc: k8s.KubeConfig,
+  controller: ControllerName,
+  namespace: string,
+  runId: string,
+  groups: number,
+  podsPerGroup: number,
+): Promise<void> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   let next = 0;
@@ -307,7 +329,13 @@ async function createWorkload(kc: k8s.KubeConfig, controller: ControllerName, na
         if (controller === 'kcm') {
           await apps.createNamespacedDeployment({ namespace, body: { metadata: { name }, spec } });
         } else {
-          await custom.createNamespacedCustomObject({ group: 'podgroup.dev', version: 'v1alpha1', namespace, plural: 'podgroups', body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name }, spec } });
+          await custom.createNamespacedCustomObject({
+            group: 'podgroup.dev',
+            version: 'v1alpha1',
+            namespace,
+            plural: 'podgroups',
+            body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name }, spec },
+          });
         }
       }
     }),
@@ -334,10 +362,14 @@ interface RunResult {
 
 async function freshNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
   await core.createNamespace({ body: { metadata: { name } } });
-  await waitFor('default ServiceAccount', async () => {
-    await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-    return true;
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'default ServiceAccount',
+    async () => {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return true;
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 /** Stops pods being recreated (the controller is already stopped), force-deletes them, then the namespace. */
@@ -346,23 +378,33 @@ async function dropNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   await apps.deleteCollectionNamespacedDeployment({ namespace: name }).catch(() => undefined);
-  await custom.deleteCollectionNamespacedCustomObject({ group: 'podgroup.dev', version: 'v1alpha1', namespace: name, plural: 'podgroups' }).catch(() => undefined);
+  await custom
+    .deleteCollectionNamespacedCustomObject({ group: 'podgroup.dev', version: 'v1alpha1', namespace: name, plural: 'podgroups' })
+    .catch(() => undefined);
   await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(() => undefined);
   await core.deleteNamespace({ name }).catch(() => undefined);
-  await waitFor(`namespace ${name} deleted`, async () => {
-    try {
-      await core.readNamespace({ name });
-      return false;
-    } catch {
-      return true;
-    }
-  }, { timeoutMs: 1_800_000, intervalMs: 500 });
+  await waitFor(
+    `namespace ${name} deleted`,
+    async () => {
+      try {
+        await core.readNamespace({ name });
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    { timeoutMs: 1_800_000, intervalMs: 500 },
+  );
 }
 
 /** Starts a CPU profile of the API server for `seconds` (pprof); resolves to the profile's file. */
 function profileApiServer(state: ClusterState, seconds: number, file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', ['--kubeconfig', state.kubeconfig, '--request-timeout', `${seconds + 60}s`, 'get', '--raw', `/debug/pprof/profile?seconds=${seconds}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      'kubectl',
+      ['--kubeconfig', state.kubeconfig, '--request-timeout', `${seconds + 60}s`, 'get', '--raw', `/debug/pprof/profile?seconds=${seconds}`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     child.stdout.pipe(createWriteStream(file));
     child.on('exit', (code) => (code === 0 ? resolve(file) : reject(new Error(`pprof of kube-apiserver exited ${code}`))));
   });
@@ -392,7 +434,10 @@ function cpuProfileTop(dir: string): string {
   };
   const self = new Map<string, number>();
   for (const node of profile.nodes) {
-    const where = node.callFrame.url === '' ? '' : ` ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${node.callFrame.lineNumber + 1}`;
+    const where =
+      node.callFrame.url === ''
+        ? ''
+        : ` ${node.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'dist/')}:${node.callFrame.lineNumber + 1}`;
     const key = `${node.callFrame.functionName || '(anonymous)'}${where}`;
     self.set(key, (self.get(key) ?? 0) + (node.hitCount ?? 0));
   }
@@ -410,7 +455,13 @@ function cpuProfileTop(dir: string): string {
   ].join('\n');
 }
 
-async function runOnce(state: ClusterState, controller: ControllerName, scenario: { name: string; groups: number; podsPerGroup: number }, label: string, profile: boolean): Promise<RunResult> {
+async function runOnce(
+  state: ClusterState,
+  controller: ControllerName,
+  scenario: { name: string; groups: number; podsPerGroup: number },
+  label: string,
+  profile: boolean,
+): Promise<RunResult> {
   const kc = loadKubeConfig(state);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const runId = `${scenario.name}-${Date.now().toString(36)}`;
@@ -419,7 +470,13 @@ async function runOnce(state: ClusterState, controller: ControllerName, scenario
   await freshNamespace(core, namespace);
   const proc = await startController(state, controller, label);
   const pid = (name: string): number => state.components.find((c) => c.name === name)?.pid ?? 0;
-  const pids: Record<string, number> = { controller: proc.pid, 'kube-apiserver': pid('kube-apiserver'), etcd: pid('etcd'), 'kube-scheduler': pid('kube-scheduler'), kwok: pid('kwok') };
+  const pids: Record<string, number> = {
+    controller: proc.pid,
+    'kube-apiserver': pid('kube-apiserver'),
+    etcd: pid('etcd'),
+    'kube-scheduler': pid('kube-scheduler'),
+    kwok: pid('kwok'),
+  };
   const cpu = (): Record<string, number> => Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, cpuSeconds(p)]));
   const counter = new ReadyPodCounter(kc, namespace);
   await counter.start();
@@ -430,7 +487,9 @@ async function runOnce(state: ClusterState, controller: ControllerName, scenario
   const profileDir = join(state.stateDir, 'profiles');
   mkdirSync(profileDir, { recursive: true });
   const expectedS = 15 + pods / EST_PODS_PER_S;
-  const apiProfile = profile ? profileApiServer(state, Math.max(10, Math.min(60, Math.floor(expectedS * 0.6))), join(profileDir, `${label}-apiserver.pb.gz`)) : undefined;
+  const apiProfile = profile
+    ? profileApiServer(state, Math.max(10, Math.min(60, Math.floor(expectedS * 0.6))), join(profileDir, `${label}-apiserver.pb.gz`))
+    : undefined;
   const started = performance.now();
   const creating = createWorkload(kc, controller, namespace, runId, scenario.groups, scenario.podsPerGroup);
   const progress = setInterval(() => log(`  ${label}: ${counter.count}/${pods} pods ready, ${((performance.now() - started) / 1000).toFixed(0)} s`), 10_000);
@@ -446,7 +505,9 @@ async function runOnce(state: ClusterState, controller: ControllerName, scenario
   const managerAfter = await managerMetrics(proc);
   const requests = requestDelta(requestsBefore, apiserverMetrics(state));
   const rssAfter = residentMiB(proc.pid);
-  log(`  ${label}: converged in ${convergeS.toFixed(1)} s; controller CPU ${(cpuAfter.controller! - cpuBefore.controller!).toFixed(1)} s, peak RSS ${rssAfter.peak} MiB`);
+  log(
+    `  ${label}: converged in ${convergeS.toFixed(1)} s; controller CPU ${(cpuAfter.controller! - cpuBefore.controller!).toFixed(1)} s, peak RSS ${rssAfter.peak} MiB`,
+  );
   const result: RunResult = {
     controller,
     namespace,
@@ -476,7 +537,9 @@ async function runOnce(state: ClusterState, controller: ControllerName, scenario
     if (pods <= 20_000) {
       result.live_heap_mib = Math.round((await liveHeapBytes(restarted.pid, restarted.manager!.probesPort, restarted.diagnosticDir!)) / 1024 / 1024);
     }
-    log(`  ${label}: restart synced in ${result.restart_sync_s} s, RSS ${result.controller_rss_mib.after_restart_sync} MiB, live heap ${result.live_heap_mib ?? 'n/a'} MiB`);
+    log(
+      `  ${label}: restart synced in ${result.restart_sync_s} s, RSS ${result.controller_rss_mib.after_restart_sync} MiB, live heap ${result.live_heap_mib ?? 'n/a'} MiB`,
+    );
     await stopController(state, controller, restarted);
     rmSync(restarted.diagnosticDir!, { recursive: true, force: true });
     rmSync(proc.diagnosticDir!, { recursive: true, force: true });
@@ -534,7 +597,10 @@ function gitCommit(): string {
 }
 
 const stateDir = join(REPO_ROOT, '.cluster-bench-scale');
-const scenarios = [{ name: 'many', groups: opts.groups, podsPerGroup: opts.podsPerGroup }, ...(opts.bigGroup > 0 ? [{ name: 'big', groups: 1, podsPerGroup: opts.bigGroup }] : [])];
+const scenarios = [
+  { name: 'many', groups: opts.groups, podsPerGroup: opts.podsPerGroup },
+  ...(opts.bigGroup > 0 ? [{ name: 'big', groups: 1, podsPerGroup: opts.bigGroup }] : []),
+];
 const estimate = estimateSeconds();
 log(
   `tier ${opts.tier}: ${opts.nodes} nodes; ${scenarios.map((s) => `${s.groups} x ${s.podsPerGroup} pods`).join(', then ')}; ` +
@@ -569,7 +635,9 @@ try {
     for (const scenario of scenarios) {
       const label = `${scenario.name}-${controller}-${rep}`;
       const elapsed = (performance.now() - benchStarted) / 1000;
-      log(`run ${i + 1}/${plan.length} (${label}): ${scenario.groups} ${controller === 'kcm' ? 'Deployments' : 'PodGroups'} x ${scenario.podsPerGroup} pods; ${Math.round(elapsed / 60)} of ~${Math.ceil(estimate / 60)} min elapsed`);
+      log(
+        `run ${i + 1}/${plan.length} (${label}): ${scenario.groups} ${controller === 'kcm' ? 'Deployments' : 'PodGroups'} x ${scenario.podsPerGroup} pods; ${Math.round(elapsed / 60)} of ~${Math.ceil(estimate / 60)} min elapsed`,
+      );
       const profile = opts.profile && !profiled.has(controller) && scenario === scenarios[0];
       const result = await runOnce(state, controller, scenario, label, profile);
       if (profile) {
@@ -584,7 +652,13 @@ try {
     }
   }
   const versions = { kubernetes: KUBE_VERSION, binaries: basename(state?.binDir ?? ''), node: process.version, podgroup_controller: gitCommit() };
-  const machine = { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), kernel: release(), load_average_1m_at_end: loadavg()[0] };
+  const machine = {
+    cpus: cpus().length,
+    cpu_model: cpus()[0]?.model,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    load_average_1m_at_end: loadavg()[0],
+  };
   const results = {
     command: `npm run bench:scale -- ${process.argv.slice(2).join(' ')}`.trim(),
     started: startedAt,

@@ -25,11 +25,16 @@ export interface ThroughputRow extends Record<string, string | number> {
   'load (1/5/15 min)': string;
 }
 
-const uptime = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const uptime = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 /** A kube-scheduler serving `schedulerName` with our profile, with or without the extender. */
 async function startScheduler(state: ClusterState, schedulerName: string, withExtender: boolean): Promise<string> {
-  const config = parseYaml(localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, state.extenderClientTls, { schedulerName })) as { extenders?: unknown[] };
+  const config = parseYaml(localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, state.extenderClientTls, { schedulerName })) as {
+    extenders?: unknown[];
+  };
   if (!withExtender) {
     delete config.extenders;
   }
@@ -44,13 +49,22 @@ async function startScheduler(state: ClusterState, schedulerName: string, withEx
     ports: [port],
     log: join(state.stateDir, 'logs', `${name}.log`),
     health: { url: `https://127.0.0.1:${port}/healthz`, tls: 'insecure' },
-    args: [`--config=${file}`, `--authentication-kubeconfig=${state.kubeconfig}`, `--authorization-kubeconfig=${state.kubeconfig}`, '--bind-address=127.0.0.1', `--secure-port=${port}`],
+    args: [
+      `--config=${file}`,
+      `--authentication-kubeconfig=${state.kubeconfig}`,
+      `--authorization-kubeconfig=${state.kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+    ],
   });
   return name;
 }
 
 /** One run: a PodGroup of `pods` members held under `schedulerName` until its scheduler starts. */
-export async function measureThroughput(state: ClusterState, options: { namespace: string; schedulerName: string; withExtender: boolean; pods: number; nodes: number }): Promise<ThroughputRow> {
+export async function measureThroughput(
+  state: ClusterState,
+  options: { namespace: string; schedulerName: string; withExtender: boolean; pods: number; nodes: number },
+): Promise<ThroughputRow> {
   const kc = loadKubeConfig(state);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -94,27 +108,37 @@ export async function measureThroughput(state: ClusterState, options: { namespac
   const done = new Promise<void>((resolve, reject) => {
     const open = (): void => {
       watch
-        .watch(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: selector }, (_phase, pod: k8s.V1Pod) => {
-          const uid = pod.metadata?.uid ?? '';
-          if (pod.spec?.nodeName && !seen.has(uid)) {
-            seen.add(uid);
-            boundAt.push(performance.now());
-            if (seen.size >= pods) {
-              resolve();
+        .watch(
+          `/api/v1/namespaces/${namespace}/pods`,
+          { labelSelector: selector },
+          (_phase, pod: k8s.V1Pod) => {
+            const uid = pod.metadata?.uid ?? '';
+            if (pod.spec?.nodeName && !seen.has(uid)) {
+              seen.add(uid);
+              boundAt.push(performance.now());
+              if (seen.size >= pods) {
+                resolve();
+              }
             }
-          }
-        }, () => {
-          if (!finished && seen.size < pods) {
-            open();
-          }
-        })
+          },
+          () => {
+            if (!finished && seen.size < pods) {
+              open();
+            }
+          },
+        )
         .then((controller) => (current = controller), reject);
     };
     open();
   });
   let deadline: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([done, new Promise((_, reject) => (deadline = setTimeout(() => reject(new Error(`${name}: not all ${pods} pods bound within 15 min (${seen.size} bound)`)), 900_000)))]);
+    await Promise.race([
+      done,
+      new Promise(
+        (_, reject) => (deadline = setTimeout(() => reject(new Error(`${name}: not all ${pods} pods bound within 15 min (${seen.size} bound)`)), 900_000)),
+      ),
+    ]);
   } finally {
     finished = true;
     current?.abort();
@@ -124,7 +148,10 @@ export async function measureThroughput(state: ClusterState, options: { namespac
   boundAt.sort((a, b) => a - b);
   const span = ((boundAt.at(-1) ?? 0) - (boundAt[0] ?? 0)) / 1000;
   // Inter-bind gaps, to show whether the rate was steady.
-  const gaps = boundAt.slice(1).map((t, i) => t - (boundAt[i] ?? t)).sort((a, b) => a - b);
+  const gaps = boundAt
+    .slice(1)
+    .map((t, i) => t - (boundAt[i] ?? t))
+    .sort((a, b) => a - b);
   return {
     scheduler: options.withExtender ? 'podgroup-scheduler with the extender' : 'same profile without the extender',
     pods,

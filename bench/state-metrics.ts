@@ -14,7 +14,13 @@ const { PODGROUPS } = commandLineOrExit('bench:state-metrics', 'usage: npm run b
   return { PODGROUPS: integerFlag('podgroups', parsed.values.podgroups, { min: 1 }) };
 });
 
-const condition = (type: string, status: 'True' | 'False', reason: string): NonNullable<NonNullable<PodGroup['status']>['conditions']>[number] => ({ type, status, reason, lastTransitionTime: '2026-01-01T00:00:00Z', message: '' });
+const condition = (type: string, status: 'True' | 'False', reason: string): NonNullable<NonNullable<PodGroup['status']>['conditions']>[number] => ({
+  type,
+  status,
+  reason,
+  lastTransitionTime: '2026-01-01T00:00:00Z',
+  message: '',
+});
 const podGroup = (i: number, generation: number): PodGroup => ({
   apiVersion: 'podgroup.dev/v1alpha1',
   kind: 'PodGroup',
@@ -27,7 +33,11 @@ const podGroup = (i: number, generation: number): PodGroup => ({
     availableReplicas: 10,
     updatedReplicas: 10,
     unavailableReplicas: 0,
-    conditions: [condition('Available', 'True', 'MinimumReplicasAvailable'), condition('Progressing', 'True', 'NewRevisionAvailable'), condition('GangScheduled', 'True', 'MinAvailableScheduled')],
+    conditions: [
+      condition('Available', 'True', 'MinimumReplicasAvailable'),
+      condition('Progressing', 'True', 'NewRevisionAvailable'),
+      condition('GangScheduled', 'True', 'MinAvailableScheduled'),
+    ],
   },
 });
 
@@ -62,7 +72,13 @@ async function timedScrape(): Promise<{ ms: number; maxBlockMs: number; bytes: n
 
 const rows: Array<Record<string, string | number>> = [];
 const record = (what: string, r: { ms: number; maxBlockMs: number; bytes: number }): void => {
-  rows.push({ scrape: what, podgroups: PODGROUPS, 'ms': r.ms, 'longest event-loop block ms': r.maxBlockMs, 'body MiB': Math.round((r.bytes / 2 ** 20) * 10) / 10 });
+  rows.push({
+    scrape: what,
+    podgroups: PODGROUPS,
+    ms: r.ms,
+    'longest event-loop block ms': r.maxBlockMs,
+    'body MiB': Math.round((r.bytes / 2 ** 20) * 10) / 10,
+  });
 };
 record('cold (first after start)', await timedScrape());
 const warm: number[] = [];

@@ -51,7 +51,10 @@ const RATE = 100;
 const CONCURRENCY = 50;
 const stateDir = join(REPO_ROOT, '.cluster-bench-webhook');
 const log = (l: string): void => console.error(`[bench] ${l}`);
-const uptime = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const uptime = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 const { state } = await up({ stateDir, nodes: Math.max(3, Math.ceil((ROLLOUT * 1.3) / 100)), log: (l) => console.error(`[cluster] ${l}`) });
 await installCrds(state);
@@ -60,7 +63,14 @@ const core = kc.makeApiClient(k8s.CoreV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
 const stamp = Date.now().toString(36);
-const ns = { system: `bench-system-${stamp}`, off: `bench-off-${stamp}`, on: `bench-on-${stamp}`, groups: `bench-groups-${stamp}`, rollout: `bench-rollout-${stamp}`, relist: `bench-relist-${stamp}` };
+const ns = {
+  system: `bench-system-${stamp}`,
+  off: `bench-off-${stamp}`,
+  on: `bench-on-${stamp}`,
+  groups: `bench-groups-${stamp}`,
+  rollout: `bench-rollout-${stamp}`,
+  relist: `bench-relist-${stamp}`,
+};
 const lagDir = join(stateDir, 'loop-lag');
 rmSync(lagDir, { recursive: true, force: true });
 mkdirSync(lagDir, { recursive: true });
@@ -70,20 +80,25 @@ const lagFile = join(lagDir, 'manager.jsonl');
 async function fill(what: string, count: number, make: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < count) {
-      const i = next;
-      next += 1;
-      await make(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) {
+        const i = next;
+        next += 1;
+        await make(i);
+      }
+    }),
+  );
   log(`created ${count} ${what} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
 const parked = (namespace: string, generateName: string): Promise<unknown> =>
   core.createNamespacedPod({
     namespace,
-    body: { metadata: { generateName }, spec: { nodeName: 'bench-nowhere', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+    body: {
+      metadata: { generateName },
+      spec: { nodeName: 'bench-nowhere', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+    },
   });
 
 const podGroup = (name: string, replicas: number, image = 'registry.example/app:1'): PodGroup => ({
@@ -152,7 +167,14 @@ const ms = (v: number): string => v.toFixed(1);
 
 function recordLag(phase: string, from: number, to: number, load: string): void {
   const lag = lagBetween(from, to);
-  lagRows.push({ phase, samples: lag.length, 'lag p50 ms': ms(percentile(lag, 50)), 'lag p99 ms': ms(percentile(lag, 99)), 'lag max ms': ms(lag.at(-1) ?? Number.NaN), 'load (1/5/15 min)': load });
+  lagRows.push({
+    phase,
+    samples: lag.length,
+    'lag p50 ms': ms(percentile(lag, 50)),
+    'lag p99 ms': ms(percentile(lag, 99)),
+    'lag max ms': ms(lag.at(-1) ?? Number.NaN),
+    'load (1/5/15 min)': load,
+  });
 }
 
 async function measureAdmission(phase: string): Promise<void> {
@@ -176,39 +198,61 @@ async function measureAdmission(phase: string): Promise<void> {
 let managerPid: number | undefined;
 const config = `podgroup-bench-${stamp}`;
 try {
-  for (const [name, labels] of [[ns.system, {}], [ns.off, {}], [ns.on, { 'sidecars.podgroup.dev/injection': 'enabled' }], [ns.groups, {}], [ns.rollout, {}], [ns.relist, {}]] as const) {
+  for (const [name, labels] of [
+    [ns.system, {}],
+    [ns.off, {}],
+    [ns.on, { 'sidecars.podgroup.dev/injection': 'enabled' }],
+    [ns.groups, {}],
+    [ns.rollout, {}],
+    [ns.relist, {}],
+  ] as const) {
     await core.createNamespace({ body: { metadata: { name, labels } } });
   }
   await fill('parked pods (relisted later)', RELIST_PODS, () => parked(ns.relist, 'r-'));
-  await fill('PodGroups (scraped gauges)', PODGROUPS, (i) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.groups, plural: PLURAL, body: podGroup(`g-${i}`, 0) }));
+  await fill('PodGroups (scraped gauges)', PODGROUPS, (i) =>
+    custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.groups, plural: PLURAL, body: podGroup(`g-${i}`, 0) }),
+  );
 
   const port = await freePort();
   const metricsPort = await freePort();
   await admission.createMutatingWebhookConfiguration({ body: localWebhookConfiguration(port, { name: config, ownNamespace: ns.system }) });
   process.env.PODGROUP_BENCH_LOOP_LAG_FILE = lagFile;
-  const manager = await startCompiledManager(state, [
-    `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-    '--metrics-secure=false',
-    `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
-    `--extender-secret-namespace=${state.extenderSecretNamespace}`,
-    `--webhook-bind-address=127.0.0.1:${port}`,
-    '--webhook-cert-ips=127.0.0.1',
-    `--webhook-namespace=${ns.system}`,
-    `--webhook-config-name=${config}`,
-    '--log-level=warn',
-  ], {
-    logName: 'bench-webhook-manager',
-    nodeArgs: ['--import', join(REPO_ROOT, 'bench', 'support', 'loop-lag-probe.mjs'), ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : [])],
-    timeoutMs: 600_000,
-  });
+  const manager = await startCompiledManager(
+    state,
+    [
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      '--metrics-secure=false',
+      `--extender-bind-address=127.0.0.1:${state.extenderPort}`,
+      `--extender-secret-namespace=${state.extenderSecretNamespace}`,
+      `--webhook-bind-address=127.0.0.1:${port}`,
+      '--webhook-cert-ips=127.0.0.1',
+      `--webhook-namespace=${ns.system}`,
+      `--webhook-config-name=${config}`,
+      '--log-level=warn',
+    ],
+    {
+      logName: 'bench-webhook-manager',
+      nodeArgs: [
+        '--import',
+        join(REPO_ROOT, 'bench', 'support', 'loop-lag-probe.mjs'),
+        ...(values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(stateDir, 'profiles')}`] : []),
+      ],
+      timeoutMs: 600_000,
+    },
+  );
   managerPid = manager.pid;
   log(`manager ready after ${(manager.readyAfterMs / 1000).toFixed(1)} s (${RELIST_PODS} parked pods, ${PODGROUPS} PodGroups)`);
-  await waitFor('caBundle', async () => {
-    const c = await admission.readMutatingWebhookConfiguration({ name: config });
-    return (c.webhooks?.[0]?.clientConfig.caBundle ?? '') !== '';
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'caBundle',
+    async () => {
+      const c = await admission.readMutatingWebhookConfiguration({ name: config });
+      return (c.webhooks?.[0]?.clientConfig.caBundle ?? '') !== '';
+    },
+    { timeoutMs: 60_000 },
+  );
   await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, body: podGroup('rollout', ROLLOUT) });
-  const ready = async (): Promise<PodGroup> => (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, name: 'rollout' })) as PodGroup;
+  const ready = async (): Promise<PodGroup> =>
+    (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, name: 'rollout' })) as PodGroup;
   const rolledOut = async (): Promise<boolean> => {
     const pg = await ready();
     const s = pg.status ?? {};
@@ -226,7 +270,14 @@ try {
   // Busy: a rollout and back-to-back scrapes.
   from = Date.now();
   load = uptime();
-  await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, name: 'rollout', body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example/app:2' }] });
+  await custom.patchNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace: ns.rollout,
+    plural: PLURAL,
+    name: 'rollout',
+    body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'registry.example/app:2' }],
+  });
   let scraping = true;
   const scrapeMs: number[] = [];
   const scrapeFailures: string[] = [];
@@ -252,7 +303,9 @@ try {
   await scrapes;
   recordLag('busy (rollout + scrapes)', from, Date.now(), load);
   scrapeMs.sort((a, b) => a - b);
-  log(`rollout of ${ROLLOUT} pods took ${rolloutSeconds.toFixed(1)} s; ${scrapeMs.length} scrapes, p50 ${ms(percentile(scrapeMs, 50))} ms, max ${ms(scrapeMs.at(-1) ?? 0)} ms`);
+  log(
+    `rollout of ${ROLLOUT} pods took ${rolloutSeconds.toFixed(1)} s; ${scrapeMs.length} scrapes, p50 ${ms(percentile(scrapeMs, 50))} ms, max ${ms(scrapeMs.at(-1) ?? 0)} ms`,
+  );
 
   // Relist: restart the API server; the informers relist while creates (with the webhook) go on.
   load = uptime();
@@ -263,7 +316,12 @@ try {
   // The relist may outlast the creates: the lag window runs 10 s past them.
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   recordLag('relist (API server restart)', from, Date.now(), load);
-  rows.push({ phase: 'relist (API server restart), with webhook only', 'with p50 ms': ms(percentile(relistLatencies, 50)), 'with p99 ms': ms(percentile(relistLatencies, 99)), 'load (1/5/15 min)': load });
+  rows.push({
+    phase: 'relist (API server restart), with webhook only',
+    'with p50 ms': ms(percentile(relistLatencies, 50)),
+    'with p99 ms': ms(percentile(relistLatencies, 99)),
+    'load (1/5/15 min)': load,
+  });
 
   console.table(rows);
   console.table(lagRows);

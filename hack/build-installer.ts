@@ -35,7 +35,11 @@ export function checkCidr(cidr: string): string {
   const m = /^([0-9.]+|[0-9a-fA-F:]+)\/(\d{1,3})$/.exec(cidr);
   const bits = Number(m?.[2]);
   const v4 = m?.[1]?.includes('.') === true;
-  if (m === null || (v4 && (bits > 32 || !(m[1] ?? '').split('.').every((o, _i, all) => all.length === 4 && /^\d{1,3}$/.test(o) && Number(o) <= 255))) || (!v4 && bits > 128)) {
+  if (
+    m === null ||
+    (v4 && (bits > 32 || !(m[1] ?? '').split('.').every((o, _i, all) => all.length === 4 && /^\d{1,3}$/.test(o) && Number(o) <= 255))) ||
+    (!v4 && bits > 128)
+  ) {
     throw new UsageError(`--control-plane-cidr: ${JSON.stringify(cidr)} is not a CIDR (e.g. 10.0.0.0/24)`);
   }
   return cidr;
@@ -55,7 +59,14 @@ export function renderInstaller(image: string, controlPlaneCidr: string): string
         kind: 'Kustomization',
         resources: [relative(overlay, join(root, 'config', 'default'))],
         images: [{ name: MANAGER_IMAGE, ...parseImage(image) }],
-        configMapGenerator: [{ name: 'podgroup-network-policy-params', namespace: 'podgroup-system', behavior: 'merge', literals: [`control-plane-cidr=${checkCidr(controlPlaneCidr)}`] }],
+        configMapGenerator: [
+          {
+            name: 'podgroup-network-policy-params',
+            namespace: 'podgroup-system',
+            behavior: 'merge',
+            literals: [`control-plane-cidr=${checkCidr(controlPlaneCidr)}`],
+          },
+        ],
         components: [relative(overlay, join(root, 'config', 'network-policy', 'parameters'))],
       }),
     );
@@ -70,7 +81,10 @@ export function renderInstaller(image: string, controlPlaneCidr: string): string
 }
 
 function main(argv: string[]): void {
-  const { values } = parseCommandLine({ args: argv, options: { image: { type: 'string' }, 'control-plane-cidr': { type: 'string' }, output: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandLine({
+    args: argv,
+    options: { image: { type: 'string' }, 'control-plane-cidr': { type: 'string' }, output: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help === true) {
     process.stdout.write(usage);
     return;
@@ -80,7 +94,9 @@ function main(argv: string[]): void {
   }
   const cidr = values['control-plane-cidr'];
   if (cidr === undefined || cidr === '') {
-    throw new UsageError('flag --control-plane-cidr is required: the NetworkPolicies let the API server reach the webhook, and the manager reach the API server, from and at that CIDR');
+    throw new UsageError(
+      'flag --control-plane-cidr is required: the NetworkPolicies let the API server reach the webhook, and the manager reach the API server, from and at that CIDR',
+    );
   }
   const output = resolve(values.output ?? join(root, 'dist', 'install.yaml'));
   mkdirSync(dirname(output), { recursive: true });

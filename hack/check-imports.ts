@@ -38,7 +38,12 @@ function imports(file: string): { relative: string[]; packages: string[] } {
 }
 
 /** Modules that decide (pure functions of their inputs): no I/O packages, no runtime I/O. */
-const PURE = [/^src\/plugin\/(kubectl-rollout|why|describe)\.ts$/, /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|kstatus|expectations|state-metrics)\.ts$/, /^src\/injection\/(mutate|recipes|config)\.ts$/, /^src\/scheduling\/(gang|scoring|binding)\.ts$/];
+const PURE = [
+  /^src\/plugin\/(kubectl-rollout|why|describe)\.ts$/,
+  /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|kstatus|expectations|state-metrics)\.ts$/,
+  /^src\/injection\/(mutate|recipes|config)\.ts$/,
+  /^src\/scheduling\/(gang|scoring|binding)\.ts$/,
+];
 const IO_PACKAGES = new Set(['node:http', 'node:https', 'node:net', 'node:fs', 'node:child_process', 'winston', 'prom-client']);
 
 const problems: string[] = [];

@@ -61,7 +61,9 @@ async function registerLocalWebhook(state: ClusterState, port: number): Promise<
   const config = localWebhookConfiguration(port);
   await admission.deleteMutatingWebhookConfiguration({ name: config.metadata?.name ?? '' }).catch(() => undefined);
   await admission.createMutatingWebhookConfiguration({ body: config });
-  console.log(`  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`);
+  console.log(
+    `  registered MutatingWebhookConfiguration ${config.metadata?.name} → https://127.0.0.1:${port}/mutate-v1-pod (caBundle filled in by the manager)`,
+  );
 }
 
 /** Starts real-node-0 when the host allows it; otherwise says why and returns undefined. */
@@ -105,10 +107,14 @@ async function main(): Promise<void> {
   step(2, 'Install the PodGroup CRD and the webhook configuration, start the manager (controller + extender + webhook)');
   kubectl(state, ['apply', '--server-side', '-k', 'crds/']);
   const crds = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
-  await waitFor('the PodGroup CRD to be Established', async () => {
-    const crd = await crds.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
-    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'the PodGroup CRD to be Established',
+    async () => {
+      const crd = await crds.readCustomResourceDefinition({ name: `${PLURAL}.${GROUP}` });
+      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+    },
+    { timeoutMs: 60_000 },
+  );
   console.log('  building the manager (npm run build)');
   if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' }).status !== 0) {
     throw new ClusterError('npm run build failed');
@@ -156,20 +162,34 @@ async function main(): Promise<void> {
   const get = async (): Promise<PodGroup> =>
     (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'site' })) as PodGroup;
   const converged = async (what: string): Promise<void> =>
-    waitFor(what, async () => {
-      const pg = await get();
-      const want = pg.spec.replicas ?? 1;
-      const s = pg.status;
-      const list = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=site' })).items;
-      return s?.observedGeneration === pg.metadata?.generation && s?.updatedReplicas === want && s?.availableReplicas === want && list.length === want;
-    }, { timeoutMs: 120_000, intervalMs: 250 });
+    waitFor(
+      what,
+      async () => {
+        const pg = await get();
+        const want = pg.spec.replicas ?? 1;
+        const s = pg.status;
+        const list = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=site' })).items;
+        return s?.observedGeneration === pg.metadata?.generation && s?.updatedReplicas === want && s?.availableReplicas === want && list.length === want;
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
 
   const pods = async (): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=site' })).items;
   const showPods = (): void => {
-    kubectl(state, ['get', 'pods', '-l', 'app=site', '-o', 'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image']);
+    kubectl(state, [
+      'get',
+      'pods',
+      '-l',
+      'app=site',
+      '-o',
+      'custom-columns=NAME:.metadata.name,STATUS:.status.phase,NODE:.spec.nodeName,SCHEDULER:.spec.schedulerName,SIDECARS:.spec.initContainers[*].name,IMAGE:.spec.containers[0].image',
+    ]);
   };
 
-  step(3, `Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them${node === undefined ? '' : ` on ${REAL_NODE_NAME}`}`);
+  step(
+    3,
+    `Apply a PodGroup with both sidecars: the controller creates pods, the webhook injects git-sync and a log collector, the podgroup-scheduler (our extender) places them${node === undefined ? '' : ` on ${REAL_NODE_NAME}`}`,
+  );
   kubectl(state, ['apply', '-f', node === undefined ? 'config/samples/podgroup-sidecars.yaml' : realNodeSample(state, node)]);
   await converged('2 pods running');
   kubectl(state, ['get', 'podgroup', 'site']);
@@ -183,10 +203,14 @@ async function main(): Promise<void> {
   step(4, 'Self-healing: delete a pod and a new one (with a new name) replaces it');
   const victim = first?.metadata?.name ?? '';
   kubectl(state, ['delete', 'pod', victim, '--wait=false']);
-  await waitFor('a replacement', async () => {
-    const now = await pods();
-    return !now.some((p) => p.metadata?.name === victim) && now.length === 2;
-  }, { timeoutMs: 60_000 });
+  await waitFor(
+    'a replacement',
+    async () => {
+      const now = await pods();
+      return !now.some((p) => p.metadata?.name === victim) && now.length === 2;
+    },
+    { timeoutMs: 60_000 },
+  );
   await converged('2 pods again');
   showPods();
 
@@ -210,8 +234,12 @@ async function main(): Promise<void> {
   export PATH="$PWD/${relative(REPO_ROOT, join(state.stateDir, 'bin'))}:$PATH"    # kubectl-podgroup, the kubectl plugin
   kubectl get podgroups,pods -o wide
   kubectl podgroup rollout history site                   # the kubectl plugin: rollout status|history|undo|pause|resume|restart, why
-  kubectl explain podgroup.spec.strategy${node === undefined ? '' : `
-  kubectl logs -l app=site -c log-collector               # the app's access log, as JSON lines`}
+  kubectl explain podgroup.spec.strategy${
+    node === undefined
+      ? ''
+      : `
+  kubectl logs -l app=site -c log-collector               # the app's access log, as JSON lines`
+  }
   kubectl podgroup rollout undo site --to-revision 1      # server-side rollback (the ${GROUP}/rollback-to annotation)
   kubectl apply -f config/samples/podgroup-gang.yaml      # a gang of 5, placed only when all 5 fit
   kubectl describe podgroup train                         # its GangScheduled condition
@@ -226,7 +254,13 @@ async function realStories(state: ClusterState, node: RealNodeState, pod: k8s.V1
   const current = (await pods()).find((p) => p.metadata?.name === name) ?? pod;
   const ip = current.status?.podIP ?? '';
   step(3.1, `Native sidecar ordering, from ${name}'s container statuses: git-sync started (its first sync done) before the app`);
-  kubectl(state, ['get', 'pod', name, '-o', 'jsonpath={range .status.initContainerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}{range .status.containerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}']);
+  kubectl(state, [
+    'get',
+    'pod',
+    name,
+    '-o',
+    'jsonpath={range .status.initContainerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}{range .status.containerStatuses[*]}{.name}{"\\tstarted="}{.started}{"\\tsince "}{.state.running.startedAt}{"\\n"}{end}',
+  ]);
 
   step(3.2, 'The web page, served by nginx from the git-synced checkout (read-only volume), at the pod IP');
   shell(state, `curl -s http://${ip}/`);

@@ -15,7 +15,11 @@ let binDir: string | undefined;
 
 /** Builds what is missing (about 40 s cold, nothing when cached) and returns the bin dir. */
 export function gitopsToolsDir(): string {
-  binDir ??= execFileSync(join(REPO_ROOT, 'hack', 'build-gitops-tools.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim();
+  binDir ??= execFileSync(join(REPO_ROOT, 'hack', 'build-gitops-tools.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  }).trim();
   return binDir;
 }
 

@@ -84,7 +84,11 @@ const FLAGS: Record<string, FlagSpec> = {
     default: true,
     help: 'Serve /metrics over HTTPS to callers whose bearer token passes a TokenReview and a SubjectAccessReview for get /metrics; --metrics-secure=false serves plain HTTP to anyone (local use only).',
   },
-  'metrics-cert-dir': { type: 'string', default: '', help: 'Directory with tls.crt and tls.key for /metrics (e.g. from cert-manager). Default: a self-signed certificate made at start.' },
+  'metrics-cert-dir': {
+    type: 'string',
+    default: '',
+    help: 'Directory with tls.crt and tls.key for /metrics (e.g. from cert-manager). Default: a self-signed certificate made at start.',
+  },
   'health-probe-bind-address': { type: 'string', default: ':8081', help: 'Address of /healthz and /readyz; "0" disables them.' },
   'leader-elect': { type: 'boolean', default: false, help: 'Run controllers only while holding the Lease (for more than one replica).' },
   'leader-election-namespace': { type: 'string', default: '', help: 'Namespace of the Lease. Default: the pod namespace, else kube-system.' },
@@ -94,41 +98,85 @@ const FLAGS: Record<string, FlagSpec> = {
   'leader-elect-retry-period': { type: 'string', default: '2s', help: 'How often candidates try to acquire or renew.' },
   'kube-api-qps': { type: 'string', default: '50', help: 'Client-side sustained request rate to the API server; 0 or less disables throttling.' },
   'kube-api-burst': { type: 'string', default: '100', help: 'Client-side request burst.' },
-  'kube-api-timeout': { type: 'string', default: '30s', help: 'Deadline of every API request except watches (a black-holed connection fails the request instead of hanging it).' },
+  'kube-api-timeout': {
+    type: 'string',
+    default: '30s',
+    help: 'Deadline of every API request except watches (a black-holed connection fails the request instead of hanging it).',
+  },
   'concurrent-podgroup-syncs': { type: 'string', default: '5', help: 'PodGroups reconciled in parallel (one worker per PodGroup at a time).' },
   'pod-scheduler-name': {
     type: 'string',
     default: PODGROUP_SCHEDULER,
     help: 'schedulerName set on created pods whose template names none; "" leaves it unset (the default scheduler).',
   },
-  'extender-bind-address': { type: 'string', default: ':8888', help: 'Address of the HTTPS scheduler extender (filter, prioritize, bind; client certificates only); "0" disables it.' },
+  'extender-bind-address': {
+    type: 'string',
+    default: ':8888',
+    help: 'Address of the HTTPS scheduler extender (filter, prioritize, bind; client certificates only); "0" disables it.',
+  },
   'extender-max-body-bytes': { type: 'string', default: '4194304', help: 'Largest extender request body accepted (larger ones get 413).' },
   'extender-kube-api-qps': {
     type: 'string',
     default: '100',
-    help: 'Request rate of the extender\'s own API client (its Bindings: one per pod the scheduler places), apart from the controllers\' budget; 0 or less disables throttling.',
+    help: "Request rate of the extender's own API client (its Bindings: one per pod the scheduler places), apart from the controllers' budget; 0 or less disables throttling.",
   },
-  'extender-kube-api-burst': { type: 'string', default: '200', help: 'Request burst of the extender\'s own API client.' },
-  'extender-secret-namespace': { type: 'string', default: '', help: 'Namespace of the extender\'s CA, serving and scheduler-client Secrets. Default: $POD_NAMESPACE, else podgroup-system.' },
-  'extender-secret-name': { type: 'string', default: 'podgroup-extender-tls', help: 'Secret holding the extender\'s serving certificate.' },
-  'extender-ca-secret-name': { type: 'string', default: 'podgroup-extender-ca', help: 'Secret holding the CA (and its key) that issues the extender\'s certificates.' },
-  'extender-client-secret-name': { type: 'string', default: 'podgroup-scheduler-extender-client', help: 'Secret the manager writes the scheduler\'s client certificate into (the scheduler mounts it).' },
-  'extender-client-name': { type: 'string', default: 'podgroup-scheduler', help: 'Common name of the scheduler\'s client certificate: the only client the extender serves.' },
-  'extender-scheduler-names': { type: 'string', default: PODGROUP_SCHEDULER, help: 'schedulerNames whose pods the extender binds, comma-separated; it refuses to bind any other pod.' },
+  'extender-kube-api-burst': { type: 'string', default: '200', help: "Request burst of the extender's own API client." },
+  'extender-secret-namespace': {
+    type: 'string',
+    default: '',
+    help: "Namespace of the extender's CA, serving and scheduler-client Secrets. Default: $POD_NAMESPACE, else podgroup-system.",
+  },
+  'extender-secret-name': { type: 'string', default: 'podgroup-extender-tls', help: "Secret holding the extender's serving certificate." },
+  'extender-ca-secret-name': {
+    type: 'string',
+    default: 'podgroup-extender-ca',
+    help: "Secret holding the CA (and its key) that issues the extender's certificates.",
+  },
+  'extender-client-secret-name': {
+    type: 'string',
+    default: 'podgroup-scheduler-extender-client',
+    help: "Secret the manager writes the scheduler's client certificate into (the scheduler mounts it).",
+  },
+  'extender-client-name': {
+    type: 'string',
+    default: 'podgroup-scheduler',
+    help: "Common name of the scheduler's client certificate: the only client the extender serves.",
+  },
+  'extender-scheduler-names': {
+    type: 'string',
+    default: PODGROUP_SCHEDULER,
+    help: 'schedulerNames whose pods the extender binds, comma-separated; it refuses to bind any other pod.',
+  },
   'extender-cert-dns-names': {
     type: 'string',
     default: 'podgroup-controller-extender.podgroup-system.svc,podgroup-controller-extender.podgroup-system.svc.cluster.local',
-    help: 'DNS SANs of the extender\'s serving certificate, comma-separated.',
+    help: "DNS SANs of the extender's serving certificate, comma-separated.",
   },
-  'extender-cert-ips': { type: 'string', default: '', help: 'IP SANs of the extender\'s serving certificate.' },
-  'extender-cert-validity': { type: 'string', default: '2160h', help: 'Lifetime of the extender\'s serving certificate; renewed at 2/3 of it.' },
-  'extender-client-cert-validity': { type: 'string', default: '8760h', help: 'Lifetime of the scheduler\'s client certificate; renewed at 2/3 of it (the scheduler reads it at start: restart it within the last third).' },
+  'extender-cert-ips': { type: 'string', default: '', help: "IP SANs of the extender's serving certificate." },
+  'extender-cert-validity': { type: 'string', default: '2160h', help: "Lifetime of the extender's serving certificate; renewed at 2/3 of it." },
+  'extender-client-cert-validity': {
+    type: 'string',
+    default: '8760h',
+    help: "Lifetime of the scheduler's client certificate; renewed at 2/3 of it (the scheduler reads it at start: restart it within the last third).",
+  },
   'webhook-bind-address': { type: 'string', default: ':9443', help: 'Address of the HTTPS sidecar-injection webhook (/mutate-v1-pod); "0" disables it.' },
   'webhook-max-body-bytes': { type: 'string', default: '7340032', help: 'Largest AdmissionReview accepted (larger ones get 413).' },
-  'webhook-namespace': { type: 'string', default: '', help: 'The controller\'s namespace: holds the TLS Secret, never injected. Default: $POD_NAMESPACE, else podgroup-system.' },
+  'webhook-namespace': {
+    type: 'string',
+    default: '',
+    help: "The controller's namespace: holds the TLS Secret, never injected. Default: $POD_NAMESPACE, else podgroup-system.",
+  },
   'webhook-secret-name': { type: 'string', default: 'podgroup-webhook-tls', help: 'Secret holding the webhook serving certificate (shared by replicas).' },
-  'webhook-cert-dir': { type: 'string', default: '', help: 'Serve the webhook with tls.crt/tls.key from this directory (e.g. cert-manager\'s Secret) instead of self-managed certificates.' },
-  'webhook-ca-secret-name': { type: 'string', default: 'podgroup-webhook-ca', help: 'Secret holding the CA (and its key) that issues the webhook serving certificate.' },
+  'webhook-cert-dir': {
+    type: 'string',
+    default: '',
+    help: "Serve the webhook with tls.crt/tls.key from this directory (e.g. cert-manager's Secret) instead of self-managed certificates.",
+  },
+  'webhook-ca-secret-name': {
+    type: 'string',
+    default: 'podgroup-webhook-ca',
+    help: 'Secret holding the CA (and its key) that issues the webhook serving certificate.',
+  },
   'webhook-config-name': { type: 'string', default: 'podgroup-controller', help: 'MutatingWebhookConfiguration whose caBundle the manager keeps current.' },
   'webhook-cert-dns-names': {
     type: 'string',
@@ -141,7 +189,11 @@ const FLAGS: Record<string, FlagSpec> = {
   'ca-validity': { type: 'string', default: '87600h', help: 'Lifetime of a CA the manager creates (see README, "Security model", for rotating it).' },
   'server-max-connections': { type: 'string', default: '1024', help: 'Open connections each server (extender, webhook, metrics, probes) accepts at once.' },
   'server-request-timeout': { type: 'string', default: '10s', help: 'Time a client has to send a whole request to any server.' },
-  'server-headers-timeout': { type: 'string', default: '5s', help: 'Time a client has to send request headers (and finish a TLS handshake); idle keep-alive connections end sooner.' },
+  'server-headers-timeout': {
+    type: 'string',
+    default: '5s',
+    help: 'Time a client has to send request headers (and finish a TLS handshake); idle keep-alive connections end sooner.',
+  },
   'log-collector-image': { type: 'string', default: 'cr.fluentbit.io/fluent/fluent-bit:4.0.3', help: 'Fluent Bit image of the injected log collector.' },
   'git-sync-image': { type: 'string', default: 'registry.k8s.io/git-sync/git-sync:v4.4.2', help: 'git-sync v4 image of the injected code syncer.' },
   'drop-managed-fields': { type: 'boolean', default: true, help: 'Drop metadata.managedFields from cached objects (saves memory).' },
@@ -157,7 +209,6 @@ export function usage(): string {
   });
   return `usage: podgroup-controller [flags]\n\n${lines.join('\n')}\n  --help\n`;
 }
-
 
 /** ":8080" → all interfaces; "127.0.0.1:8080"; "0" → disabled. */
 export function parseAddress(flag: string, value: string): ListenAddress | undefined {
@@ -181,7 +232,11 @@ function parseNumber(flag: string, value: string, options: { min: number; intege
   return n;
 }
 
-const list = (value: string): string[] => value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const list = (value: string): string[] =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ManagerFlags | 'help' {
   // Booleans also take Go's --flag=true / --flag=false form (e.g. --metrics-secure=false).

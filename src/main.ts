@@ -44,7 +44,11 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
   guardUnhandledRejections(logger);
   const kc = loadKubeConfig(flags.kubeconfig);
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
-  const connectionLimits = { maxConnections: flags.serverMaxConnections, requestTimeoutMs: flags.serverRequestTimeoutMs, headersTimeoutMs: flags.serverHeadersTimeoutMs };
+  const connectionLimits = {
+    maxConnections: flags.serverMaxConnections,
+    requestTimeoutMs: flags.serverRequestTimeoutMs,
+    headersTimeoutMs: flags.serverHeadersTimeoutMs,
+  };
   const manager = new Manager({
     kubeConfig: kc,
     client: { qps: flags.kubeApiQps, burst: flags.kubeApiBurst, timeoutMs: flags.kubeApiTimeoutMs },

@@ -58,9 +58,15 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
 
   const pki = writePki(stateDir);
   const apiserver = await pickPort(options.apiserverPort, 'kube-apiserver');
-  const [etcd, etcdPeer, kcm, scheduler, kwok, podgroupScheduler, extenderPort] = (await Promise.all(
-    Array.from({ length: 7 }, () => freePort()),
-  )) as [number, number, number, number, number, number, number];
+  const [etcd, etcdPeer, kcm, scheduler, kwok, podgroupScheduler, extenderPort] = (await Promise.all(Array.from({ length: 7 }, () => freePort()))) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const apiserverUrl = `https://127.0.0.1:${apiserver}`;
   const kubeconfig = join(stateDir, 'kubeconfig');
   writeAdminKubeconfig(kubeconfig, apiserverUrl, pki);
@@ -105,10 +111,14 @@ export async function up(options: UpOptions = {}): Promise<{ state: ClusterState
       log(`  ${component.name} ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${component.pid})`);
     }
     const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
-    await waitFor('ServiceAccount default/default', async () => {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
-      return true;
-    }, { timeoutMs: 60_000 });
+    await waitFor(
+      'ServiceAccount default/default',
+      async () => {
+        await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+        return true;
+      },
+      { timeoutMs: 60_000 },
+    );
     // As config/default installs them: they bind only the manager's ServiceAccount, so a manager
     // started with that account's token (the deploy and security tests) runs inside them.
     installAdmissionPolicies(state);

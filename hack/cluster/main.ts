@@ -55,7 +55,9 @@ async function main(): Promise<void> {
           console.log(`starting the real node ${REAL_NODE_NAME}`);
         }
         const node = await addRealNode(state, (l) => console.log(l));
-        console.log(`real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,kube-proxy,coredns,git-server}.log`);
+        console.log(
+          `real node ${REAL_NODE_NAME} Ready (node IP ${node.nodeIp}, pods on ${node.subnet}, Git server ${node.gitUrl}); logs: ${state.stateDir}/logs/{kubelet,containerd,kube-proxy,coredns,git-server}.log`,
+        );
       }
       if (values.deployments && !state.components.some((c) => c.name === REFERENCE_KCM)) {
         const pid = await startReferenceKcm(state);
@@ -99,4 +101,3 @@ async function main(): Promise<void> {
 }
 
 runCommandLine('cluster', usage, main);
-

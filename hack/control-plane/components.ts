@@ -261,10 +261,7 @@ export async function startComponent(state: ClusterState, component: ComponentRe
   writeState(state);
   await waitFor(`${component.name} to become healthy`, () => isHealthy(state, component), {
     timeoutMs,
-    abort: () =>
-      isAlive(component.pid)
-        ? undefined
-        : `${component.name} exited during start-up; last lines of ${component.log}:\n${logTail(component.log)}`,
+    abort: () => (isAlive(component.pid) ? undefined : `${component.name} exited during start-up; last lines of ${component.log}:\n${logTail(component.log)}`),
   });
 }
 

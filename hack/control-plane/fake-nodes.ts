@@ -67,13 +67,20 @@ export async function addFakeNodes(state: ClusterState, specs: FakeNodeSpec[], t
     }
   }
   const names = new Set(specs.map((s) => s.name));
-  await waitFor(`${specs.length} fake node(s) to be Ready`, async () => {
-    const nodes = await core.listNode();
-    const ready = nodes.items.filter(
-      (n) => names.has(n.metadata?.name ?? '') && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-    return ready.length === names.size;
-  }, { timeoutMs, abort: () => (isAlive(findComponent(state, 'kwok').pid) ? undefined : `kwok exited; last lines:\n${logTail(findComponent(state, 'kwok').log)}`) });
+  await waitFor(
+    `${specs.length} fake node(s) to be Ready`,
+    async () => {
+      const nodes = await core.listNode();
+      const ready = nodes.items.filter(
+        (n) => names.has(n.metadata?.name ?? '') && n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      return ready.length === names.size;
+    },
+    {
+      timeoutMs,
+      abort: () => (isAlive(findComponent(state, 'kwok').pid) ? undefined : `kwok exited; last lines:\n${logTail(findComponent(state, 'kwok').log)}`),
+    },
+  );
 }
 
 export function defaultNodeSpecs(count: number, prefix = 'kwok-node'): FakeNodeSpec[] {

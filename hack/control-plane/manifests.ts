@@ -24,16 +24,24 @@ export async function installCrds(state: ClusterState): Promise<void> {
   const ext = loadKubeConfig(state).makeApiClient(k8s.ApiextensionsV1Api);
   const names = [...result.stdout.matchAll(/customresourcedefinition\.apiextensions\.k8s\.io\/(\S+)/g)].map((m) => m[1] ?? '');
   for (const name of names) {
-    await waitFor(`CRD ${name} to be Established`, async () => {
-      const crd = await ext.readCustomResourceDefinition({ name });
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    }, { timeoutMs: 60_000 });
+    await waitFor(
+      `CRD ${name} to be Established`,
+      async () => {
+        const crd = await ext.readCustomResourceDefinition({ name });
+        return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+      },
+      { timeoutMs: 60_000 },
+    );
   }
 }
 
 /** Applies config/policy: the ValidatingAdmissionPolicies that bound the manager's ServiceAccount. */
 export function installAdmissionPolicies(state: ClusterState): void {
-  const result = spawnSync('kubectl', ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'policy')], { encoding: 'utf8' });
+  const result = spawnSync(
+    'kubectl',
+    ['--kubeconfig', state.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'policy')],
+    { encoding: 'utf8' },
+  );
   if (result.status !== 0) {
     throw new ClusterError(`kubectl apply -k config/policy failed: ${result.stderr || result.error?.message}`);
   }
@@ -45,7 +53,9 @@ export function installAdmissionPolicies(state: ClusterState): void {
  * the place of podgroup-system in the namespace selectors.
  */
 export function localWebhookConfiguration(port: number, options: { name?: string; ownNamespace?: string } = {}): k8s.V1MutatingWebhookConfiguration {
-  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(readFileSync(join(REPO_ROOT, 'config', 'webhook', 'mutating_webhook_configuration.yaml'), 'utf8'));
+  const config = k8s.loadYaml<k8s.V1MutatingWebhookConfiguration>(
+    readFileSync(join(REPO_ROOT, 'config', 'webhook', 'mutating_webhook_configuration.yaml'), 'utf8'),
+  );
   if (options.name !== undefined) {
     config.metadata = { ...config.metadata, name: options.name };
   }

@@ -6,13 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { DEFAULT_STATE_DIR, stateFile } from './paths.js';
 
-export type ComponentName =
-  | 'etcd'
-  | 'kube-apiserver'
-  | 'kube-controller-manager'
-  | 'kube-scheduler'
-  | 'kwok'
-  | (string & {});
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | (string & {});
 
 /** Everything needed to (re)start a component exactly as cluster:up did. */
 export interface ComponentRecord {

@@ -19,7 +19,7 @@ const intOrPercent = (description: string): Schema => ({
 
 const labelSelector: Schema = {
   description:
-    'Label query over pods that belong to this PodGroup. It must match the pod template\'s labels. Pods that match it and have no controller are adopted; owned pods that stop matching are released. Immutable, as for a Deployment.',
+    "Label query over pods that belong to this PodGroup. It must match the pod template's labels. Pods that match it and have no controller are adopted; owned pods that stop matching are released. Immutable, as for a Deployment.",
   type: 'object',
   properties: {
     matchLabels: {
@@ -39,7 +39,7 @@ const labelSelector: Schema = {
         properties: {
           key: { description: 'The label key the selector applies to.', type: 'string', maxLength: 317 },
           operator: {
-            description: "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
+            description: 'How the key relates to the values: In, NotIn, Exists or DoesNotExist.',
             type: 'string',
             enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'],
           },
@@ -95,7 +95,7 @@ const containerNames: Schema = {
 
 const sidecars: Schema = {
   description:
-    'Sidecars the podgroup webhook injects into this PodGroup\'s pods: a log collector (Fluent Bit tails the app\'s log files from a shared emptyDir) and git-sync (keeps a shared code volume in sync with a Git repository).',
+    "Sidecars the podgroup webhook injects into this PodGroup's pods: a log collector (Fluent Bit tails the app's log files from a shared emptyDir) and git-sync (keeps a shared code volume in sync with a Git repository).",
   type: 'object',
   properties: {
     logCollector: {
@@ -118,8 +118,8 @@ const sidecars: Schema = {
           type: 'object',
           properties: {
             type: { description: 'stdout or forward.', type: 'string', enum: ['stdout', 'forward'], default: 'stdout' },
-            host: { description: 'forward: the receiver\'s host name or address.', type: 'string', maxLength: 253 },
-            port: { description: 'forward: the receiver\'s port. Default 24224.', type: 'integer', minimum: 1, maximum: 65535 },
+            host: { description: "forward: the receiver's host name or address.", type: 'string', maxLength: 253 },
+            port: { description: "forward: the receiver's port. Default 24224.", type: 'integer', minimum: 1, maximum: 65535 },
           },
           'x-kubernetes-validations': [{ rule: "self.type != 'forward' || has(self.host)", message: 'output.host is required when output.type is forward' }],
         },
@@ -141,8 +141,7 @@ const sidecars: Schema = {
           pattern: '^(https?://|ssh://|git@|file://)\\S+$',
         },
         allowPlainHTTP: {
-          description:
-            'Allow a plain http:// repo. Off by default: code fetched without TLS can be altered on the way. Credentials are never sent over http.',
+          description: 'Allow a plain http:// repo. Off by default: code fetched without TLS can be altered on the way. Credentials are never sent over http.',
           type: 'boolean',
         },
         username: {
@@ -158,7 +157,12 @@ const sidecars: Schema = {
           default: '10s',
           pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
         },
-        root: { description: 'Directory inside the shared volume where git-sync keeps its state. Default /git.', type: 'string', default: '/git', pattern: '^/[^:]*$' },
+        root: {
+          description: 'Directory inside the shared volume where git-sync keeps its state. Default /git.',
+          type: 'string',
+          default: '/git',
+          pattern: '^/[^:]*$',
+        },
         link: {
           description: 'Name of the symlink (under root) that atomically points at the current checkout. Default current.',
           type: 'string',
@@ -174,7 +178,7 @@ const sidecars: Schema = {
         containers: containerNames,
         credentialsSecretRef: {
           description:
-            'A Secret in the pod\'s namespace with credentials, never inline, mounted as files (never environment variables): key password (HTTPS, read with git-sync --password-file; the user name is spec.sidecars.gitSync.username) or ssh (a private key) and optionally known_hosts.',
+            "A Secret in the pod's namespace with credentials, never inline, mounted as files (never environment variables): key password (HTTPS, read with git-sync --password-file; the user name is spec.sidecars.gitSync.username) or ssh (a private key) and optionally known_hosts.",
           type: 'object',
           required: ['name'],
           properties: { name: { description: 'Name of the Secret.', type: 'string', maxLength: 253 } },
@@ -207,7 +211,10 @@ export function specSchema(templateSchema: Schema): Schema {
         default: 1,
       },
       selector: labelSelector,
-      template: { ...templateSchema, description: 'The pod template. Every pod the PodGroup creates is built from it; changing it starts a rollout to a new revision.' },
+      template: {
+        ...templateSchema,
+        description: 'The pod template. Every pod the PodGroup creates is built from it; changing it starts a rollout to a new revision.',
+      },
       minAvailable: {
         description:
           'Gang size: the podgroup-scheduler places no member until at least this many members can be placed together, and explains on the PodGroup (GangScheduled condition) why it is Pending. Must not exceed replicas. Unset: no gang constraint.',
@@ -241,10 +248,12 @@ export function specSchema(templateSchema: Schema): Schema {
           },
         },
         'x-kubernetes-validations': [
-          { rule: "self.type == 'RollingUpdate' || !has(self.rollingUpdate)", message: 'strategy.rollingUpdate is only allowed when strategy.type is RollingUpdate' },
           {
-            rule:
-              "!has(self.rollingUpdate) || !has(self.rollingUpdate.maxSurge) || !has(self.rollingUpdate.maxUnavailable) || !((type(self.rollingUpdate.maxSurge) == int ? self.rollingUpdate.maxSurge == 0 : self.rollingUpdate.maxSurge.matches('^0+%$')) && (type(self.rollingUpdate.maxUnavailable) == int ? self.rollingUpdate.maxUnavailable == 0 : self.rollingUpdate.maxUnavailable.matches('^0+%$')))",
+            rule: "self.type == 'RollingUpdate' || !has(self.rollingUpdate)",
+            message: 'strategy.rollingUpdate is only allowed when strategy.type is RollingUpdate',
+          },
+          {
+            rule: "!has(self.rollingUpdate) || !has(self.rollingUpdate.maxSurge) || !has(self.rollingUpdate.maxUnavailable) || !((type(self.rollingUpdate.maxSurge) == int ? self.rollingUpdate.maxSurge == 0 : self.rollingUpdate.maxSurge.matches('^0+%$')) && (type(self.rollingUpdate.maxUnavailable) == int ? self.rollingUpdate.maxUnavailable == 0 : self.rollingUpdate.maxUnavailable.matches('^0+%$')))",
             message: 'maxSurge and maxUnavailable must not both be 0: the rollout could never make progress',
           },
         ],
@@ -284,7 +293,7 @@ export function specSchema(templateSchema: Schema): Schema {
         default: 'TerminationStarted',
       },
       placement: {
-        description: 'How the podgroup-scheduler places this group\'s pods on nodes.',
+        description: "How the podgroup-scheduler places this group's pods on nodes.",
         type: 'object',
         properties: {
           policy: {
@@ -329,11 +338,15 @@ export function specSchema(templateSchema: Schema): Schema {
 }
 
 const condition: Schema = {
-  description: 'One aspect of the PodGroup\'s state.',
+  description: "One aspect of the PodGroup's state.",
   type: 'object',
   required: ['type', 'status'],
   properties: {
-    type: { description: 'Available, Progressing, ReplicaFailure, GangScheduled, or the standard Reconciling and Stalled that kstatus (Flux, kpt, Helm --wait) reads.', type: 'string' },
+    type: {
+      description:
+        'Available, Progressing, ReplicaFailure, GangScheduled, or the standard Reconciling and Stalled that kstatus (Flux, kpt, Helm --wait) reads.',
+      type: 'string',
+    },
     status: { description: 'True, False or Unknown.', type: 'string', enum: ['True', 'False', 'Unknown'] },
     reason: { description: 'A CamelCase reason, e.g. NewReplicaSetAvailable or ProgressDeadlineExceeded.', type: 'string' },
     message: { description: 'A human-readable explanation.', type: 'string' },
@@ -364,10 +377,13 @@ export const statusSchema: Schema = {
     currentRevision: { description: 'The revision hash most pods ran when the last rollout began.', type: 'string' },
     updateRevision: { description: 'The revision hash of the current template.', type: 'string' },
     collisionCount: { description: 'Hash collisions seen when naming a ControllerRevision; mixed into the next hash.', type: 'integer', format: 'int32' },
-    sizedForReplicas: count('The spec.replicas the pods were last sized for; a different spec.replicas is a scaling event, spread across revisions in proportion.'),
+    sizedForReplicas: count(
+      'The spec.replicas the pods were last sized for; a different spec.replicas is a scaling event, spread across revisions in proportion.',
+    ),
     selector: { description: 'spec.selector as a string, for the scale subresource and HPAs.', type: 'string' },
     conditions: {
-      description: 'Available, Progressing, ReplicaFailure and GangScheduled, with the reasons kube-controller-manager uses for Deployments; Reconciling and Stalled, derived from them for kstatus (True while a rollout is under way, and once its progress deadline is exceeded).',
+      description:
+        'Available, Progressing, ReplicaFailure and GangScheduled, with the reasons kube-controller-manager uses for Deployments; Reconciling and Stalled, derived from them for kstatus (True while a rollout is under way, and once its progress deadline is exceeded).',
       type: 'array',
       items: condition,
       'x-kubernetes-list-type': 'map',

@@ -91,14 +91,20 @@ export function stageGitSyncImage(work: string): string {
 function buildGitSync(work: string): string {
   const rootfs = stageGitSyncImage(work);
   const l = GIT_SYNC_LAYOUT;
-  return writeOciArchive(rootfs, { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir }, [l.name], join(work, 'git-sync.tar'));
+  return writeOciArchive(
+    rootfs,
+    { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir },
+    [l.name],
+    join(work, 'git-sync.tar'),
+  );
 }
 
 /** The Fluent Bit image's root filesystem, staged in a directory under work. */
 export function stageFluentBitImage(work: string): string {
   const rootfs = sidecarRootfs(work, FLUENT_BIT_LAYOUT);
   writeFiles(rootfs, {
-    '/fluent-bit/etc/fluent-bit.conf': '[SERVICE]\n    Flush 1\n    Log_Level info\n\n[INPUT]\n    Name cpu\n    Tag  cpu.local\n    Interval_Sec 1\n\n[OUTPUT]\n    Name  stdout\n    Match *\n',
+    '/fluent-bit/etc/fluent-bit.conf':
+      '[SERVICE]\n    Flush 1\n    Log_Level info\n\n[INPUT]\n    Name cpu\n    Tag  cpu.local\n    Interval_Sec 1\n\n[OUTPUT]\n    Name  stdout\n    Match *\n',
   });
   return rootfs;
 }
@@ -106,7 +112,12 @@ export function stageFluentBitImage(work: string): string {
 function buildFluentBit(work: string): string {
   const rootfs = stageFluentBitImage(work);
   const l = FLUENT_BIT_LAYOUT;
-  return writeOciArchive(rootfs, { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir }, [l.name], join(work, 'fluent-bit.tar'));
+  return writeOciArchive(
+    rootfs,
+    { user: l.user, env: l.env, entrypoint: l.entrypoint, cmd: l.cmd, workingDir: l.workingDir },
+    [l.name],
+    join(work, 'fluent-bit.tar'),
+  );
 }
 
 /** Debian's nginx packages, downloaded once into the cache (apt-get download needs no root). */
@@ -118,7 +129,9 @@ function nginxPackages(): string[] {
     try {
       execFileSync('apt-get', ['download', 'nginx', 'nginx-common'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (err) {
-      throw new ImageBuildError(`apt-get download nginx nginx-common failed (the app image is built from Debian's nginx): ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+      throw new ImageBuildError(
+        `apt-get download nginx nginx-common failed (the app image is built from Debian's nginx): ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`,
+      );
     }
   }
   return have().map((f) => join(dir, f));
@@ -164,7 +177,8 @@ function buildNginx(work: string): string {
   copyIn(rootfs, join(debs, 'etc', 'nginx', 'mime.types'), '/etc/nginx/mime.types');
   addBusybox(rootfs);
   writeFiles(rootfs, {
-    '/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101:nginx user:/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
+    '/etc/passwd':
+      'root:x:0:0:root:/root:/bin/sh\nnginx:x:101:101:nginx user:/nonexistent:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n',
     '/etc/group': 'root:x:0:\nnginx:x:101:\nnogroup:x:65534:\n',
     '/etc/nginx/nginx.conf': NGINX_CONF,
     '/etc/nginx/conf.d/default.conf': DEFAULT_CONF,
@@ -173,12 +187,26 @@ function buildNginx(work: string): string {
     '/docker-entrypoint.sh': { content: '#!/bin/sh\nexec "$@"\n', mode: 0o755 },
   });
   symlinkIn(rootfs, { '/var/log/nginx/access.log': '/dev/stdout', '/var/log/nginx/error.log': '/dev/stderr' });
-  for (const d of ['var/cache/nginx', 'var/lib/nginx/body', 'var/lib/nginx/proxy', 'var/lib/nginx/fastcgi', 'var/lib/nginx/uwsgi', 'var/lib/nginx/scgi', 'usr/lib/nginx/modules']) {
+  for (const d of [
+    'var/cache/nginx',
+    'var/lib/nginx/body',
+    'var/lib/nginx/proxy',
+    'var/lib/nginx/fastcgi',
+    'var/lib/nginx/uwsgi',
+    'var/lib/nginx/scgi',
+    'usr/lib/nginx/modules',
+  ]) {
     mkdirSync(join(rootfs, d), { recursive: true });
   }
   return writeOciArchive(
     rootfs,
-    { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'], workingDir: '/', exposedPorts: [80] },
+    {
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+      entrypoint: ['/docker-entrypoint.sh'],
+      cmd: ['nginx', '-g', 'daemon off;'],
+      workingDir: '/',
+      exposedPorts: [80],
+    },
     APP_IMAGES,
     join(work, 'nginx.tar'),
   );

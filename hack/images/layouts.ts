@@ -57,6 +57,9 @@ export const FLUENT_BIT_LAYOUT: ImageLayout = {
   workingDir: '/',
   passwd: ['nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin', 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin'],
   group: ['nonroot:x:65532:', 'nogroup:x:65534:'],
-  directories: [{ path: '/fluent-bit/etc', mode: 0o755 }, { path: '/tmp', mode: 0o1777 }],
+  directories: [
+    { path: '/fluent-bit/etc', mode: 0o755 },
+    { path: '/tmp', mode: 0o1777 },
+  ],
   needs: 'libssl3 and libyaml-0-2 (Debian packages)',
 };

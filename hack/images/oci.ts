@@ -56,12 +56,17 @@ export function copyWithLibraries(rootfs: string, files: Array<{ from: string; t
   for (const { from, to } of files) {
     copyIn(rootfs, from, to);
   }
-  addLibraries(rootfs, files.map((f) => f.from));
+  addLibraries(
+    rootfs,
+    files.map((f) => f.from),
+  );
 }
 
 const isElf = (file: string): boolean => {
   try {
-    return readFileSync(file).subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    return readFileSync(file)
+      .subarray(0, 4)
+      .equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
   } catch {
     return false;
   }

@@ -92,7 +92,13 @@ function removeCgroupTree(dir: string): void {
 export function restoreHost(snapshot: HostSnapshot, options: { ownMountPrefixes: string[]; bridge: string }): void {
   const created = FIXED_PATHS.filter((p) => !snapshot.existingPaths.includes(p));
   const newNetns = netns().filter((n) => !snapshot.existingNetns.includes(n));
-  const prefixes = [...options.ownMountPrefixes, ...created, ...newNetns.map((n) => `/var/run/netns/${n}`), '/run/containerd/io.containerd.runtime.v2.task', '/run/containerd/io.containerd.grpc.v1.cri'];
+  const prefixes = [
+    ...options.ownMountPrefixes,
+    ...created,
+    ...newNetns.map((n) => `/var/run/netns/${n}`),
+    '/run/containerd/io.containerd.runtime.v2.task',
+    '/run/containerd/io.containerd.grpc.v1.cri',
+  ];
   for (const target of mountsUnder(prefixes)) {
     spawnSync('umount', ['-l', target]);
   }
@@ -160,14 +166,26 @@ export function leftovers(snapshot: HostSnapshot, options: { ownMountPrefixes: s
     }
   }
   const before = new Set(snapshot.existingChains);
-  problems.push(...chains().filter((c) => !before.has(c)).map((c) => `iptables chain ${c}`));
+  problems.push(
+    ...chains()
+      .filter((c) => !before.has(c))
+      .map((c) => `iptables chain ${c}`),
+  );
   problems.push(...FIXED_PATHS.filter((p) => !snapshot.existingPaths.includes(p) && existsSync(p)).map((p) => `path ${p}`));
   problems.push(...mountsUnder(options.ownMountPrefixes).map((m) => `mount ${m}`));
-  problems.push(...netns().filter((n) => !snapshot.existingNetns.includes(n)).map((n) => `netns ${n}`));
+  problems.push(
+    ...netns()
+      .filter((n) => !snapshot.existingNetns.includes(n))
+      .map((n) => `netns ${n}`),
+  );
   if (spawnSync('ip', ['link', 'show', options.bridge], { stdio: 'ignore' }).status === 0) {
     problems.push(`link ${options.bridge}`);
   }
-  problems.push(...cgroupControllers().filter((c) => !snapshot.existingKubepods.includes(c) && existsSync(join('/sys/fs/cgroup', c, 'kubepods'))).map((c) => `cgroup /sys/fs/cgroup/${c}/kubepods`));
+  problems.push(
+    ...cgroupControllers()
+      .filter((c) => !snapshot.existingKubepods.includes(c) && existsSync(join('/sys/fs/cgroup', c, 'kubepods')))
+      .map((c) => `cgroup /sys/fs/cgroup/${c}/kubepods`),
+  );
   return problems;
 }
 

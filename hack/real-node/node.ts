@@ -80,7 +80,9 @@ export async function preflight(options: { packages: boolean } = { packages: tru
     const missing = REQUIRED_COMMANDS.filter((c) => !has(c));
     const plugins = CNI_PLUGINS.filter((p) => !existsSync(join('/usr/lib/cni', p)));
     if (missing.length > 0 || plugins.length > 0 || !existsSync('/bin/busybox')) {
-      problems.push(`missing: ${[...missing, ...plugins.map((p) => `/usr/lib/cni/${p}`), ...(existsSync('/bin/busybox') ? [] : ['/bin/busybox'])].join(', ')}; run hack/real-node/install-packages.sh as root`);
+      problems.push(
+        `missing: ${[...missing, ...plugins.map((p) => `/usr/lib/cni/${p}`), ...(existsSync('/bin/busybox') ? [] : ['/bin/busybox'])].join(', ')}; run hack/real-node/install-packages.sh as root`,
+      );
     }
   }
   if (!existsSync('/sys/fs/cgroup/memory') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) {
@@ -95,7 +97,10 @@ export async function preflight(options: { packages: boolean } = { packages: tru
   if (ip === undefined) {
     problems.push('no default route: the kubelet needs a non-loopback node IP');
   }
-  for (const [port, host] of [[KUBELET_PORT, ip ?? '0.0.0.0'], [KUBELET_HEALTHZ_PORT, '127.0.0.1']] as const) {
+  for (const [port, host] of [
+    [KUBELET_PORT, ip ?? '0.0.0.0'],
+    [KUBELET_HEALTHZ_PORT, '127.0.0.1'],
+  ] as const) {
     if (!(await isPortFree(port)) || !(await portFreeOn(port, host))) {
       problems.push(`port ${port} is in use (another kubelet on this host?); a host runs one real node`);
     }
@@ -158,20 +163,24 @@ state = "${join(dir, 'containerd', 'state')}"
 }
 
 function cniConfig(dir: string): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'podgroup-real-node',
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: BRIDGE,
-        isGateway: true,
-        ipMasq: false,
-        hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
-      },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'podgroup-real-node',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: SUBNET, gateway: GATEWAY }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /** A small site repository the demo and the tests commit to (bare, served by the Git server). */
@@ -189,7 +198,8 @@ export function createSiteRepository(repos: string, name: string, content: strin
 export function commitToSite(repos: string, name: string, content: string, file = 'index.html'): string {
   const work = join(repos, `${name}.work`);
   writeFileSync(join(work, file), content);
-  const git = (...args: string[]): string => execFileSync('git', ['-C', work, '-c', 'user.name=podgroup', '-c', 'user.email=podgroup@localhost', ...args], { encoding: 'utf8' });
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', work, '-c', 'user.name=podgroup', '-c', 'user.email=podgroup@localhost', ...args], { encoding: 'utf8' });
   git('add', file);
   git('commit', '-q', '-m', `update ${file}`);
   git('push', '-q', 'origin', 'main');
@@ -197,7 +207,13 @@ export function commitToSite(repos: string, name: string, content: string, file 
 }
 
 function writeKubeletPki(state: ClusterState, dir: string, nodeIp: string): { kubeconfig: string; servingCert: string; servingKey: string } {
-  const serving = issueCertificate(clusterCa(state), { commonName: REAL_NODE_NAME, dnsNames: [REAL_NODE_NAME, 'localhost'], ipAddresses: [nodeIp, '127.0.0.1'], usages: ['server'], validForMs: YEAR_MS });
+  const serving = issueCertificate(clusterCa(state), {
+    commonName: REAL_NODE_NAME,
+    dnsNames: [REAL_NODE_NAME, 'localhost'],
+    ipAddresses: [nodeIp, '127.0.0.1'],
+    usages: ['server'],
+    validForMs: YEAR_MS,
+  });
   // The Node authorizer and NodeRestriction know a node by this identity.
   const kubeconfig = clientKubeconfig(state, dir, 'kubelet', `system:node:${REAL_NODE_NAME}`, ['system:nodes']);
   const pki = join(dir, 'pki');
@@ -266,14 +282,20 @@ function ensureNodeBinaries(state: ClusterState, log: (line: string) => void): v
   if (['kubelet', 'kube-proxy', 'coredns'].every((b) => existsSync(join(state.binDir, b)))) {
     return;
   }
-  log('building the real node\'s binaries (kubelet, kube-proxy, CoreDNS) once; progress follows');
-  const result = spawnSync('bash', [join(REPO_ROOT, 'hack', 'build-binaries.sh'), '--with-node'], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 3_600_000 });
+  log("building the real node's binaries (kubelet, kube-proxy, CoreDNS) once; progress follows");
+  const result = spawnSync('bash', [join(REPO_ROOT, 'hack', 'build-binaries.sh'), '--with-node'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    timeout: 3_600_000,
+  });
   const dir = result.stdout?.trim().split('\n').at(-1);
   if (result.status !== 0) {
-    throw new ClusterError('building the real node\'s binaries failed (see the messages above)');
+    throw new ClusterError("building the real node's binaries failed (see the messages above)");
   }
   if (dir !== state.binDir) {
-    throw new ClusterError(`hack/build-binaries.sh built into ${dir ?? '?'}, but the cluster runs from ${state.binDir}: PODGROUP_BIN_DIR or the pinned versions changed since cluster up; run npm run cluster:down and up again`);
+    throw new ClusterError(
+      `hack/build-binaries.sh built into ${dir ?? '?'}, but the cluster runs from ${state.binDir}: PODGROUP_BIN_DIR or the pinned versions changed since cluster up; run npm run cluster:down and up again`,
+    );
   }
 }
 
@@ -336,31 +358,57 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
     createSiteRepository(node.gitRepos, 'site', '<h1>site v1</h1>\n');
     const gitPort = await freePort();
     node.gitUrl = `http://${GATEWAY}:${gitPort}`;
-    await timed('git server', () => startExtraComponent(state, {
-      name: 'git-server',
-      binary: process.execPath,
-      args: ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(REPO_ROOT, 'hack', 'real-node', 'git-server.ts'), '--root', node.gitRepos, '--listen', `${GATEWAY}:${gitPort}`],
-      pid: 0,
-      ports: [],
-      log: logFile(state.stateDir, 'git-server'),
-      health: { url: `${node.gitUrl}/site.git/info/refs?service=git-upload-pack`, tls: 'none' },
-    }, 60_000));
+    await timed('git server', () =>
+      startExtraComponent(
+        state,
+        {
+          name: 'git-server',
+          binary: process.execPath,
+          args: [
+            '--disable-warning=ExperimentalWarning',
+            '--loader',
+            'ts-node/esm',
+            join(REPO_ROOT, 'hack', 'real-node', 'git-server.ts'),
+            '--root',
+            node.gitRepos,
+            '--listen',
+            `${GATEWAY}:${gitPort}`,
+          ],
+          pid: 0,
+          ports: [],
+          log: logFile(state.stateDir, 'git-server'),
+          health: { url: `${node.gitUrl}/site.git/info/refs?service=git-upload-pack`, tls: 'none' },
+        },
+        60_000,
+      ),
+    );
 
     const images = await timed('image builds', () => buildImages(join(dir, 'images'), (l) => log(`    ${l}`), { binDir: state.binDir }));
 
     const metricsPort = await freePort();
     const containerdConf = join(dir, 'containerd', 'config.toml');
     writeFileSync(containerdConf, containerdConfig(dir, socket, metricsPort));
-    await timed('containerd ready', () => startExtraComponent(state, {
-      name: 'containerd',
-      binary: '/usr/bin/containerd',
-      args: ['--config', containerdConf],
-      pid: 0,
-      ports: [metricsPort],
-      log: logFile(state.stateDir, 'containerd'),
-      health: { url: `http://127.0.0.1:${metricsPort}/v1/metrics`, tls: 'none' },
-    }, 60_000));
-    await timed('image import', () => importImages(socket, images.map((i) => i.archive)));
+    await timed('containerd ready', () =>
+      startExtraComponent(
+        state,
+        {
+          name: 'containerd',
+          binary: '/usr/bin/containerd',
+          args: ['--config', containerdConf],
+          pid: 0,
+          ports: [metricsPort],
+          log: logFile(state.stateDir, 'containerd'),
+          health: { url: `http://127.0.0.1:${metricsPort}/v1/metrics`, tls: 'none' },
+        },
+        60_000,
+      ),
+    );
+    await timed('image import', () =>
+      importImages(
+        socket,
+        images.map((i) => i.archive),
+      ),
+    );
 
     // What pods need of the cluster beyond the kubelet: the API server at the `kubernetes`
     // Service, cluster DNS, and (once the Node exists) kube-proxy.
@@ -372,33 +420,43 @@ export async function addRealNode(state: ClusterState, log: (line: string) => vo
     const config = join(dir, 'kubelet-config.yaml');
     writeFileSync(config, kubeletConfig(state, dir, nodeIp, socket, pki));
     const kubeletStarted = Date.now();
-    await startExtraComponent(state, {
-      name: 'kubelet',
-      binary: join(state.binDir, 'kubelet'),
-      args: [
-        `--config=${config}`,
-        `--kubeconfig=${pki.kubeconfig}`,
-        `--hostname-override=${REAL_NODE_NAME}`,
-        `--node-ip=${nodeIp}`,
-        `--root-dir=${join(dir, 'kubelet')}`,
-        `--cert-dir=${join(dir, 'pki')}`,
-        `--node-labels=${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value},topology.kubernetes.io/zone=zone-real`,
-        '--v=1',
-      ],
-      pid: 0,
-      ports: [KUBELET_HEALTHZ_PORT],
-      log: logFile(state.stateDir, 'kubelet'),
-      health: { url: `http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`, tls: 'none' },
-    }, 120_000);
+    await startExtraComponent(
+      state,
+      {
+        name: 'kubelet',
+        binary: join(state.binDir, 'kubelet'),
+        args: [
+          `--config=${config}`,
+          `--kubeconfig=${pki.kubeconfig}`,
+          `--hostname-override=${REAL_NODE_NAME}`,
+          `--node-ip=${nodeIp}`,
+          `--root-dir=${join(dir, 'kubelet')}`,
+          `--cert-dir=${join(dir, 'pki')}`,
+          `--node-labels=${REAL_NODE_LABEL.key}=${REAL_NODE_LABEL.value},topology.kubernetes.io/zone=zone-real`,
+          '--v=1',
+        ],
+        pid: 0,
+        ports: [KUBELET_HEALTHZ_PORT],
+        log: logFile(state.stateDir, 'kubelet'),
+        health: { url: `http://127.0.0.1:${KUBELET_HEALTHZ_PORT}/healthz`, tls: 'none' },
+      },
+      120_000,
+    );
     const core = loadKubeConfig(state).makeApiClient(k8s.CoreV1Api);
-    await waitFor(`node ${REAL_NODE_NAME} to be Ready`, async () => {
-      const n = await core.readNode({ name: REAL_NODE_NAME });
-      return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-    }, { timeoutMs: 120_000, intervalMs: 500 });
+    await waitFor(
+      `node ${REAL_NODE_NAME} to be Ready`,
+      async () => {
+        const n = await core.readNode({ name: REAL_NODE_NAME });
+        return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     node.timings['kubelet start to node Ready'] = (Date.now() - kubeletStarted) / 1000;
     await timed('kube-proxy ready', () => startKubeProxy(state, node));
     node.timings['real node total'] = (Date.now() - started) / 1000;
-    log(`  kubelet start to node Ready: ${node.timings['kubelet start to node Ready']?.toFixed(1)}s (real node total ${node.timings['real node total']?.toFixed(1)}s)`);
+    log(
+      `  kubelet start to node Ready: ${node.timings['kubelet start to node Ready']?.toFixed(1)}s (real node total ${node.timings['real node total']?.toFixed(1)}s)`,
+    );
     writeState(state);
     return node;
   } catch (err) {
@@ -419,6 +477,9 @@ export async function removeRealNode(state: ClusterState, log: (line: string) =>
   state.components = state.components.filter((c) => !(REAL_NODE_COMPONENTS as readonly string[]).includes(c.name));
   delete state.realNode;
   writeState(state);
-  await loadKubeConfig(state).makeApiClient(k8s.CoreV1Api).deleteNode({ name: REAL_NODE_NAME }).catch(() => undefined);
+  await loadKubeConfig(state)
+    .makeApiClient(k8s.CoreV1Api)
+    .deleteNode({ name: REAL_NODE_NAME })
+    .catch(() => undefined);
   return remaining;
 }

@@ -41,15 +41,28 @@ export function blockKwokPodCidr(node: RealNodeState): void {
  */
 export async function exposeApiServer(state: ClusterState, node: RealNodeState): Promise<void> {
   const apiPort = Number(new URL(state.apiserverUrl).port);
-  await startExtraComponent(state, {
-    name: 'apiserver-relay',
-    binary: process.execPath,
-    args: ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(REPO_ROOT, 'hack', 'real-node', 'tcp-relay.ts'), '--listen', `${node.gateway}:${apiPort}`, '--to', `127.0.0.1:${apiPort}`],
-    pid: 0,
-    ports: [],
-    log: logFile(state.stateDir, 'apiserver-relay'),
-    health: { url: `https://${node.gateway}:${apiPort}/readyz`, tls: 'insecure' },
-  }, 60_000);
+  await startExtraComponent(
+    state,
+    {
+      name: 'apiserver-relay',
+      binary: process.execPath,
+      args: [
+        '--disable-warning=ExperimentalWarning',
+        '--loader',
+        'ts-node/esm',
+        join(REPO_ROOT, 'hack', 'real-node', 'tcp-relay.ts'),
+        '--listen',
+        `${node.gateway}:${apiPort}`,
+        '--to',
+        `127.0.0.1:${apiPort}`,
+      ],
+      pid: 0,
+      ports: [],
+      log: logFile(state.stateDir, 'apiserver-relay'),
+      health: { url: `https://${node.gateway}:${apiPort}/readyz`, tls: 'insecure' },
+    },
+    60_000,
+  );
   const discovery = loadKubeConfig(state).makeApiClient(k8s.DiscoveryV1Api);
   const body: k8s.V1EndpointSlice = {
     apiVersion: 'discovery.k8s.io/v1',
@@ -79,7 +92,9 @@ export async function startClusterDns(state: ClusterState, node: RealNodeState):
   const kubeconfig = clientKubeconfig(state, node.dir, 'coredns', 'system:coredns');
   await ensureCoreDnsRbac(state);
   const corefile = join(node.dir, 'Corefile');
-  writeFileSync(corefile, `.:53 {
+  writeFileSync(
+    corefile,
+    `.:53 {
     bind ${node.gateway}
     errors
     health 127.0.0.1:${healthPort}
@@ -94,16 +109,21 @@ export async function startClusterDns(state: ClusterState, node: RealNodeState):
     cache 30
     loadbalance
 }
-`);
-  await startExtraComponent(state, {
-    name: 'coredns',
-    binary: join(state.binDir, 'coredns'),
-    args: ['-conf', corefile],
-    pid: 0,
-    ports: [healthPort, readyPort],
-    log: logFile(state.stateDir, 'coredns'),
-    health: { url: `http://127.0.0.1:${readyPort}/ready`, tls: 'none' },
-  }, 60_000);
+`,
+  );
+  await startExtraComponent(
+    state,
+    {
+      name: 'coredns',
+      binary: join(state.binDir, 'coredns'),
+      args: ['-conf', corefile],
+      pid: 0,
+      ports: [healthPort, readyPort],
+      log: logFile(state.stateDir, 'coredns'),
+      health: { url: `http://127.0.0.1:${readyPort}/ready`, tls: 'none' },
+    },
+    60_000,
+  );
 }
 
 /** The read access CoreDNS's kubernetes plugin needs (upstream's system:coredns ClusterRole). */
@@ -130,31 +150,38 @@ export async function startKubeProxy(state: ClusterState, node: RealNodeState): 
   const [healthPort, metricsPort] = [await freePort(), await freePort()];
   const kubeconfig = clientKubeconfig(state, node.dir, 'kube-proxy', 'system:kube-proxy');
   const config = join(node.dir, 'kube-proxy-config.yaml');
-  writeFileSync(config, toYaml({
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-    kind: 'KubeProxyConfiguration',
-    clientConnection: { kubeconfig },
-    hostnameOverride: node.name,
-    mode: 'iptables',
-    // Pods on the bridge: traffic to a Service from elsewhere is masqueraded.
-    clusterCIDR: node.subnet,
-    detectLocalMode: 'ClusterCIDR',
-    healthzBindAddress: `127.0.0.1:${healthPort}`,
-    metricsBindAddress: `127.0.0.1:${metricsPort}`,
-    // NodePorts only on the bridge gateway, never on the host's own addresses.
-    nodePortAddresses: [`${node.gateway}/32`],
-    // Leave the host's conntrack sysctls and route_localnet as they are.
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    iptables: { localhostNodePorts: false, masqueradeAll: false, syncPeriod: '10s', minSyncPeriod: '1s' },
-  }));
+  writeFileSync(
+    config,
+    toYaml({
+      apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+      kind: 'KubeProxyConfiguration',
+      clientConnection: { kubeconfig },
+      hostnameOverride: node.name,
+      mode: 'iptables',
+      // Pods on the bridge: traffic to a Service from elsewhere is masqueraded.
+      clusterCIDR: node.subnet,
+      detectLocalMode: 'ClusterCIDR',
+      healthzBindAddress: `127.0.0.1:${healthPort}`,
+      metricsBindAddress: `127.0.0.1:${metricsPort}`,
+      // NodePorts only on the bridge gateway, never on the host's own addresses.
+      nodePortAddresses: [`${node.gateway}/32`],
+      // Leave the host's conntrack sysctls and route_localnet as they are.
+      conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      iptables: { localhostNodePorts: false, masqueradeAll: false, syncPeriod: '10s', minSyncPeriod: '1s' },
+    }),
+  );
   node.kubeProxyConfig = config;
-  await startExtraComponent(state, {
-    name: 'kube-proxy',
-    binary: join(state.binDir, 'kube-proxy'),
-    args: [`--config=${config}`, '--v=1'],
-    pid: 0,
-    ports: [healthPort, metricsPort],
-    log: logFile(state.stateDir, 'kube-proxy'),
-    health: { url: `http://127.0.0.1:${healthPort}/healthz`, tls: 'none' },
-  }, 60_000);
+  await startExtraComponent(
+    state,
+    {
+      name: 'kube-proxy',
+      binary: join(state.binDir, 'kube-proxy'),
+      args: [`--config=${config}`, '--v=1'],
+      pid: 0,
+      ports: [healthPort, metricsPort],
+      log: logFile(state.stateDir, 'kube-proxy'),
+      health: { url: `http://127.0.0.1:${healthPort}/healthz`, tls: 'none' },
+    },
+    60_000,
+  );
 }

@@ -35,7 +35,9 @@ export async function teardownRealNode(node: RealNodeState, components: Componen
   await stop('kubelet');
   const containerd = byName('containerd');
   if (containerd !== undefined && isOurProcess(containerd.pid, containerd.binary)) {
-    const tasks = ctr(node.containerdSocket, ['tasks', 'ls', '-q']).split('\n').filter((t) => t !== '');
+    const tasks = ctr(node.containerdSocket, ['tasks', 'ls', '-q'])
+      .split('\n')
+      .filter((t) => t !== '');
     if (tasks.length > 0) {
       log(`stopping ${tasks.length} container(s)`);
     }
@@ -43,11 +45,17 @@ export async function teardownRealNode(node: RealNodeState, components: Componen
       ctr(node.containerdSocket, ['tasks', 'kill', '-s', 'SIGKILL', task]);
     }
     for (const task of tasks) {
-      for (let i = 0; i < 50 && ctr(node.containerdSocket, ['tasks', 'delete', task]) === '' && ctr(node.containerdSocket, ['tasks', 'ls', '-q']).includes(task); i++) {
+      for (
+        let i = 0;
+        i < 50 && ctr(node.containerdSocket, ['tasks', 'delete', task]) === '' && ctr(node.containerdSocket, ['tasks', 'ls', '-q']).includes(task);
+        i++
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    for (const container of ctr(node.containerdSocket, ['containers', 'ls', '-q']).split('\n').filter((c) => c !== '')) {
+    for (const container of ctr(node.containerdSocket, ['containers', 'ls', '-q'])
+      .split('\n')
+      .filter((c) => c !== '')) {
       ctr(node.containerdSocket, ['containers', 'delete', container]);
     }
   }

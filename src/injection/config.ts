@@ -86,7 +86,10 @@ function names(value: string | undefined, where: string): string[] | undefined {
   if (value === undefined || value.trim() === '') {
     return undefined;
   }
-  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const n of list) {
     check(DNS_LABEL.test(n), where, `${JSON.stringify(n)} is not a container name`, 'list container names separated by commas, e.g. "app,worker"');
   }
@@ -185,13 +188,21 @@ function objectShapeError(value: unknown, where: string, fields: Record<string, 
       typeof shape === 'function'
         ? shape(v, at)
         : shape === 'string'
-          ? typeof v === 'string' ? undefined : `${at} must be a string`
+          ? typeof v === 'string'
+            ? undefined
+            : `${at} must be a string`
           : shape === 'boolean'
-            ? typeof v === 'boolean' ? undefined : `${at} must be true or false`
+            ? typeof v === 'boolean'
+              ? undefined
+              : `${at} must be true or false`
             : shape === 'port'
-              ? Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536 ? undefined : `${at} must be a port number`
+              ? Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536
+                ? undefined
+                : `${at} must be a port number`
               : shape === 'strings'
-                ? Array.isArray(v) && v.every((s) => typeof s === 'string') ? undefined : `${at} must be a list of strings`
+                ? Array.isArray(v) && v.every((s) => typeof s === 'string')
+                  ? undefined
+                  : `${at} must be a list of strings`
                 : resourcesShapeError(v, at);
     if (error !== undefined) {
       return error;
@@ -294,7 +305,12 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
   const kinds = new Set<SidecarKind>();
   if (inject !== undefined && inject !== '' && inject !== 'true') {
     for (const k of inject.split(',').map((s) => s.trim())) {
-      check(k === 'log-collector' || k === 'git-sync', INJECT_ANNOTATION, `unknown sidecar ${JSON.stringify(k)}`, 'use "log-collector", "git-sync", both separated by a comma, or "false"');
+      check(
+        k === 'log-collector' || k === 'git-sync',
+        INJECT_ANNOTATION,
+        `unknown sidecar ${JSON.stringify(k)}`,
+        'use "log-collector", "git-sync", both separated by a comma, or "false"',
+      );
       kinds.add(k as SidecarKind);
     }
   } else {
@@ -317,7 +333,12 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
   }
   const containers = names(a[ANNOTATIONS.containers], ANNOTATIONS.containers);
   const mode = a[ANNOTATIONS.mode];
-  check(mode === undefined || mode === 'native' || mode === 'fallback', ANNOTATIONS.mode, `${JSON.stringify(mode)} is not a mode`, 'use "native" or "fallback"');
+  check(
+    mode === undefined || mode === 'native' || mode === 'fallback',
+    ANNOTATIONS.mode,
+    `${JSON.stringify(mode)} is not a mode`,
+    'use "native" or "fallback"',
+  );
 
   let logCollector: LogCollectorConfig | undefined;
   if (kinds.has('log-collector')) {
@@ -329,8 +350,18 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
       files: a[ANNOTATIONS.logFiles] ?? base.files,
       output: a[ANNOTATIONS.logOutput] === undefined ? base.output : parseOutput(a[ANNOTATIONS.logOutput], ANNOTATIONS.logOutput),
     };
-    check(ABSOLUTE.test(logCollector.path), ANNOTATIONS.logPath, `${JSON.stringify(logCollector.path)} is not an absolute path`, 'use a path such as /var/log/app');
-    check(!/[/\s]/.test(logCollector.files) && logCollector.files !== '', ANNOTATIONS.logFiles, `${JSON.stringify(logCollector.files)} is not a file glob`, 'use a glob such as *.log');
+    check(
+      ABSOLUTE.test(logCollector.path),
+      ANNOTATIONS.logPath,
+      `${JSON.stringify(logCollector.path)} is not an absolute path`,
+      'use a path such as /var/log/app',
+    );
+    check(
+      !/[/\s]/.test(logCollector.files) && logCollector.files !== '',
+      ANNOTATIONS.logFiles,
+      `${JSON.stringify(logCollector.files)} is not a file glob`,
+      'use a glob such as *.log',
+    );
   }
 
   let gitSync: GitSyncConfig | undefined;
@@ -352,16 +383,46 @@ export function resolveRequest(input: RequestInput): InjectionRequest | undefine
       allowPlainHttp: a[ANNOTATIONS.gitAllowPlainHttp] === undefined ? base.allowPlainHttp : a[ANNOTATIONS.gitAllowPlainHttp] === 'true',
     };
     const allow = a[ANNOTATIONS.gitAllowPlainHttp];
-    check(allow === undefined || allow === 'true' || allow === 'false', ANNOTATIONS.gitAllowPlainHttp, `${JSON.stringify(allow)} is not a boolean`, 'use "true" or "false"');
-    check(REPO.test(gitSync.repo), ANNOTATIONS.gitRepo, `${JSON.stringify(gitSync.repo)} is not a repository URL`, 'use an https://, ssh:// or git@host:path URL');
+    check(
+      allow === undefined || allow === 'true' || allow === 'false',
+      ANNOTATIONS.gitAllowPlainHttp,
+      `${JSON.stringify(allow)} is not a boolean`,
+      'use "true" or "false"',
+    );
+    check(
+      REPO.test(gitSync.repo),
+      ANNOTATIONS.gitRepo,
+      `${JSON.stringify(gitSync.repo)} is not a repository URL`,
+      'use an https://, ssh:// or git@host:path URL',
+    );
     check(DURATION.test(gitSync.period), ANNOTATIONS.gitPeriod, `${JSON.stringify(gitSync.period)} is not a duration`, 'use a Go duration such as 10s or 1m');
-    check(gitSync.ref.trim() !== '' && !/\s/.test(gitSync.ref), ANNOTATIONS.gitRef, `${JSON.stringify(gitSync.ref)} is not a ref`, 'use a branch, tag or commit, e.g. main');
+    check(
+      gitSync.ref.trim() !== '' && !/\s/.test(gitSync.ref),
+      ANNOTATIONS.gitRef,
+      `${JSON.stringify(gitSync.ref)} is not a ref`,
+      'use a branch, tag or commit, e.g. main',
+    );
     check(ABSOLUTE.test(gitSync.root), ANNOTATIONS.gitRoot, `${JSON.stringify(gitSync.root)} is not an absolute path`, 'use a path such as /git');
-    check(gitSync.root.replace(/\/+$/, '') !== '/tmp', ANNOTATIONS.gitRoot, '/tmp is git-sync\'s scratch space', 'use another path such as /git');
-    check(ABSOLUTE.test(gitSync.mountPath), ANNOTATIONS.gitMountPath, `${JSON.stringify(gitSync.mountPath)} is not an absolute path`, 'use a path such as /git');
+    check(gitSync.root.replace(/\/+$/, '') !== '/tmp', ANNOTATIONS.gitRoot, "/tmp is git-sync's scratch space", 'use another path such as /git');
+    check(
+      ABSOLUTE.test(gitSync.mountPath),
+      ANNOTATIONS.gitMountPath,
+      `${JSON.stringify(gitSync.mountPath)} is not an absolute path`,
+      'use a path such as /git',
+    );
     check(LINK.test(gitSync.link), ANNOTATIONS.gitLink, `${JSON.stringify(gitSync.link)} is not a link name`, 'use a plain name such as current');
-    check(gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret), ANNOTATIONS.gitSecret, `${JSON.stringify(gitSync.secret)} is not a Secret name`, 'name a Secret in the pod\'s namespace');
-    check(gitSync.username.trim() !== '' && !/[\s:]/.test(gitSync.username), ANNOTATIONS.gitUsername, `${JSON.stringify(gitSync.username)} is not a user name`, 'use a name without spaces or colons, e.g. git');
+    check(
+      gitSync.secret === undefined || DNS_LABEL.test(gitSync.secret) || /^[a-z0-9.-]+$/.test(gitSync.secret),
+      ANNOTATIONS.gitSecret,
+      `${JSON.stringify(gitSync.secret)} is not a Secret name`,
+      "name a Secret in the pod's namespace",
+    );
+    check(
+      gitSync.username.trim() !== '' && !/[\s:]/.test(gitSync.username),
+      ANNOTATIONS.gitUsername,
+      `${JSON.stringify(gitSync.username)} is not a user name`,
+      'use a name without spaces or colons, e.g. git',
+    );
     const repoProblem = repositoryError(gitSync.repo, gitSync.allowPlainHttp, gitSync.secret);
     if (repoProblem !== undefined) {
       throw new InjectionError(`${ANNOTATIONS.gitRepo}: ${repoProblem}`);

@@ -195,7 +195,9 @@ function assertFreeVolume(pod: k8s.V1Pod, name: string, where: string): void {
 
 function assertFreeMount(containers: k8s.V1Container[], path: string, where: string): void {
   for (const c of containers) {
-    const clash = (c.volumeMounts ?? []).find((m) => m.mountPath === path || m.mountPath.startsWith(`${path}/`) || path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`));
+    const clash = (c.volumeMounts ?? []).find(
+      (m) => m.mountPath === path || m.mountPath.startsWith(`${path}/`) || path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`),
+    );
     if (clash !== undefined) {
       throw new InjectionError(`${where}: ${path} clashes with the mount ${clash.mountPath} in container ${c.name}; choose another path`);
     }
@@ -240,9 +242,15 @@ function gitSyncArgs(cfg: GitSyncConfig): string[] {
 }
 
 function gitSyncContainer(cfg: GitSyncConfig, image: string, name: string, extra: Partial<k8s.V1Container>, oneTime: boolean): k8s.V1Container {
-  const mounts: k8s.V1VolumeMount[] = [{ name: CODE_VOLUME, mountPath: cfg.root }, { name: GIT_TMP_VOLUME, mountPath: '/tmp' }];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: CODE_VOLUME, mountPath: cfg.root },
+    { name: GIT_TMP_VOLUME, mountPath: '/tmp' },
+  ];
   // Set here rather than trusted from the image: a custom image must also keep its scratch on the volume.
-  const env: k8s.V1EnvVar[] = [{ name: 'HOME', value: '/tmp' }, { name: 'TMPDIR', value: '/tmp' }];
+  const env: k8s.V1EnvVar[] = [
+    { name: 'HOME', value: '/tmp' },
+    { name: 'TMPDIR', value: '/tmp' },
+  ];
   if (cfg.secret !== undefined) {
     mounts.push({ name: GIT_SECRET_VOLUME, mountPath: '/etc/git-secret', readOnly: true });
   }
@@ -295,7 +303,9 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
     }
     const portInUse = spec.containers.some((c) => (c.ports ?? []).some((p) => p.containerPort === GIT_SYNC_HTTP_PORT));
     if (portInUse && mode === 'native') {
-      throw new InjectionError(`${ANNOTATIONS.mode}: port ${GIT_SYNC_HTTP_PORT} (git-sync's readiness endpoint) is used by an app container; use "fallback" or free the port`);
+      throw new InjectionError(
+        `${ANNOTATIONS.mode}: port ${GIT_SYNC_HTTP_PORT} (git-sync's readiness endpoint) is used by an app container; use "fallback" or free the port`,
+      );
     }
     if (wantLog !== undefined && wantLog.path === wantGit.mountPath) {
       throw new InjectionError(`${ANNOTATIONS.gitMountPath}: ${wantGit.mountPath} is also the log path; give the code and the logs different paths`);
@@ -315,10 +325,16 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
     if (mode === 'native') {
       // Containers start only after this sidecar's startup probe passes: after the first sync.
       sidecarInits.push(
-        gitSyncContainer(wantGit, settings.gitSyncImage, GIT_SYNC, {
-          restartPolicy: 'Always',
-          startupProbe: { httpGet: { path: '/', port: GIT_SYNC_HTTP_PORT }, periodSeconds: 2, failureThreshold: 150 },
-        }, false),
+        gitSyncContainer(
+          wantGit,
+          settings.gitSyncImage,
+          GIT_SYNC,
+          {
+            restartPolicy: 'Always',
+            startupProbe: { httpGet: { path: '/', port: GIT_SYNC_HTTP_PORT }, periodSeconds: 2, failureThreshold: 150 },
+          },
+          false,
+        ),
       );
     } else {
       sidecarInits.push(gitSyncContainer(wantGit, settings.gitSyncImage, GIT_SYNC_INIT, {}, true));
@@ -350,7 +366,10 @@ export function mutate(pod: k8s.V1Pod, request: InjectionRequest, settings: Inje
   const injected = [...already, ...(wantGit ? (['git-sync'] as const) : []), ...(wantLog ? (['log-collector'] as const) : [])];
   const unique = [...new Set(injected)].sort() as SidecarKind[];
   if (wantGit !== undefined || wantLog !== undefined || previous === undefined) {
-    out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [STATUS_ANNOTATION]: JSON.stringify({ injected: unique, mode } satisfies InjectionStatus) } };
+    out.metadata = {
+      ...out.metadata,
+      annotations: { ...out.metadata?.annotations, [STATUS_ANNOTATION]: JSON.stringify({ injected: unique, mode } satisfies InjectionStatus) },
+    };
   }
   return { pod: out, injected: unique, mode, patch: fastJsonPatch.compare(pod, out) };
 }

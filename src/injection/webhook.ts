@@ -68,7 +68,8 @@ export class SidecarWebhook implements Runnable {
     private readonly options: WebhookOptions,
   ) {
     this.log = manager.log.child({ component: 'sidecar-webhook' });
-    this.certificates = options.certDir === undefined ? new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert)) : undefined;
+    this.certificates =
+      options.certDir === undefined ? new WebhookCertificates(manager.clients, options.tls, this.log, (cert) => this.useCertificate(cert)) : undefined;
   }
 
   get port(): number | undefined {
@@ -86,7 +87,10 @@ export class SidecarWebhook implements Runnable {
     if (cert === undefined) {
       throw new Error('the webhook has no serving certificate');
     }
-    this.server = await listen('webhook', this.options.address, this.options.limits, (req, res) => void this.handle(req, res), { certPem: cert.certPem, keyPem: cert.keyPem });
+    this.server = await listen('webhook', this.options.address, this.options.limits, (req, res) => void this.handle(req, res), {
+      certPem: cert.certPem,
+      keyPem: cert.keyPem,
+    });
     if (dir !== undefined) {
       this.stopCertDirWatch = watchCertDir(
         dir,
@@ -151,11 +155,12 @@ export class SidecarWebhook implements Runnable {
     if (review?.kind !== 'AdmissionReview' || typeof request?.uid !== 'string') {
       throw new BadRequest('expected an admission.k8s.io/v1 AdmissionReview with request.uid');
     }
-    const respond = (response: object): AdmissionReview => ({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      response: { uid: request.uid, allowed: true, ...response },
-    } as AdmissionReview);
+    const respond = (response: object): AdmissionReview =>
+      ({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid: request.uid, allowed: true, ...response },
+      }) as AdmissionReview;
     const pod = request.object;
     if (request.kind?.kind !== 'Pod' || pod === undefined || pod === null) {
       return respond({});
@@ -251,7 +256,13 @@ class MissedInjectionReporter implements Runnable {
   private check(pod: k8s.V1Pod): void {
     const namespace = pod.metadata?.namespace ?? '';
     const uid = pod.metadata?.uid ?? '';
-    if (!this.active || this.reported.has(uid) || PROTECTED_NAMESPACES.includes(namespace) || namespace === this.ownNamespace || pod.metadata?.deletionTimestamp != null) {
+    if (
+      !this.active ||
+      this.reported.has(uid) ||
+      PROTECTED_NAMESPACES.includes(namespace) ||
+      namespace === this.ownNamespace ||
+      pod.metadata?.deletionTimestamp != null
+    ) {
       return;
     }
     if (pod.metadata?.annotations?.[STATUS_ANNOTATION] !== undefined) {

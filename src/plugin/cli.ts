@@ -60,10 +60,15 @@ const VERBS: Record<string, Verb> = {
     options: { 'to-revision': { type: 'string' }, timeout: { type: 'string' } },
     args: 1,
   },
-  'rollout pause': { usage: 'usage: kubectl podgroup rollout pause NAME\n  Pauses the rollout: template changes are not rolled out until resumed.\n', options: {}, args: 1 },
+  'rollout pause': {
+    usage: 'usage: kubectl podgroup rollout pause NAME\n  Pauses the rollout: template changes are not rolled out until resumed.\n',
+    options: {},
+    args: 1,
+  },
   'rollout resume': { usage: 'usage: kubectl podgroup rollout resume NAME\n  Resumes a paused rollout.\n', options: {}, args: 1 },
   'rollout restart': {
-    usage: 'usage: kubectl podgroup rollout restart NAME\n  Replaces every pod through a rollout (sets kubectl.kubernetes.io/restartedAt on the pod template).\n',
+    usage:
+      'usage: kubectl podgroup rollout restart NAME\n  Replaces every pod through a rollout (sets kubectl.kubernetes.io/restartedAt on the pod template).\n',
     options: {},
     args: 1,
   },
@@ -161,7 +166,11 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
   }
   const spec = VERBS[verb];
   if (spec === undefined) {
-    return withVerb(new UsageError(verb === 'rollout' ? 'rollout needs a subcommand: status, history, undo, pause, resume or restart' : `unknown command ${JSON.stringify(verb)}`));
+    return withVerb(
+      new UsageError(
+        verb === 'rollout' ? 'rollout needs a subcommand: status, history, undo, pause, resume or restart' : `unknown command ${JSON.stringify(verb)}`,
+      ),
+    );
   }
   // Flags of another verb are unknown to this one.
   for (const token of parsed.tokens ?? []) {
@@ -171,7 +180,15 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
   }
   const args = words.slice(verb.split(' ').length);
   if (args.length !== spec.args) {
-    return withVerb(new UsageError(spec.args === 0 ? `unexpected argument ${JSON.stringify(args[0])}` : args.length === 0 ? 'NAME is required' : `expected one NAME, got ${args.length}: ${args.join(' ')}`));
+    return withVerb(
+      new UsageError(
+        spec.args === 0
+          ? `unexpected argument ${JSON.stringify(args[0])}`
+          : args.length === 0
+            ? 'NAME is required'
+            : `expected one NAME, got ${args.length}: ${args.join(' ')}`,
+      ),
+    );
   }
   return { verb, name: args[0] ?? '', values };
 }
@@ -179,18 +196,29 @@ export function parseInvocation(argv: string[]): Invocation | { help: string } {
 /** A Go duration, or "0" (kubectl's "wait forever"). */
 const durationMs = (flag: string, value: string): number => (value === '0' ? 0 : parseDuration(flag, value));
 /** A non-negative integer flag, or `fallback` when absent. */
-const countFlag = (flag: string, value: string | undefined, fallback: number): number => (value === undefined ? fallback : integerFlag(flag, value, { min: 0 }));
+const countFlag = (flag: string, value: string | undefined, fallback: number): number =>
+  value === undefined ? fallback : integerFlag(flag, value, { min: 0 });
 
 export async function run(inv: Invocation, print: (text: string) => void, clientFor: () => PluginClient): Promise<number> {
   const v = inv.values;
   const str = (name: string): string | undefined => (typeof v[name] === 'string' ? (v[name] as string) : undefined);
   switch (inv.verb) {
     case 'rollout status':
-      return statusVerb(clientFor(), inv.name, { watch: v.watch !== false, timeoutMs: durationMs('timeout', str('timeout') ?? '0'), revision: countFlag('revision', str('revision'), 0) }, print);
+      return statusVerb(
+        clientFor(),
+        inv.name,
+        { watch: v.watch !== false, timeoutMs: durationMs('timeout', str('timeout') ?? '0'), revision: countFlag('revision', str('revision'), 0) },
+        print,
+      );
     case 'rollout history':
       return historyVerb(clientFor(), inv.name, countFlag('revision', str('revision'), 0), print);
     case 'rollout undo':
-      return undoVerb(clientFor(), inv.name, { toRevision: countFlag('to-revision', str('to-revision'), 0), timeoutMs: durationMs('timeout', str('timeout') ?? '30s') }, print);
+      return undoVerb(
+        clientFor(),
+        inv.name,
+        { toRevision: countFlag('to-revision', str('to-revision'), 0), timeoutMs: durationMs('timeout', str('timeout') ?? '30s') },
+        print,
+      );
     case 'rollout pause':
       return pauseVerb(clientFor(), inv.name, true, print);
     case 'rollout resume':
@@ -235,10 +263,14 @@ export async function main(argv: string[]): Promise<number> {
       context: typeof flags.context === 'string' ? flags.context : undefined,
       namespace: typeof flags.namespace === 'string' ? flags.namespace : undefined,
     };
-    return await run(inv, (text) => process.stdout.write(text), () => {
-      const { kc, namespace } = loadConfig(connection);
-      return kubePluginClient(kc, namespace);
-    });
+    return await run(
+      inv,
+      (text) => process.stdout.write(text),
+      () => {
+        const { kc, namespace } = loadConfig(connection);
+        return kubePluginClient(kc, namespace);
+      },
+    );
   } catch (err) {
     if (err instanceof UsageError) {
       const verb = (err as { verb?: string }).verb ?? (inv !== undefined && !('help' in inv) ? inv.verb : undefined);

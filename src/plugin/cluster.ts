@@ -94,12 +94,14 @@ export function kubePluginClient(kc: k8s.KubeConfig, namespace: string): PluginC
       const done = new Promise<void>((resolve) => {
         finish = resolve;
       });
-      const controller = await call(() => new k8s.Watch(kc).watch(
-        `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
-        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
-        (type: string, obj: PodGroup) => onChange(type, obj),
-        () => finish(),
-      ));
+      const controller = await call(() =>
+        new k8s.Watch(kc).watch(
+          `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`,
+          { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
+          (type: string, obj: PodGroup) => onChange(type, obj),
+          () => finish(),
+        ),
+      );
       return { done, abort: () => controller.abort() };
     },
     listRevisions: (pg) =>
@@ -110,12 +112,16 @@ export function kubePluginClient(kc: k8s.KubeConfig, namespace: string): PluginC
       ),
     listPods: (pg) =>
       call(async () =>
-        (await core.listNamespacedPod({ namespace })).items.filter((p) => p.metadata?.ownerReferences?.some((o) => o.uid === pg.metadata?.uid && o.controller === true)),
+        (await core.listNamespacedPod({ namespace })).items.filter((p) =>
+          p.metadata?.ownerReferences?.some((o) => o.uid === pg.metadata?.uid && o.controller === true),
+        ),
       ),
     listEvents: (pg, podNames) =>
       call(async () =>
         (await core.listNamespacedEvent({ namespace })).items.filter(
-          (e) => (e.involvedObject.kind === 'PodGroup' && e.involvedObject.uid === pg.metadata?.uid) || (e.involvedObject.kind === 'Pod' && podNames.has(e.involvedObject.name ?? '')),
+          (e) =>
+            (e.involvedObject.kind === 'PodGroup' && e.involvedObject.uid === pg.metadata?.uid) ||
+            (e.involvedObject.kind === 'Pod' && podNames.has(e.involvedObject.name ?? '')),
         ),
       ),
   };

@@ -86,7 +86,9 @@ export function describeTemplate(template: k8s.V1PodTemplateSpec, sidecars: Side
   const volumes = spec?.volumes ?? [];
   lines.push(volumes.length === 0 ? '  Volumes:\t<none>' : `  Volumes:\t${volumes.map((v) => v.name).join(', ')}`);
   lines.push(...map('Node-Selectors', spec?.nodeSelector, '  ', '='));
-  lines.push(`  Tolerations:\t${(spec?.tolerations ?? []).length === 0 ? '<none>' : (spec?.tolerations ?? []).map((t) => `${t.key ?? ''}${t.value === undefined ? '' : `=${t.value}`}:${t.effect ?? ''}`).join(', ')}`);
+  lines.push(
+    `  Tolerations:\t${(spec?.tolerations ?? []).length === 0 ? '<none>' : (spec?.tolerations ?? []).map((t) => `${t.key ?? ''}${t.value === undefined ? '' : `=${t.value}`}:${t.effect ?? ''}`).join(', ')}`,
+  );
   lines.push(...sidecarLines(template, sidecars));
   return `${lines.join('\n')}\n`;
 }

@@ -47,13 +47,22 @@ export function rolloutStatus(pg: PodGroup, revision = 0): { message: string; do
   const current = status.replicas ?? 0;
   const available = status.availableReplicas ?? 0;
   if (updated < replicas) {
-    return { message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${updated} out of ${replicas} new replicas have been updated...`, done: false };
+    return {
+      message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${updated} out of ${replicas} new replicas have been updated...`,
+      done: false,
+    };
   }
   if (current > updated) {
-    return { message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${current - updated} old replicas are pending termination...`, done: false };
+    return {
+      message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${current - updated} old replicas are pending termination...`,
+      done: false,
+    };
   }
   if (available < updated) {
-    return { message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${available} of ${updated} updated replicas are available...`, done: false };
+    return {
+      message: `Waiting for podgroup ${JSON.stringify(name)} rollout to finish: ${available} of ${updated} updated replicas are available...`,
+      done: false,
+    };
   }
   return { message: `podgroup ${JSON.stringify(name)} successfully rolled out`, done: true };
 }
@@ -90,7 +99,9 @@ export function decideUndo(pg: PodGroup, revisions: k8s.V1ControllerRevision[], 
   const sorted = [...revisions].sort((a, b) => revisionNumber(b) - revisionNumber(a));
   const target = toRevision === 0 ? sorted[1] : findRevision(revisions, toRevision);
   if (target === undefined) {
-    throw new RolloutError(toRevision === 0 ? `no rollout history found for podgroup ${JSON.stringify(name)}` : `unable to find specified revision ${toRevision} in history`);
+    throw new RolloutError(
+      toRevision === 0 ? `no rollout history found for podgroup ${JSON.stringify(name)}` : `unable to find specified revision ${toRevision} in history`,
+    );
   }
   if (pg.spec.paused === true) {
     throw new RolloutError(`you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again`);
@@ -116,7 +127,9 @@ export function restartPatch(pg: PodGroup, now: Date): { patch: object } | { err
   }
   const restartedAt = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   if (pg.spec.template.metadata?.annotations?.[RESTARTED_AT_ANNOTATION] === restartedAt) {
-    return { error: `failed to create patch for ${pg.metadata?.name ?? ''}: if restart has already been triggered within the past second, please wait before attempting to trigger another` };
+    return {
+      error: `failed to create patch for ${pg.metadata?.name ?? ''}: if restart has already been triggered within the past second, please wait before attempting to trigger another`,
+    };
   }
   return { patch: { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } } } } } };
 }

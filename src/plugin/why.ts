@@ -49,7 +49,10 @@ export function renderWhy({ pg, pods, events, now }: WhyInput): string {
   out.push(
     ...(conditions.length === 0
       ? ['  <none>']
-      : table([['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'], ...conditions.map((c) => [c.type, c.status, c.reason ?? '', age(c.lastTransitionTime, now), c.message ?? ''])])),
+      : table([
+          ['TYPE', 'STATUS', 'REASON', 'AGE', 'MESSAGE'],
+          ...conditions.map((c) => [c.type, c.status, c.reason ?? '', age(c.lastTransitionTime, now), c.message ?? '']),
+        ])),
   );
   const gang = conditions.find((c) => c.type === CONDITION_GANG_SCHEDULED);
   if (gang !== undefined && gang.status !== 'True') {
@@ -60,11 +63,25 @@ export function renderWhy({ pg, pods, events, now }: WhyInput): string {
   const pending = active.filter((p) => !isScheduled(p) || p.status?.phase === 'Pending');
   out.push('', `Pending members: ${pending.length} of ${active.length}`);
   if (pending.length > 0) {
-    out.push(...table([['POD', 'NODE', 'AGE', 'WHY'], ...pending.map((p) => [p.metadata?.name ?? '', p.spec?.nodeName || '<none>', age(p.metadata?.creationTimestamp, now), unschedulableMessage(p) ?? waitingReason(p)])]));
+    out.push(
+      ...table([
+        ['POD', 'NODE', 'AGE', 'WHY'],
+        ...pending.map((p) => [
+          p.metadata?.name ?? '',
+          p.spec?.nodeName || '<none>',
+          age(p.metadata?.creationTimestamp, now),
+          unschedulableMessage(p) ?? waitingReason(p),
+        ]),
+      ]),
+    );
   }
   const unready = active.filter((p) => isScheduled(p) && p.status?.phase !== 'Pending' && !isReady(p));
   if (unready.length > 0) {
-    out.push('', `Running but not ready: ${unready.length}`, ...table([['POD', 'NODE', 'WHY'], ...unready.map((p) => [p.metadata?.name ?? '', p.spec?.nodeName ?? '', waitingReason(p)])]));
+    out.push(
+      '',
+      `Running but not ready: ${unready.length}`,
+      ...table([['POD', 'NODE', 'WHY'], ...unready.map((p) => [p.metadata?.name ?? '', p.spec?.nodeName ?? '', waitingReason(p)])]),
+    );
   }
 
   const missed = events.filter((e) => e.reason === 'SidecarInjectionMissed' && e.involvedObject.kind === 'Pod');
@@ -82,7 +99,12 @@ export function renderWhy({ pg, pods, events, now }: WhyInput): string {
     out.push(
       ...table([
         ['AGE', 'REASON', 'OBJECT', 'MESSAGE'],
-        ...warnings.map((e) => [age(eventTime(e), now), e.reason ?? '', `${(e.involvedObject.kind ?? '').toLowerCase()}/${e.involvedObject.name ?? ''}`, `${e.message ?? ''}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`]),
+        ...warnings.map((e) => [
+          age(eventTime(e), now),
+          e.reason ?? '',
+          `${(e.involvedObject.kind ?? '').toLowerCase()}/${e.involvedObject.name ?? ''}`,
+          `${e.message ?? ''}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`,
+        ]),
       ]),
     );
   }

@@ -38,7 +38,10 @@ export function planClaim<T extends k8s.KubernetesObject>(
 }
 
 /** Owner references never cross namespaces: an object elsewhere that names the PodGroup is not its. */
-const inNamespaceOf = (pg: PodGroup) => (obj: k8s.KubernetesObject): boolean => obj.metadata?.namespace === pg.metadata?.namespace;
+const inNamespaceOf =
+  (pg: PodGroup) =>
+  (obj: k8s.KubernetesObject): boolean =>
+    obj.metadata?.namespace === pg.metadata?.namespace;
 
 /**
  * Pods: only orphans of one of the PodGroup's revisions (`revisionHashes`) are adopted. A
@@ -53,7 +56,11 @@ export const planPodClaim = (pg: PodGroup, controlled: k8s.V1Pod[], orphans: k8s
   });
 
 /** Revisions being deleted are neither kept nor adopted: no template is served from one. */
-export const planRevisionClaim = (pg: PodGroup, controlled: k8s.V1ControllerRevision[], orphans: k8s.V1ControllerRevision[]): ClaimPlan<k8s.V1ControllerRevision> =>
+export const planRevisionClaim = (
+  pg: PodGroup,
+  controlled: k8s.V1ControllerRevision[],
+  orphans: k8s.V1ControllerRevision[],
+): ClaimPlan<k8s.V1ControllerRevision> =>
   planClaim(
     pg.spec.selector,
     controlled.filter((r) => inNamespaceOf(pg)(r) && r.metadata?.deletionTimestamp == null),
@@ -130,7 +137,13 @@ export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimP
   const owned = [...plan.owned];
   for (const revision of plan.release) {
     try {
-      await deps.control.patchRevision(revision, ownersPatch(revision, (revision.metadata?.ownerReferences ?? []).filter((r) => r.uid !== pg.metadata?.uid)));
+      await deps.control.patchRevision(
+        revision,
+        ownersPatch(
+          revision,
+          (revision.metadata?.ownerReferences ?? []).filter((r) => r.uid !== pg.metadata?.uid),
+        ),
+      );
       deps.events.event(pg, 'Normal', 'ReleasedRevision', `Released revision ${revision.metadata?.name}: its labels no longer match the selector`);
     } catch (err) {
       if (!skippable(err)) {

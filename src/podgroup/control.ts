@@ -95,7 +95,10 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   patchRevision(revision: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision> {
-    return this.apps.patchNamespacedControllerRevision({ name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '', body }, mergePatch);
+    return this.apps.patchNamespacedControllerRevision(
+      { name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '', body },
+      mergePatch,
+    );
   }
 
   async deleteRevision(revision: k8s.V1ControllerRevision): Promise<void> {
@@ -108,12 +111,26 @@ export class KubePodGroupControl implements PodGroupControl {
 
   async patchPodGroupStatus(pg: PodGroup, status: object): Promise<void> {
     await this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace: pg.metadata?.namespace ?? '', plural: PLURAL, name: pg.metadata?.name ?? '', body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status } },
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: pg.metadata?.namespace ?? '',
+        plural: PLURAL,
+        name: pg.metadata?.name ?? '',
+        body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status },
+      },
       mergePatch,
     );
   }
 
   async jsonPatchPodGroup(pg: PodGroup, ops: object[]): Promise<void> {
-    await this.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: pg.metadata?.namespace ?? '', plural: PLURAL, name: pg.metadata?.name ?? '', body: ops });
+    await this.custom.patchNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: pg.metadata?.namespace ?? '',
+      plural: PLURAL,
+      name: pg.metadata?.name ?? '',
+      body: ops,
+    });
   }
 }

@@ -122,7 +122,11 @@ export class PodGroupReconciler {
     const revisions = await claimRevisions(
       deps,
       pg,
-      planRevisionClaim(pg, this.caches.revisions.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace)),
+      planRevisionClaim(
+        pg,
+        this.caches.revisions.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)),
+        this.caches.revisions.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace),
+      ),
     );
     // As syncDeployment: a paused PodGroup only scales; a rollback waits for the resume.
     if (pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] !== undefined && pg.spec.paused !== true) {
@@ -143,7 +147,12 @@ export class PodGroupReconciler {
     const pods = await claimPods(
       deps,
       pg,
-      planPodClaim(pg, this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)), this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace), new Set(byHash.keys())),
+      planPodClaim(
+        pg,
+        this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg)),
+        this.caches.pods.byIndex(BY_NAMESPACE_UNCONTROLLED, namespace),
+        new Set(byHash.keys()),
+      ),
     );
     const now = this.clock();
 
@@ -161,7 +170,9 @@ export class PodGroupReconciler {
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
         maxReplicas: this.recordedMaxSizes(key, byHash),
-        revisionCreated: new Map([...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()])),
+        revisionCreated: new Map(
+          [...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()]),
+        ),
         now,
       });
       planRecheck = decided.recheckAfterMs;
@@ -210,7 +221,10 @@ export class PodGroupReconciler {
     pg: PodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
-  ): Promise<'collision' | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; updateNumber?: number; revisionCreated: boolean; contents: Map<string, RevisionData> }> {
+  ): Promise<
+    | 'collision'
+    | { updateHash: string; updateRevision?: k8s.V1ControllerRevision; updateNumber?: number; revisionCreated: boolean; contents: Map<string, RevisionData> }
+  > {
     const collisionCount = pg.status?.collisionCount ?? 0;
     const decision = decideUpdateRevision(pg, owned, collisionCount);
     const contents = new Map<string, RevisionData>();
@@ -247,13 +261,24 @@ export class PodGroupReconciler {
     } else if (decision.kind !== 'create' && decision.patch !== undefined) {
       await this.control.patchRevision(decision.revision, decision.patch);
       if (decision.kind === 'renumber') {
-        this.events.event(pg, 'Normal', 'RevisionReused', `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`);
+        this.events.event(
+          pg,
+          'Normal',
+          'RevisionReused',
+          `Template equals revision ${decision.revision.metadata?.name}; it is now revision ${decision.number}`,
+        );
       }
     }
     contents.set(decision.hash, revisionContent(pg.spec));
     // While paused before the update revision exists, the number stays the last one's (as a Deployment's).
     const updateNumber = updateRevision === undefined ? undefined : decision.kind === 'create' ? revisionNumber(updateRevision) : decidedNumber(decision);
-    return { updateHash: decision.hash, ...(updateRevision === undefined ? {} : { updateRevision }), ...(updateNumber === undefined ? {} : { updateNumber }), revisionCreated, contents };
+    return {
+      updateHash: decision.hash,
+      ...(updateRevision === undefined ? {} : { updateRevision }),
+      ...(updateNumber === undefined ? {} : { updateNumber }),
+      revisionCreated,
+      contents,
+    };
   }
 
   /** The update revision's number onto the PodGroup (revisionAnnotationOps); a PodGroup deleted meanwhile needs none. */
@@ -385,7 +410,11 @@ export class PodGroupReconciler {
     if (createTotal === 0 && deletes.length === 0) {
       return undefined;
     }
-    this.expectations.expect(key, createTotal, deletes.map((d) => objectKey(d.pod)));
+    this.expectations.expect(
+      key,
+      createTotal,
+      deletes.map((d) => objectKey(d.pod)),
+    );
     const namespace = pg.metadata?.namespace ?? '';
 
     const deleting = Promise.allSettled(deletes.map((d) => this.control.deletePod(d.pod)));
@@ -407,7 +436,12 @@ export class PodGroupReconciler {
       }
       if (result.succeeded.length > 0) {
         const names = result.succeeded.map((p) => p.metadata?.name ?? '');
-        this.events.event(pg, 'Normal', 'SuccessfulCreate', `Created ${names.length} pod(s) of revision ${pg.metadata?.name}-${creation.hash}: ${summarize(names)}`);
+        this.events.event(
+          pg,
+          'Normal',
+          'SuccessfulCreate',
+          `Created ${names.length} pod(s) of revision ${pg.metadata?.name}-${creation.hash}: ${summarize(names)}`,
+        );
         ctx.log.info('created pods', { count: names.length, revision: creation.hash });
       }
       if (result.failed.length > 0 && reportable.length === 0) {
@@ -536,7 +570,13 @@ const ownedKey = (pg: PodGroup): string => namespacedControllerUid(pg.metadata?.
 function wasComplete(pg: PodGroup): boolean {
   const s = pg.status;
   const replicas = pg.spec.replicas ?? 1;
-  return s !== undefined && s.updatedReplicas === replicas && s.replicas === replicas && s.availableReplicas === replicas && (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0);
+  return (
+    s !== undefined &&
+    s.updatedReplicas === replicas &&
+    s.replicas === replicas &&
+    s.availableReplicas === replicas &&
+    (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0)
+  );
 }
 
 function summarize(names: string[]): string {

@@ -26,7 +26,9 @@ const escapeLabel = (v: string): string => (/[\\\n"]/.test(v) ? v.replace(/\\/g,
 const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
 function sampleLine(sample: StateSample): string {
-  const labels = Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+  const labels = Object.entries(sample.labels)
+    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+    .join(',');
   return `${sample.gauge}{${labels}} ${sample.value}\n`;
 }
 

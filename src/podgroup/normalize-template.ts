@@ -166,7 +166,12 @@ function probe(p: unknown): void {
   if (!isObject(p)) {
     return;
   }
-  for (const [key, value] of [['timeoutSeconds', 1], ['periodSeconds', 10], ['successThreshold', 1], ['failureThreshold', 3]] as const) {
+  for (const [key, value] of [
+    ['timeoutSeconds', 1],
+    ['periodSeconds', 10],
+    ['successThreshold', 1],
+    ['failureThreshold', 3],
+  ] as const) {
     if (p[key] === undefined || p[key] === 0) {
       p[key] = value;
     }

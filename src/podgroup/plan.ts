@@ -126,7 +126,10 @@ export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<st
   const replicas = spec.replicas ?? 1;
   const sizes = new Map(current);
   const size = (hash: string): number => sizes.get(hash) ?? 0;
-  const old = oldestFirst([...sizes.keys()].filter((h) => h !== updateHash), input.revisionCreated);
+  const old = oldestFirst(
+    [...sizes.keys()].filter((h) => h !== updateHash),
+    input.revisionCreated,
+  );
 
   // Paused, or replicas changed since the revisions were sized: scale without rolling (sync():
   // scale(), then nothing else in this pass).
@@ -230,7 +233,9 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
   const createdAt = (hash: string): number => input.revisionCreated.get(hash) ?? Number.MAX_SAFE_INTEGER;
   if (sizes.size <= 1) {
     // FindActiveOrLatest: the only one, else the update revision, else the newest that exists.
-    const latest = input.revisionCreated.has(input.updateHash) ? input.updateHash : oldestFirst([...input.revisionCreated.keys()], input.revisionCreated).at(-1);
+    const latest = input.revisionCreated.has(input.updateHash)
+      ? input.updateHash
+      : oldestFirst([...input.revisionCreated.keys()], input.revisionCreated).at(-1);
     const only = [...sizes.keys()][0] ?? latest;
     if (only === undefined || (sizes.get(only) ?? 0) === replicas) {
       return undefined;
@@ -252,10 +257,13 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
   if (toAdd === 0) {
     return undefined;
   }
-  const fallback = input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
+  const fallback =
+    input.sizedFor === undefined || input.sizedFor === 0 ? input.previousReplicas : input.sizedFor + resolveFenceposts(input.spec, input.sizedFor).maxSurge;
   const baseline = (hash: string): number => input.maxReplicas?.get(hash) ?? fallback;
   // Larger first; on a tie the newer first when adding, the older first when removing.
-  const order = [...sizes.keys()].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? createdAt(b) - createdAt(a) : createdAt(a) - createdAt(b)));
+  const order = [...sizes.keys()].sort(
+    (a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || (toAdd > 0 ? createdAt(b) - createdAt(a) : createdAt(a) - createdAt(b)),
+  );
   const targets = new Map<string, number>();
   let added = 0;
   for (const hash of order) {
@@ -299,7 +307,11 @@ function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, n
       wanted.push({ hash, count: target - own.length });
     } else if (target < own.length) {
       const reason: DeleteReason = hash === updateHash || mode === 'scale' ? 'scale-down' : mode === 'recreate' ? 'recreate' : 'rollout';
-      deletions.push(...rankForDeletion(own, counts.active, now).slice(0, own.length - target).map((pod) => ({ pod, reason })));
+      deletions.push(
+        ...rankForDeletion(own, counts.active, now)
+          .slice(0, own.length - target)
+          .map((pod) => ({ pod, reason })),
+      );
     }
   }
   if (spec.strategy?.type === 'Recreate') {
@@ -307,7 +319,12 @@ function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, n
   }
   const countTerminating = countsTerminatingPods(spec);
   let room = replicas + resolveFenceposts(spec, replicas).maxSurge - counts.active.length - (countTerminating ? counts.terminating.length : 0);
-  const newestFirst = [...oldestFirst(wanted.map((c) => c.hash).filter((h) => h !== updateHash), input.revisionCreated)].reverse();
+  const newestFirst = [
+    ...oldestFirst(
+      wanted.map((c) => c.hash).filter((h) => h !== updateHash),
+      input.revisionCreated,
+    ),
+  ].reverse();
   const create: PodCreation[] = [];
   for (const hash of [updateHash, ...newestFirst]) {
     const want = wanted.find((c) => c.hash === hash)?.count ?? 0;

@@ -38,7 +38,12 @@ export function podFromRevision(pg: PodGroup, content: RevisionData, hash: strin
       generateName: `${pg.metadata?.name ?? ''}-${hash}-`,
       namespace: pg.metadata?.namespace,
       // The label routes pods of PodGroups with spec.sidecars to the injection webhook.
-      labels: { ...template.metadata?.labels, [REVISION_HASH_LABEL]: hash, [POD_TEMPLATE_HASH_LABEL]: hash, ...(sidecars === undefined ? {} : { [POD_LABEL]: 'true' }) },
+      labels: {
+        ...template.metadata?.labels,
+        [REVISION_HASH_LABEL]: hash,
+        [POD_TEMPLATE_HASH_LABEL]: hash,
+        ...(sidecars === undefined ? {} : { [POD_LABEL]: 'true' }),
+      },
       annotations: Object.keys(annotations).length === 0 ? undefined : annotations,
       // As kube-controller-manager does (GetPodFromTemplate): labels, annotations and finalizers.
       finalizers: template.metadata?.finalizers === undefined ? undefined : [...template.metadata.finalizers],

@@ -5,7 +5,19 @@
 // StatefulSet's do). Pure functions; the controller does the I/O.
 import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { API_VERSION, KIND, PODGROUP_NAME_LABEL, REVISION_ANNOTATION, REVISION_HASH_LABEL, REVISION_MAX_REPLICAS_ANNOTATION, REVISION_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION, type PodGroup, type PodGroupSpec, type Sidecars } from '../api/podgroup.js';
+import {
+  API_VERSION,
+  KIND,
+  PODGROUP_NAME_LABEL,
+  REVISION_ANNOTATION,
+  REVISION_HASH_LABEL,
+  REVISION_MAX_REPLICAS_ANNOTATION,
+  REVISION_REPLICAS_ANNOTATION,
+  ROLLBACK_ANNOTATION,
+  type PodGroup,
+  type PodGroupSpec,
+  type Sidecars,
+} from '../api/podgroup.js';
 import { normalizeSidecars, normalizeTemplate } from './normalize-template.js';
 
 /** JSON with object keys sorted, so equal templates always serialize identically. */
@@ -52,7 +64,13 @@ export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
  * its revisions (upstream's annotationsToSkip): kubectl's last-applied configuration, the
  * revision number, the per-revision counts, the rollback request.
  */
-const NOT_COPIED = new Set(['kubectl.kubernetes.io/last-applied-configuration', REVISION_ANNOTATION, REVISION_REPLICAS_ANNOTATION, REVISION_MAX_REPLICAS_ANNOTATION, ROLLBACK_ANNOTATION]);
+const NOT_COPIED = new Set([
+  'kubectl.kubernetes.io/last-applied-configuration',
+  REVISION_ANNOTATION,
+  REVISION_REPLICAS_ANNOTATION,
+  REVISION_MAX_REPLICAS_ANNOTATION,
+  ROLLBACK_ANNOTATION,
+]);
 
 /** The annotations a revision takes from its PodGroup (change-cause among them), as a ReplicaSet from its Deployment. */
 function copiedAnnotations(obj: k8s.KubernetesObject): Record<string, string> {
@@ -75,11 +93,14 @@ export const revisionContent = (spec: Pick<PodGroupSpec, 'template' | 'sidecars'
 export function contentHash(content: RevisionData, collisionCount: number): string {
   const suffix = collisionCount > 0 ? `#${collisionCount}` : '';
   const sidecars = normalizeSidecars(content.sidecars);
-  return safeEncode(fnv1a32(canonicalJson(normalizeTemplate(content.template)) + (sidecars === undefined ? '' : `+sidecars:${canonicalJson(sidecars)}`) + suffix)).slice(0, 10);
+  return safeEncode(
+    fnv1a32(canonicalJson(normalizeTemplate(content.template)) + (sidecars === undefined ? '' : `+sidecars:${canonicalJson(sidecars)}`) + suffix),
+  ).slice(0, 10);
 }
 
 /** A revision's content in its normal form as text: equal for templates the API server would store alike in a Deployment. */
-const contentKey = (c: RevisionData | undefined): string => `${canonicalJson(normalizeTemplate(c?.template ?? {}))}+${canonicalJson(normalizeSidecars(c?.sidecars) ?? null)}`;
+const contentKey = (c: RevisionData | undefined): string =>
+  `${canonicalJson(normalizeTemplate(c?.template ?? {}))}+${canonicalJson(normalizeSidecars(c?.sidecars) ?? null)}`;
 
 /** Whether two revisions make the same pods: equal once defaulted and canonicalised as the API server does a Deployment's template. */
 export function sameContent(a: RevisionData | undefined, b: RevisionData | undefined): boolean {
@@ -212,7 +233,9 @@ export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRe
   const latest = latestRevisionNumber(revisions);
   const content = revisionContent(pg.spec);
   const key = contentKey(content);
-  const equal = revisions.filter((r) => revisionData(r) !== undefined && contentKey(revisionData(r)) === key).sort((a, b) => revisionNumber(b) - revisionNumber(a));
+  const equal = revisions
+    .filter((r) => revisionData(r) !== undefined && contentKey(revisionData(r)) === key)
+    .sort((a, b) => revisionNumber(b) - revisionNumber(a));
   const match = equal[0];
   if (match !== undefined) {
     const hash = revisionHashOf(match) ?? contentHash(content, collisionCount);
@@ -238,7 +261,9 @@ export function revisionsToPrune(
   busyHashes: Set<string>,
   limit: number,
 ): k8s.V1ControllerRevision[] {
-  const old = revisions.filter((r) => (revisionHashOf(r) ?? '') !== updateHash && r.metadata?.deletionTimestamp == null).sort((a, b) => revisionNumber(a) - revisionNumber(b));
+  const old = revisions
+    .filter((r) => (revisionHashOf(r) ?? '') !== updateHash && r.metadata?.deletionTimestamp == null)
+    .sort((a, b) => revisionNumber(a) - revisionNumber(b));
   const diff = Math.max(0, old.length - limit);
   return old.slice(0, diff).filter((r) => !busyHashes.has(revisionHashOf(r) ?? ''));
 }

@@ -42,7 +42,11 @@ export function decideRollback(pg: PodGroup, revisions: k8s.V1ControllerRevision
   if (sameContent(content, revisionContent(pg.spec))) {
     return {
       ops,
-      event: { type: 'Warning', reason: 'RollbackTemplateUnchanged', message: `The rollback revision contains the same template as current PodGroup "${name}"` },
+      event: {
+        type: 'Warning',
+        reason: 'RollbackTemplateUnchanged',
+        message: `The rollback revision contains the same template as current PodGroup "${name}"`,
+      },
     };
   }
   // JSON Patch replaces the template wholesale (a merge patch would keep stray labels).

@@ -26,7 +26,10 @@ export const STATE_GAUGES: Record<StateGauge, { help: string; labels: readonly s
   podgroup_status_replicas_available: { help: 'The number of available replicas per PodGroup.', labels: [] },
   podgroup_status_replicas_updated: { help: 'The number of updated replicas per PodGroup.', labels: [] },
   podgroup_status_replicas_unavailable: { help: 'The number of unavailable replicas per PodGroup.', labels: [] },
-  podgroup_status_condition: { help: 'The current status conditions of a PodGroup (one series per status: true, false, unknown).', labels: ['condition', 'status', 'reason'] },
+  podgroup_status_condition: {
+    help: 'The current status conditions of a PodGroup (one series per status: true, false, unknown).',
+    labels: ['condition', 'status', 'reason'],
+  },
 };
 
 export interface StateSample {
@@ -57,7 +60,11 @@ export function podGroupSamples(pg: PodGroup): StateSample[] {
   ];
   for (const c of s.conditions ?? []) {
     for (const status of STATUSES) {
-      samples.push({ gauge: 'podgroup_status_condition', labels: { ...base, condition: c.type, status, reason: c.reason ?? '' }, value: c.status.toLowerCase() === status ? 1 : 0 });
+      samples.push({
+        gauge: 'podgroup_status_condition',
+        labels: { ...base, condition: c.type, status, reason: c.reason ?? '' },
+        value: c.status.toLowerCase() === status ? 1 : 0,
+      });
     }
   }
   return samples;

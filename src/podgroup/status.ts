@@ -129,14 +129,27 @@ export function revisionCreateFailed(pg: PodGroup, revisionName: string, message
   }
   const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   const before = pg.status?.conditions ?? [];
-  const after = setCondition(before, { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.revisionCreateError, message: `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}` }, nowIso);
+  const after = setCondition(
+    before,
+    {
+      type: CONDITION_PROGRESSING,
+      status: 'False',
+      reason: REASON.revisionCreateError,
+      message: `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}`,
+    },
+    nowIso,
+  );
   return after === before ? undefined : after;
 }
 
 /** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */
 function renewCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
   const existing = conditions.find((c) => c.type === next.type);
-  const merged: Condition = { ...next, lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso, lastUpdateTime: nowIso };
+  const merged: Condition = {
+    ...next,
+    lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso,
+    lastUpdateTime: nowIso,
+  };
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
 }
 
@@ -173,7 +186,12 @@ export function computeStatus(input: StatusInput): StatusResult {
     conditions,
     available >= minimum
       ? { type: CONDITION_AVAILABLE, status: 'True', reason: REASON.minimumAvailable, message: 'PodGroup has minimum availability.' }
-      : { type: CONDITION_AVAILABLE, status: 'False', reason: REASON.minimumUnavailable, message: `PodGroup does not have minimum availability.${causes(counts.active)}` },
+      : {
+          type: CONDITION_AVAILABLE,
+          status: 'False',
+          reason: REASON.minimumUnavailable,
+          message: `PodGroup does not have minimum availability.${causes(counts.active)}`,
+        },
     nowIso,
     // The message names why pods are not ready: it follows them (upstream's message is fixed).
     true,
@@ -195,9 +213,17 @@ export function computeStatus(input: StatusInput): StatusResult {
   }
   if (hasProgressDeadline(spec) && spec.paused !== true) {
     if (input.revisionCreated) {
-      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.newRevisionCreated, message: `Created new revision "${revisionName}"` }, nowIso);
+      conditions = setCondition(
+        conditions,
+        { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.newRevisionCreated, message: `Created new revision "${revisionName}"` },
+        nowIso,
+      );
     } else if (current() === undefined) {
-      conditions = setCondition(conditions, { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.foundNewRevision, message: `Found new revision "${revisionName}"` }, nowIso);
+      conditions = setCondition(
+        conditions,
+        { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.foundNewRevision, message: `Found new revision "${revisionName}"` },
+        nowIso,
+      );
     }
     // A resync of a finished rollout (every pod updated) estimates no progress: losing a pod
     // or scaling is not a rollout.
@@ -213,7 +239,12 @@ export function computeStatus(input: StatusInput): StatusResult {
       if (complete) {
         conditions = setCondition(
           conditions,
-          { type: CONDITION_PROGRESSING, status: 'True', reason: REASON.complete, message: `PodGroup "${name}" revision "${revisionName}" has successfully progressed.` },
+          {
+            type: CONDITION_PROGRESSING,
+            status: 'True',
+            reason: REASON.complete,
+            message: `PodGroup "${name}" revision "${revisionName}" has successfully progressed.`,
+          },
           nowIso,
         );
       } else if (progressed) {
@@ -229,7 +260,12 @@ export function computeStatus(input: StatusInput): StatusResult {
         if (remaining < 0) {
           conditions = setCondition(
             conditions,
-            { type: CONDITION_PROGRESSING, status: 'False', reason: REASON.deadlineExceeded, message: `PodGroup "${name}" revision "${revisionName}" has timed out progressing.` },
+            {
+              type: CONDITION_PROGRESSING,
+              status: 'False',
+              reason: REASON.deadlineExceeded,
+              message: `PodGroup "${name}" revision "${revisionName}" has timed out progressing.`,
+            },
             nowIso,
           );
         } else {
@@ -242,15 +278,27 @@ export function computeStatus(input: StatusInput): StatusResult {
   conditions =
     input.replicaFailure === undefined
       ? removeCondition(conditions, CONDITION_REPLICA_FAILURE)
-      : setCondition(conditions, { type: CONDITION_REPLICA_FAILURE, status: 'True', reason: input.replicaFailure.reason, message: input.replicaFailure.message }, nowIso);
+      : setCondition(
+          conditions,
+          { type: CONDITION_REPLICA_FAILURE, status: 'True', reason: input.replicaFailure.reason, message: input.replicaFailure.message },
+          nowIso,
+        );
 
   // Why members are Pending: the scheduler's own words from PodScheduled=False.
-  const pendingMessages = counts.active.filter((p) => !isScheduled(p)).map(unschedulableMessage).filter((m): m is string => m !== undefined);
+  const pendingMessages = counts.active
+    .filter((p) => !isScheduled(p))
+    .map(unschedulableMessage)
+    .filter((m): m is string => m !== undefined);
   const scheduled = counts.active.filter(isScheduled).length;
   if (pendingMessages.length > 0) {
     conditions = setCondition(
       conditions,
-      { type: CONDITION_GANG_SCHEDULED, status: 'False', reason: REASON.gangPending, message: `${pendingMessages.length} member(s) Pending: ${mostCommon(pendingMessages)}` },
+      {
+        type: CONDITION_GANG_SCHEDULED,
+        status: 'False',
+        reason: REASON.gangPending,
+        message: `${pendingMessages.length} member(s) Pending: ${mostCommon(pendingMessages)}`,
+      },
       nowIso,
       true,
     );

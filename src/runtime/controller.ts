@@ -8,16 +8,7 @@ import type { SharedInformer } from './shared-informer.js';
 import { withAbortSignal } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { silentLogger } from './logging.js';
-import {
-  activeWorkers,
-  maxConcurrentReconciles,
-  onScrape,
-  queueMetrics,
-  reconcileErrors,
-  reconcilePanics,
-  reconcileTime,
-  reconcileTotal,
-} from './metrics.js';
+import { activeWorkers, maxConcurrentReconciles, onScrape, queueMetrics, reconcileErrors, reconcilePanics, reconcileTime, reconcileTotal } from './metrics.js';
 import { describeError, errorLogFields, isNamespaceTerminating } from './kube-client.js';
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { objectKey, splitKey } from './store.js';

@@ -93,7 +93,10 @@ const limitsOf = new WeakMap<Server, ServerLimits>();
 export function listen(name: string, address: ListenAddress, limits: ServerLimits, handler: Handler, tls?: ServerTls): Promise<Server> {
   const server: Server =
     tls === undefined
-      ? createHttpServer({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS }, handler)
+      ? createHttpServer(
+          { requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: CHECK_INTERVAL_MS },
+          handler,
+        )
       : createHttpsServer(
           {
             cert: tls.certPem,
@@ -209,7 +212,8 @@ export function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buf
     const declared = Number(req.headers['content-length'] ?? 0);
     // A body announced too large is not buffered at all, but still read to its end, so the client
     // (still sending) gets to read the 413.
-    let failure: HttpError | undefined = declared > limit ? new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`) : undefined;
+    let failure: HttpError | undefined =
+      declared > limit ? new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit} bytes`) : undefined;
     const release = (): void => {
       budget.give(held);
       held = 0;

@@ -276,11 +276,14 @@ export class Informer<T extends k8s.KubernetesObject> {
       }
     });
 
-    const stallCheck = setInterval(() => {
-      if (Date.now() - generation.lastActivity > this.stallTimeoutMs) {
-        generation.finish({ kind: 'stalled' });
-      }
-    }, Math.max(50, Math.min(10_000, this.stallTimeoutMs / 4)));
+    const stallCheck = setInterval(
+      () => {
+        if (Date.now() - generation.lastActivity > this.stallTimeoutMs) {
+          generation.finish({ kind: 'stalled' });
+        }
+      },
+      Math.max(50, Math.min(10_000, this.stallTimeoutMs / 4)),
+    );
     stallCheck.unref();
 
     try {
@@ -355,4 +358,3 @@ export class Informer<T extends k8s.KubernetesObject> {
     }
   }
 }
-

@@ -154,7 +154,9 @@ export class KubeClients {
       return this.plainAgent;
     }
     const o = (agent as https.Agent).options;
-    const key = JSON.stringify([proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))));
+    const key = JSON.stringify(
+      [proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))),
+    );
     if (proxied) {
       // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
       // carries the proxy settings; keep the first one per TLS material so connections are reused.
@@ -204,26 +206,22 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
     headers['content-length'] = Buffer.byteLength(body);
   }
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(
-      url,
-      { method: request.getHttpMethod(), headers, agent, signal },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('close', () => {
-          if (!res.complete) {
-            reject(new Error(`${request.getHttpMethod()} ${url.pathname}: the connection closed before the response was complete`));
-            return;
-          }
-          const responseHeaders: Record<string, string> = {};
-          for (const [name, value] of Object.entries(res.headers)) {
-            responseHeaders[name] = Array.isArray(value) ? value.join(', ') : (value ?? '');
-          }
-          resolve(new k8s.ResponseContext(res.statusCode ?? 0, responseHeaders, new k8s.SelfDecodingBody(Promise.resolve(Buffer.concat(chunks)))));
-        });
-      },
-    );
+    const req = (url.protocol === 'https:' ? https : http).request(url, { method: request.getHttpMethod(), headers, agent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('close', () => {
+        if (!res.complete) {
+          reject(new Error(`${request.getHttpMethod()} ${url.pathname}: the connection closed before the response was complete`));
+          return;
+        }
+        const responseHeaders: Record<string, string> = {};
+        for (const [name, value] of Object.entries(res.headers)) {
+          responseHeaders[name] = Array.isArray(value) ? value.join(', ') : (value ?? '');
+        }
+        resolve(new k8s.ResponseContext(res.statusCode ?? 0, responseHeaders, new k8s.SelfDecodingBody(Promise.resolve(Buffer.concat(chunks)))));
+      });
+    });
     req.on('error', (err) => {
       const timedOut = err.name === 'AbortError' && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
       reject(timedOut ? new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`) : err);
@@ -284,7 +282,7 @@ export function apiErrorFields(err: unknown): ApiErrorFields | undefined {
     return undefined;
   }
   const status = apiStatus(err) as (ApiStatus & { message?: string; details?: { name?: string; kind?: string } }) | undefined;
-  const [method = '', path = ''] = (String((err.headers as Record<string, unknown> | undefined)?.[REQUEST_HEADER] ?? '')).split(' ');
+  const [method = '', path = ''] = String((err.headers as Record<string, unknown> | undefined)?.[REQUEST_HEADER] ?? '').split(' ');
   // /api/v1/namespaces/NS/RESOURCE[/NAME[/SUBRESOURCE]] or /apis/GROUP/VERSION/..., cluster-scoped without namespaces/NS.
   const parts = path.split('/').filter((p) => p !== '');
   const rest = parts.slice(parts[0] === 'api' ? 2 : 3);

@@ -131,10 +131,13 @@ export class LeaderElector {
   private armDeadline(): void {
     clearTimeout(this.deadlineTimer);
     if (this.leading) {
-      this.deadlineTimer = setTimeout(() => {
-        this.checkDeadline();
-        this.armDeadline();
-      }, Math.max(1, this.lastRenew + this.config.renewDeadlineMs - this.now()));
+      this.deadlineTimer = setTimeout(
+        () => {
+          this.checkDeadline();
+          this.armDeadline();
+        },
+        Math.max(1, this.lastRenew + this.config.renewDeadlineMs - this.now()),
+      );
     }
   }
 

@@ -30,7 +30,11 @@ export function createLogger(options: { level?: LogLevel; format?: LogFormat; si
     format,
     silent: options.silent ?? false,
     // stderr, like klog/zap: stdout stays free for command output.
-    transports: [options.stream === undefined ? new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] }) : new winston.transports.Stream({ stream: options.stream })],
+    transports: [
+      options.stream === undefined
+        ? new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })
+        : new winston.transports.Stream({ stream: options.stream }),
+    ],
   });
 }
 

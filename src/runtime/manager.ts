@@ -11,7 +11,17 @@ import { hostname } from 'node:os';
 import type * as k8s from '@kubernetes/client-node';
 import { createCertificateAuthority, issueCertificate } from './certificates.js';
 import type { Controller } from './controller.js';
-import { close, listen, readCertDir, SMALL_REQUEST_LIMITS, updateTls, watchCertDir, type ListenAddress, type ServerLimits, type ServerTls } from './http-server.js';
+import {
+  close,
+  listen,
+  readCertDir,
+  SMALL_REQUEST_LIMITS,
+  updateTls,
+  watchCertDir,
+  type ListenAddress,
+  type ServerLimits,
+  type ServerTls,
+} from './http-server.js';
 import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
@@ -262,7 +272,13 @@ export class Manager {
     }
     const year = 365 * 24 * 3600 * 1000;
     const ca = createCertificateAuthority('podgroup-metrics-self-signed', year);
-    const cert = issueCertificate(ca, { commonName: hostname(), dnsNames: [hostname(), 'localhost'], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: year });
+    const cert = issueCertificate(ca, {
+      commonName: hostname(),
+      dnsNames: [hostname(), 'localhost'],
+      ipAddresses: ['127.0.0.1'],
+      usages: ['server'],
+      validForMs: year,
+    });
     return { certPem: cert.certPem, keyPem: cert.keyPem };
   }
 

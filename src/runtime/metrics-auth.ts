@@ -54,7 +54,9 @@ export class MetricsAuthorizer {
     if (match === null) {
       return { allowed: false, status: 401, message: 'Unauthorized: a bearer token is required' };
     }
-    const key = `${createHash('sha256').update(match[1] ?? '').digest('hex')} ${verb} ${path}`;
+    const key = `${createHash('sha256')
+      .update(match[1] ?? '')
+      .digest('hex')} ${verb} ${path}`;
     const cached = this.allowedCache.get(key) ?? this.deniedCache.get(key);
     if (cached !== undefined) {
       return cached;
@@ -82,7 +84,11 @@ export class MetricsAuthorizer {
     }
     const user = authn.user.username ?? '';
     if (!authz.allowed) {
-      return { allowed: false, status: 403, message: `Forbidden: user ${JSON.stringify(user)} may not ${verb} ${path}${authz.reason ? ` (${authz.reason})` : ''}` };
+      return {
+        allowed: false,
+        status: 403,
+        message: `Forbidden: user ${JSON.stringify(user)} may not ${verb} ${path}${authz.reason ? ` (${authz.reason})` : ''}`,
+      };
     }
     return { allowed: true, user };
   }

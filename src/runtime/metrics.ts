@@ -6,7 +6,10 @@ import type { QueueMetrics } from './workqueue.js';
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry });
 
-const reconcileBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
+const reconcileBuckets = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10,
+  15, 20, 25, 30, 40, 50, 60,
+];
 const queueBuckets = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -52,7 +55,12 @@ export const maxConcurrentReconciles = new client.Gauge({
 // client-go workqueue
 const queueLabels = ['name', 'controller'] as const;
 const workqueueDepth = new client.Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: queueLabels, registers: [registry] });
-const workqueueAdds = new client.Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: queueLabels, registers: [registry] });
+const workqueueAdds = new client.Counter({
+  name: 'workqueue_adds_total',
+  help: 'Total number of adds handled by workqueue',
+  labelNames: queueLabels,
+  registers: [registry],
+});
 const workqueueQueueDuration = new client.Histogram({
   name: 'workqueue_queue_duration_seconds',
   help: 'How long in seconds an item stays in workqueue before being requested',
@@ -79,7 +87,12 @@ const workqueueLongest = new client.Gauge({
   labelNames: queueLabels,
   registers: [registry],
 });
-const workqueueRetries = new client.Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: queueLabels, registers: [registry] });
+const workqueueRetries = new client.Counter({
+  name: 'workqueue_retries_total',
+  help: 'Total number of retries handled by workqueue',
+  labelNames: queueLabels,
+  registers: [registry],
+});
 
 export function queueMetrics(name: string): QueueMetrics {
   const labels = { name, controller: name };

@@ -30,10 +30,7 @@ export interface ResourceType<T extends k8s.KubernetesObject> {
 const PAGE_SIZE = 500;
 
 /** Lists every page; the result carries the resourceVersion of the (consistent) snapshot. */
-export async function listAll<T extends k8s.KubernetesObject>(
-  resource: ResourceType<T>,
-  options: ListOptions,
-): Promise<k8s.KubernetesListObject<T>> {
+export async function listAll<T extends k8s.KubernetesObject>(resource: ResourceType<T>, options: ListOptions): Promise<k8s.KubernetesListObject<T>> {
   const items: T[] = [];
   let continueToken: string | undefined;
   let resourceVersion = '';
@@ -80,9 +77,17 @@ export const podResource = (clients: KubeClients): ResourceType<k8s.V1Pod> =>
 export const nodeResource = (clients: KubeClients): ResourceType<k8s.V1Node> => builtIn(clients, 'nodes', 'v1', 'Node', '/api/v1/nodes');
 export const configMapResource = (clients: KubeClients): ResourceType<k8s.V1ConfigMap> =>
   builtIn(clients, 'configmaps', 'v1', 'ConfigMap', '/api/v1/configmaps', (ns) => `/api/v1/namespaces/${ns}/configmaps`);
-export const namespaceResource = (clients: KubeClients): ResourceType<k8s.V1Namespace> => builtIn(clients, 'namespaces', 'v1', 'Namespace', '/api/v1/namespaces');
+export const namespaceResource = (clients: KubeClients): ResourceType<k8s.V1Namespace> =>
+  builtIn(clients, 'namespaces', 'v1', 'Namespace', '/api/v1/namespaces');
 export const controllerRevisionResource = (clients: KubeClients): ResourceType<k8s.V1ControllerRevision> =>
-  builtIn(clients, 'controllerrevisions.apps', 'apps/v1', 'ControllerRevision', '/apis/apps/v1/controllerrevisions', (ns) => `/apis/apps/v1/namespaces/${ns}/controllerrevisions`);
+  builtIn(
+    clients,
+    'controllerrevisions.apps',
+    'apps/v1',
+    'ControllerRevision',
+    '/apis/apps/v1/controllerrevisions',
+    (ns) => `/apis/apps/v1/namespaces/${ns}/controllerrevisions`,
+  );
 
 export interface CustomResourceName {
   group: string;
@@ -105,8 +110,18 @@ export function customResource<T extends k8s.KubernetesObject>(clients: KubeClie
     path: namespace === undefined ? `${base}/${crd.plural}` : `${base}/namespaces/${namespace}/${crd.plural}`,
     // The custom objects API is untyped; the caller's T describes what the CRD stores.
     listPage: async (o) => {
-      const params = { group: crd.group, version: crd.version, plural: crd.plural, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit, _continue: o.continueToken };
-      return (namespace === undefined ? await custom.listClusterCustomObject(params) : await custom.listNamespacedCustomObject({ ...params, namespace })) as ListPage<T>;
+      const params = {
+        group: crd.group,
+        version: crd.version,
+        plural: crd.plural,
+        labelSelector: o.labelSelector,
+        fieldSelector: o.fieldSelector,
+        limit: o.limit,
+        _continue: o.continueToken,
+      };
+      return (
+        namespace === undefined ? await custom.listClusterCustomObject(params) : await custom.listNamespacedCustomObject({ ...params, namespace })
+      ) as ListPage<T>;
     },
     inNamespace: crd.clusterScoped === true || namespace !== undefined ? undefined : (ns) => customResource<T>(clients, crd, ns),
   };

@@ -24,7 +24,8 @@ export const controllerUidIndex: IndexFunc<KubernetesObject> = (obj) =>
   (obj.metadata?.ownerReferences ?? []).filter((r) => r.controller === true).map((r) => r.uid);
 
 export const namespacedControllerUid = (namespace: string, uid: string): string => `${namespace}/${uid}`;
-export const namespacedControllerUidIndex: IndexFunc<KubernetesObject> = (obj) => controllerUidIndex(obj).map((uid) => namespacedControllerUid(obj.metadata?.namespace ?? '', uid));
+export const namespacedControllerUidIndex: IndexFunc<KubernetesObject> = (obj) =>
+  controllerUidIndex(obj).map((uid) => namespacedControllerUid(obj.metadata?.namespace ?? '', uid));
 
 export const uncontrolledNamespaceIndex: IndexFunc<KubernetesObject> = (obj) =>
   (obj.metadata?.ownerReferences ?? []).some((r) => r.controller === true) ? [] : [obj.metadata?.namespace ?? ''];

@@ -40,7 +40,12 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined): string | undefined => (s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8'));
 
 /** Whether `cert` is still good for `spec` under `caPem` at `now` (pure; exported for tests). */
-export function leafIsCurrent(cert: IssuedCertificate, caPem: string, spec: Pick<LeafSpec, 'commonName' | 'dnsNames' | 'ipAddresses' | 'validForMs'>, now: number): boolean {
+export function leafIsCurrent(
+  cert: IssuedCertificate,
+  caPem: string,
+  spec: Pick<LeafSpec, 'commonName' | 'dnsNames' | 'ipAddresses' | 'validForMs'>,
+  now: number,
+): boolean {
   let parsed: forge.pki.Certificate;
   let ca: forge.pki.Certificate;
   try {

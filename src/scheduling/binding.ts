@@ -13,7 +13,12 @@ export interface FilteredPod {
   passed: ReadonlySet<string>;
 }
 
-export function bindRefusal(args: ExtenderBindingArgs, pod: k8s.V1Pod | undefined, filtered: FilteredPod | undefined, schedulerNames: readonly string[]): string | undefined {
+export function bindRefusal(
+  args: ExtenderBindingArgs,
+  pod: k8s.V1Pod | undefined,
+  filtered: FilteredPod | undefined,
+  schedulerNames: readonly string[],
+): string | undefined {
   const key = `${args.PodNamespace}/${args.PodName}`;
   if (pod === undefined) {
     return `pod ${key} does not exist`;

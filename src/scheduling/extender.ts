@@ -170,9 +170,7 @@ export class SchedulerExtender implements Runnable {
     await this.awaitInFlightBinds(args.Pod);
     const { views, unknown } = this.nodeViews(args);
     const result = (passed: string[], failed: Record<string, string>, error = ''): ExtenderFilterResult => ({
-      ...(cacheCapable
-        ? { NodeNames: passed }
-        : { Nodes: { items: itemsNamed(args.Nodes?.items ?? [], passed) } }),
+      ...(cacheCapable ? { NodeNames: passed } : { Nodes: { items: itemsNamed(args.Nodes?.items ?? [], passed) } }),
       FailedNodes: { ...failed, ...unknown },
       FailedAndUnresolvableNodes: {},
       Error: error,
@@ -351,7 +349,13 @@ export class SchedulerExtender implements Runnable {
     }
     const views = nodes.map((node) => {
       const name = node.metadata?.name ?? '';
-      return { name, zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: cachedNodeAllocatable(node), requested: this.placements.requestedOn(name), members: 0 };
+      return {
+        name,
+        zone: node.metadata?.labels?.[ZONE_LABEL],
+        allocatable: cachedNodeAllocatable(node),
+        requested: this.placements.requestedOn(name),
+        members: 0,
+      };
     });
     return { views, unknown };
   }
@@ -380,7 +384,6 @@ function itemsNamed(items: k8s.V1Node[], passed: string[]): k8s.V1Node[] {
   const names = new Set(passed);
   return items.filter((n) => names.has(n.metadata?.name ?? ''));
 }
-
 
 const keyOf = (pod: k8s.V1Pod): string => `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 

@@ -27,10 +27,7 @@ export function score(policy: PlacementPolicy, candidates: NodeView[], zoneMembe
   return candidates.map((node) => {
     const nodeShare = maxNode === 0 ? 0 : node.members / maxNode;
     const zoneShare = maxZone === 0 || node.zone === undefined ? 0 : (zoneMembers.get(node.zone) ?? 0) / maxZone;
-    const value =
-      policy === 'Pack'
-        ? 0.5 * nodeShare + 0.5 * utilisation(node)
-        : 1 - (node.zone === undefined ? nodeShare : 0.5 * nodeShare + 0.5 * zoneShare);
+    const value = policy === 'Pack' ? 0.5 * nodeShare + 0.5 * utilisation(node) : 1 - (node.zone === undefined ? nodeShare : 0.5 * nodeShare + 0.5 * zoneShare);
     return { Host: node.name, Score: Math.round(MAX_EXTENDER_PRIORITY * Math.min(1, Math.max(0, value))) };
   });
 }

@@ -59,17 +59,23 @@ export function secretExtenderTls(clients: KubeClients, options: ExtenderTlsOpti
   return {
     async start(onChange) {
       let first: ServerTls | undefined;
-      renewing = new RenewingCertificates(store(clients.api(k8s.CoreV1Api), options, log), specs(options), options.checkIntervalMs, log, ([serving], changed) => {
-        if (serving === undefined) {
-          return;
-        }
-        const tls = { certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: serving.caPem };
-        if (first === undefined) {
-          first = tls;
-        } else if (changed) {
-          onChange(tls);
-        }
-      });
+      renewing = new RenewingCertificates(
+        store(clients.api(k8s.CoreV1Api), options, log),
+        specs(options),
+        options.checkIntervalMs,
+        log,
+        ([serving], changed) => {
+          if (serving === undefined) {
+            return;
+          }
+          const tls = { certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: serving.caPem };
+          if (first === undefined) {
+            first = tls;
+          } else if (changed) {
+            onChange(tls);
+          }
+        },
+      );
       await renewing.start();
       if (first === undefined) {
         throw new Error('no extender serving certificate');
@@ -86,7 +92,11 @@ export function secretExtenderTls(clients: KubeClients, options: ExtenderTlsOpti
  * Issues (or checks) the extender's certificates once, as the manager would at start: used by the
  * local cluster to give its podgroup-scheduler the client certificate before any manager runs.
  */
-export async function ensureExtenderCertificates(secrets: SecretClient, options: ExtenderTlsOptions, log: Logger): Promise<{ caPem: string; clientCertPem: string; clientKeyPem: string }> {
+export async function ensureExtenderCertificates(
+  secrets: SecretClient,
+  options: ExtenderTlsOptions,
+  log: Logger,
+): Promise<{ caPem: string; clientCertPem: string; clientKeyPem: string }> {
   const pki = store(secrets, options, log);
   const [servingSpec, clientSpec] = specs(options);
   await pki.certificate(servingSpec);

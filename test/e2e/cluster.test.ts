@@ -105,13 +105,15 @@ describe('local control plane', () => {
         expect(got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')).toBe(true);
         const version = crd.spec.versions.find((v) => v.storage)?.name ?? '';
         // Right after a (re)apply the API server may answer 429 "storage is (re)initializing" for a moment.
-        const list = await eventually(`a list of ${name}`, () => custom.listNamespacedCustomObject({ group: crd.spec.group, version, namespace: ns.name, plural: crd.spec.names.plural }));
+        const list = await eventually(`a list of ${name}`, () =>
+          custom.listNamespacedCustomObject({ group: crd.spec.group, version, namespace: ns.name, plural: crd.spec.names.plural }),
+        );
         expect(list).toHaveProperty('items');
       }
     }
   });
 
-  it('has crds/podgroup.yaml up to date with this API server\'s OpenAPI', async () => {
+  it("has crds/podgroup.yaml up to date with this API server's OpenAPI", async () => {
     expect(await renderCrd(kc)).toBe(readFileSync(join(REPO_ROOT, 'crds', 'podgroup.yaml'), 'utf8'));
   });
 });

@@ -32,7 +32,12 @@ const CLIS: Array<[name: string, entry: string, args: string[], message: string]
   ['bench:extender', 'bench/extender.ts', ['--bogus'], 'bench:extender: unknown flag --bogus'],
   ['bench:webhook', 'bench/webhook.ts', ['--bogus'], 'bench:webhook: unknown flag --bogus'],
   ['kubectl-podgroup', 'src/plugin/main.ts', ['inject', '--bogus'], 'kubectl-podgroup: unknown flag --bogus'],
-  ['kubectl-podgroup', 'src/plugin/main.ts', ['-n', 'x', 'rollout', 'status', 'web', '--timeout', 'soon'], 'kubectl-podgroup: --timeout: "soon" is not a duration (examples: 500ms, 15s, 1m30s)'],
+  [
+    'kubectl-podgroup',
+    'src/plugin/main.ts',
+    ['-n', 'x', 'rollout', 'status', 'web', '--timeout', 'soon'],
+    'kubectl-podgroup: --timeout: "soon" is not a duration (examples: 500ms, 15s, 1m30s)',
+  ],
   ['build-installer', 'hack/build-installer.ts', ['--imag', 'x'], 'build-installer: unknown flag --imag'],
   ['generate (PrometheusRule)', 'hack/prometheus/rule.ts', ['--bogus'], 'generate: unknown flag --bogus'],
   ['podgroup-controller', 'src/main.ts', ['--bogus'], 'podgroup-controller: unknown flag --bogus'],
@@ -45,7 +50,9 @@ describe('command lines', () => {
     // the 60 s each run is allowed (CI: the cluster CLI killed with no output).
     const results: ({ name: string; args: string[]; message: string } & Awaited<ReturnType<typeof run>>)[] = [];
     for (let i = 0; i < CLIS.length; i += 3) {
-      results.push(...(await Promise.all(CLIS.slice(i, i + 3).map(async ([name, entry, args, message]) => ({ name, args, message, ...(await run(entry, args)) })))));
+      results.push(
+        ...(await Promise.all(CLIS.slice(i, i + 3).map(async ([name, entry, args, message]) => ({ name, args, message, ...(await run(entry, args)) })))),
+      );
     }
     for (const { name, args, message, code, stderr } of results) {
       const lines = stderr.trimEnd().split('\n');

@@ -24,7 +24,12 @@ function paste(lines: string[]): { status: number | null; output: string } {
 
 /** The lines of the fenced blocks of README.md and docs/ that follow MARKER, pointed at this test's cluster. */
 function markedReadmeBlocks(): string[][] {
-  const pages = ['README.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+  const pages = [
+    'README.md',
+    ...readdirSync(join(REPO_ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join('docs', f)),
+  ];
   const readme = pages.map((page) => readFileSync(join(REPO_ROOT, page), 'utf8')).join('\n');
   const blocks: string[][] = [];
   for (const match of readme.matchAll(new RegExp(`${MARKER}\\n\`\`\`\\w*\\n([\\s\\S]*?)\\n\`\`\``, 'g'))) {
@@ -33,7 +38,11 @@ function markedReadmeBlocks(): string[][] {
       (match[1] ?? '')
         .split('\n')
         .map((line) => line.replaceAll(`${defaultDir}/`, `${shownStateDir}/`))
-        .map((line) => (line.trim() === 'npm run cluster:down' || line.startsWith('npm run cluster:down ') ? line.replace('npm run cluster:down', `npm run cluster:down -- --state-dir ${shownStateDir}`) : line)),
+        .map((line) =>
+          line.trim() === 'npm run cluster:down' || line.startsWith('npm run cluster:down ')
+            ? line.replace('npm run cluster:down', `npm run cluster:down -- --state-dir ${shownStateDir}`)
+            : line,
+        ),
     );
   }
   return blocks;
@@ -60,7 +69,12 @@ describe('the demo and the README, pasted', () => {
     expect(printed).toContain('$ kubectl apply --server-side -k crds/');
 
     // What the demo hands over: the lines between its "Explore it" header and "Stop everything with".
-    const explore = stdout.slice(stdout.indexOf('Explore it'), stdout.indexOf('Stop everything with:')).split('\n').slice(1).map((l) => l.trim()).filter((l) => l !== '');
+    const explore = stdout
+      .slice(stdout.indexOf('Explore it'), stdout.indexOf('Stop everything with:'))
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim())
+      .filter((l) => l !== '');
     expect(explore[0]).toBe(`export KUBECONFIG=${shownStateDir}/kubeconfig`);
     const handedOver = paste(explore);
     expect({ status: handedOver.status, output: handedOver.output }).toMatchObject({ status: 0 });

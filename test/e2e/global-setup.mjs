@@ -13,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function run(args, stdio) {
-  return spawnSync(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(root, 'hack', 'cluster', 'main.ts'), ...args],
-    { cwd: root, stdio, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
-  );
+  return spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--loader', 'ts-node/esm', join(root, 'hack', 'cluster', 'main.ts'), ...args], {
+    cwd: root,
+    stdio,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
 }
 
 export function clusterCli(args) {

@@ -49,7 +49,11 @@ describe('kube-state-metrics with podgroup-state-metrics.yaml exports our per-Po
   let ns: { name: string; remove: () => Promise<void> };
 
   beforeAll(async () => {
-    const binDir = execFileSync(join(REPO_ROOT, 'hack', 'build-gitops-tools.sh'), ['--with-kube-state-metrics'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 }).trim();
+    const binDir = execFileSync(join(REPO_ROOT, 'hack', 'build-gitops-tools.sh'), ['--with-kube-state-metrics'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 1_800_000,
+    }).trim();
     manager = await startManager();
     ns = await createNamespace('ksm');
     const port = await freePort();
@@ -86,8 +90,12 @@ describe('kube-state-metrics with podgroup-state-metrics.yaml exports our per-Po
       async () => {
         const ours = inNamespace(series((await httpGet(manager.metricsUrl)).body));
         const theirs = inNamespace(series((await httpGet(ksmUrl)).body, asOurs));
-        const diff = [...new Set([...ours.keys(), ...theirs.keys()])].filter((k) => ours.get(k) !== theirs.get(k)).map((k) => `${k}: ours ${ours.get(k)}, kube-state-metrics ${theirs.get(k)}`);
-        const settled = [...ours.keys()].some((k) => k.includes('condition="Stalled"') && k.includes('podgroup="stuck"') && k.includes('status="true"') && ours.get(k) === 1);
+        const diff = [...new Set([...ours.keys(), ...theirs.keys()])]
+          .filter((k) => ours.get(k) !== theirs.get(k))
+          .map((k) => `${k}: ours ${ours.get(k)}, kube-state-metrics ${theirs.get(k)}`);
+        const settled = [...ours.keys()].some(
+          (k) => k.includes('condition="Stalled"') && k.includes('podgroup="stuck"') && k.includes('status="true"') && ours.get(k) === 1,
+        );
         return settled && ours.size > 30 && diff.length === 0 ? diff : undefined;
       },
       60_000,
@@ -95,7 +103,9 @@ describe('kube-state-metrics with podgroup-state-metrics.yaml exports our per-Po
     ).catch(async (err: unknown) => {
       const ours = inNamespace(series((await httpGet(manager.metricsUrl)).body));
       const theirs = inNamespace(series((await httpGet(ksmUrl)).body, asOurs));
-      const diff = [...new Set([...ours.keys(), ...theirs.keys()])].filter((k) => ours.get(k) !== theirs.get(k)).map((k) => `${k}: ours ${ours.get(k)}, kube-state-metrics ${theirs.get(k)}`);
+      const diff = [...new Set([...ours.keys(), ...theirs.keys()])]
+        .filter((k) => ours.get(k) !== theirs.get(k))
+        .map((k) => `${k}: ours ${ours.get(k)}, kube-state-metrics ${theirs.get(k)}`);
       throw new Error(`${String(err)}\n${diff.join('\n')}`);
     });
     expect(differences).toEqual([]);

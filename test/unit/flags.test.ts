@@ -29,8 +29,18 @@ describe('manager flags', () => {
   });
 
   it('parses values and the pod namespace', () => {
-    const flags = parseFlags(['--leader-elect', '--kube-api-qps=-1', '--metrics-bind-address', '127.0.0.1:0', '--no-drop-managed-fields', '--log-format', 'text'], { POD_NAMESPACE: 'ops' });
-    expect(flags).toMatchObject({ leaderElect: true, kubeApiQps: -1, metricsBindAddress: { host: '127.0.0.1', port: 0 }, leaderElectionNamespace: 'ops', dropManagedFields: false, logFormat: 'text' });
+    const flags = parseFlags(
+      ['--leader-elect', '--kube-api-qps=-1', '--metrics-bind-address', '127.0.0.1:0', '--no-drop-managed-fields', '--log-format', 'text'],
+      { POD_NAMESPACE: 'ops' },
+    );
+    expect(flags).toMatchObject({
+      leaderElect: true,
+      kubeApiQps: -1,
+      metricsBindAddress: { host: '127.0.0.1', port: 0 },
+      leaderElectionNamespace: 'ops',
+      dropManagedFields: false,
+      logFormat: 'text',
+    });
     expect(parseFlags(['--metrics-bind-address=0'], {})).toMatchObject({ metricsBindAddress: undefined });
     expect(parseFlags(['--help'], {})).toBe('help');
     expect(parseFlags(['--metrics-secure=false'], {})).toMatchObject({ metricsSecure: false });

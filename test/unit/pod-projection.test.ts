@@ -61,7 +61,14 @@ function fullPod(i: number, o: { hash: string; ready: boolean; node?: string }):
         { type: 'Ready', status: o.ready ? 'True' : 'False', lastTransitionTime: new Date(NOW - 120_000 + i) },
       ],
       containerStatuses: [
-        { name: 'app', image: `app:${o.hash}`, imageID: '', ready: o.ready, restartCount: i % 2, state: o.ready ? { running: {} } : { waiting: { reason: 'CrashLoopBackOff', message: 'back-off' } } },
+        {
+          name: 'app',
+          image: `app:${o.hash}`,
+          imageID: '',
+          ready: o.ready,
+          restartCount: i % 2,
+          state: o.ready ? { running: {} } : { waiting: { reason: 'CrashLoopBackOff', message: 'back-off' } },
+        },
       ],
     },
   };
@@ -89,10 +96,16 @@ describe('slimPod', () => {
       spec: spec({ replicas: 7, strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } } }),
       pods: ps,
       updateHash: 'new',
-      desired: new Map([['old', 6], ['new', 4]]),
+      desired: new Map([
+        ['old', 6],
+        ['new', 4],
+      ]),
       sizedFor: 10,
       previousReplicas: 10,
-      revisionCreated: new Map([['old', NOW - 900_000], ['new', NOW - 300_000]]),
+      revisionCreated: new Map([
+        ['old', NOW - 900_000],
+        ['new', NOW - 300_000],
+      ]),
       now: NOW,
     });
     const names = (ps: k8s.V1Pod[]): string[] => ps.map((p) => p.metadata?.name ?? '');
@@ -102,7 +115,21 @@ describe('slimPod', () => {
     };
     expect(planOf(slim)).toEqual(planOf(pods));
     const pg = { metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec({ replicas: 7 }), status: { observedGeneration: 1, replicas: 10 } };
-    const statusOf = (ps: k8s.V1Pod[]) => computeStatus({ pg, pods: ps, updateHash: 'new', desiredSizes: new Map([['old', 3], ['new', 4]]), collisionCount: 0, replicaFailure: undefined, sizedForReplicas: 7, revisionCreated: false, now: NOW });
+    const statusOf = (ps: k8s.V1Pod[]) =>
+      computeStatus({
+        pg,
+        pods: ps,
+        updateHash: 'new',
+        desiredSizes: new Map([
+          ['old', 3],
+          ['new', 4],
+        ]),
+        collisionCount: 0,
+        replicaFailure: undefined,
+        sizedForReplicas: 7,
+        revisionCreated: false,
+        now: NOW,
+      });
     expect(statusOf(slim)).toEqual(statusOf(pods));
     expect(names(rankForDeletion(slim, slim, NOW))).toEqual(names(rankForDeletion(pods, pods, NOW)));
     expect(slim.map(podRequests)).toEqual(pods.map(podRequests));

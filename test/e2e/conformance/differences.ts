@@ -75,7 +75,6 @@ export function normalize(observed: Observed): Observed {
   return declaredDifferences().reduce((o, id) => RULES[id]?.normalize(o) ?? o, observed);
 }
 
-
 /** Two JSON texts side by side, mismatching lines marked. */
 export function sideBySide(left: unknown, right: unknown, titles: [string, string]): string {
   const a = JSON.stringify(left, null, 2).split('\n');

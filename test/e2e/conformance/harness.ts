@@ -97,7 +97,13 @@ function template(app: string, spec: WorkloadSpec): k8s.V1PodTemplateSpec {
 }
 
 function antiAffinity(app: string, term: NonNullable<WorkloadSpec['antiAffinity']>): k8s.V1Affinity {
-  return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app } }, topologyKey: term.topologyKey, matchLabelKeys: term.matchLabelKeys }] } };
+  return {
+    podAntiAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { app } }, topologyKey: term.topologyKey, matchLabelKeys: term.matchLabelKeys },
+      ],
+    },
+  };
 }
 
 const templateKey = (pod: k8s.V1Pod): string => `${pod.spec?.containers[0]?.image ?? '?'}${pod.spec?.nodeSelector === undefined ? '' : '+unschedulable'}`;
@@ -186,7 +192,10 @@ export class Workload {
     if (this.kind === 'Deployment') {
       await apps.patchNamespacedDeployment({ name: this.name, namespace: this.namespace, body }, mergePatch);
     } else {
-      await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body }, mergePatch);
+      await custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body },
+        mergePatch,
+      );
     }
   }
 
@@ -217,7 +226,10 @@ export class Workload {
         if (this.kind === 'Deployment') {
           await apps.patchNamespacedDeploymentScale({ name: this.name, namespace: this.namespace, body }, mergePatch);
         } else {
-          await custom.patchNamespacedCustomObjectScale({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body }, mergePatch);
+          await custom.patchNamespacedCustomObjectScale(
+            { group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body },
+            mergePatch,
+          );
         }
         break;
       }
@@ -255,9 +267,14 @@ export class Workload {
         break;
       }
       case 'relabelPod': {
-        const victim = (await this.pods()).filter((p) => p.metadata?.deletionTimestamp == null && !isBare(p)).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
+        const victim = (await this.pods())
+          .filter((p) => p.metadata?.deletionTimestamp == null && !isBare(p))
+          .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
         if (victim !== undefined) {
-          await core.patchNamespacedPod({ name: victim.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { labels: { app: `${this.app}-released` } } } }, mergePatch);
+          await core.patchNamespacedPod(
+            { name: victim.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { labels: { app: `${this.app}-released` } } } },
+            mergePatch,
+          );
         }
         break;
       }
@@ -267,11 +284,13 @@ export class Workload {
       case 'rollback':
         if (this.kind === 'Deployment') {
           // kubectl refuses when there is no earlier revision; the PodGroup then reports RollbackRevisionNotFound.
-          await run('kubectl', ['--kubeconfig', clusterState().kubeconfig, '-n', this.namespace, 'rollout', 'undo', `deployment/${this.name}`]).catch((err: unknown) => {
-            if (!String(err).includes('no rollout history')) {
-              throw err;
-            }
-          });
+          await run('kubectl', ['--kubeconfig', clusterState().kubeconfig, '-n', this.namespace, 'rollout', 'undo', `deployment/${this.name}`]).catch(
+            (err: unknown) => {
+              if (!String(err).includes('no rollout history')) {
+                throw err;
+              }
+            },
+          );
         } else {
           await this.patch({ metadata: { annotations: { [ROLLBACK_ANNOTATION]: '0' } } });
         }
@@ -304,7 +323,9 @@ export class Workload {
     if (o === undefined || this.spec.paused === true || this.spec.strategy?.type === 'Recreate') {
       return false;
     }
-    const templates = Object.entries(o.pods).filter(([key]) => countsAsWorkloadPods(key)).map(([, p]) => p);
+    const templates = Object.entries(o.pods)
+      .filter(([key]) => countsAsWorkloadPods(key))
+      .map(([, p]) => p);
     return templates.length === 1 && templates[0]?.available === this.spec.replicas && templates[0]?.total === this.spec.replicas;
   }
 
@@ -329,8 +350,17 @@ export class Workload {
       .slice(0, count);
     const now = new Date().toISOString();
     for (const p of victims) {
-      const conditions = (p.status?.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c));
-      await core.patchNamespacedPodStatus({ name: p.metadata?.name ?? '', namespace: this.namespace, body: { status: { phase, conditions, reason: phase === 'Failed' ? 'Evicted' : undefined } } }, mergePatch);
+      const conditions = (p.status?.conditions ?? []).map((c) =>
+        c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: now } : c,
+      );
+      await core.patchNamespacedPodStatus(
+        {
+          name: p.metadata?.name ?? '',
+          namespace: this.namespace,
+          body: { status: { phase, conditions, reason: phase === 'Failed' ? 'Evicted' : undefined } },
+        },
+        mergePatch,
+      );
     }
   }
 
@@ -349,13 +379,20 @@ export class Workload {
         (force || now - new Date(p.metadata.deletionTimestamp).getTime() >= RELEASE_AFTER_MS),
     );
     await Promise.all(
-      due.map((p) =>
-        core
-          .patchNamespacedPod(
-            { name: p.metadata?.name ?? '', namespace: this.namespace, body: { metadata: { finalizers: (p.metadata?.finalizers ?? []).filter((f) => f !== HOLD_FINALIZER), resourceVersion: p.metadata?.resourceVersion } } },
-            mergePatch,
-          )
-          .catch(() => undefined), // changed or gone meanwhile: the next poll sees it again
+      due.map(
+        (p) =>
+          core
+            .patchNamespacedPod(
+              {
+                name: p.metadata?.name ?? '',
+                namespace: this.namespace,
+                body: {
+                  metadata: { finalizers: (p.metadata?.finalizers ?? []).filter((f) => f !== HOLD_FINALIZER), resourceVersion: p.metadata?.resourceVersion },
+                },
+              },
+              mergePatch,
+            )
+            .catch(() => undefined), // changed or gone meanwhile: the next poll sees it again
       ),
     );
   }
@@ -374,12 +411,17 @@ export class Workload {
         ? apps.deleteNamespacedDeployment({ name: this.name, namespace: this.namespace })
         : custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name });
     await gone().catch(() => undefined);
-    await eventually(`${this.kind} ${this.name}: no pod left holding ${HOLD_FINALIZER}`, async () => {
-      await this.releaseTerminated(Date.now(), true);
-      const held = (await this.pods()).filter((p) => p.metadata?.finalizers?.includes(HOLD_FINALIZER) === true);
-      // Pods not yet terminating are deleted with the workload by the garbage collector.
-      return held.length === 0;
-    }, 60_000, 500);
+    await eventually(
+      `${this.kind} ${this.name}: no pod left holding ${HOLD_FINALIZER}`,
+      async () => {
+        await this.releaseTerminated(Date.now(), true);
+        const held = (await this.pods()).filter((p) => p.metadata?.finalizers?.includes(HOLD_FINALIZER) === true);
+        // Pods not yet terminating are deleted with the workload by the garbage collector.
+        return held.length === 0;
+      },
+      60_000,
+      500,
+    );
   }
 
   /** The same template written another way (a merge patch, as `kubectl apply` of a respelled manifest sends). */
@@ -405,16 +447,28 @@ export class Workload {
     if (this.kind === 'Deployment') {
       await apps.deleteNamespacedDeployment({ name: this.name, namespace: this.namespace, body: { propagationPolicy: 'Orphan' } });
     } else {
-      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name: this.name, body: { propagationPolicy: 'Orphan' } });
+      await custom.deleteNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: this.namespace,
+        plural: PLURAL,
+        name: this.name,
+        body: { propagationPolicy: 'Orphan' },
+      });
     }
-    await eventually(`${this.kind} ${this.name} deleted`, async () => {
-      try {
-        await this.read();
-        return false;
-      } catch {
-        return true;
-      }
-    }, 60_000, 200);
+    await eventually(
+      `${this.kind} ${this.name} deleted`,
+      async () => {
+        try {
+          await this.read();
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      60_000,
+      200,
+    );
     const body = { apiVersion: current.apiVersion, kind: current.kind, metadata: { name: this.name }, spec: current.spec };
     if (this.kind === 'Deployment') {
       await apps.createNamespacedDeployment({ namespace: this.namespace, body: body as k8s.V1Deployment });
@@ -446,7 +500,9 @@ export class Workload {
         entry.available += 1;
       }
     }
-    const conditions = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string }>).map((c) => [c.type, `${c.status}/${c.reason ?? ''}`] as const);
+    const conditions = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string }>).map(
+      (c) => [c.type, `${c.status}/${c.reason ?? ''}`] as const,
+    );
     return {
       generation: obj.metadata?.generation ?? 0,
       observedGeneration: Number(status.observedGeneration ?? 0),
@@ -472,7 +528,9 @@ export class Workload {
    */
   checkInvariants(o: Observed, after: string): void {
     this.last = o;
-    const own = Object.entries(o.pods).filter(([key]) => countsAsWorkloadPods(key)).map(([, p]) => p);
+    const own = Object.entries(o.pods)
+      .filter(([key]) => countsAsWorkloadPods(key))
+      .map(([, p]) => p);
     const available = own.reduce((n, p) => n + p.available, 0);
     if (available < this.minAvailableBound) {
       this.violations.push(`${this.kind}: ${available} available < ${this.minAvailableBound} (replicas − maxUnavailable) after ${after}`);
@@ -498,7 +556,11 @@ export class Workload {
   async events(): Promise<string[]> {
     const list = await core.listNamespacedEvent({ namespace: this.namespace });
     return list.items
-      .filter((e) => e.involvedObject.name === this.name || (this.kind === 'Deployment' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name?.startsWith(`${this.name}-`)))
+      .filter(
+        (e) =>
+          e.involvedObject.name === this.name ||
+          (this.kind === 'Deployment' && e.involvedObject.kind === 'ReplicaSet' && e.involvedObject.name?.startsWith(`${this.name}-`)),
+      )
       .sort((a, b) => String(a.firstTimestamp ?? a.eventTime ?? '').localeCompare(String(b.firstTimestamp ?? b.eventTime ?? '')))
       .map((e) => `${e.type} ${e.reason} ×${e.count ?? 1}: ${e.message}`);
   }
@@ -557,16 +619,22 @@ async function settle(pair: Workload[], after: string, options: ScenarioOptions)
     });
     // Held pods stay Terminating: settled then means nothing else changes.
     const caughtUp = observed.every(
-      (o, i) => (options.staleGeneration === true || o.observedGeneration >= o.generation) && (pair[i]?.holding === true || Object.values(o.pods).every((p) => p.terminating === 0)),
+      (o, i) =>
+        (options.staleGeneration === true || o.observedGeneration >= o.generation) &&
+        (pair[i]?.holding === true || Object.values(o.pods).every((p) => p.terminating === 0)),
     );
     const wanted = options.until === undefined || observed.every(options.until);
     if (caughtUp && wanted && now - stableSince >= quietMs) {
       // The settled state joins the timeline with the events so far (reason ×count).
-      await Promise.all(pair.map(async (w, i) => w.timeline.push({ t: now, after: `${after} (settled)`, observed: observed[i] as Observed, events: await w.eventReasons() })));
+      await Promise.all(
+        pair.map(async (w, i) => w.timeline.push({ t: now, after: `${after} (settled)`, observed: observed[i] as Observed, events: await w.eventReasons() })),
+      );
       return observed;
     }
     if (now > deadline) {
-      throw new Error(`did not settle within ${options.settleTimeoutMs ?? 120_000} ms after ${after}:\n${sideBySide(observed[0], observed[1], ['Deployment', 'PodGroup'])}`);
+      throw new Error(
+        `did not settle within ${options.settleTimeoutMs ?? 120_000} ms after ${after}:\n${sideBySide(observed[0], observed[1], ['Deployment', 'PodGroup'])}`,
+      );
     }
     await sleep(options.pollMs ?? 400);
   }
@@ -600,8 +668,13 @@ export const inNamespace = (namespace: string, prefix: string): Pair => ({
 
 /** "3×app:2 (3 available) | Progressing True/NewReplicaSetAvailable | 2 revisions" */
 function outcome(o: Observed): string {
-  const pods = Object.entries(o.pods).map(([key, p]) => `${p.total}×${key.replace('registry.example/', '')} (${p.available} available)`).join(' + ') || 'no pods';
-  const conditions = Object.entries(normalize(o).conditions).map(([type, v]) => `${type} ${v}`).join(', ');
+  const pods =
+    Object.entries(o.pods)
+      .map(([key, p]) => `${p.total}×${key.replace('registry.example/', '')} (${p.available} available)`)
+      .join(' + ') || 'no pods';
+  const conditions = Object.entries(normalize(o).conditions)
+    .map(([type, v]) => `${type} ${v}`)
+    .join(', ');
   return `${pods} | ${conditions} | ${o.revisions} revisions`;
 }
 
@@ -612,7 +685,9 @@ function compare(d: Observed, p: Observed, deployment: Workload, podGroup: Workl
   if (JSON.stringify(left) === JSON.stringify(right) && violations.length === 0) {
     return undefined;
   }
-  return [...(violations.length > 0 ? ['invariant violations:', ...violations.slice(0, 10)] : []), sideBySide(left, right, ['Deployment', 'PodGroup'])].join('\n');
+  return [...(violations.length > 0 ? ['invariant violations:', ...violations.slice(0, 10)] : []), sideBySide(left, right, ['Deployment', 'PodGroup'])].join(
+    '\n',
+  );
 }
 
 /**
@@ -628,7 +703,12 @@ export async function runScenario(pair: Pair, spec: WorkloadSpec, steps: Step[],
   const fail = async (what: string, detail: string): Promise<never> => {
     const [de, pe] = await Promise.all([deployment.events(), podGroup.events()]);
     const timeline = (w: Workload): string =>
-      w.timeline.map((e) => `  +${e.t - (w.timeline[0]?.t ?? 0)}ms after ${e.after}: ${JSON.stringify(e.observed)}${e.events === undefined ? '' : ` events ${e.events.join(' ')}`}`).join('\n');
+      w.timeline
+        .map(
+          (e) =>
+            `  +${e.t - (w.timeline[0]?.t ?? 0)}ms after ${e.after}: ${JSON.stringify(e.observed)}${e.events === undefined ? '' : ` events ${e.events.join(' ')}`}`,
+        )
+        .join('\n');
     throw new Error(
       [
         `conformance mismatch${options.label === undefined ? '' : ` (${options.label})`} ${what}, after ${done.join(' → ')}`,

@@ -83,9 +83,16 @@ describe('Deployment conformance: random operation sequences', () => {
     const { spec, ops } = sequenceFor(seed);
     const ns = await createNamespace(`conf-seed`);
     try {
-      await runScenario(inNamespace(ns.name, 'r'), spec, ops.map((op) => ({ op })), { label: `seed ${seed}` });
+      await runScenario(
+        inNamespace(ns.name, 'r'),
+        spec,
+        ops.map((op) => ({ op })),
+        { label: `seed ${seed}` },
+      );
     } catch (err) {
-      throw new Error(`seed ${seed} (re-run: PODGROUP_CONFORMANCE_SEEDS=${seed}) spec ${JSON.stringify(spec)} ops ${ops.map(describeOp).join(' → ')}\n${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `seed ${seed} (re-run: PODGROUP_CONFORMANCE_SEEDS=${seed}) spec ${JSON.stringify(spec)} ops ${ops.map(describeOp).join(' → ')}\n${err instanceof Error ? err.message : String(err)}`,
+      );
     } finally {
       await ns.remove();
     }
@@ -117,14 +124,14 @@ describe('Deployment conformance: random operation sequences', () => {
 
   // Registered only for npm run test:conformance (npm test runs the fixed seeds above).
   if (RANDOM_RUNS > 0 && ONLY === undefined) {
-  it(`${RANDOM_RUNS} random seeds`, async () => {
-    const base = Number(process.env.PODGROUP_CONFORMANCE_BASE_SEED ?? Date.now() % 1_000_000_000);
-    const seeds = Array.from({ length: RANDOM_RUNS }, (_, i) => base + i);
-    console.log(`conformance: ${RANDOM_RUNS} random seeds from ${base} (PODGROUP_CONFORMANCE_BASE_SEED=${base} repeats them)`);
-    const started = Date.now();
-    const failures = await runAll(seeds);
-    console.log(`conformance: ${RANDOM_RUNS - failures.length}/${RANDOM_RUNS} random sequences equal in ${Math.round((Date.now() - started) / 1000)} s`);
-    expect(failures).toEqual([]);
-  }, 7_200_000);
+    it(`${RANDOM_RUNS} random seeds`, async () => {
+      const base = Number(process.env.PODGROUP_CONFORMANCE_BASE_SEED ?? Date.now() % 1_000_000_000);
+      const seeds = Array.from({ length: RANDOM_RUNS }, (_, i) => base + i);
+      console.log(`conformance: ${RANDOM_RUNS} random seeds from ${base} (PODGROUP_CONFORMANCE_BASE_SEED=${base} repeats them)`);
+      const started = Date.now();
+      const failures = await runAll(seeds);
+      console.log(`conformance: ${RANDOM_RUNS - failures.length}/${RANDOM_RUNS} random sequences equal in ${Math.round((Date.now() - started) / 1000)} s`);
+      expect(failures).toEqual([]);
+    }, 7_200_000);
   }
 });

@@ -25,7 +25,7 @@ interface Verdicts {
   argo: string;
 }
 
-describe('kstatus and Argo CD read a PodGroup as they read a Deployment, through a rollout\'s life', () => {
+describe("kstatus and Argo CD read a PodGroup as they read a Deployment, through a rollout's life", () => {
   let manager: RunningManager;
   let ns: { name: string; remove: () => Promise<void> };
 
@@ -75,7 +75,10 @@ describe('kstatus and Argo CD read a PodGroup as they read a Deployment, through
     if (kind === 'Deployment') {
       await apps.patchNamespacedDeployment({ name: name(kind), namespace: ns.name, body: patchBody }, mergePatch);
     } else {
-      await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL, name: name(kind), body: patchBody }, mergePatch);
+      await custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL, name: name(kind), body: patchBody },
+        mergePatch,
+      );
     }
   }
 
@@ -137,7 +140,11 @@ describe('kstatus and Argo CD read a PodGroup as they read a Deployment, through
     await until('a stuck rollout past its progress deadline', { kstatus: 'Failed', argo: 'Degraded' });
 
     // The fix: a new template that can run. It starts a new rollout, which completes.
-    await Promise.all(KINDS.map((kind) => patch(kind, { spec: { template: { spec: { nodeSelector: null, containers: [{ name: 'app', image: 'registry.example/app:2' }] } } } })));
+    await Promise.all(
+      KINDS.map((kind) =>
+        patch(kind, { spec: { template: { spec: { nodeSelector: null, containers: [{ name: 'app', image: 'registry.example/app:2' }] } } } }),
+      ),
+    );
     await until('the fixing rollout complete', { kstatus: 'Current', argo: 'Healthy' });
 
     await Promise.all(KINDS.map((kind) => patch(kind, { spec: { paused: true } })));

@@ -12,7 +12,10 @@ import { apps, core, custom, getPodGroup, mergePatch, reconcileCount, startManag
 import { checkDeclarations } from './differences.js';
 import { inNamespace, NOWHERE, runScenario, type Pair, type Step, type WorkloadSpec } from './harness.js';
 
-const rolling = (maxSurge: number | string, maxUnavailable: number | string): WorkloadSpec['strategy'] => ({ type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable } });
+const rolling = (maxSurge: number | string, maxUnavailable: number | string): WorkloadSpec['strategy'] => ({
+  type: 'RollingUpdate',
+  rollingUpdate: { maxSurge, maxUnavailable },
+});
 const admission = kubeConfig().makeApiClient(k8s.AdmissionregistrationV1Api);
 
 describe('Deployment conformance: the same operations on a Deployment and a PodGroup end equal', () => {
@@ -53,7 +56,9 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
 
   it.concurrent('RecreateDeployment: all old pods go before new ones come', async () => {
     const r = await scenario('recreate', { replicas: 3, strategy: { type: 'Recreate' } }, [{ op: { op: 'image', image: 'registry.example/app:2' } }]);
-    const mixed = r.timelines.podGroup.filter((e) => Object.keys(e.observed.pods).length > 1 && Object.values(e.observed.pods).every((p) => p.total - p.terminating > 0));
+    const mixed = r.timelines.podGroup.filter(
+      (e) => Object.keys(e.observed.pods).length > 1 && Object.values(e.observed.pods).every((p) => p.total - p.terminating > 0),
+    );
     expect(mixed).toEqual([]);
   });
 
@@ -89,7 +94,10 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
   });
 
   it.concurrent('proportional scaling up of a stuck rollout (divergence 1, upstream "proportional scaling")', async () => {
-    await scenario('propup', { replicas: 10, strategy: rolling(3, 2) }, [{ op: { op: 'unschedulable' }, compare: true }, { op: { op: 'scale', replicas: 20 } }]);
+    await scenario('propup', { replicas: 10, strategy: rolling(3, 2) }, [
+      { op: { op: 'unschedulable' }, compare: true },
+      { op: { op: 'scale', replicas: 20 } },
+    ]);
   });
 
   it.concurrent('scaling a stuck rollout down keeps old and new in proportion (divergence 1)', async () => {
@@ -123,7 +131,8 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
   it.concurrent('orphaning and adoption: delete --cascade=orphan and re-apply rolls nothing (divergence 2)', async () => {
     const ns = await namespace('orphan');
     const pair = inNamespace(ns, 'orphan');
-    const podNames = async (): Promise<string[]> => (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${pair.apps[1]}` })).items.map((p) => p.metadata?.name ?? '').sort();
+    const podNames = async (): Promise<string[]> =>
+      (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${pair.apps[1]}` })).items.map((p) => p.metadata?.name ?? '').sort();
     let before: string[] = [];
     const r = await runScenario(pair, { replicas: 3 }, [
       { action: { label: 'remember pods', run: async () => void (before = await podNames()) } },
@@ -132,7 +141,9 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     expect(await podNames()).toEqual(before);
     expect(r.podGroup.status.collisionCount ?? 0).toBe(0);
     expect(r.podGroup.revisions).toBe(1);
-    const orphanRevisions = (await apps.listNamespacedControllerRevision({ namespace: ns })).items.filter((c) => (c.metadata?.ownerReferences ?? []).length === 0);
+    const orphanRevisions = (await apps.listNamespacedControllerRevision({ namespace: ns })).items.filter(
+      (c) => (c.metadata?.ownerReferences ?? []).length === 0,
+    );
     expect(orphanRevisions).toEqual([]);
   });
 
@@ -155,7 +166,10 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     for (const ns of [nsD, nsP]) {
       await core.createNamespacedResourceQuota({ namespace: ns, body: { metadata: { name: 'pods' }, spec: { hard: { pods: '2' } } } });
       // No resourcequota controller runs here: the usage it would compute is written by hand (admission then keeps it).
-      await core.patchNamespacedResourceQuotaStatus({ name: 'pods', namespace: ns, body: { status: { hard: { pods: '2' }, used: { pods: '0' } } } }, mergePatch);
+      await core.patchNamespacedResourceQuotaStatus(
+        { name: 'pods', namespace: ns, body: { status: { hard: { pods: '2' }, used: { pods: '0' } } } },
+        mergePatch,
+      );
     }
     const pair: Pair = { namespaces: [nsD, nsP], names: ['quota', 'quota'], apps: ['quota', 'quota'] };
     const r = await runScenario(pair, { replicas: 3 }, [], { label: 'quota', until: (o) => o.conditions.ReplicaFailure === 'True/FailedCreate' });
@@ -172,7 +186,9 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
         spec: {
           failurePolicy: 'Fail',
           matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['DELETE'] }] },
-          validations: [{ expression: "!has(oldObject.metadata.labels) || !('protect' in oldObject.metadata.labels)", message: 'protected pods cannot be deleted' }],
+          validations: [
+            { expression: "!has(oldObject.metadata.labels) || !('protect' in oldObject.metadata.labels)", message: 'protected pods cannot be deleted' },
+          ],
         },
       },
     });
@@ -183,18 +199,36 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     cleanups.push(unbind);
     const bind = async (): Promise<void> => {
       await admission.createValidatingAdmissionPolicyBinding({
-        body: { metadata: { name }, spec: { policyName: name, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } } } },
+        body: {
+          metadata: { name },
+          spec: {
+            policyName: name,
+            validationActions: ['Deny'],
+            matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+          },
+        },
       });
       // The policy is enforced once the API server has loaded the binding: a delete of a protected pod is refused.
-      await eventually('the policy to refuse deletes', async () => {
-        const probe = await core.createNamespacedPod({ namespace: ns, body: { metadata: { generateName: 'probe-', labels: { protect: 'yes' } }, spec: { nodeSelector: NOWHERE, containers: [{ name: 'c', image: 'x' }] } } });
-        try {
-          await core.deleteNamespacedPod({ name: probe.metadata?.name ?? '', namespace: ns });
-          return false;
-        } catch {
-          return true;
-        }
-      }, 30_000, 500);
+      await eventually(
+        'the policy to refuse deletes',
+        async () => {
+          const probe = await core.createNamespacedPod({
+            namespace: ns,
+            body: {
+              metadata: { generateName: 'probe-', labels: { protect: 'yes' } },
+              spec: { nodeSelector: NOWHERE, containers: [{ name: 'c', image: 'x' }] },
+            },
+          });
+          try {
+            await core.deleteNamespacedPod({ name: probe.metadata?.name ?? '', namespace: ns });
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        30_000,
+        500,
+      );
     };
     const r = await runScenario(inNamespace(ns, 'refused'), { replicas: 3, strategy: rolling(1, 0), labels: { protect: 'yes' } }, [
       { action: { label: 'deny deletes of the pods', run: bind } },
@@ -210,17 +244,21 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     expect(r.podGroup.conditions.ReplicaFailure).toBeUndefined();
   });
 
-  it.concurrent('a slow, healthy rollout never exceeds its progress deadline (divergence 4)', async () => {
-    const r = await scenario('slow', { replicas: 4, minReadySeconds: 6, strategy: rolling(1, 0), progressDeadlineSeconds: 10 }, [
-      {
-        op: { op: 'image', image: 'registry.example/app:2' },
-        options: { settleTimeoutMs: 180_000, until: (o) => o.pods['registry.example/app:2']?.available === 4 && Object.keys(o.pods).length === 1 },
-      },
-    ]);
-    for (const timeline of [r.timelines.deployment, r.timelines.podGroup]) {
-      expect(timeline.filter((e) => e.observed.conditions.Progressing === 'False/ProgressDeadlineExceeded')).toEqual([]);
-    }
-  }, 300_000);
+  it.concurrent(
+    'a slow, healthy rollout never exceeds its progress deadline (divergence 4)',
+    async () => {
+      const r = await scenario('slow', { replicas: 4, minReadySeconds: 6, strategy: rolling(1, 0), progressDeadlineSeconds: 10 }, [
+        {
+          op: { op: 'image', image: 'registry.example/app:2' },
+          options: { settleTimeoutMs: 180_000, until: (o) => o.pods['registry.example/app:2']?.available === 4 && Object.keys(o.pods).length === 1 },
+        },
+      ]);
+      for (const timeline of [r.timelines.deployment, r.timelines.podGroup]) {
+        expect(timeline.filter((e) => e.observed.conditions.Progressing === 'False/ProgressDeadlineExceeded')).toEqual([]);
+      }
+    },
+    300_000,
+  );
 
   it.concurrent('losing a pod of a complete workload is no rollout (divergence 5)', async () => {
     const ns = await namespace('losepod');
@@ -232,7 +270,9 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
       { op: { op: 'deletePods', count: 1 }, compare: true },
     ]);
     expect(await progressing()).toEqual(before);
-    const completes = (await core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.involvedObject.name === pair.names[1] && e.reason === 'RolloutComplete');
+    const completes = (await core.listNamespacedEvent({ namespace: ns })).items.filter(
+      (e) => e.involvedObject.name === pair.names[1] && e.reason === 'RolloutComplete',
+    );
     expect(completes.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(1);
   });
 
@@ -254,7 +294,10 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     for (const app of pair.apps) {
       const pod = await core.createNamespacedPod({
         namespace: ns,
-        body: { metadata: { name: `${app}-done`, labels: { app } }, spec: { nodeName: 'conformance-nowhere', containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+        body: {
+          metadata: { name: `${app}-done`, labels: { app } },
+          spec: { nodeName: 'conformance-nowhere', containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+        },
       });
       await core.patchNamespacedPodStatus({ name: pod.metadata?.name ?? '', namespace: ns, body: { status: { phase: 'Succeeded' } } }, mergePatch);
       finished.push(pod.metadata?.name ?? '');
@@ -322,17 +365,23 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
     expect(r.podGroup.pods).toEqual({ 'registry.example/app:2': { total: 3, ready: 3, available: 3, terminating: 0 } });
   });
 
-  it.concurrent('pods carry pod-template-hash: anti-affinity with matchLabelKeys separates revisions, not the whole workload (round 2: pod-template-hash)', async () => {
-    const ns = await namespace('tmplhash');
-    const pair = inNamespace(ns, 'tmplhash');
-    // Every node has kubernetes.io/os: one domain, so at most one pod per revision at a time.
-    const r = await runScenario(pair, { replicas: 1, strategy: rolling(1, 0), antiAffinity: { topologyKey: 'kubernetes.io/os', matchLabelKeys: ['pod-template-hash'] } }, [
-      { op: { op: 'image', image: 'registry.example/app:2' } },
-    ], { label: 'tmplhash' });
-    expect(r.podGroup.pods).toEqual({ 'registry.example/app:2': { total: 1, ready: 1, available: 1, terminating: 0 } });
-    const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${pair.apps[1]}` })).items;
-    expect(pods.map((p) => p.metadata?.labels?.['pod-template-hash'])).toEqual(pods.map((p) => p.metadata?.labels?.['controller-revision-hash']));
-  });
+  it.concurrent(
+    'pods carry pod-template-hash: anti-affinity with matchLabelKeys separates revisions, not the whole workload (round 2: pod-template-hash)',
+    async () => {
+      const ns = await namespace('tmplhash');
+      const pair = inNamespace(ns, 'tmplhash');
+      // Every node has kubernetes.io/os: one domain, so at most one pod per revision at a time.
+      const r = await runScenario(
+        pair,
+        { replicas: 1, strategy: rolling(1, 0), antiAffinity: { topologyKey: 'kubernetes.io/os', matchLabelKeys: ['pod-template-hash'] } },
+        [{ op: { op: 'image', image: 'registry.example/app:2' } }],
+        { label: 'tmplhash' },
+      );
+      expect(r.podGroup.pods).toEqual({ 'registry.example/app:2': { total: 1, ready: 1, available: 1, terminating: 0 } });
+      const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: `app=${pair.apps[1]}` })).items;
+      expect(pods.map((p) => p.metadata?.labels?.['pod-template-hash'])).toEqual(pods.map((p) => p.metadata?.labels?.['controller-revision-hash']));
+    },
+  );
 
   // PodGroup only: a Deployment has no sidecars.
   it('spec.sidecars is part of the revision: a change rolls out, rollback restores it (divergence 10)', async () => {
@@ -344,23 +393,50 @@ describe('Deployment conformance: the same operations on a Deployment and a PodG
       spec: {
         replicas: 2,
         selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.example/app:1' }] } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { schedulerName: 'default-scheduler', terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: 'registry.example/app:1' }] },
+        },
         sidecars: { logCollector: { enabled: true, path: '/var/log/a' } },
       },
     };
     await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, body });
     const settledWith = (path: string) =>
-      eventually(`every pod with log path ${path}`, async () => {
-        const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items.filter((p) => p.metadata?.deletionTimestamp == null);
-        const paths = pods.map((p) => (JSON.parse(p.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}') as PodGroup['spec']['sidecars'])?.logCollector?.path);
-        return pods.length === 2 && paths.every((p) => p === path) && pods.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-      }, 90_000, 300);
+      eventually(
+        `every pod with log path ${path}`,
+        async () => {
+          const pods = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items.filter((p) => p.metadata?.deletionTimestamp == null);
+          const paths = pods.map(
+            (p) => (JSON.parse(p.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}') as PodGroup['spec']['sidecars'])?.logCollector?.path,
+          );
+          return (
+            pods.length === 2 &&
+            paths.every((p) => p === path) &&
+            pods.every((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+          );
+        },
+        90_000,
+        300,
+      );
     await settledWith('/var/log/a');
-    await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: 'web', body: { spec: { sidecars: { logCollector: { enabled: true, path: '/var/log/b' } } } } }, mergePatch);
+    await custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: ns,
+        plural: PLURAL,
+        name: 'web',
+        body: { spec: { sidecars: { logCollector: { enabled: true, path: '/var/log/b' } } } },
+      },
+      mergePatch,
+    );
     await settledWith('/var/log/b');
     expect((await apps.listNamespacedControllerRevision({ namespace: ns })).items).toHaveLength(2);
     // A replacement keeps its revision's settings: nothing else changes while the fleet is uniform.
-    await custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: 'web', body: { metadata: { annotations: { 'podgroup.dev/rollback-to': '0' } } } }, mergePatch);
+    await custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace: ns, plural: PLURAL, name: 'web', body: { metadata: { annotations: { 'podgroup.dev/rollback-to': '0' } } } },
+      mergePatch,
+    );
     await settledWith('/var/log/a');
     expect((await getPodGroup(ns, 'web')).spec.sidecars).toEqual({ logCollector: { enabled: true, path: '/var/log/a', files: '*.log' } });
   });

@@ -26,7 +26,12 @@ export function spelledContainer(image: string, n: number): k8s.V1Container {
       // A YAML integer for the CPU limit: a JSON number, not a string.
       return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '.1', memory: '0.0625Gi' }, limits: { cpu: 1 as unknown as string } } };
     case 3:
-      return { ...base, ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 0 }], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1.0' } }, stdin: false };
+      return {
+        ...base,
+        ports: [{ containerPort: 8080, protocol: 'TCP', hostPort: 0 }],
+        resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1.0' } },
+        stdin: false,
+      };
     default:
       return { ...base, ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1' } } };
   }

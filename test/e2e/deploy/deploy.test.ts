@@ -21,7 +21,19 @@ import { clusterState, createNamespace, eventually, kubeConfig } from '../suppor
 import { httpGet, killAll } from '../support/processes.js';
 import { send, serviceAccountToken } from '../support/security.js';
 import { GROUP, PLURAL, VERSION } from '../../../src/api/podgroup.js';
-import { core, custom, createPodGroup, getPodGroup, podGroupManifest, localWebhookFlags, podsOf, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+import {
+  core,
+  custom,
+  createPodGroup,
+  getPodGroup,
+  podGroupManifest,
+  localWebhookFlags,
+  podsOf,
+  setImage,
+  startManager,
+  waitForRollout,
+  type RunningManager,
+} from '../support/podgroups.js';
 
 const kc = kubeConfig();
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
@@ -32,7 +44,16 @@ const canI = (verb: string, resource: string, namespace?: string): boolean => {
   // "resource#subresource" asks about a subresource ("resource/name" would name an object).
   const [kind = '', subresource] = resource.split('#');
   try {
-    kubectl(['auth', 'can-i', verb, kind, ...(subresource === undefined ? [] : ['--subresource', subresource]), '--as', SA, ...(namespace ? ['-n', namespace] : [])]);
+    kubectl([
+      'auth',
+      'can-i',
+      verb,
+      kind,
+      ...(subresource === undefined ? [] : ['--subresource', subresource]),
+      '--as',
+      SA,
+      ...(namespace ? ['-n', namespace] : []),
+    ]);
     return true;
   } catch {
     return false;
@@ -47,7 +68,13 @@ describe('deploy', () => {
   const metricsCertDir = (): string => {
     const dir = join(tmp, 'metrics-certs');
     mkdirSync(dir, { recursive: true });
-    const cert = issueCertificate(metricsCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+    const cert = issueCertificate(metricsCa, {
+      commonName: METRICS_SERVER_NAME,
+      dnsNames: [METRICS_SERVER_NAME],
+      ipAddresses: ['127.0.0.1'],
+      usages: ['server'],
+      validForMs: 24 * 3600 * 1000,
+    });
     writeFileSync(join(dir, 'tls.crt'), cert.certPem);
     writeFileSync(join(dir, 'tls.key'), cert.keyPem);
     return dir;
@@ -67,18 +94,60 @@ describe('deploy', () => {
     await killAll();
     otherCaServer?.close();
     try {
-      kubectl(['delete', '--ignore-not-found', '--wait=false', '-k', join(REPO_ROOT, 'config', 'manager'), '-k', join(REPO_ROOT, 'config', 'webhook'), '-k', join(REPO_ROOT, 'config', 'scheduler'), '-k', join(REPO_ROOT, 'config', 'rbac'), '-k', join(REPO_ROOT, 'config', 'network-policy'), '-k', join(REPO_ROOT, 'config', 'prometheus')]);
-      kubectl(['delete', '--ignore-not-found', '--wait=false', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
+      kubectl([
+        'delete',
+        '--ignore-not-found',
+        '--wait=false',
+        '-k',
+        join(REPO_ROOT, 'config', 'manager'),
+        '-k',
+        join(REPO_ROOT, 'config', 'webhook'),
+        '-k',
+        join(REPO_ROOT, 'config', 'scheduler'),
+        '-k',
+        join(REPO_ROOT, 'config', 'rbac'),
+        '-k',
+        join(REPO_ROOT, 'config', 'network-policy'),
+        '-k',
+        join(REPO_ROOT, 'config', 'prometheus'),
+      ]);
+      kubectl([
+        'delete',
+        '--ignore-not-found',
+        '--wait=false',
+        '-n',
+        clusterState().extenderSecretNamespace,
+        'role/podgroup-controller',
+        'rolebinding/podgroup-controller',
+      ]);
     } catch {
       // best effort
     }
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' }).catch(() => undefined);
-    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-prometheus-podgroup-metrics' }).catch(() => undefined);
+    await kc
+      .makeApiClient(k8s.RbacAuthorizationV1Api)
+      .deleteClusterRoleBinding({ name: 'e2e-prometheus-podgroup-metrics' })
+      .catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
   });
 
   it('renders every kustomize overlay', () => {
-    for (const dir of ['crd', 'rbac', 'policy', 'manager', 'webhook', 'scheduler', 'prometheus', 'prometheus/servicemonitor', 'network-policy', 'certmanager', 'namespace-scoped', 'samples', 'default', 'kind']) {
+    for (const dir of [
+      'crd',
+      'rbac',
+      'policy',
+      'manager',
+      'webhook',
+      'scheduler',
+      'prometheus',
+      'prometheus/servicemonitor',
+      'network-policy',
+      'certmanager',
+      'namespace-scoped',
+      'samples',
+      'default',
+      'kind',
+    ]) {
       const out = execFileSync('kubectl', ['kustomize', join(REPO_ROOT, 'config', dir)], { encoding: 'utf8' });
       expect(out).toMatch(/^kind: /m);
     }
@@ -96,7 +165,9 @@ describe('deploy', () => {
     } catch (err) {
       refusal = String((err as { stderr?: string }).stderr);
     }
-    expect(refusal).toMatch(/NetworkPolicy.*podgroup-controller-allow-webhook-traffic.*"set-the-control-plane-cidr-in-config-network-policy-params.env": must be a valid CIDR/s);
+    expect(refusal).toMatch(
+      /NetworkPolicy.*podgroup-controller-allow-webhook-traffic.*"set-the-control-plane-cidr-in-config-network-policy-params.env": must be a valid CIDR/s,
+    );
   });
 
   it('applies config/default with its control-plane CIDR set by an overlay: server-side dry run, then for real', async () => {
@@ -109,7 +180,9 @@ describe('deploy', () => {
         apiVersion: 'kustomize.config.k8s.io/v1beta1',
         kind: 'Kustomization',
         resources: [relative(overlay, join(REPO_ROOT, 'config', 'default'))],
-        configMapGenerator: [{ name: 'podgroup-network-policy-params', namespace: 'podgroup-system', behavior: 'merge', literals: ['control-plane-cidr=127.0.0.1/32'] }],
+        configMapGenerator: [
+          { name: 'podgroup-network-policy-params', namespace: 'podgroup-system', behavior: 'merge', literals: ['control-plane-cidr=127.0.0.1/32'] },
+        ],
         components: [relative(overlay, join(REPO_ROOT, 'config', 'network-policy', 'parameters'))],
       }),
     );
@@ -150,7 +223,7 @@ describe('deploy', () => {
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
   });
 
-  it('is least-privilege: kubectl auth can-i as the manager\'s ServiceAccount', () => {
+  it("is least-privilege: kubectl auth can-i as the manager's ServiceAccount", () => {
     const matrix: Array<[string, string, string | undefined, boolean]> = [
       ['create', 'pods', 'default', true],
       ['create', 'pods/binding', 'default', true],
@@ -184,14 +257,20 @@ describe('deploy', () => {
     ];
     const got = matrix.map(([verb, resource, ns]) => [verb, resource, ns, canI(verb, resource, ns)]);
     expect(got).toEqual(matrix);
-    const rules = JSON.parse(kubectl(['get', 'clusterrole', 'podgroup-controller', '-o', 'json'])) as { rules: Array<{ verbs: string[]; resources: string[]; apiGroups: string[] }> };
+    const rules = JSON.parse(kubectl(['get', 'clusterrole', 'podgroup-controller', '-o', 'json'])) as {
+      rules: Array<{ verbs: string[]; resources: string[]; apiGroups: string[] }>;
+    };
     for (const rule of rules.rules) {
       expect([...rule.verbs, ...rule.resources, ...rule.apiGroups]).not.toContain('*');
     }
   });
 
-  it('runs the controller, extender and webhook with only that ServiceAccount\'s token', async () => {
-    const token = await core.createNamespacedServiceAccountToken({ name: 'podgroup-controller', namespace: 'podgroup-system', body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  it("runs the controller, extender and webhook with only that ServiceAccount's token", async () => {
+    const token = await core.createNamespacedServiceAccountToken({
+      name: 'podgroup-controller',
+      namespace: 'podgroup-system',
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
     const state = clusterState();
     const admin = new k8s.KubeConfig();
     admin.loadFromFile(state.kubeconfig);
@@ -229,8 +308,17 @@ describe('deploy', () => {
     ]);
     const metricsUrl = manager.metricsUrl.replace('http://', 'https://');
     const scraper = await serviceAccountToken('podgroup-system', 'e2e-prometheus');
-    kubectl(['create', 'clusterrolebinding', 'e2e-prometheus-podgroup-metrics', '--clusterrole=podgroup-metrics-reader', '--serviceaccount=podgroup-system:e2e-prometheus']);
-    await eventually('caBundle patched with the SA', async () => ((await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks?.[0]?.clientConfig.caBundle ?? '') !== '');
+    kubectl([
+      'create',
+      'clusterrolebinding',
+      'e2e-prometheus-podgroup-metrics',
+      '--clusterrole=podgroup-metrics-reader',
+      '--serviceaccount=podgroup-system:e2e-prometheus',
+    ]);
+    await eventually(
+      'caBundle patched with the SA',
+      async () => ((await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks?.[0]?.clientConfig.caBundle ?? '') !== '',
+    );
 
     const ns = await createNamespace('e2e-rbac', { [NAMESPACE_LABEL]: 'enabled' });
     try {
@@ -245,10 +333,12 @@ describe('deploy', () => {
       await eventually('revision 2 recorded', async () => (await getPodGroup(ns.name, 'app')).status?.currentRevision !== pg.status?.currentRevision);
       const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=app' });
       expect(events.items.length).toBeGreaterThan(0);
-      const metrics = (await eventually('metrics with the scraper token', async () => {
-        const reply = await send(metricsUrl, { token: scraper });
-        return reply.status === 200 ? reply : undefined;
-      })).body;
+      const metrics = (
+        await eventually('metrics with the scraper token', async () => {
+          const reply = await send(metricsUrl, { token: scraper });
+          return reply.status === 200 ? reply : undefined;
+        })
+      ).body;
       expect(metrics).not.toMatch(/rest_client_requests_total\{code="403"/);
       expect(metrics).toMatch(/leader_election_master_status\{name="podgroup-controller"\} 1/);
 
@@ -259,9 +349,20 @@ describe('deploy', () => {
       // and the token file's path).
       const promPort = await freePort();
       const metricsTarget = new URL(metricsUrl).host;
-      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs?: Array<{ targets: string[] }>; authorization?: { credentials_file?: string }; tls_config?: Record<string, unknown> }> };
+      const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as {
+        scrape_configs: Array<{
+          job_name: string;
+          static_configs?: Array<{ targets: string[] }>;
+          authorization?: { credentials_file?: string };
+          tls_config?: Record<string, unknown>;
+        }>;
+      };
       const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller-local');
-      expect(job).toMatchObject({ scheme: 'https', authorization: { credentials_file: 'metrics-reader.token' }, tls_config: { ca_file: 'metrics-ca.crt', server_name: METRICS_SERVER_NAME } });
+      expect(job).toMatchObject({
+        scheme: 'https',
+        authorization: { credentials_file: 'metrics-reader.token' },
+        tls_config: { ca_file: 'metrics-ca.crt', server_name: METRICS_SERVER_NAME },
+      });
       // No shipped scrape skips verification.
       expect(shipped.scrape_configs.every((j) => j.tls_config?.insecure_skip_verify === undefined && typeof j.tls_config?.ca_file === 'string')).toBe(true);
       writeFileSync(join(tmp, 'metrics-reader.token'), scraper);
@@ -269,12 +370,20 @@ describe('deploy', () => {
       // The same scrape settings against an HTTPS server whose certificate (same name) comes from
       // another CA: refused, where insecure_skip_verify scraped anything.
       const otherCa = createCertificateAuthority('e2e-other-ca', 24 * 3600 * 1000);
-      const impostor = issueCertificate(otherCa, { commonName: METRICS_SERVER_NAME, dnsNames: [METRICS_SERVER_NAME], ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: 24 * 3600 * 1000 });
+      const impostor = issueCertificate(otherCa, {
+        commonName: METRICS_SERVER_NAME,
+        dnsNames: [METRICS_SERVER_NAME],
+        ipAddresses: ['127.0.0.1'],
+        usages: ['server'],
+        validForMs: 24 * 3600 * 1000,
+      });
       otherCaServer = createHttpsServer({ cert: impostor.certPem, key: impostor.keyPem }, (_req, res) => res.end('podgroup_spec_replicas 1\n'));
       await new Promise<void>((resolve) => otherCaServer?.listen(0, '127.0.0.1', resolve));
       const impostorTarget = `127.0.0.1:${(otherCaServer.address() as AddressInfo).port}`;
       const config = join(tmp, 'prometheus.yaml');
-      const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ for?: string }> }> };
+      const rules = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'rules', 'podgroup-alerts.yaml'), 'utf8')) as {
+        groups: Array<{ rules: Array<{ for?: string }> }>;
+      };
       rules.groups.forEach((g) => g.rules.forEach((r) => (r.for = '1s')));
       writeFileSync(join(tmp, 'rules.yaml'), stringify(rules));
       writeFileSync(
@@ -302,7 +411,12 @@ describe('deploy', () => {
           ],
         }),
       );
-      prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`], join(tmp, 'prometheus.log'), process.env);
+      prometheusPid = startDetached(
+        '/usr/bin/prometheus',
+        [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`],
+        join(tmp, 'prometheus.log'),
+        process.env,
+      );
       const query = async (q: string): Promise<number | undefined> => {
         const res = await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
         const body = JSON.parse(res.body) as { data?: { result?: Array<{ value: [number, string] }> } };
@@ -310,45 +424,82 @@ describe('deploy', () => {
         return v === undefined ? undefined : Number(v);
       };
       await eventually('Prometheus: up == 1', async () => isAlive(prometheusPid ?? 0) && (await query('up{job="podgroup-controller"}')) === 1, 60_000, 500);
-      await eventually('Prometheus: the impostor refused (up == 0, unknown authority)', async () => {
-        const targets = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/targets`)).body) as { data: { activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> } };
-        const target = targets.data.activeTargets.find((t) => t.labels.job === 'impostor');
-        return target?.health === 'down' && /x509: certificate signed by unknown authority/.test(target.lastError) ? target : undefined;
-      }, 60_000, 500);
-      const reconciles = await eventually('Prometheus: reconciles > 0', async () => {
-        const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
-        return v !== undefined && v > 0 ? v : undefined;
-      }, 60_000, 500);
+      await eventually(
+        'Prometheus: the impostor refused (up == 0, unknown authority)',
+        async () => {
+          const targets = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/targets`)).body) as {
+            data: { activeTargets: Array<{ labels: Record<string, string>; health: string; lastError: string }> };
+          };
+          const target = targets.data.activeTargets.find((t) => t.labels.job === 'impostor');
+          return target?.health === 'down' && /x509: certificate signed by unknown authority/.test(target.lastError) ? target : undefined;
+        },
+        60_000,
+        500,
+      );
+      const reconciles = await eventually(
+        'Prometheus: reconciles > 0',
+        async () => {
+          const v = await query('sum(controller_runtime_reconcile_total{controller="podgroup"})');
+          return v !== undefined && v > 0 ? v : undefined;
+        },
+        60_000,
+        500,
+      );
       process.stderr.write(`prometheus sees ${reconciles} podgroup reconciles\n`);
-      expect(await eventually('Prometheus: podgroup_spec_replicas', () => query(`podgroup_spec_replicas{namespace="${ns.name}",podgroup="app"}`), 30_000, 500)).toBe(3);
+      expect(
+        await eventually('Prometheus: podgroup_spec_replicas', () => query(`podgroup_spec_replicas{namespace="${ns.name}",podgroup="app"}`), 30_000, 500),
+      ).toBe(3);
 
       // A stuck rollout (nothing can place its pods; a 2s progress deadline) fires PodGroupRolloutStuck.
       const stuck = podGroupManifest('stuck', { replicas: 2, progressDeadlineSeconds: 2 });
-      stuck.spec.template.spec = { ...stuck.spec.template.spec, nodeSelector: { 'podgroup.dev/no-such-node': 'x' }, containers: stuck.spec.template.spec?.containers ?? [] };
+      stuck.spec.template.spec = {
+        ...stuck.spec.template.spec,
+        nodeSelector: { 'podgroup.dev/no-such-node': 'x' },
+        containers: stuck.spec.template.spec?.containers ?? [],
+      };
       await createPodGroup(ns.name, stuck);
       const firing = await eventually(
         'Prometheus: PodGroupRolloutStuck firing for the stuck PodGroup',
         async () => {
-          const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/alerts`)).body) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
+          const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/alerts`)).body) as {
+            data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
+          };
           return res.data.alerts.find((a) => a.labels.alertname === 'PodGroupRolloutStuck' && a.labels.podgroup === 'stuck' && a.state === 'firing');
         },
         90_000,
         500,
       );
-      expect(firing.labels).toMatchObject({ namespace: ns.name, condition: 'Progressing', status: 'false', reason: 'ProgressDeadlineExceeded', severity: 'warning' });
+      expect(firing.labels).toMatchObject({
+        namespace: ns.name,
+        condition: 'Progressing',
+        status: 'false',
+        reason: 'ProgressDeadlineExceeded',
+        severity: 'warning',
+      });
 
       // Every query of the Grafana dashboard is valid against this Prometheus and returns data.
-      const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'dashboard.json'), 'utf8')) as { panels: Array<{ title: string; targets?: Array<{ expr: string }> }> };
+      const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'dashboard.json'), 'utf8')) as {
+        panels: Array<{ title: string; targets?: Array<{ expr: string }> }>;
+      };
       for (const panel of dashboard.panels) {
         for (const target of panel.targets ?? []) {
           const expr = target.expr.replaceAll('$namespace', '.*').replaceAll('$podgroup', '.*').replaceAll('$__rate_interval', '1m');
-          await eventually(`dashboard panel "${panel.title}": ${expr}`, async () => {
-            const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`)).body) as { status: string; error?: string; data?: { result: unknown[] } };
-            if (res.status !== 'success') {
-              throw new Error(res.error);
-            }
-            return (res.data?.result.length ?? 0) > 0;
-          }, 60_000, 500);
+          await eventually(
+            `dashboard panel "${panel.title}": ${expr}`,
+            async () => {
+              const res = JSON.parse((await httpGet(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(expr)}`)).body) as {
+                status: string;
+                error?: string;
+                data?: { result: unknown[] };
+              };
+              if (res.status !== 'success') {
+                throw new Error(res.error);
+              }
+              return (res.data?.result.length ?? 0) > 0;
+            },
+            60_000,
+            500,
+          );
         }
       }
 
@@ -371,10 +522,29 @@ describe('deploy', () => {
     // …and the URL-based webhook configuration that pointed at that local process.
     await admission.deleteMutatingWebhookConfiguration({ name: 'podgroup-controller' });
     const bundle = join(tmp, 'install.yaml');
-    execFileSync('npm', ['run', '--silent', 'build-installer', '--', '--image', 'registry.example/podgroup-controller:v9.9.9', '--control-plane-cidr', '127.0.0.1/32', '--output', bundle], { cwd: REPO_ROOT, stdio: 'inherit' });
-    const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } });
+    execFileSync(
+      'npm',
+      [
+        'run',
+        '--silent',
+        'build-installer',
+        '--',
+        '--image',
+        'registry.example/podgroup-controller:v9.9.9',
+        '--control-plane-cidr',
+        '127.0.0.1/32',
+        '--output',
+        bundle,
+      ],
+      { cwd: REPO_ROOT, stdio: 'inherit' },
+    );
+    const objects = parseAllDocuments(readFileSync(bundle, 'utf8')).map(
+      (d) => d.toJS() as { kind: string; metadata: { name: string }; spec?: { template?: { spec?: { containers?: Array<{ name: string; image: string }> } } } },
+    );
     expect(objects[0]?.kind).toBe('MutatingWebhookConfiguration');
-    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'Namespace', 'ConfigMap']));
+    expect(objects.map((o) => o.kind)).toEqual(
+      expect.arrayContaining(['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'Namespace', 'ConfigMap']),
+    );
     const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'podgroup-controller');
     expect(deployment?.spec?.template?.spec?.containers?.[0]?.image).toBe('registry.example/podgroup-controller:v9.9.9');
 
@@ -390,9 +560,14 @@ describe('deploy', () => {
     // CRD serves) for the tests that follow.
     await installCrds(clusterState());
     installAdmissionPolicies(clusterState());
-    await eventually('PodGroups served again', async () => {
-      await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
-      return true;
-    }, 60_000, 250);
+    await eventually(
+      'PodGroups served again',
+      async () => {
+        await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
+        return true;
+      },
+      60_000,
+      250,
+    );
   });
 });

@@ -29,13 +29,7 @@ describe('sidecar webhook', () => {
   let port = 0;
 
   const start = async (): Promise<RunningManager> =>
-    startManager([
-      ...localWebhookFlags(port, own.name, CONFIG),
-      '--webhook-cert-validity',
-      '9s',
-      '--webhook-cert-check-interval',
-      '500ms',
-    ]);
+    startManager([...localWebhookFlags(port, own.name, CONFIG), '--webhook-cert-validity', '9s', '--webhook-cert-check-interval', '500ms']);
 
   async function setFailurePolicy(policy: 'Fail' | 'Ignore'): Promise<void> {
     const config = await admission.readMutatingWebhookConfiguration({ name: CONFIG });
@@ -73,7 +67,9 @@ describe('sidecar webhook', () => {
     expect(sidecar?.restartPolicy).toBe('Always');
     expect(sidecar?.image).toBe('cr.fluentbit.io/fluent/fluent-bit:4.0.3');
     expect(sidecar?.args).toEqual(expect.arrayContaining(['tail', 'path=/var/log/app/*.log', 'stdout']));
-    expect(created.spec?.containers[0]?.volumeMounts).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'podgroup-logs', mountPath: '/var/log/app' })]));
+    expect(created.spec?.containers[0]?.volumeMounts).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'podgroup-logs', mountPath: '/var/log/app' })]),
+    );
     expect(JSON.parse(created.metadata?.annotations?.[STATUS_ANNOTATION] ?? '{}')).toEqual({ injected: ['log-collector'], mode: 'native' });
     // kwok runs it: the pod becomes Running with its native sidecar.
     await eventually('pod running', async () => (await core.readNamespacedPod({ name: 'logs', namespace: optedIn.name })).status?.phase === 'Running');
@@ -82,20 +78,33 @@ describe('sidecar webhook', () => {
   it('injects git-sync with a startup probe so the app starts after the first sync', async () => {
     const created = await core.createNamespacedPod({
       namespace: optedIn.name,
-      body: pod('code', { annotations: { 'sidecars.podgroup.dev/git-repo': 'https://github.com/kubernetes/git-sync.git', 'sidecars.podgroup.dev/git-ref': 'master', 'sidecars.podgroup.dev/git-period': '30s' } }),
+      body: pod('code', {
+        annotations: {
+          'sidecars.podgroup.dev/git-repo': 'https://github.com/kubernetes/git-sync.git',
+          'sidecars.podgroup.dev/git-ref': 'master',
+          'sidecars.podgroup.dev/git-period': '30s',
+        },
+      }),
     });
     const git = created.spec?.initContainers?.find((c) => c.name === 'git-sync');
     expect(git?.restartPolicy).toBe('Always');
-    expect(git?.args).toEqual(expect.arrayContaining(['--repo=https://github.com/kubernetes/git-sync.git', '--ref=master', '--period=30s', '--root=/git', '--link=current']));
+    expect(git?.args).toEqual(
+      expect.arrayContaining(['--repo=https://github.com/kubernetes/git-sync.git', '--ref=master', '--period=30s', '--root=/git', '--link=current']),
+    );
     expect(git?.startupProbe?.httpGet?.port).toBe(8742);
     expect(created.spec?.securityContext?.fsGroup).toBe(65533);
-    expect(created.spec?.containers[0]?.volumeMounts).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'podgroup-code', mountPath: '/git', readOnly: true })]));
+    expect(created.spec?.containers[0]?.volumeMounts).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'podgroup-code', mountPath: '/git', readOnly: true })]),
+    );
   });
 
-  it('injects what a PodGroup\'s spec.sidecars asks for into its pods', async () => {
+  it("injects what a PodGroup's spec.sidecars asks for into its pods", async () => {
     const pg = podGroupManifest('synced', {
       replicas: 2,
-      sidecars: { gitSync: { repo: 'https://example.com/site.git', mode: 'fallback' }, logCollector: { path: '/logs', output: { type: 'forward', host: 'fluentd.logging', port: 24224 } } },
+      sidecars: {
+        gitSync: { repo: 'https://example.com/site.git', mode: 'fallback' },
+        logCollector: { path: '/logs', output: { type: 'forward', host: 'fluentd.logging', port: 24224 } },
+      },
     });
     await createPodGroup(plain.name, pg);
     const pods = await eventually('2 injected pods', async () => {
@@ -106,7 +115,9 @@ describe('sidecar webhook', () => {
       expect(JSON.parse(p.metadata?.annotations?.[STATUS_ANNOTATION] ?? '{}')).toEqual({ injected: ['git-sync', 'log-collector'], mode: 'fallback' });
       expect(p.spec?.initContainers?.find((c) => c.name === 'git-sync-init')?.args).toContain('--one-time');
       expect(p.spec?.containers.map((c) => c.name)).toEqual(['app', 'git-sync', 'log-collector']);
-      expect(p.spec?.containers.find((c) => c.name === 'log-collector')?.args).toEqual(expect.arrayContaining(['forward', 'host=fluentd.logging', 'port=24224']));
+      expect(p.spec?.containers.find((c) => c.name === 'log-collector')?.args).toEqual(
+        expect.arrayContaining(['forward', 'host=fluentd.logging', 'port=24224']),
+      );
     }
   });
 
@@ -114,7 +125,11 @@ describe('sidecar webhook', () => {
     let stderr = '';
     try {
       execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'apply', '-n', optedIn.name, '-f', '-'], {
-        input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...pod('bad', { annotations: { 'sidecars.podgroup.dev/git-repo': 'https://example.com/r.git', 'sidecars.podgroup.dev/git-period': 'often' } }) }),
+        input: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          ...pod('bad', { annotations: { 'sidecars.podgroup.dev/git-repo': 'https://example.com/r.git', 'sidecars.podgroup.dev/git-period': 'often' } }),
+        }),
         stdio: ['pipe', 'pipe', 'pipe'],
       });
     } catch (err) {
@@ -132,7 +147,10 @@ describe('sidecar webhook', () => {
     } finally {
       await core.deleteNamespacedPod({ name: created.metadata?.name ?? '', namespace: 'kube-system' });
     }
-    const optedOut = await core.createNamespacedPod({ namespace: optedIn.name, body: pod('opted-out', { annotations: { 'sidecars.podgroup.dev/inject': 'false' } }) });
+    const optedOut = await core.createNamespacedPod({
+      namespace: optedIn.name,
+      body: pod('opted-out', { annotations: { 'sidecars.podgroup.dev/inject': 'false' } }),
+    });
     expect(optedOut.spec?.initContainers).toBeUndefined();
   });
 

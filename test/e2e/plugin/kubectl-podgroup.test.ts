@@ -49,7 +49,11 @@ describe('kubectl podgroup', () => {
     expect(lastLine(r.stdout)).toBe('podgroup "web" successfully rolled out');
 
     r = pg('rollout', 'history', 'web');
-    expect(r).toEqual({ status: 0, stderr: '', stdout: 'podgroup.podgroup.dev/web \nREVISION  CHANGE-CAUSE\n1         create web:1\n2         image web:2\n\n' });
+    expect(r).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: 'podgroup.podgroup.dev/web \nREVISION  CHANGE-CAUSE\n1         create web:1\n2         image web:2\n\n',
+    });
     r = pg('rollout', 'history', 'web', '--revision', '1');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^podgroup\.podgroup\.dev\/web with revision #1\nPod Template:\n {2}Labels:\tapp=web\n/);
@@ -66,11 +70,16 @@ describe('kubectl podgroup', () => {
     expect(rolledBack.metadata?.annotations?.[ROLLBACK_ANNOTATION]).toBeUndefined();
     expect(pg('rollout', 'status', 'web', '--timeout', '2m').status).toBe(0);
     // Revision 1 became 3 and kept its change-cause (carried back to the PodGroup by the rollback).
-    expect(pg('rollout', 'history', 'web').stdout).toBe('podgroup.podgroup.dev/web \nREVISION  CHANGE-CAUSE\n2         image web:2\n3         create web:1\n\n');
+    expect(pg('rollout', 'history', 'web').stdout).toBe(
+      'podgroup.podgroup.dev/web \nREVISION  CHANGE-CAUSE\n2         image web:2\n3         create web:1\n\n',
+    );
     // The running revision is on the object (podgroup.dev/revision); --revision pins rollout status to it.
     expect((await getPodGroup(ns.name, 'web')).metadata?.annotations?.['podgroup.dev/revision']).toBe('3');
     expect(lastLine(pg('rollout', 'status', 'web', '--revision', '3', '--timeout', '2m').stdout)).toBe('podgroup "web" successfully rolled out');
-    expect(pg('rollout', 'status', 'web', '--revision=2')).toMatchObject({ status: 1, stderr: 'error: desired revision (2) is different from the running revision (3)\n' });
+    expect(pg('rollout', 'status', 'web', '--revision=2')).toMatchObject({
+      status: 1,
+      stderr: 'error: desired revision (2) is different from the running revision (3)\n',
+    });
     r = pg('rollout', 'undo', 'web', '--to-revision', '3');
     expect(r).toEqual({ status: 0, stderr: '', stdout: 'podgroup.podgroup.dev/web skipped rollback (current template already matches revision 3)\n' });
     r = pg('rollout', 'undo', 'web', '--to-revision=9');
@@ -79,8 +88,13 @@ describe('kubectl podgroup', () => {
     // pause / resume / restart
     expect(pg('rollout', 'pause', 'web')).toEqual({ status: 0, stderr: '', stdout: 'podgroup.podgroup.dev/web paused\n' });
     expect(pg('rollout', 'pause', 'web')).toMatchObject({ status: 1, stderr: 'error: podgroups.podgroup.dev "web" is already paused\n' });
-    expect(pg('rollout', 'restart', 'web')).toMatchObject({ status: 1, stderr: 'error: podgroups.podgroup.dev "web" can\'t restart paused podgroup (run rollout resume first)\n' });
-    expect(pg('rollout', 'undo', 'web', '--to-revision', '2').stderr).toBe("error: you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again\n");
+    expect(pg('rollout', 'restart', 'web')).toMatchObject({
+      status: 1,
+      stderr: 'error: podgroups.podgroup.dev "web" can\'t restart paused podgroup (run rollout resume first)\n',
+    });
+    expect(pg('rollout', 'undo', 'web', '--to-revision', '2').stderr).toBe(
+      "error: you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again\n",
+    );
     expect((await getPodGroup(ns.name, 'web')).spec.paused).toBe(true);
     expect(pg('rollout', 'resume', 'web')).toEqual({ status: 0, stderr: '', stdout: 'podgroup.podgroup.dev/web resumed\n' });
     expect(pg('rollout', 'resume', 'web')).toMatchObject({ status: 1, stderr: 'error: podgroups.podgroup.dev "web" is not paused\n' });
@@ -127,13 +141,15 @@ describe('kubectl podgroup', () => {
     // --kubeconfig and --context as kubectl has them.
     const kubeconfig = clusterState().kubeconfig;
     const context = kubectl('config', 'current-context').stdout.trim();
-    let r = kubectlIn(plugin.binDir, ['podgroup', 'rollout', 'history', 'web', '--kubeconfig', kubeconfig, '--context', context, '--namespace', ns.name], { KUBECONFIG: '/nonexistent' });
+    let r = kubectlIn(plugin.binDir, ['podgroup', 'rollout', 'history', 'web', '--kubeconfig', kubeconfig, '--context', context, '--namespace', ns.name], {
+      KUBECONFIG: '/nonexistent',
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('REVISION  CHANGE-CAUSE');
     r = pg('rollout', 'history', 'web', '--context', 'no-such-context');
     expect(r).toMatchObject({ status: 1, stderr: 'error: context "no-such-context" does not exist\n' });
 
-    r = pg('rollout', 'status', 'web', '--bogus');  // pg() puts -n NS first: the verb is still found
+    r = pg('rollout', 'status', 'web', '--bogus'); // pg() puts -n NS first: the verb is still found
     expect(r.status).toBe(2);
     expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: unknown flag --bogus');
     expect(r.stderr).toContain('usage: kubectl podgroup rollout status NAME');
@@ -142,7 +158,16 @@ describe('kubectl podgroup', () => {
     expect(r.stderr.split('\n')[0]).toBe('kubectl-podgroup: --timeout: "soon" is not a duration (examples: 500ms, 15s, 1m30s)');
     r = pg('rollout', 'undo', 'web', '--to-revision', '-1');
     expect(r.status).toBe(2);
-    for (const verb of [['rollout', 'status'], ['rollout', 'history'], ['rollout', 'undo'], ['rollout', 'pause'], ['rollout', 'resume'], ['rollout', 'restart'], ['why'], ['inject']]) {
+    for (const verb of [
+      ['rollout', 'status'],
+      ['rollout', 'history'],
+      ['rollout', 'undo'],
+      ['rollout', 'pause'],
+      ['rollout', 'resume'],
+      ['rollout', 'restart'],
+      ['why'],
+      ['inject'],
+    ]) {
       r = kubectl('podgroup', ...verb, '--help');
       expect(r.status).toBe(0);
       expect(r.stdout).toContain(`usage: kubectl podgroup ${verb.join(' ')}`);

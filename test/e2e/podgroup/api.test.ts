@@ -15,28 +15,72 @@ type Mutation = (pg: PodGroup) => void;
 
 const invalid: Array<[string, Mutation, RegExp]> = [
   ['minAvailable above replicas', (pg) => Object.assign(pg.spec, { replicas: 2, minAvailable: 3 }), /spec.minAvailable must not exceed spec.replicas/],
-  ['maxSurge and maxUnavailable both 0', (pg) => (pg.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: '0%' } }), /must not both be 0/],
-  ['maxSurge not a number or percentage', (pg) => (pg.spec.strategy = { rollingUpdate: { maxSurge: 'lots' } }), /maxSurge.*must be a non-negative integer or a percentage/],
-  ['negative maxUnavailable', (pg) => (pg.spec.strategy = { rollingUpdate: { maxUnavailable: -1 } }), /maxUnavailable.*must be a non-negative integer or a percentage/],
-  ['selector that does not match the template', (pg) => (pg.spec.selector = { matchLabels: { app: 'other' } }), /spec.selector.matchLabels must match spec.template.metadata.labels/],
-  ['matchExpressions that do not match the template', (pg) => (pg.spec.selector = { matchExpressions: [{ key: 'app', operator: 'In', values: ['nope'] }] }), /matchExpressions must match spec.template.metadata.labels/],
+  [
+    'maxSurge and maxUnavailable both 0',
+    (pg) => (pg.spec.strategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: '0%' } }),
+    /must not both be 0/,
+  ],
+  [
+    'maxSurge not a number or percentage',
+    (pg) => (pg.spec.strategy = { rollingUpdate: { maxSurge: 'lots' } }),
+    /maxSurge.*must be a non-negative integer or a percentage/,
+  ],
+  [
+    'negative maxUnavailable',
+    (pg) => (pg.spec.strategy = { rollingUpdate: { maxUnavailable: -1 } }),
+    /maxUnavailable.*must be a non-negative integer or a percentage/,
+  ],
+  [
+    'selector that does not match the template',
+    (pg) => (pg.spec.selector = { matchLabels: { app: 'other' } }),
+    /spec.selector.matchLabels must match spec.template.metadata.labels/,
+  ],
+  [
+    'matchExpressions that do not match the template',
+    (pg) => (pg.spec.selector = { matchExpressions: [{ key: 'app', operator: 'In', values: ['nope'] }] }),
+    /matchExpressions must match spec.template.metadata.labels/,
+  ],
   ['empty selector', (pg) => (pg.spec.selector = {}), /spec.selector must not be empty/],
-  ['In without values', (pg) => (pg.spec.selector = { matchLabels: { app: 'bad' }, matchExpressions: [{ key: 'app', operator: 'In' }] }), /In and NotIn need values/],
+  [
+    'In without values',
+    (pg) => (pg.spec.selector = { matchLabels: { app: 'bad' }, matchExpressions: [{ key: 'app', operator: 'In' }] }),
+    /In and NotIn need values/,
+  ],
   ['negative replicas', (pg) => (pg.spec.replicas = -1), /spec.replicas.*greater than or equal to 0/],
-  ['rollingUpdate with Recreate', (pg) => (pg.spec.strategy = { type: 'Recreate', rollingUpdate: { maxSurge: 1 } }), /rollingUpdate is only allowed when strategy.type is RollingUpdate/],
+  [
+    'rollingUpdate with Recreate',
+    (pg) => (pg.spec.strategy = { type: 'Recreate', rollingUpdate: { maxSurge: 1 } }),
+    /rollingUpdate is only allowed when strategy.type is RollingUpdate/,
+  ],
   ['unknown strategy type', (pg) => (pg.spec.strategy = { type: 'BlueGreen' as 'Recreate' }), /spec.strategy.type: Unsupported value: .{0,4}BlueGreen/],
-  ['progress deadline not above minReadySeconds', (pg) => Object.assign(pg.spec, { minReadySeconds: 30, progressDeadlineSeconds: 30 }), /progressDeadlineSeconds must be greater than spec.minReadySeconds/],
+  [
+    'progress deadline not above minReadySeconds',
+    (pg) => Object.assign(pg.spec, { minReadySeconds: 30, progressDeadlineSeconds: 30 }),
+    /progressDeadlineSeconds must be greater than spec.minReadySeconds/,
+  ],
   ['missing template', (pg) => delete (pg.spec as Partial<PodGroup['spec']>).template, /spec.template: Required value/],
   ['missing selector', (pg) => delete (pg.spec as Partial<PodGroup['spec']>).selector, /spec.selector: Required value/],
-  ['template without containers', (pg) => (pg.spec.template.spec = {} as PodGroup['spec']['template']['spec']), /spec.template.spec.containers: Required value/],
+  [
+    'template without containers',
+    (pg) => (pg.spec.template.spec = {} as PodGroup['spec']['template']['spec']),
+    /spec.template.spec.containers: Required value/,
+  ],
   ['restartPolicy Never', (pg) => pg.spec.template.spec && (pg.spec.template.spec.restartPolicy = 'Never'), /restartPolicy must be Always/],
   ['unknown placement policy', (pg) => (pg.spec.placement = { policy: 'Random' as 'Spread' }), /spec.placement.policy: Unsupported value: .{0,4}Random/],
   ['minAvailable 0', (pg) => (pg.spec.minAvailable = 0), /spec.minAvailable.*greater than or equal to 1/],
   ['negative revisionHistoryLimit', (pg) => (pg.spec.revisionHistoryLimit = -1), /revisionHistoryLimit.*greater than or equal to 0/],
   ['unknown podReplacementPolicy', (pg) => (pg.spec.podReplacementPolicy = 'Whenever' as 'TerminationStarted'), /podReplacementPolicy.*Unsupported value/],
   ['git-sync repo that is not a URL', (pg) => (pg.spec.sidecars = { gitSync: { repo: 'my repo' } }), /spec.sidecars.gitSync.repo.*should match/],
-  ['git-sync period that is not a duration', (pg) => (pg.spec.sidecars = { gitSync: { repo: 'https://example.com/r.git', period: '10 seconds' } }), /spec.sidecars.gitSync.period.*should match/],
-  ['log forwarding without a host', (pg) => (pg.spec.sidecars = { logCollector: { output: { type: 'forward' } } }), /output.host is required when output.type is forward/],
+  [
+    'git-sync period that is not a duration',
+    (pg) => (pg.spec.sidecars = { gitSync: { repo: 'https://example.com/r.git', period: '10 seconds' } }),
+    /spec.sidecars.gitSync.period.*should match/,
+  ],
+  [
+    'log forwarding without a host',
+    (pg) => (pg.spec.sidecars = { logCollector: { output: { type: 'forward' } } }),
+    /output.host is required when output.type is forward/,
+  ],
   ['relative log path', (pg) => (pg.spec.sidecars = { logCollector: { path: 'var/log' } }), /spec.sidecars.logCollector.path.*should match/],
 ];
 
@@ -75,7 +119,9 @@ describe('PodGroup API validation', () => {
       strategy: { type: 'RollingUpdate' },
     });
     await expect(
-      patchPodGroup(ns.name, 'ok', { spec: { selector: { matchLabels: { app: 'ok', tier: 'x' } }, template: { metadata: { labels: { app: 'ok', tier: 'x' } } } } }),
+      patchPodGroup(ns.name, 'ok', {
+        spec: { selector: { matchLabels: { app: 'ok', tier: 'x' } }, template: { metadata: { labels: { app: 'ok', tier: 'x' } } } },
+      }),
     ).rejects.toMatchObject({ body: expect.stringMatching(/spec.selector is immutable/) });
   });
 

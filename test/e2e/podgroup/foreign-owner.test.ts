@@ -23,7 +23,9 @@ describe('owner lookups stay in the PodGroup namespace', () => {
   });
   afterAll(async () => {
     for (const p of (await core.listNamespacedPod({ namespace: attacker.name })).items) {
-      await core.patchNamespacedPod({ name: p.metadata?.name ?? '', namespace: attacker.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] }).catch(() => undefined);
+      await core
+        .patchNamespacedPod({ name: p.metadata?.name ?? '', namespace: attacker.name, body: [{ op: 'remove', path: '/metadata/finalizers' }] })
+        .catch(() => undefined);
     }
     await manager?.stop();
     await killAll();
@@ -33,8 +35,16 @@ describe('owner lookups stay in the PodGroup namespace', () => {
   it('pods in another namespace naming the PodGroup as controller (held Terminating) neither stall it nor cost it pods', async () => {
     // The strictest policy (terminating pods count) and no surge: the attack's best case. The
     // default scheduler: this tests the controller, not the extender.
-    const manifest = podGroupManifest('web', { replicas: 3, podReplacementPolicy: 'TerminationComplete', strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } });
-    manifest.spec.template.spec = { ...manifest.spec.template.spec, containers: manifest.spec.template.spec?.containers ?? [], schedulerName: 'default-scheduler' };
+    const manifest = podGroupManifest('web', {
+      replicas: 3,
+      podReplacementPolicy: 'TerminationComplete',
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+    });
+    manifest.spec.template.spec = {
+      ...manifest.spec.template.spec,
+      containers: manifest.spec.template.spec?.containers ?? [],
+      schedulerName: 'default-scheduler',
+    };
     const created = await createPodGroup(victim.name, manifest);
     const converged = await waitForRollout(victim.name, 'web');
     const hash = converged.status?.updateRevision ?? '';

@@ -76,17 +76,24 @@ describe('PodGroup lifecycle', () => {
   it('scales through the scale subresource and deletes unscheduled pods first', async () => {
     // 16-cpu nodes: 6-cpu pods fit 2 per node, so 6 of 10 can be scheduled.
     const base = podGroupManifest('big');
-    base.spec.template.spec = { containers: [{ name: 'app', image: 'registry.example/big:1', resources: { requests: { cpu: '6' } } }], terminationGracePeriodSeconds: 0 };
+    base.spec.template.spec = {
+      containers: [{ name: 'app', image: 'registry.example/big:1', resources: { requests: { cpu: '6' } } }],
+      terminationGracePeriodSeconds: 0,
+    };
     await createPodGroup(ns.name, base);
     await waitForRollout(ns.name, 'big');
     const firstThree = new Set((await podsOf(ns.name, 'big')).map((p) => p.metadata?.name));
 
     kubectl('scale', 'podgroup', 'big', '-n', ns.name, '--replicas=10');
-    await eventually('10 pods, 6 scheduled and 4 Pending', async () => {
-      const pods = (await podsOf(ns.name, 'big')).filter((p) => !isTerminating(p));
-      const unschedulable = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'));
-      return pods.length === 10 && pods.filter(isScheduled).length === 6 && unschedulable.length === 4;
-    }, 60_000);
+    await eventually(
+      '10 pods, 6 scheduled and 4 Pending',
+      async () => {
+        const pods = (await podsOf(ns.name, 'big')).filter((p) => !isTerminating(p));
+        const unschedulable = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False'));
+        return pods.length === 10 && pods.filter(isScheduled).length === 6 && unschedulable.length === 4;
+      },
+      60_000,
+    );
     const pg = await eventually('gang condition explains Pending', async () => {
       const got = await getPodGroup(ns.name, 'big');
       const c = got.status?.conditions?.find((x) => x.type === 'GangScheduled');
@@ -95,10 +102,14 @@ describe('PodGroup lifecycle', () => {
     expect(pg.status?.replicas).toBe(10);
 
     kubectl('scale', 'podgroup', 'big', '-n', ns.name, '--replicas=6');
-    await eventually('only scheduled pods remain', async () => {
-      const pods = (await podsOf(ns.name, 'big')).filter((p) => !isTerminating(p));
-      return pods.length === 6 && pods.every(isScheduled);
-    }, 60_000);
+    await eventually(
+      'only scheduled pods remain',
+      async () => {
+        const pods = (await podsOf(ns.name, 'big')).filter((p) => !isTerminating(p));
+        return pods.length === 6 && pods.every(isScheduled);
+      },
+      60_000,
+    );
     const remaining = new Set((await podsOf(ns.name, 'big')).map((p) => p.metadata?.name));
     for (const name of firstThree) {
       expect(remaining.has(name)).toBe(true);
@@ -106,7 +117,9 @@ describe('PodGroup lifecycle', () => {
     kubectl('scale', 'podgroup', 'big', '-n', ns.name, '--replicas=2');
     const scaled = await waitForRollout(ns.name, 'big');
     expect(scaled.status?.replicas).toBe(2);
-    const scale = JSON.parse(kubectl('get', '--raw', `/apis/${GROUP}/${VERSION}/namespaces/${ns.name}/${PLURAL}/big/scale`)) as { status: { replicas: number; selector: string } };
+    const scale = JSON.parse(kubectl('get', '--raw', `/apis/${GROUP}/${VERSION}/namespaces/${ns.name}/${PLURAL}/big/scale`)) as {
+      status: { replicas: number; selector: string };
+    };
     expect(scale.status).toEqual({ replicas: 2, selector: 'app=big' });
   });
 
@@ -114,11 +127,18 @@ describe('PodGroup lifecycle', () => {
     await createPodGroup(ns.name, podGroupManifest('fails', { replicas: 2 }));
     await waitForRollout(ns.name, 'fails');
     const victim = (await podsOf(ns.name, 'fails'))[0]?.metadata?.name ?? '';
-    await core.patchNamespacedPodStatus({ name: victim, namespace: ns.name, body: { status: { phase: 'Failed', reason: 'Evicted' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await eventually('failed pod replaced', async () => {
-      const running = (await podsOf(ns.name, 'fails')).filter((p) => p.metadata?.name !== victim);
-      return running.length === 2 && running.every((p) => p.status?.phase === 'Running');
-    }, 60_000);
+    await core.patchNamespacedPodStatus(
+      { name: victim, namespace: ns.name, body: { status: { phase: 'Failed', reason: 'Evicted' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually(
+      'failed pod replaced',
+      async () => {
+        const running = (await podsOf(ns.name, 'fails')).filter((p) => p.metadata?.name !== victim);
+        return running.length === 2 && running.every((p) => p.status?.phase === 'Running');
+      },
+      60_000,
+    );
     const kept = await core.readNamespacedPod({ name: victim, namespace: ns.name });
     expect(kept.status?.phase).toBe('Failed');
     expect(kept.metadata?.deletionTimestamp).toBeUndefined();
@@ -152,7 +172,10 @@ describe('PodGroup lifecycle', () => {
     const converged = await waitForRollout(ns.name, 'adopter');
     expect(converged.status?.updatedReplicas).toBe(2);
 
-    await core.patchNamespacedPod({ name: 'orphan', namespace: ns.name, body: { metadata: { labels: { app: 'elsewhere' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await core.patchNamespacedPod(
+      { name: 'orphan', namespace: ns.name, body: { metadata: { labels: { app: 'elsewhere' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
     await eventually('released and replaced', async () => {
       const released = await core.readNamespacedPod({ name: 'orphan', namespace: ns.name });
       const pods = (await podsOf(ns.name, 'adopter')).filter((p) => !isTerminating(p));
@@ -191,7 +214,11 @@ describe('PodGroup lifecycle', () => {
     try {
       await eventually('the policy to deny', async () => {
         try {
-          await core.createNamespacedPod({ namespace: ns.name, dryRun: 'All', body: { metadata: { name: 'probe', labels: { app: 'refused' } }, spec: { containers: [{ name: 'a', image: 'x' }] } } });
+          await core.createNamespacedPod({
+            namespace: ns.name,
+            dryRun: 'All',
+            body: { metadata: { name: 'probe', labels: { app: 'refused' } }, spec: { containers: [{ name: 'a', image: 'x' }] } },
+          });
           return false;
         } catch {
           return true;
@@ -233,12 +260,18 @@ describe('PodGroup lifecycle', () => {
       await createPodGroup(ns.name, podGroupManifest(name, { replicas: 2 }));
       await waitForRollout(ns.name, name);
       await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL, name, propagationPolicy });
-      await eventually(`${propagationPolicy}: pods and revisions gone`, async () => {
-        const pods = await podsOf(ns.name, name);
-        const revisions = await apps.listNamespacedControllerRevision({ namespace: ns.name, labelSelector: `${GROUP}/name=${name}` });
-        const pgs = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL })) as { items: Array<{ metadata: { name: string } }> };
-        return pods.length === 0 && revisions.items.length === 0 && !pgs.items.some((p) => p.metadata.name === name);
-      }, 90_000);
+      await eventually(
+        `${propagationPolicy}: pods and revisions gone`,
+        async () => {
+          const pods = await podsOf(ns.name, name);
+          const revisions = await apps.listNamespacedControllerRevision({ namespace: ns.name, labelSelector: `${GROUP}/name=${name}` });
+          const pgs = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.name, plural: PLURAL })) as {
+            items: Array<{ metadata: { name: string } }>;
+          };
+          return pods.length === 0 && revisions.items.length === 0 && !pgs.items.some((p) => p.metadata.name === name);
+        },
+        90_000,
+      );
     }
   });
 });

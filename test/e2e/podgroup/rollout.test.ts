@@ -69,7 +69,9 @@ describe('PodGroup rollouts', () => {
     await patchPodGroup(ns.name, 'web', { metadata: { annotations: { [ROLLBACK_ANNOTATION]: '1' } } });
     const back = await eventually('template restored', async () => {
       const pg = await getPodGroup(ns.name, 'web');
-      return pg.spec.template.spec?.containers[0]?.image === 'registry.example/web:1' && pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] === undefined ? pg : undefined;
+      return pg.spec.template.spec?.containers[0]?.image === 'registry.example/web:1' && pg.metadata?.annotations?.[ROLLBACK_ANNOTATION] === undefined
+        ? pg
+        : undefined;
     });
     expect(back.spec.template.spec?.containers[0]?.image).toBe('registry.example/web:1');
     const rolledBack = await waitForRollout(ns.name, 'web');
@@ -99,7 +101,11 @@ describe('PodGroup rollouts', () => {
   it('TerminationStarted replaces pods as soon as they start terminating; held terminating pods do not count against maxSurge', async () => {
     // A finalizer keeps deleted pods Terminating (kwok would otherwise remove them at once).
     const hold = 'podgroup.dev/e2e-hold';
-    const pg = podGroupManifest('started', { replicas: 3, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } }, podReplacementPolicy: 'TerminationStarted' });
+    const pg = podGroupManifest('started', {
+      replicas: 3,
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      podReplacementPolicy: 'TerminationStarted',
+    });
     pg.spec.template.metadata = { ...pg.spec.template.metadata, finalizers: [hold] };
     try {
       await createPodGroup(ns.name, pg);
@@ -115,7 +121,11 @@ describe('PodGroup rollouts', () => {
           const active = pods.filter((p) => !isTerminating(p));
           return (
             active.length === 3 &&
-            active.every((p) => p.spec?.containers[0]?.image === 'registry.example/started:2' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) &&
+            active.every(
+              (p) =>
+                p.spec?.containers[0]?.image === 'registry.example/started:2' &&
+                (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+            ) &&
             pods.filter(isTerminating).length === 3
           );
         },
@@ -169,11 +179,15 @@ describe('PodGroup rollouts', () => {
     const pg = podGroupManifest('stuck', { replicas: 2, progressDeadlineSeconds: 3 });
     pg.spec.template.spec = { ...pg.spec.template.spec, containers: pg.spec.template.spec?.containers ?? [], nodeSelector: { 'no-such-label': 'anywhere' } };
     await createPodGroup(ns.name, pg);
-    const condition = await eventually('ProgressDeadlineExceeded', async () => {
-      const got = await getPodGroup(ns.name, 'stuck');
-      const c = got.status?.conditions?.find((x) => x.type === 'Progressing');
-      return c?.reason === 'ProgressDeadlineExceeded' ? c : undefined;
-    }, 30_000);
+    const condition = await eventually(
+      'ProgressDeadlineExceeded',
+      async () => {
+        const got = await getPodGroup(ns.name, 'stuck');
+        const c = got.status?.conditions?.find((x) => x.type === 'Progressing');
+        return c?.reason === 'ProgressDeadlineExceeded' ? c : undefined;
+      },
+      30_000,
+    );
     expect(condition.status).toBe('False');
     const events = await core.listNamespacedEvent({ namespace: ns.name, fieldSelector: 'involvedObject.name=stuck,reason=ProgressDeadlineExceeded' });
     expect(events.items[0]?.type).toBe('Warning');
@@ -185,11 +199,16 @@ describe('PodGroup rollouts', () => {
     await waitForRollout(ns.name, 'restart');
     const watcher = await watch('restart', 12, 10);
     await setImage(ns.name, 'restart', 'registry.example/restart:2');
-    await eventually('rollout under way', async () => {
-      const pg = await getPodGroup(ns.name, 'restart');
-      const updated = pg.status?.updatedReplicas ?? 0;
-      return updated >= 2 && updated < 8;
-    }, 60_000, 20);
+    await eventually(
+      'rollout under way',
+      async () => {
+        const pg = await getPodGroup(ns.name, 'restart');
+        const updated = pg.status?.updatedReplicas ?? 0;
+        return updated >= 2 && updated < 8;
+      },
+      60_000,
+      20,
+    );
     await manager.proc.kill('SIGKILL');
     manager = await startManager();
     const done = await waitForRollout(ns.name, 'restart', 120_000);
@@ -201,18 +220,28 @@ describe('PodGroup rollouts', () => {
   it('performs no API writes while nothing changes (60 s)', async () => {
     await waitForRollout(ns.name, 'web');
     // Namespaces of earlier test files may still be tearing down (their pods and PodGroups change).
-    await eventually('no namespace terminating', async () => {
-      const list = await core.listNamespace();
-      return !list.items.some((n) => n.status?.phase === 'Terminating');
-    }, 180_000, 500);
+    await eventually(
+      'no namespace terminating',
+      async () => {
+        const list = await core.listNamespace();
+        return !list.items.some((n) => n.status?.phase === 'Terminating');
+      },
+      180_000,
+      500,
+    );
     // Let in-flight work settle: no reconcile for a moment.
     let last = await reconcileCount(manager);
-    await eventually('reconciles to settle', async () => {
-      const now = await reconcileCount(manager);
-      const settled = now === last;
-      last = now;
-      return settled;
-    }, 30_000, 2000);
+    await eventually(
+      'reconciles to settle',
+      async () => {
+        const now = await reconcileCount(manager);
+        const settled = now === last;
+        last = now;
+        return settled;
+      },
+      30_000,
+      2000,
+    );
     const writes = (): Promise<number> => apiRequests(manager, ['POST', 'PUT', 'PATCH', 'DELETE']);
     const before = await writes();
     const deadline = Date.now() + 60_000;

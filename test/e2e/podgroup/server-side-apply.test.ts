@@ -128,9 +128,20 @@ describe('server-side apply with a second field manager merges per container, as
         ...(kind === 'Deployment' ? DEPLOYMENT_CONTAINER_DEFAULTS : {}),
       },
     ]);
-    const managed = await kubectl(['get', resource(kind), name, '-n', ns.name, '-o', 'jsonpath={.metadata.managedFields[?(@.manager=="kubectl-set")].fieldsV1}', '--show-managed-fields']);
+    const managed = await kubectl([
+      'get',
+      resource(kind),
+      name,
+      '-n',
+      ns.name,
+      '-o',
+      'jsonpath={.metadata.managedFields[?(@.manager=="kubectl-set")].fieldsV1}',
+      '--show-managed-fields',
+    ]);
     // It owns its variable and the app's image inside the container list, never the list itself.
-    const owned = JSON.parse(managed.output) as { 'f:spec': { 'f:template': { 'f:spec': { 'f:containers': Record<string, Record<string, Record<string, unknown>>> } } } };
+    const owned = JSON.parse(managed.output) as {
+      'f:spec': { 'f:template': { 'f:spec': { 'f:containers': Record<string, Record<string, Record<string, unknown>>> } } };
+    };
     const byContainer = owned['f:spec']['f:template']['f:spec']['f:containers'];
     expect(Object.keys(byContainer)).toEqual(['k:{"name":"app"}']);
     expect(Object.keys(byContainer['k:{"name":"app"}']?.['f:env'] ?? {})).toEqual(['k:{"name":"DEBUG"}']);
@@ -143,4 +154,9 @@ describe('server-side apply with a second field manager merges per container, as
 });
 
 /** What the API server's defaulting adds to a Deployment's containers (a PodGroup's template is kept as written). */
-const DEPLOYMENT_CONTAINER_DEFAULTS = { imagePullPolicy: 'IfNotPresent', resources: {}, terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' };
+const DEPLOYMENT_CONTAINER_DEFAULTS = {
+  imagePullPolicy: 'IfNotPresent',
+  resources: {},
+  terminationMessagePath: '/dev/termination-log',
+  terminationMessagePolicy: 'File',
+};

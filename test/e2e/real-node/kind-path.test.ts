@@ -94,7 +94,8 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
   let testNamespace: { name: string; remove: () => Promise<void> } | undefined;
   let deleted = false;
 
-  const ready = (pod: k8s.V1Pod): boolean => pod.metadata?.deletionTimestamp === undefined && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+  const ready = (pod: k8s.V1Pod): boolean =>
+    pod.metadata?.deletionTimestamp === undefined && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
   const managerPods = async (): Promise<k8s.V1Pod[]> => (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: MANAGER_SELECTOR })).items;
   /** The pod holding the Lease (holderIdentity is `<pod name>_<random>`). */
   const leaderPod = async (): Promise<string | undefined> => {
@@ -103,15 +104,22 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
   };
 
   beforeAll(async () => {
-    await eventually('namespace podgroup-system not terminating (an earlier test)', async () => {
-      const list = await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` });
-      return list.items.length === 0 || list.items[0]?.status?.phase === 'Active';
-    }, 120_000, 500);
+    await eventually(
+      'namespace podgroup-system not terminating (an earlier test)',
+      async () => {
+        const list = await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` });
+        return list.items.length === 0 || list.items[0]?.status?.phase === 'Active';
+      },
+      120_000,
+      500,
+    );
     const started = Date.now();
     deploySh(['build'], env);
     const built = Date.now();
     deploySh(['load'], env);
-    console.log(`manager image built from the Dockerfile in ${((built - started) / 1000).toFixed(0)}s, archived and loaded in ${((Date.now() - built) / 1000).toFixed(0)}s`);
+    console.log(
+      `manager image built from the Dockerfile in ${((built - started) / 1000).toFixed(0)}s, archived and loaded in ${((Date.now() - built) / 1000).toFixed(0)}s`,
+    );
     // The Deployment and ReplicaSet controllers a kind cluster's kube-controller-manager runs.
     await startReferenceKcm(clusterState());
     deploySh(['crds'], env);
@@ -125,12 +133,22 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     if (prometheusPid !== undefined) {
       await stopProcess(prometheusPid);
     }
-    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' }).catch(() => undefined);
+    await kc
+      .makeApiClient(k8s.RbacAuthorizationV1Api)
+      .deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' })
+      .catch(() => undefined);
     await testNamespace?.remove();
     if (!deleted) {
-      execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '--ignore-not-found', '--wait=false', '-k', OVERLAY], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '--ignore-not-found', '--wait=false', '-k', OVERLAY], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
     }
-    await eventually('namespace podgroup-system gone', async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0, 180_000, 500);
+    await eventually(
+      'namespace podgroup-system gone',
+      async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0,
+      180_000,
+      500,
+    );
     await stopReferenceKcm(clusterState());
     // `kubectl delete -k` removed the CRD; the other tests expect it installed.
     await installCrds(clusterState());
@@ -138,20 +156,32 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
   }, 300_000);
 
   it('runs both manager replicas and the podgroup-scheduler as pods on the real node, with one leader', async () => {
-    const pods = await eventually('two Ready manager pods', async () => {
-      const items = (await managerPods()).filter(ready);
-      return items.length === 2 ? items : undefined;
-    }, 120_000, 500);
+    const pods = await eventually(
+      'two Ready manager pods',
+      async () => {
+        const items = (await managerPods()).filter(ready);
+        return items.length === 2 ? items : undefined;
+      },
+      120_000,
+      500,
+    );
     for (const pod of pods) {
       expect(pod.spec?.nodeName).toBe(node.name);
       expect(pod.status?.podIP).toMatch(/^10\.88\.0\./);
       expect(pod.spec?.containers[0]?.image).toBe('podgroup-controller:dev');
     }
     const names = pods.map((p) => p.metadata?.name);
-    expect(names).toContain(await eventually('a leader among the two pods', async () => {
-      const leader = await leaderPod();
-      return leader !== undefined && names.includes(leader) ? leader : undefined;
-    }, 60_000, 500));
+    expect(names).toContain(
+      await eventually(
+        'a leader among the two pods',
+        async () => {
+          const leader = await leaderPod();
+          return leader !== undefined && names.includes(leader) ? leader : undefined;
+        },
+        60_000,
+        500,
+      ),
+    );
     const scheduler = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SCHEDULER_SELECTOR })).items.filter(ready);
     expect(scheduler).toHaveLength(1);
     expect(scheduler[0]?.spec?.nodeName).toBe(node.name);
@@ -181,26 +211,36 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     expect((seen.cmdline as string[]).slice(0, 3)).toEqual(['/nodejs/bin/node', 'dist/main.js', '--leader-elect']);
   }, 60_000);
 
-  it('creates a PodGroup\'s pods, injected through the webhook Service and scheduled by the in-cluster podgroup-scheduler through the extender Service', async () => {
+  it("creates a PodGroup's pods, injected through the webhook Service and scheduled by the in-cluster podgroup-scheduler through the extender Service", async () => {
     const webhooks = (await admission.readMutatingWebhookConfiguration({ name: 'podgroup-controller' })).webhooks ?? [];
     expect(webhooks.map((w) => [w.clientConfig.url, w.clientConfig.service?.name])).toEqual(webhooks.map(() => [undefined, 'podgroup-controller-webhook']));
     testNamespace = await createNamespace('kind-path');
     const ns = testNamespace.name;
     applyGangWithLogCollector(ns, 'gang', 3, { containers: [{ name: 'app', image: 'nginx:1.27', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] });
-    const pods = await eventually('3 pods bound', async () => {
-      const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=gang' })).items;
-      return items.length === 3 && items.every((p) => p.spec?.nodeName !== undefined) ? items : undefined;
-    }, 120_000, 500);
+    const pods = await eventually(
+      '3 pods bound',
+      async () => {
+        const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=gang' })).items;
+        return items.length === 3 && items.every((p) => p.spec?.nodeName !== undefined) ? items : undefined;
+      },
+      120_000,
+      500,
+    );
     for (const pod of pods) {
       expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
       // The webhook's patch: the log collector as a native sidecar.
       expect(pod.spec?.initContainers?.map((c) => c.name)).toContain('log-collector');
     }
     // kube-scheduler reports the binding under its profile's name; the extender did the bind.
-    const scheduled = await eventually('3 Scheduled events from the podgroup-scheduler', async () => {
-      const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'reason=Scheduled' })).items;
-      return events.length >= 3 ? events : undefined;
-    }, 60_000, 500);
+    const scheduled = await eventually(
+      '3 Scheduled events from the podgroup-scheduler',
+      async () => {
+        const events = (await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'reason=Scheduled' })).items;
+        return events.length >= 3 ? events : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(new Set(scheduled.map((e) => e.reportingComponent ?? e.source?.component))).toEqual(new Set(['podgroup-scheduler']));
     const logs = kubectl(['-n', NAMESPACE, 'logs', '-l', SCHEDULER_SELECTOR, '--tail=-1']);
     expect(logs).toContain('"URLPrefix":"https://podgroup-controller-extender.podgroup-system.svc:8888"');
@@ -209,13 +249,33 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     expect(logs).not.toMatch(/Failed to bind pod|refused|no such host/);
   }, 240_000);
 
-  it('runs a PodGroup\'s pods on the real node for real: bound through the extender Service, injected, Ready, serving', async () => {
+  it("runs a PodGroup's pods on the real node for real: bound through the extender Service, injected, Ready, serving", async () => {
     const ns = testNamespace?.name ?? '';
-    applyGangWithLogCollector(ns, 'web', 2, onRealNode({ containers: [{ name: 'nginx', image: 'nginx:1.27', imagePullPolicy: 'Never', ports: [{ containerPort: 80 }], resources: { requests: { cpu: '50m', memory: '32Mi' } } }] }));
-    const pods = await eventually('2 pods Ready on the real node', async () => {
-      const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items.filter(ready);
-      return items.length === 2 ? items : undefined;
-    }, 180_000, 500);
+    applyGangWithLogCollector(
+      ns,
+      'web',
+      2,
+      onRealNode({
+        containers: [
+          {
+            name: 'nginx',
+            image: 'nginx:1.27',
+            imagePullPolicy: 'Never',
+            ports: [{ containerPort: 80 }],
+            resources: { requests: { cpu: '50m', memory: '32Mi' } },
+          },
+        ],
+      }),
+    );
+    const pods = await eventually(
+      '2 pods Ready on the real node',
+      async () => {
+        const items = (await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' })).items.filter(ready);
+        return items.length === 2 ? items : undefined;
+      },
+      180_000,
+      500,
+    );
     for (const pod of pods) {
       expect(pod.spec?.nodeName).toBe(node.name);
       expect(pod.spec?.schedulerName).toBe('podgroup-scheduler');
@@ -227,8 +287,12 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     }
   }, 240_000);
 
-  it('is scraped by the real Prometheus through config/prometheus\'s in-cluster job (the metrics Service\'s endpoints)', async () => {
-    const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as { scrape_configs: Array<Record<string, unknown> & { job_name: string; kubernetes_sd_configs?: Array<{ role?: string; namespaces?: { names?: string[] } }> }> };
+  it("is scraped by the real Prometheus through config/prometheus's in-cluster job (the metrics Service's endpoints)", async () => {
+    const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'scrape-config.yaml'), 'utf8')) as {
+      scrape_configs: Array<
+        Record<string, unknown> & { job_name: string; kubernetes_sd_configs?: Array<{ role?: string; namespaces?: { names?: string[] } }> }
+      >;
+    };
     const job = shipped.scrape_configs.find((j) => j.job_name === 'podgroup-controller');
     const sd = job?.kubernetes_sd_configs?.[0];
     expect(sd).toMatchObject({ role: 'endpoints', namespaces: { names: [NAMESPACE] } });
@@ -245,58 +309,106 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     const targets = join(tmp, 'targets.json');
     const discover = async (): Promise<number> => {
       const slices = (await discovery.listNamespacedEndpointSlice({ namespace: NAMESPACE })).items;
-      const groups = slices.flatMap((slice) => slice.endpoints.filter((e) => e.conditions?.ready === true).flatMap((e) => (slice.ports ?? []).map((port) => ({
-        targets: [`${e.addresses[0]}:${port.port}`],
-        labels: {
-          __meta_kubernetes_namespace: NAMESPACE,
-          __meta_kubernetes_service_name: slice.metadata?.labels?.['kubernetes.io/service-name'] ?? '',
-          __meta_kubernetes_endpoint_port_name: port.name ?? '',
-          __meta_kubernetes_pod_name: e.targetRef?.name ?? '',
-          __meta_kubernetes_pod_node_name: e.nodeName ?? '',
-        },
-      }))));
+      const groups = slices.flatMap((slice) =>
+        slice.endpoints
+          .filter((e) => e.conditions?.ready === true)
+          .flatMap((e) =>
+            (slice.ports ?? []).map((port) => ({
+              targets: [`${e.addresses[0]}:${port.port}`],
+              labels: {
+                __meta_kubernetes_namespace: NAMESPACE,
+                __meta_kubernetes_service_name: slice.metadata?.labels?.['kubernetes.io/service-name'] ?? '',
+                __meta_kubernetes_endpoint_port_name: port.name ?? '',
+                __meta_kubernetes_pod_name: e.targetRef?.name ?? '',
+                __meta_kubernetes_pod_node_name: e.nodeName ?? '',
+              },
+            })),
+          ),
+      );
       writeFileSync(targets, JSON.stringify(groups));
       return groups.length;
     };
     await discover();
     const config = join(tmp, 'prometheus.yaml');
     const { kubernetes_sd_configs: _omitted, ...rest } = job ?? { job_name: 'podgroup-controller' };
-    writeFileSync(config, stringify({
-      // config/kind has no cert-manager, so the managers serve self-signed metrics certificates the
-      // shipped job (which verifies against cert-manager's CA) refuses by design: this test is
-      // about discovery and relabelling; the deploy test proves the verification.
-      scrape_configs: [{ ...rest, authorization: { credentials_file: join(tmp, 'token') }, tls_config: { insecure_skip_verify: true }, file_sd_configs: [{ files: [targets], refresh_interval: '5s' }] }],
-    }));
+    writeFileSync(
+      config,
+      stringify({
+        // config/kind has no cert-manager, so the managers serve self-signed metrics certificates the
+        // shipped job (which verifies against cert-manager's CA) refuses by design: this test is
+        // about discovery and relabelling; the deploy test proves the verification.
+        scrape_configs: [
+          {
+            ...rest,
+            authorization: { credentials_file: join(tmp, 'token') },
+            tls_config: { insecure_skip_verify: true },
+            file_sd_configs: [{ files: [targets], refresh_interval: '5s' }],
+          },
+        ],
+      }),
+    );
     const port = await freePort();
-    prometheusPid = startDetached('/usr/bin/prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], join(tmp, 'prometheus.log'), process.env);
+    prometheusPid = startDetached(
+      '/usr/bin/prometheus',
+      [`--config.file=${config}`, `--storage.tsdb.path=${join(tmp, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`],
+      join(tmp, 'prometheus.log'),
+      process.env,
+    );
     const query = async (q: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> => {
-      const body = JSON.parse((await httpGet(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`)).body) as { data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+      const body = JSON.parse((await httpGet(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`)).body) as {
+        data?: { result?: Array<{ metric: Record<string, string>; value: [number, string] }> };
+      };
       return body.data?.result ?? [];
     };
     const pods = (await managerPods()).filter(ready);
-    const up = await eventually('Prometheus: both managers up', async () => {
-      await discover();
-      if (!isAlive(prometheusPid ?? 0)) {
-        throw new Error(`prometheus exited: ${readFileSync(join(tmp, 'prometheus.log'), 'utf8').slice(-2000)}`);
-      }
-      const result = await query('up{job="podgroup-controller"} == 1');
-      return result.length === 2 ? result : undefined;
-    }, 90_000, 1000);
+    const up = await eventually(
+      'Prometheus: both managers up',
+      async () => {
+        await discover();
+        if (!isAlive(prometheusPid ?? 0)) {
+          throw new Error(`prometheus exited: ${readFileSync(join(tmp, 'prometheus.log'), 'utf8').slice(-2000)}`);
+        }
+        const result = await query('up{job="podgroup-controller"} == 1');
+        return result.length === 2 ? result : undefined;
+      },
+      90_000,
+      1000,
+    );
     // Only the metrics Service's endpoints (the extender's and the webhook's were dropped).
     expect(new Set(up.map((r) => r.metric.instance))).toEqual(new Set(pods.map((p) => `${p.status?.podIP}:8443`)));
     // The binds of the PodGroups' 5 pods went through the extender; the webhook admitted them.
-    await eventually('Prometheus: extender binds', async () => Number((await query('sum(podgroup_extender_requests_total{job="podgroup-controller",verb="bind"})'))[0]?.value[1] ?? 0) >= 5, 60_000, 1000);
-    await eventually('Prometheus: webhook requests', async () => Number((await query('sum(controller_runtime_webhook_requests_total{job="podgroup-controller"})'))[0]?.value[1] ?? 0) >= 5, 60_000, 1000);
-    await eventually('Prometheus: one leader', async () => Number((await query('sum(leader_election_master_status{job="podgroup-controller"})'))[0]?.value[1] ?? -1) === 1, 60_000, 1000);
+    await eventually(
+      'Prometheus: extender binds',
+      async () => Number((await query('sum(podgroup_extender_requests_total{job="podgroup-controller",verb="bind"})'))[0]?.value[1] ?? 0) >= 5,
+      60_000,
+      1000,
+    );
+    await eventually(
+      'Prometheus: webhook requests',
+      async () => Number((await query('sum(controller_runtime_webhook_requests_total{job="podgroup-controller"})'))[0]?.value[1] ?? 0) >= 5,
+      60_000,
+      1000,
+    );
+    await eventually(
+      'Prometheus: one leader',
+      async () => Number((await query('sum(leader_election_master_status{job="podgroup-controller"})'))[0]?.value[1] ?? -1) === 1,
+      60_000,
+      1000,
+    );
   }, 240_000);
 
-  it('hands leadership to the other replica when the leader\'s pod is deleted', async () => {
+  it("hands leadership to the other replica when the leader's pod is deleted", async () => {
     const leader = await eventually('a leader', leaderPod, 60_000, 500);
-    const other = (await managerPods()).filter(ready).map((p) => p.metadata?.name).find((n) => n !== leader);
+    const other = (await managerPods())
+      .filter(ready)
+      .map((p) => p.metadata?.name)
+      .find((n) => n !== leader);
     expect(other).toBeDefined();
     // The leader's own account of its shutdown, shown if the hand-over is late.
     const leaderLog = join(tmp, 'leader.log');
-    const follower = spawn('kubectl', ['--kubeconfig', clusterState().kubeconfig, '-n', NAMESPACE, 'logs', '-f', '--tail=5', leader], { stdio: ['ignore', openSync(leaderLog, 'w'), 'ignore'] });
+    const follower = spawn('kubectl', ['--kubeconfig', clusterState().kubeconfig, '-n', NAMESPACE, 'logs', '-f', '--tail=5', leader], {
+      stdio: ['ignore', openSync(leaderLog, 'w'), 'ignore'],
+    });
     const started = Date.now();
     let newLeader: string | undefined;
     try {
@@ -304,18 +416,27 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
       // The leader releases the Lease on SIGTERM, so another replica takes over well within a lease
       // duration: the standby, or the Deployment's replacement pod when its first attempt comes
       // before the standby's next retry (both are live replicas; the deleted pod must not hold it).
-      newLeader = await eventually('another replica leading', async () => {
-        const holder = await leaderPod();
-        const live = (await managerPods()).filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => p.metadata?.name);
-        return holder !== undefined && holder !== leader && live.includes(holder) ? holder : undefined;
-      }, 60_000, 200).catch(async (err: unknown) => {
+      newLeader = await eventually(
+        'another replica leading',
+        async () => {
+          const holder = await leaderPod();
+          const live = (await managerPods()).filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => p.metadata?.name);
+          return holder !== undefined && holder !== leader && live.includes(holder) ? holder : undefined;
+        },
+        60_000,
+        200,
+      ).catch(async (err: unknown) => {
         const lease = await coordination.readNamespacedLease({ name: 'podgroup-controller', namespace: NAMESPACE });
-        throw new Error(`${String(err)}; lease ${JSON.stringify(lease.spec)}; pods ${JSON.stringify((await managerPods()).map((p) => [p.metadata?.name, p.status?.phase, p.metadata?.deletionTimestamp]))}; the leader's log:\n${readFileSync(leaderLog, 'utf8').slice(-4000)}`);
+        throw new Error(
+          `${String(err)}; lease ${JSON.stringify(lease.spec)}; pods ${JSON.stringify((await managerPods()).map((p) => [p.metadata?.name, p.status?.phase, p.metadata?.deletionTimestamp]))}; the leader's log:\n${readFileSync(leaderLog, 'utf8').slice(-4000)}`,
+        );
       });
     } finally {
       follower.kill();
     }
-    console.log(`failover: ${((Date.now() - started) / 1000).toFixed(1)}s from kubectl delete pod to the new holder (${newLeader === other ? 'the standby' : 'the replacement pod'})`);
+    console.log(
+      `failover: ${((Date.now() - started) / 1000).toFixed(1)}s from kubectl delete pod to the new holder (${newLeader === other ? 'the standby' : 'the replacement pod'})`,
+    );
     // The Deployment replaces the deleted pod, on the real node again.
     await eventually('two Ready manager pods again', async () => (await managerPods()).filter(ready).length === 2, 120_000, 500);
   }, 240_000);
@@ -325,12 +446,23 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
       await stopProcess(prometheusPid);
       prometheusPid = undefined;
     }
-    await kc.makeApiClient(k8s.RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' }).catch(() => undefined);
+    await kc
+      .makeApiClient(k8s.RbacAuthorizationV1Api)
+      .deleteClusterRoleBinding({ name: 'e2e-kind-path-prometheus' })
+      .catch(() => undefined);
     await testNamespace?.remove();
     testNamespace = undefined;
-    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '-k', OVERLAY, '--timeout=180s'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 240_000 });
+    execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'delete', '-k', OVERLAY, '--timeout=180s'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 240_000,
+    });
     deleted = true;
-    await eventually('namespace podgroup-system gone', async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0, 180_000, 500);
+    await eventually(
+      'namespace podgroup-system gone',
+      async () => (await core.listNamespace({ fieldSelector: `metadata.name=${NAMESPACE}` })).items.length === 0,
+      180_000,
+      500,
+    );
     // Every object config/default renders, cluster-scoped ones included (CRD, ClusterRoles and
     // bindings, the MutatingWebhookConfiguration), and what the managers created at run time in
     // their namespace (Leases, TLS Secrets), gone with it.
@@ -343,9 +475,18 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     expect((await core.listNamespacedSecret({ namespace: NAMESPACE })).items).toEqual([]);
     expect((await admission.listMutatingWebhookConfiguration()).items.map((w) => w.metadata?.name)).not.toContain('podgroup-controller');
     // And on the node: no container of those pods is left in its containerd.
-    await eventually('no podgroup-system containers on the node', () => {
-      const ids = execFileSync('ctr', ['-a', node.containerdSocket, '-n', 'k8s.io', 'containers', 'ls', '-q', `labels."io.kubernetes.pod.namespace"==${NAMESPACE}`], { encoding: 'utf8' }).trim();
-      return ids === '';
-    }, 150_000, 1000);
+    await eventually(
+      'no podgroup-system containers on the node',
+      () => {
+        const ids = execFileSync(
+          'ctr',
+          ['-a', node.containerdSocket, '-n', 'k8s.io', 'containers', 'ls', '-q', `labels."io.kubernetes.pod.namespace"==${NAMESPACE}`],
+          { encoding: 'utf8' },
+        ).trim();
+        return ids === '';
+      },
+      150_000,
+      1000,
+    );
   }, 420_000);
 });

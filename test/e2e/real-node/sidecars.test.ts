@@ -27,7 +27,11 @@ const NGINX_CONF = `server {
 `;
 
 /** The app records at start whether the synced site was already there (native sidecar ordering). */
-const APP_COMMAND = ['sh', '-c', 'if [ -e /git/current/index.html ]; then echo "app start: site present"; else echo "app start: site missing"; fi; exec nginx -g "daemon off;"'];
+const APP_COMMAND = [
+  'sh',
+  '-c',
+  'if [ -e /git/current/index.html ]; then echo "app start: site present"; else echo "app start: site missing"; fi; exec nginx -g "daemon off;"',
+];
 
 function sitePodGroup(name: string, repo: string, o: { mode?: 'native' | 'fallback'; replicas?: number; period?: string } = {}): PodGroup {
   return {
@@ -91,7 +95,10 @@ describeOnRealNode('sidecars on the real node', (node) => {
     expect(pods.map((p) => p.spec?.nodeName)).toEqual(['real-node-0', 'real-node-0']);
     for (const pod of pods) {
       // The webhook's output, unmodified: native sidecars (init containers that keep running).
-      expect(pod.spec?.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([['git-sync', 'Always'], ['log-collector', 'Always']]);
+      expect(pod.spec?.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([
+        ['git-sync', 'Always'],
+        ['log-collector', 'Always'],
+      ]);
       const gitSync = containerStatus(pod, 'git-sync');
       const app = containerStatus(pod, 'nginx');
       expect(gitSync?.started).toBe(true);
@@ -103,11 +110,19 @@ describeOnRealNode('sidecars on the real node', (node) => {
     const pod = pods[0] as k8s.V1Pod;
     repo.commit('<h1>v2</h1>\n');
     await eventually('the new commit served', async () => (await fetchFromPod(pod, 80))?.body === '<h1>v2</h1>\n', 30_000, 500);
-    const logs = await eventually('access-log lines as JSON from the log collector', () => {
-      const out = kubectl(['logs', '-n', ns.name, pod.metadata?.name ?? '', '-c', 'log-collector']);
-      const records = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { file?: string; log?: string });
-      return records.some((r) => r.file === '/var/log/app/access.log' && (r.log ?? '').includes('"GET / HTTP/1.1" 200')) ? records : undefined;
-    }, 30_000, 1000);
+    const logs = await eventually(
+      'access-log lines as JSON from the log collector',
+      () => {
+        const out = kubectl(['logs', '-n', ns.name, pod.metadata?.name ?? '', '-c', 'log-collector']);
+        const records = out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { file?: string; log?: string });
+        return records.some((r) => r.file === '/var/log/app/access.log' && (r.log ?? '').includes('"GET / HTTP/1.1" 200')) ? records : undefined;
+      },
+      30_000,
+      1000,
+    );
     expect(logs.length).toBeGreaterThan(0);
   });
 
@@ -124,7 +139,15 @@ describeOnRealNode('sidecars on the real node', (node) => {
     expect((await fetchFromPod(pod as k8s.V1Pod, 80))?.body).toBe('<h1>sample v1</h1>\n');
     // The web root is the code volume, read-only for the app.
     expect(() => kubectl(['exec', '-n', sampleNs.name, name, '-c', 'nginx', '--', 'touch', '/git/current/written-by-app'])).toThrow(/Read-only file system/);
-    await eventually('the access log as JSON from the collector', () => kubectl(['logs', '-n', sampleNs.name, name, '-c', 'log-collector']).split('\n').some((l) => l.startsWith('{') && l.includes('"file":"/var/log/app/access.log"') && l.includes('GET / HTTP/1.1')), 30_000, 1000);
+    await eventually(
+      'the access log as JSON from the collector',
+      () =>
+        kubectl(['logs', '-n', sampleNs.name, name, '-c', 'log-collector'])
+          .split('\n')
+          .some((l) => l.startsWith('{') && l.includes('"file":"/var/log/app/access.log"') && l.includes('GET / HTTP/1.1')),
+      30_000,
+      1000,
+    );
     repo.commit('<h1>sample v2</h1>\n');
     await eventually('the new commit served', async () => (await fetchFromPod(pod as k8s.V1Pod, 80))?.body === '<h1>sample v2</h1>\n', 30_000, 500);
     await sampleNs.remove();
@@ -147,39 +170,59 @@ describeOnRealNode('sidecars on the real node', (node) => {
 
   it("an invalid repository: git-sync's failure shows in events and the PodGroup's condition, and the app never starts", async () => {
     await createPodGroup(ns.name, sitePodGroup('invalid', `${node.gitUrl}/no-such-repository.git`, { replicas: 1 }));
-    const pod = await eventually('git-sync to fail and restart', async () => {
-      const [p] = await podsOf(ns.name, 'invalid');
-      const status = p === undefined ? undefined : containerStatus(p, 'git-sync');
-      return (status?.restartCount ?? 0) > 0 && status?.lastState?.terminated !== undefined ? p : undefined;
-    }, 90_000, 500);
+    const pod = await eventually(
+      'git-sync to fail and restart',
+      async () => {
+        const [p] = await podsOf(ns.name, 'invalid');
+        const status = p === undefined ? undefined : containerStatus(p, 'git-sync');
+        return (status?.restartCount ?? 0) > 0 && status?.lastState?.terminated !== undefined ? p : undefined;
+      },
+      90_000,
+      500,
+    );
     expect(containerStatus(pod, 'git-sync')?.lastState?.terminated?.exitCode).not.toBe(0);
     expect(containerStatus(pod, 'nginx')?.state?.running).toBeUndefined();
     expect(containerStatus(pod, 'nginx')?.state?.waiting?.reason).toBe('PodInitializing');
     const name = pod.metadata?.name ?? '';
     // kubectl describe shows the kubelet's events: the failing git-sync, restarted with back-off.
-    const describe = await eventually('the back-off in kubectl describe', () => {
-      const out = kubectl(['describe', 'pod', '-n', ns.name, name]);
-      return /Back-off restarting failed container git-sync/.test(out) ? out : undefined;
-    }, 60_000, 1000);
+    const describe = await eventually(
+      'the back-off in kubectl describe',
+      () => {
+        const out = kubectl(['describe', 'pod', '-n', ns.name, name]);
+        return /Back-off restarting failed container git-sync/.test(out) ? out : undefined;
+      },
+      60_000,
+      1000,
+    );
     expect(describe).toMatch(/git-sync:[\s\S]*Last State:\s+Terminated[\s\S]*Exit Code:\s+[1-9]/);
     // git-sync's own reason, from the current or the previous attempt (whichever the kubelet still has).
-    await eventually("git-sync's error in its log", () => {
-      const logs = ['--previous', '']
-        .map((flag) => {
-          try {
-            return kubectl(['logs', '-n', ns.name, name, '-c', 'git-sync', ...(flag === '' ? [] : [flag])]);
-          } catch {
-            return '';
-          }
-        })
-        .join('\n');
-      return /no-such-repository.*not found|not found.*no-such-repository/i.test(logs);
-    }, 30_000, 1000);
-    const condition = await eventually('the PodGroup condition explaining it', async () => {
-      const pg = await getPodGroup(ns.name, 'invalid');
-      const available = pg.status?.conditions?.find((c) => c.type === 'Available');
-      return available?.status === 'False' && (available.message ?? '').includes('container git-sync keeps failing') ? available : undefined;
-    }, 60_000, 500);
+    await eventually(
+      "git-sync's error in its log",
+      () => {
+        const logs = ['--previous', '']
+          .map((flag) => {
+            try {
+              return kubectl(['logs', '-n', ns.name, name, '-c', 'git-sync', ...(flag === '' ? [] : [flag])]);
+            } catch {
+              return '';
+            }
+          })
+          .join('\n');
+        return /no-such-repository.*not found|not found.*no-such-repository/i.test(logs);
+      },
+      30_000,
+      1000,
+    );
+    const condition = await eventually(
+      'the PodGroup condition explaining it',
+      async () => {
+        const pg = await getPodGroup(ns.name, 'invalid');
+        const available = pg.status?.conditions?.find((c) => c.type === 'Available');
+        return available?.status === 'False' && (available.message ?? '').includes('container git-sync keeps failing') ? available : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(condition.message).toMatch(/1 pod: container git-sync keeps failing \(exit code \d+/);
     expect(kubectl(['describe', 'podgroup', '-n', ns.name, 'invalid'])).toContain('container git-sync keeps failing');
   });
@@ -191,11 +234,16 @@ describeOnRealNode('sidecars on the real node', (node) => {
     repo.commit(randomBytes(20 * 1024 * 1024).toString('base64'));
     repo.commit('<h1>mid v2</h1>\n');
     await createPodGroup(ns.name, sitePodGroup('midsync', repo.url, { replicas: 1 }));
-    const syncing = await eventually('git-sync running but not yet synced', async () => {
-      const [p] = await podsOf(ns.name, 'midsync');
-      const status = p === undefined ? undefined : containerStatus(p, 'git-sync');
-      return status?.state?.running !== undefined && status.started !== true ? p : undefined;
-    }, 60_000, 100);
+    const syncing = await eventually(
+      'git-sync running but not yet synced',
+      async () => {
+        const [p] = await podsOf(ns.name, 'midsync');
+        const status = p === undefined ? undefined : containerStatus(p, 'git-sync');
+        return status?.state?.running !== undefined && status.started !== true ? p : undefined;
+      },
+      60_000,
+      100,
+    );
     const victim = syncing.metadata?.name ?? '';
     await core.deleteNamespacedPod({ name: victim, namespace: ns.name });
     await eventually('the deleted pod gone', async () => !(await podsOf(ns.name, 'midsync')).some((p) => p.metadata?.name === victim), 60_000, 250);
@@ -221,7 +269,12 @@ describeOnRealNode('sidecars on the real node', (node) => {
         metadata: {
           name,
           labels: { 'sidecars.podgroup.dev/inject': 'true' },
-          annotations: { 'sidecars.podgroup.dev/inject': 'git-sync,log-collector', 'sidecars.podgroup.dev/git-repo': repo.url, 'sidecars.podgroup.dev/git-allow-plain-http': 'true', 'sidecars.podgroup.dev/git-period': '2s' },
+          annotations: {
+            'sidecars.podgroup.dev/inject': 'git-sync,log-collector',
+            'sidecars.podgroup.dev/git-repo': repo.url,
+            'sidecars.podgroup.dev/git-allow-plain-http': 'true',
+            'sidecars.podgroup.dev/git-period': '2s',
+          },
         },
         spec: onRealNode({
           terminationGracePeriodSeconds: 1,
@@ -238,19 +291,31 @@ describeOnRealNode('sidecars on the real node', (node) => {
         }),
       });
       // Enforcement is on: an app that may run as root is refused.
-      await expect(core.createNamespacedPod({ namespace: restricted.name, body: pod('root-app', { ...appSecurity, runAsNonRoot: undefined, runAsUser: undefined }) })).rejects.toMatchObject({
+      await expect(
+        core.createNamespacedPod({ namespace: restricted.name, body: pod('root-app', { ...appSecurity, runAsNonRoot: undefined, runAsUser: undefined }) }),
+      ).rejects.toMatchObject({
         code: 403,
         // Only the app is named: the injected sidecars comply.
         body: expect.stringMatching(/violates PodSecurity \\+"restricted:latest\\+": runAsNonRoot != true \(pod or container \\+"app\\+" must set/),
       });
       const created = await core.createNamespacedPod({ namespace: restricted.name, body: pod('app', appSecurity) });
       expect(created.spec?.initContainers?.map((c) => c.name)).toEqual(['git-sync', 'log-collector']);
-      const running = await eventually('the injected pod Ready', async () => {
-        const p = await core.readNamespacedPod({ name: 'app', namespace: restricted.name });
-        return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
-      }, 90_000, 500);
+      const running = await eventually(
+        'the injected pod Ready',
+        async () => {
+          const p = await core.readNamespacedPod({ name: 'app', namespace: restricted.name });
+          return p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? p : undefined;
+        },
+        90_000,
+        500,
+      );
       expect((await fetchFromPod(running, 8080))?.body).toBe('<h1>restricted</h1>\n');
-      await eventually('the request logged by the collector', () => kubectl(['logs', '-n', restricted.name, 'app', '-c', 'log-collector']).includes('"file":"/var/log/app/access.log"'), 30_000, 1000);
+      await eventually(
+        'the request logged by the collector',
+        () => kubectl(['logs', '-n', restricted.name, 'app', '-c', 'log-collector']).includes('"file":"/var/log/app/access.log"'),
+        30_000,
+        1000,
+      );
     } finally {
       await restricted.remove();
     }

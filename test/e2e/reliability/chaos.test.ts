@@ -32,7 +32,10 @@ describe('chaos', () => {
   it(`keeps rollout bounds while the manager is killed during ${ROLLOUTS} rolling updates`, async () => {
     manager = await startManager();
     const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: SURGE, maxUnavailable: UNAVAILABLE } };
-    await createPodGroup(ns.name, podGroupManifest('chaos', { replicas: REPLICAS, strategy, podReplacementPolicy: 'TerminationComplete' }, 'registry.example/chaos:0'));
+    await createPodGroup(
+      ns.name,
+      podGroupManifest('chaos', { replicas: REPLICAS, strategy, podReplacementPolicy: 'TerminationComplete' }, 'registry.example/chaos:0'),
+    );
     await waitForRollout(ns.name, 'chaos');
     watcher = new PodWatcher(ns.name, 'app=chaos', { maxPods: REPLICAS + SURGE, minAvailable: REPLICAS - UNAVAILABLE });
     await watcher.start();
@@ -62,7 +65,17 @@ describe('chaos', () => {
   it('never has two active leaders through a failover', async () => {
     await manager?.stop();
     manager = undefined;
-    const args = ['--leader-elect', '--leader-election-namespace', ns.name, '--leader-elect-lease-duration', '4s', '--leader-elect-renew-deadline', '3s', '--leader-elect-retry-period', '500ms'];
+    const args = [
+      '--leader-elect',
+      '--leader-election-namespace',
+      ns.name,
+      '--leader-elect-lease-duration',
+      '4s',
+      '--leader-elect-renew-deadline',
+      '3s',
+      '--leader-elect-retry-period',
+      '500ms',
+    ];
     // Two processes on one machine cannot share the extender port: the first gets a spare one,
     // the second serves the podgroup-scheduler (so pods still schedule once the first is killed).
     const a = await startManager([...args, '--extender-bind-address', '127.0.0.1:0']);

@@ -12,7 +12,17 @@ import { findComponent, isHealthy, startComponent, stopComponent } from '../../.
 import { isReady, isTerminating } from '../../../src/podgroup/pod-state.js';
 import { clusterState, createNamespace, eventually } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
-import { core, createPodGroup, podGroupManifest, podsOf, PodWatcher, setImage, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
+import {
+  core,
+  createPodGroup,
+  podGroupManifest,
+  podsOf,
+  PodWatcher,
+  setImage,
+  startManager,
+  waitForRollout,
+  type RunningManager,
+} from '../support/podgroups.js';
 
 const REPLICAS = 10;
 const SURGE = 2;
@@ -81,7 +91,10 @@ describe('control-plane restarts during a rollout', () => {
     it(`completes a rolling update through a ${component} restart without breaking its bounds`, async () => {
       const name = component === 'etcd' ? 'through-etcd' : 'through-apiserver';
       const strategy = { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: SURGE, maxUnavailable: UNAVAILABLE } };
-      await createPodGroup(ns.name, podGroupManifest(name, { replicas: REPLICAS, minReadySeconds: 1, strategy, podReplacementPolicy: 'TerminationComplete' }, image(name, 1)));
+      await createPodGroup(
+        ns.name,
+        podGroupManifest(name, { replicas: REPLICAS, minReadySeconds: 1, strategy, podReplacementPolicy: 'TerminationComplete' }, image(name, 1)),
+      );
       await waitForRollout(ns.name, name);
       const watcher = new PodWatcher(ns.name, `app=${name}`, { maxPods: REPLICAS + SURGE, minAvailable: REPLICAS - UNAVAILABLE });
       watchers.push(watcher);
@@ -105,7 +118,12 @@ describe('control-plane restarts during a rollout', () => {
       }
       const healthyAt = Date.now();
       // After an etcd restart kube-apiserver has to reconnect by itself before it serves again.
-      await eventually('kube-apiserver to serve a pod list', async () => (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `app=${name}` })).items.length > 0, 60_000, 50);
+      await eventually(
+        'kube-apiserver to serve a pod list',
+        async () => (await core.listNamespacedPod({ namespace: ns.name, labelSelector: `app=${name}` })).items.length > 0,
+        60_000,
+        50,
+      );
       const servingAt = Date.now();
       const done = await waitForRollout(ns.name, name, 120_000);
       const convergedAt = Date.now();
@@ -124,7 +142,9 @@ describe('control-plane restarts during a rollout', () => {
 
       const pods = await podsOf(ns.name, name);
       expect(pods).toHaveLength(REPLICAS);
-      expect(pods.every((p) => p.metadata?.ownerReferences?.some((r) => r.controller === true && r.kind === 'PodGroup' && r.uid === done.metadata?.uid))).toBe(true);
+      expect(pods.every((p) => p.metadata?.ownerReferences?.some((r) => r.controller === true && r.kind === 'PodGroup' && r.uid === done.metadata?.uid))).toBe(
+        true,
+      );
       expect(pods.every((p) => onImage(p, image(name, 2)) && !isTerminating(p) && isReady(p))).toBe(true);
 
       await controlPlaneServes();

@@ -39,15 +39,61 @@ function post(url: string, body: string, agent: Agent): Promise<Reply> {
   });
 }
 
-const annotationKeys = ['inject', 'containers', 'mode', 'log-path', 'log-files', 'log-output', 'git-repo', 'git-ref', 'git-period', 'git-root', 'git-link', 'git-mount-path', 'git-secret'].map(
-  (k) => `sidecars.podgroup.dev/${k}`,
+const annotationKeys = [
+  'inject',
+  'containers',
+  'mode',
+  'log-path',
+  'log-files',
+  'log-output',
+  'git-repo',
+  'git-ref',
+  'git-period',
+  'git-root',
+  'git-link',
+  'git-mount-path',
+  'git-secret',
+].map((k) => `sidecars.podgroup.dev/${k}`);
+const annotationValue = fc.oneof(
+  fc.string(),
+  fc.constantFrom(
+    'false',
+    'true',
+    'log-collector',
+    'git-sync',
+    'native',
+    'fallback',
+    '/var/log/app',
+    '10s',
+    'https://example.com/r.git',
+    'forward://h:1',
+    'app',
+    '',
+    '/',
+  ),
 );
-const annotationValue = fc.oneof(fc.string(), fc.constantFrom('false', 'true', 'log-collector', 'git-sync', 'native', 'fallback', '/var/log/app', '10s', 'https://example.com/r.git', 'forward://h:1', 'app', '', '/'));
 const podLike = fc.record(
   {
-    metadata: fc.record({ name: fc.oneof(fc.string(), fc.constant('p')), namespace: fc.constantFrom('fuzz', 'kube-system', ''), annotations: fc.dictionary(fc.constantFrom(...annotationKeys), annotationValue), labels: fc.dictionary(fc.string(), fc.string()) }, { requiredKeys: [] }),
+    metadata: fc.record(
+      {
+        name: fc.oneof(fc.string(), fc.constant('p')),
+        namespace: fc.constantFrom('fuzz', 'kube-system', ''),
+        annotations: fc.dictionary(fc.constantFrom(...annotationKeys), annotationValue),
+        labels: fc.dictionary(fc.string(), fc.string()),
+      },
+      { requiredKeys: [] },
+    ),
     spec: fc.oneof(
-      fc.record({ containers: fc.array(fc.record({ name: fc.oneof(fc.constant('app'), fc.string()), image: fc.string(), volumeMounts: fc.array(fc.record({ name: fc.string(), mountPath: fc.string() }), { maxLength: 2 }) }), { maxLength: 3 }) }),
+      fc.record({
+        containers: fc.array(
+          fc.record({
+            name: fc.oneof(fc.constant('app'), fc.string()),
+            image: fc.string(),
+            volumeMounts: fc.array(fc.record({ name: fc.string(), mountPath: fc.string() }), { maxLength: 2 }),
+          }),
+          { maxLength: 3 },
+        ),
+      }),
       fc.jsonValue(),
     ),
   },
@@ -94,8 +140,19 @@ describe('fuzzing the extender and the webhook', () => {
     const body = fc.oneof(
       fc.string(),
       fc.jsonValue().map((v) => JSON.stringify(v)),
-      fc.record({ Pod: podLike, NodeNames: fc.oneof(fc.array(fc.string(), { maxLength: 5 }), fc.jsonValue()), Nodes: fc.oneof(fc.constant(undefined), fc.jsonValue(), fc.record({ items: fc.array(fc.jsonValue(), { maxLength: 3 }) })) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
-      fc.record({ PodName: fc.string(), PodNamespace: fc.string(), PodUID: fc.string(), Node: fc.string() }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+      fc
+        .record(
+          {
+            Pod: podLike,
+            NodeNames: fc.oneof(fc.array(fc.string(), { maxLength: 5 }), fc.jsonValue()),
+            Nodes: fc.oneof(fc.constant(undefined), fc.jsonValue(), fc.record({ items: fc.array(fc.jsonValue(), { maxLength: 3 }) })),
+          },
+          { requiredKeys: [] },
+        )
+        .map((v) => JSON.stringify(v)),
+      fc
+        .record({ PodName: fc.string(), PodNamespace: fc.string(), PodUID: fc.string(), Node: fc.string() }, { requiredKeys: [] })
+        .map((v) => JSON.stringify(v)),
     );
     const verb = fc.constantFrom('/filter', '/prioritize', '/bind', '/preempt', '/', '/filter/x');
     let answered = 0;
@@ -116,7 +173,13 @@ describe('fuzzing the extender and the webhook', () => {
       fc.string(),
       fc.jsonValue().map((v) => JSON.stringify(v)),
       fc
-        .record({ uid: fc.oneof(fc.uuid(), fc.string()), namespace: fc.constantFrom('fuzz', 'kube-system', own.name), operation: fc.constantFrom('CREATE', 'UPDATE'), kind: fc.constantFrom({ kind: 'Pod' }, { kind: 'Service' }), object: podLike })
+        .record({
+          uid: fc.oneof(fc.uuid(), fc.string()),
+          namespace: fc.constantFrom('fuzz', 'kube-system', own.name),
+          operation: fc.constantFrom('CREATE', 'UPDATE'),
+          kind: fc.constantFrom({ kind: 'Pod' }, { kind: 'Service' }),
+          object: podLike,
+        })
         .map((request) => JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request })),
     );
     let answered = 0;

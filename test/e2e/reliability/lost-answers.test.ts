@@ -62,6 +62,8 @@ describe('lost answers', () => {
     expect(watcher.violations).toEqual([]);
     expect(watcher.maxSeen).toBe(REPLICAS);
     expect(watcher.deletions).toBe(0);
-    process.stderr.write(`lost answers: ${proxy.dropped.length} create answers dropped, ${creates} creates reached the API server, ${pods.length} pods, 0 extra\n`);
+    process.stderr.write(
+      `lost answers: ${proxy.dropped.length} create answers dropped, ${creates} creates reached the API server, ${pods.length} pods, 0 extra\n`,
+    );
   });
 });

@@ -35,12 +35,23 @@ describe('API errors in the manager log', () => {
       },
     });
     await admission.createValidatingAdmissionPolicyBinding({
-      body: { metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'], matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns.name } } } } },
+      body: {
+        metadata: { name: policy },
+        spec: {
+          policyName: policy,
+          validationActions: ['Deny'],
+          matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns.name } } },
+        },
+      },
     });
     // The policy takes effect asynchronously: wait until a dry-run create is refused.
     await eventually('the admission policy refuses ControllerRevisions', async () => {
       try {
-        await apps.createNamespacedControllerRevision({ namespace: ns?.name ?? '', dryRun: 'All', body: { metadata: { name: 'probe' }, revision: 1, data: {} } });
+        await apps.createNamespacedControllerRevision({
+          namespace: ns?.name ?? '',
+          dryRun: 'All',
+          body: { metadata: { name: 'probe' }, revision: 1, data: {} },
+        });
         return false;
       } catch (err) {
         return err instanceof k8s.ApiException && err.code === 403;
@@ -49,8 +60,20 @@ describe('API errors in the manager log', () => {
     await createPodGroup(ns.name, podGroupManifest('web', { replicas: 1 }));
     const [line] = await manager.proc.waitForLine(new RegExp(`^.*"message":"reconciler error".*"namespace":"${ns.name}".*$`), 60_000);
     const entry = JSON.parse(line) as Record<string, unknown>;
-    expect(entry).toMatchObject({ level: 'error', verb: 'create', resource: 'controllerrevisions', object: expect.stringMatching(new RegExp(`^${ns.name}/web-`)), code: 403, reason: 'Forbidden', name: 'web' });
-    expect(entry.error).toMatch(new RegExp(`^create controllerrevisions ${ns.name}/web-\\w+: 403 Forbidden: controllerrevisions.apps "web-\\w+" is forbidden: ValidatingAdmissionPolicy '${policy}' .*denied request: no ControllerRevisions in this namespace$`));
+    expect(entry).toMatchObject({
+      level: 'error',
+      verb: 'create',
+      resource: 'controllerrevisions',
+      object: expect.stringMatching(new RegExp(`^${ns.name}/web-`)),
+      code: 403,
+      reason: 'Forbidden',
+      name: 'web',
+    });
+    expect(entry.error).toMatch(
+      new RegExp(
+        `^create controllerrevisions ${ns.name}/web-\\w+: 403 Forbidden: controllerrevisions.apps "web-\\w+" is forbidden: ValidatingAdmissionPolicy '${policy}' .*denied request: no ControllerRevisions in this namespace$`,
+      ),
+    );
     expect(line).not.toMatch(/Headers|HTTP-Code|audit-id|"stack"|\\n/);
   });
 });

@@ -72,11 +72,12 @@ describe('informer', () => {
     expect(informer.store.byIndex(BY_NAMESPACE, ns.name).map((o) => o.metadata?.name)).toContain('pre');
 
     await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('a', '1') });
-    await core.patchNamespacedConfigMap({ name: 'a', namespace: ns.name, body: { data: { v: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    await core.deleteNamespacedConfigMap({ name: 'pre', namespace: ns.name });
-    await eventually('add, update and delete observed', () =>
-      seen.added.includes('a') && seen.updated.includes('a=2') && seen.deleted.includes('pre'),
+    await core.patchNamespacedConfigMap(
+      { name: 'a', namespace: ns.name, body: { data: { v: '2' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
+    await core.deleteNamespacedConfigMap({ name: 'pre', namespace: ns.name });
+    await eventually('add, update and delete observed', () => seen.added.includes('a') && seen.updated.includes('a=2') && seen.deleted.includes('pre'));
     expect(informer.store.get(`${ns.name}/pre`)).toBeUndefined();
     expect(informer.store.get(`${ns.name}/a`)?.data?.v).toBe('2');
   });

@@ -45,7 +45,15 @@ describe('manager', () => {
   beforeAll(async () => {
     ns = await createNamespace('e2e-manager');
     await ext.deleteCustomResourceDefinition({ name: CRD_NAME }).catch(() => undefined);
-    await eventually('old CRD gone', async () => (await ext.readCustomResourceDefinition({ name: CRD_NAME }).then(() => false, () => true)), 60_000);
+    await eventually(
+      'old CRD gone',
+      async () =>
+        await ext.readCustomResourceDefinition({ name: CRD_NAME }).then(
+          () => false,
+          () => true,
+        ),
+      60_000,
+    );
   });
   afterAll(async () => {
     await manager?.stop();
@@ -95,8 +103,20 @@ describe('manager', () => {
     await ext.createCustomResourceDefinition({ body: widgetCrd });
     await eventually('readyz 200 after the CRD appears', async () => (await httpGet(`${probes}/readyz`)).status === 200, 90_000, 250);
 
-    await custom.createNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: ns.name, plural: 'widgets', body: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'good' }, spec: {} } });
-    await custom.createNamespacedCustomObject({ group: GROUP, version: 'v1', namespace: ns.name, plural: 'widgets', body: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'bad' }, spec: { fail: true } } });
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1',
+      namespace: ns.name,
+      plural: 'widgets',
+      body: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'good' }, spec: {} },
+    });
+    await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1',
+      namespace: ns.name,
+      plural: 'widgets',
+      body: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'bad' }, spec: { fail: true } },
+    });
     await eventually('good widget reconciled', () => reconciled.includes('good'));
 
     const metricsUrl = `http://127.0.0.1:${manager.metricsPort}/metrics`;

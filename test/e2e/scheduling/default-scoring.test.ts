@@ -37,7 +37,14 @@ describe('podgroup-scheduler scoring beside the extender', () => {
   });
 
   async function pool(name: string, specs: Array<Partial<FakeNodeSpec>>): Promise<string[]> {
-    const full = specs.map((s, i) => ({ name: `${name}-${i}`, zone: 'zone-a', cpu: '16', ...s, labels: { [POOL]: name, ...s.labels }, taints: [{ key: POOL, value: name, effect: 'NoSchedule' as const }] }));
+    const full = specs.map((s, i) => ({
+      name: `${name}-${i}`,
+      zone: 'zone-a',
+      cpu: '16',
+      ...s,
+      labels: { [POOL]: name, ...s.labels },
+      taints: [{ key: POOL, value: name, effect: 'NoSchedule' as const }],
+    }));
     await addFakeNodes(clusterState(), full);
     nodes.push(...full.map((s) => s.name));
     return full.map((s) => s.name);
@@ -56,20 +63,32 @@ describe('podgroup-scheduler scoring beside the extender', () => {
   }
 
   async function nodesOf(name: string, count: number): Promise<string[]> {
-    return eventually(`${count} pods of ${name} scheduled`, async () => {
-      const pods = await podsOf(ns.name, name);
-      return pods.length === count && pods.every((p) => p.spec?.nodeName) ? pods.map((p) => p.spec?.nodeName ?? '') : undefined;
-    }, 60_000);
+    return eventually(
+      `${count} pods of ${name} scheduled`,
+      async () => {
+        const pods = await podsOf(ns.name, name);
+        return pods.length === count && pods.every((p) => p.spec?.nodeName) ? pods.map((p) => p.spec?.nodeName ?? '') : undefined;
+      },
+      60_000,
+    );
   }
 
-  it('honours a soft topology spread constraint on a label of the user\'s own', async () => {
+  it("honours a soft topology spread constraint on a label of the user's own", async () => {
     // Four nodes in rack a, one in rack b; the extender spreads over nodes and zones only.
-    const names = await pool('racks', [{ labels: { [RACK]: 'a' } }, { labels: { [RACK]: 'a' } }, { labels: { [RACK]: 'a' } }, { labels: { [RACK]: 'a' } }, { labels: { [RACK]: 'b' } }]);
+    const names = await pool('racks', [
+      { labels: { [RACK]: 'a' } },
+      { labels: { [RACK]: 'a' } },
+      { labels: { [RACK]: 'a' } },
+      { labels: { [RACK]: 'a' } },
+      { labels: { [RACK]: 'b' } },
+    ]);
     const rackB = names[4];
     for (const name of ['web-1', 'web-2', 'web-3']) {
       await createPodGroup(
         ns.name,
-        inPool('racks', name, 2, { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: RACK, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: name } } }] }),
+        inPool('racks', name, 2, {
+          topologySpreadConstraints: [{ maxSkew: 1, topologyKey: RACK, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: { app: name } } }],
+        }),
       );
       // Each constraint counts its own PodGroup's pods only: one of each pair in rack b.
       const placed = await nodesOf(name, 2);
@@ -84,7 +103,11 @@ describe('podgroup-scheduler scoring beside the extender', () => {
       namespace: ns.name,
       body: {
         metadata: { name: 'filler' },
-        spec: { nodeName: busy, containers: [{ name: 'f', image: 'registry.example/f:1', resources: { requests: { cpu: '12' } } }], tolerations: [{ key: POOL, operator: 'Exists' }] },
+        spec: {
+          nodeName: busy,
+          containers: [{ name: 'f', image: 'registry.example/f:1', resources: { requests: { cpu: '12' } } }],
+          tolerations: [{ key: POOL, operator: 'Exists' }],
+        },
       },
     });
     for (const name of ['solo-1', 'solo-2', 'solo-3']) {

@@ -38,7 +38,13 @@ describe('podgroup-scheduler with the extender', () => {
 
   async function pool(name: string, specs: Array<Partial<FakeNodeSpec> & { zone: string }>): Promise<string[]> {
     // Tainted, so pods of other tests never land on pool nodes.
-    const full = specs.map((s, i) => ({ name: `${name}-${i}`, cpu: '16', ...s, labels: { [POOL]: name, ...s.labels }, taints: [{ key: POOL, value: name, effect: 'NoSchedule' }] }));
+    const full = specs.map((s, i) => ({
+      name: `${name}-${i}`,
+      cpu: '16',
+      ...s,
+      labels: { [POOL]: name, ...s.labels },
+      taints: [{ key: POOL, value: name, effect: 'NoSchedule' }],
+    }));
     await addFakeNodes(clusterState(), full);
     nodes.push(...full.map((s) => s.name));
     return full.map((s) => s.name);
@@ -56,17 +62,21 @@ describe('podgroup-scheduler with the extender', () => {
   }
 
   async function placement(name: string, count: number): Promise<Map<string, number>> {
-    return eventually(`${count} pods of ${name} scheduled`, async () => {
-      const pods = await podsOf(ns.name, name);
-      if (pods.length !== count || pods.some((p) => !p.spec?.nodeName)) {
-        return undefined;
-      }
-      const perNode = new Map<string, number>();
-      for (const p of pods) {
-        perNode.set(p.spec?.nodeName ?? '', (perNode.get(p.spec?.nodeName ?? '') ?? 0) + 1);
-      }
-      return perNode;
-    }, 60_000);
+    return eventually(
+      `${count} pods of ${name} scheduled`,
+      async () => {
+        const pods = await podsOf(ns.name, name);
+        if (pods.length !== count || pods.some((p) => !p.spec?.nodeName)) {
+          return undefined;
+        }
+        const perNode = new Map<string, number>();
+        for (const p of pods) {
+          perNode.set(p.spec?.nodeName ?? '', (perNode.get(p.spec?.nodeName ?? '') ?? 0) + 1);
+        }
+        return perNode;
+      },
+      60_000,
+    );
   }
 
   it('spreads members evenly over nodes (6 on 3 → 2/2/2) and uses podgroup-scheduler', async () => {
@@ -98,12 +108,16 @@ describe('podgroup-scheduler with the extender', () => {
   it('enforces maxPerNode in filter and says so', async () => {
     await pool('maxper', [{ zone: 'zone-a' }, { zone: 'zone-b' }]);
     await createPodGroup(ns.name, inPool('maxper', { replicas: 3, placement: { policy: 'Spread', maxPerNode: 1 } }));
-    const pending = await eventually('one member Pending on maxPerNode', async () => {
-      const pods = await podsOf(ns.name, 'maxper');
-      const waiting = pods.filter((p) => !p.spec?.nodeName);
-      const message = waiting[0]?.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message;
-      return pods.length === 3 && waiting.length === 1 && message?.includes('maxPerNode 1 reached') ? message : undefined;
-    }, 60_000);
+    const pending = await eventually(
+      'one member Pending on maxPerNode',
+      async () => {
+        const pods = await podsOf(ns.name, 'maxper');
+        const waiting = pods.filter((p) => !p.spec?.nodeName);
+        const message = waiting[0]?.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message;
+        return pods.length === 3 && waiting.length === 1 && message?.includes('maxPerNode 1 reached') ? message : undefined;
+      },
+      60_000,
+    );
     expect(pending).toContain('maxPerNode 1 reached');
   });
 
@@ -112,13 +126,17 @@ describe('podgroup-scheduler with the extender', () => {
     // One 16-cpu node fits 3 members of 5 cpu; the gang needs 5.
     await createPodGroup(ns.name, inPool('gang', { replicas: 5, minAvailable: 5 }, '5'));
     const expected = `PodGroup ${ns.name}/gang needs 5 members, 0 bound: 5 more must fit at once, 3 fit (gang-0: 3), limited by cpu`;
-    await eventually('every member Pending with the gang message', async () => {
-      const pods = await podsOf(ns.name, 'gang');
-      return (
-        pods.length === 5 &&
-        pods.every((p) => !p.spec?.nodeName && (p.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? '').includes(expected))
-      );
-    }, 60_000);
+    await eventually(
+      'every member Pending with the gang message',
+      async () => {
+        const pods = await podsOf(ns.name, 'gang');
+        return (
+          pods.length === 5 &&
+          pods.every((p) => !p.spec?.nodeName && (p.status?.conditions?.find((c) => c.type === 'PodScheduled')?.message ?? '').includes(expected))
+        );
+      },
+      60_000,
+    );
     const pg = await eventually('GangScheduled=False on the PodGroup', async () => {
       const got = await getPodGroup(ns.name, 'gang');
       const c = got.status?.conditions?.find((x) => x.type === 'GangScheduled');
@@ -178,30 +196,47 @@ describe('podgroup-scheduler with the extender', () => {
       namespace: ns.name,
       body: { metadata: { name: 'strict' }, spec: { schedulerName: 'podgroup-scheduler', containers: [{ name: 'a', image: 'registry.example/a:1' }] } },
     });
-    const message = await eventually('strict pod Pending with the extender error', async () => {
-      const pod = await core.readNamespacedPod({ name: 'strict', namespace: ns.name });
-      const c = pod.status?.conditions?.find((x) => x.type === 'PodScheduled');
-      return c?.status === 'False' && !pod.spec?.nodeName ? c.message : undefined;
-    }, 60_000);
+    const message = await eventually(
+      'strict pod Pending with the extender error',
+      async () => {
+        const pod = await core.readNamespacedPod({ name: 'strict', namespace: ns.name });
+        const c = pod.status?.conditions?.find((x) => x.type === 'PodScheduled');
+        return c?.status === 'False' && !pod.spec?.nodeName ? c.message : undefined;
+      },
+      60_000,
+    );
     expect(message).toMatch(/connection refused|extender/i);
 
     // A second secondary scheduler with ignorable: true, pointed at the same dead extender.
     const state = clusterState();
     const dir = mkdtempSync(join(tmpdir(), 'podgroup-ignorable-'));
     const config = join(dir, 'config.yaml');
-    writeFileSync(config, localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, state.extenderClientTls, { schedulerName: 'podgroup-scheduler-ignorable', ignorable: true }));
+    writeFileSync(
+      config,
+      localPodGroupSchedulerConfig(state.kubeconfig, state.extenderPort, state.extenderClientTls, {
+        schedulerName: 'podgroup-scheduler-ignorable',
+        ignorable: true,
+      }),
+    );
     const port = await freePort();
     const binary = join(state.binDir, 'kube-scheduler');
     const pid = startDetached(binary, [`--config=${config}`, '--bind-address=127.0.0.1', `--secure-port=${port}`], join(dir, 'scheduler.log'), process.env);
     try {
       await core.createNamespacedPod({
         namespace: ns.name,
-        body: { metadata: { name: 'lenient' }, spec: { schedulerName: 'podgroup-scheduler-ignorable', containers: [{ name: 'a', image: 'registry.example/a:1' }] } },
+        body: {
+          metadata: { name: 'lenient' },
+          spec: { schedulerName: 'podgroup-scheduler-ignorable', containers: [{ name: 'a', image: 'registry.example/a:1' }] },
+        },
       });
-      await waitFor('lenient pod scheduled without the extender', async () => Boolean((await core.readNamespacedPod({ name: 'lenient', namespace: ns.name })).spec?.nodeName), {
-        timeoutMs: 60_000,
-        abort: () => (isAlive(pid) ? undefined : 'the ignorable scheduler exited'),
-      });
+      await waitFor(
+        'lenient pod scheduled without the extender',
+        async () => Boolean((await core.readNamespacedPod({ name: 'lenient', namespace: ns.name })).spec?.nodeName),
+        {
+          timeoutMs: 60_000,
+          abort: () => (isAlive(pid) ? undefined : 'the ignorable scheduler exited'),
+        },
+      );
     } finally {
       await stopProcess(pid);
     }
@@ -210,7 +245,10 @@ describe('podgroup-scheduler with the extender', () => {
 
     // Back up: the strict pod gets placed.
     manager = await startManager();
-    await eventually('strict pod scheduled once the extender is back', async () => Boolean((await core.readNamespacedPod({ name: 'strict', namespace: ns.name })).spec?.nodeName), 90_000);
+    await eventually(
+      'strict pod scheduled once the extender is back',
+      async () => Boolean((await core.readNamespacedPod({ name: 'strict', namespace: ns.name })).spec?.nodeName),
+      90_000,
+    );
   });
 });
-

@@ -43,14 +43,30 @@ describe('podgroup-scheduler with its least-privilege role', () => {
     const dir = join(REPO_ROOT, 'config', 'scheduler');
     await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
-    admin(['apply', '--server-side', '--force-conflicts', '-n', 'podgroup-system', '-f', join(dir, 'namespaced', 'serviceaccount.yaml'), '-f', join(dir, 'namespaced', 'rbac.yaml')]);
+    admin([
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '-n',
+      'podgroup-system',
+      '-f',
+      join(dir, 'namespaced', 'serviceaccount.yaml'),
+      '-f',
+      join(dir, 'namespaced', 'rbac.yaml'),
+    ]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);
     kubeconfig = await serviceAccountKubeconfig('podgroup-system', 'podgroup-scheduler', tmp);
     // config/policy lets this account write the status of podgroup-scheduler's pods only; this
     // test's scheduler has another name (the local podgroup-scheduler keeps its own): the shipped
     // policy with that one name changed stands in for it meanwhile.
     admin(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', 'podgroup-scheduler-pod-status']);
-    admin(['apply', '-f', '-'], readFileSync(join(REPO_ROOT, 'config', 'policy', 'scheduler-pod-status.yaml'), 'utf8').replaceAll("== 'podgroup-scheduler'", `== '${SCHEDULER}'`).replaceAll('name: podgroup-scheduler-pod-status', `name: ${SCHEDULER}-pod-status`).replaceAll('policyName: podgroup-scheduler-pod-status', `policyName: ${SCHEDULER}-pod-status`));
+    admin(
+      ['apply', '-f', '-'],
+      readFileSync(join(REPO_ROOT, 'config', 'policy', 'scheduler-pod-status.yaml'), 'utf8')
+        .replaceAll("== 'podgroup-scheduler'", `== '${SCHEDULER}'`)
+        .replaceAll('name: podgroup-scheduler-pod-status', `name: ${SCHEDULER}-pod-status`)
+        .replaceAll('policyName: podgroup-scheduler-pod-status', `policyName: ${SCHEDULER}-pod-status`),
+    );
     manager = await startManager(['--extender-scheduler-names', `podgroup-scheduler,${SCHEDULER}`]);
     scheduler = await startTestScheduler({ schedulerName: SCHEDULER, dir: tmp, kubeconfig, leaderElection: true });
   });
@@ -88,12 +104,22 @@ describe('podgroup-scheduler with its least-privilege role', () => {
     expect((await podsOf(ns.name, 'gang')).every((p) => p.spec?.schedulerName === SCHEDULER && p.spec.nodeName)).toBe(true);
 
     const stuck = podGroupManifest('stuck', { replicas: 1 });
-    stuck.spec.template.spec = { ...stuck.spec.template.spec, schedulerName: SCHEDULER, nodeSelector: { 'podgroup.dev/no-such-node': 'x' }, containers: stuck.spec.template.spec?.containers ?? [] };
+    stuck.spec.template.spec = {
+      ...stuck.spec.template.spec,
+      schedulerName: SCHEDULER,
+      nodeSelector: { 'podgroup.dev/no-such-node': 'x' },
+      containers: stuck.spec.template.spec?.containers ?? [],
+    };
     await createPodGroup(ns.name, stuck);
-    const condition = await eventually('the PodScheduled=False condition written by the scheduler', async () => {
-      const [pod] = await podsOf(ns.name, 'stuck');
-      return pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
-    }, 60_000, 250);
+    const condition = await eventually(
+      'the PodScheduled=False condition written by the scheduler',
+      async () => {
+        const [pod] = await podsOf(ns.name, 'stuck');
+        return pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+      },
+      60_000,
+      250,
+    );
     expect(condition.message).toMatch(/0\/\d+ nodes are available/);
     // Led on its own Lease; no request of the scheduler was refused (informers included: it
     // schedules only once every one of them has synced).
@@ -127,8 +153,13 @@ describe('podgroup-scheduler with its least-privilege role', () => {
       }
     };
     expect(await patchStatus(pod?.metadata?.name ?? '', { phase: 'Running', podIP: '10.244.9.9' })).toMatch(/may change only a pod's PodScheduled condition/);
-    expect(await patchStatus(pod?.metadata?.name ?? '', { conditions: [{ type: 'Ready', status: 'True' }] })).toMatch(/may change only a pod's PodScheduled condition/);
-    await core.createNamespacedPod({ namespace: ns.name, body: { metadata: { name: 'other-scheduler' }, spec: { schedulerName: 'e2e-nobody', containers: [{ name: 'a', image: 'registry.example/a:1' }] } } });
+    expect(await patchStatus(pod?.metadata?.name ?? '', { conditions: [{ type: 'Ready', status: 'True' }] })).toMatch(
+      /may change only a pod's PodScheduled condition/,
+    );
+    await core.createNamespacedPod({
+      namespace: ns.name,
+      body: { metadata: { name: 'other-scheduler' }, spec: { schedulerName: 'e2e-nobody', containers: [{ name: 'a', image: 'registry.example/a:1' }] } },
+    });
     expect(await patchStatus('other-scheduler', { nominatedNodeName: 'kwok-node-0' })).toMatch(/may not write the status of a pod of scheduler e2e-nobody/);
     // Its own scheduling fields pass.
     expect(await patchStatus(pod?.metadata?.name ?? '', { nominatedNodeName: 'kwok-node-0' })).toBe('');
@@ -138,8 +169,13 @@ describe('podgroup-scheduler with its least-privilege role', () => {
 async function kubeConfigLease(): Promise<k8s.V1Lease> {
   const coordination = new k8s.KubeConfig();
   coordination.loadFromFile(clusterState().kubeconfig);
-  return eventually('the podgroup-scheduler Lease held', async () => {
-    const lease = await coordination.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'podgroup-scheduler', namespace: 'podgroup-system' });
-    return lease.spec?.holderIdentity ? lease : undefined;
-  }, 30_000, 250);
+  return eventually(
+    'the podgroup-scheduler Lease held',
+    async () => {
+      const lease = await coordination.makeApiClient(k8s.CoordinationV1Api).readNamespacedLease({ name: 'podgroup-scheduler', namespace: 'podgroup-system' });
+      return lease.spec?.holderIdentity ? lease : undefined;
+    },
+    30_000,
+    250,
+  );
 }

@@ -57,7 +57,7 @@ describe('the API client', () => {
     manager = undefined;
   });
 
-  it('honours the kubeconfig\'s proxy-url', async () => {
+  it("honours the kubeconfig's proxy-url", async () => {
     let connects = 0;
     connectProxy = createServer();
     connectProxy.on('connect', (req, client: Socket, head: Buffer) => {

@@ -29,7 +29,7 @@ interface Outcome {
   message: string;
 }
 
-describe('admission policies bounding the manager\'s ServiceAccount', () => {
+describe("admission policies bounding the manager's ServiceAccount", () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-guardrails-'));
   let ns: { name: string; remove: () => Promise<void> };
   let asManager: (args: string[], input?: string) => Outcome;
@@ -53,7 +53,10 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
       try {
         // --raw requests (bindings) carry dryRun=All in their URL instead.
         const dryRun = args.includes('--raw') ? [] : ['--dry-run=server'];
-        return { allowed: true, message: execFileSync('kubectl', ['--kubeconfig', file, ...args, ...dryRun], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] }) };
+        return {
+          allowed: true,
+          message: execFileSync('kubectl', ['--kubeconfig', file, ...args, ...dryRun], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] }),
+        };
       } catch (err) {
         return { allowed: false, message: String((err as { stderr?: string }).stderr ?? err) };
       }
@@ -91,53 +94,191 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
   const forbidden = (): Array<[string, () => Outcome, RegExp]> => [
     [
       'create a privileged pod in kube-system (even one claiming a PodGroup owner)',
-      () => asManager(['create', '-f', '-'], JSON.stringify(pod('evil', 'kube-system', JSON.parse(ownerRef()) as k8s.V1OwnerReference, { containers: [{ name: 'evil', image: 'registry.example/evil:1', securityContext: { privileged: true } }] }))),
+      () =>
+        asManager(
+          ['create', '-f', '-'],
+          JSON.stringify(
+            pod('evil', 'kube-system', JSON.parse(ownerRef()) as k8s.V1OwnerReference, {
+              containers: [{ name: 'evil', image: 'registry.example/evil:1', securityContext: { privileged: true } }],
+            }),
+          ),
+        ),
       /may not create pods in the system namespace kube-system/,
     ],
-    ['create a pod no PodGroup controls', () => asManager(['create', '-f', '-'], JSON.stringify(pod('evil', ns.name))), /may create only pods controlled by a PodGroup/],
-    ['patch the image of a running PodGroup pod', () => asManager(['patch', 'pod', 'owned', '-n', ns.name, '--type', 'json', '-p', '[{"op":"replace","path":"/spec/containers/0/image","value":"registry.example/evil:1"}]']), /may change only a pod's ownerReferences/],
-    ['patch a PodGroup pod\'s labels', () => asManager(['label', 'pod', 'owned', '-n', ns.name, 'stolen=yes']), /may change only a pod's ownerReferences/],
-    ['adopt a pod into a non-PodGroup controller', () => asManager(['patch', 'pod', 'bare', '-n', ns.name, '--type', 'merge', '-p', JSON.stringify({ metadata: { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'x', uid: '00000000-0000-0000-0000-000000000001', controller: true }] } })]), /may change only a pod's ownerReferences/],
+    [
+      'create a pod no PodGroup controls',
+      () => asManager(['create', '-f', '-'], JSON.stringify(pod('evil', ns.name))),
+      /may create only pods controlled by a PodGroup/,
+    ],
+    [
+      'patch the image of a running PodGroup pod',
+      () =>
+        asManager([
+          'patch',
+          'pod',
+          'owned',
+          '-n',
+          ns.name,
+          '--type',
+          'json',
+          '-p',
+          '[{"op":"replace","path":"/spec/containers/0/image","value":"registry.example/evil:1"}]',
+        ]),
+      /may change only a pod's ownerReferences/,
+    ],
+    ["patch a PodGroup pod's labels", () => asManager(['label', 'pod', 'owned', '-n', ns.name, 'stolen=yes']), /may change only a pod's ownerReferences/],
+    [
+      'adopt a pod into a non-PodGroup controller',
+      () =>
+        asManager([
+          'patch',
+          'pod',
+          'bare',
+          '-n',
+          ns.name,
+          '--type',
+          'merge',
+          '-p',
+          JSON.stringify({
+            metadata: {
+              ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'x', uid: '00000000-0000-0000-0000-000000000001', controller: true }],
+            },
+          }),
+        ]),
+      /may change only a pod's ownerReferences/,
+    ],
     ['delete a pod no PodGroup controls', () => asManager(['delete', 'pod', 'bare', '-n', ns.name]), /may delete only pods controlled by a PodGroup/],
     ['delete a kube-system pod', () => asManager(['delete', 'pod', systemPod, '-n', 'kube-system']), /may not delete pods in the system namespace kube-system/],
     [
       'bind a kube-system pod to a node of its choosing',
-      () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/kube-system/pods/${systemPod}/binding?dryRun=All`], JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: systemPod }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } })),
+      () =>
+        asManager(
+          ['create', '-f', '-', '--raw', `/api/v1/namespaces/kube-system/pods/${systemPod}/binding?dryRun=All`],
+          JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: systemPod }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } }),
+        ),
       /may not create pods in the system namespace kube-system/,
     ],
-    ['widen the webhook to every Secret written', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', '[{"op":"add","path":"/webhooks/0/rules/0/resources/-","value":"secrets"}]']), /may change only the caBundle/],
-    ['make the webhook fail open', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]']), /may change only the caBundle/],
-    ['point the webhook elsewhere', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', '[{"op":"replace","path":"/webhooks/1/clientConfig/url","value":"https://attacker.example/mutate"}]']), /may change only the caBundle/],
+    [
+      'widen the webhook to every Secret written',
+      () =>
+        asManager([
+          'patch',
+          'mutatingwebhookconfiguration',
+          'podgroup-controller',
+          '--type',
+          'json',
+          '-p',
+          '[{"op":"add","path":"/webhooks/0/rules/0/resources/-","value":"secrets"}]',
+        ]),
+      /may change only the caBundle/,
+    ],
+    [
+      'make the webhook fail open',
+      () =>
+        asManager([
+          'patch',
+          'mutatingwebhookconfiguration',
+          'podgroup-controller',
+          '--type',
+          'json',
+          '-p',
+          '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Ignore"}]',
+        ]),
+      /may change only the caBundle/,
+    ],
+    [
+      'point the webhook elsewhere',
+      () =>
+        asManager([
+          'patch',
+          'mutatingwebhookconfiguration',
+          'podgroup-controller',
+          '--type',
+          'json',
+          '-p',
+          '[{"op":"replace","path":"/webhooks/1/clientConfig/url","value":"https://attacker.example/mutate"}]',
+        ]),
+      /may change only the caBundle/,
+    ],
   ];
 
   /** What the manager does, which must keep working under the policies. */
   const ownWork = (): Array<[string, () => Outcome]> => [
-    ['create a PodGroup pod', () => asManager(['create', '-f', '-'], JSON.stringify(pod('replacement', ns.name, JSON.parse(ownerRef()) as k8s.V1OwnerReference)))],
-    ['release a PodGroup pod (remove its ownerReference)', () => asManager(['patch', 'pod', 'owned', '-n', ns.name, '--type', 'json', '-p', '[{"op":"remove","path":"/metadata/ownerReferences"}]'])],
-    ['adopt an orphan into a PodGroup', () => asManager(['patch', 'pod', 'bare', '-n', ns.name, '--type', 'merge', '-p', JSON.stringify({ metadata: { ownerReferences: [JSON.parse(ownerRef()) as object] } })])],
+    [
+      'create a PodGroup pod',
+      () => asManager(['create', '-f', '-'], JSON.stringify(pod('replacement', ns.name, JSON.parse(ownerRef()) as k8s.V1OwnerReference))),
+    ],
+    [
+      'release a PodGroup pod (remove its ownerReference)',
+      () => asManager(['patch', 'pod', 'owned', '-n', ns.name, '--type', 'json', '-p', '[{"op":"remove","path":"/metadata/ownerReferences"}]']),
+    ],
+    [
+      'adopt an orphan into a PodGroup',
+      () =>
+        asManager([
+          'patch',
+          'pod',
+          'bare',
+          '-n',
+          ns.name,
+          '--type',
+          'merge',
+          '-p',
+          JSON.stringify({ metadata: { ownerReferences: [JSON.parse(ownerRef()) as object] } }),
+        ]),
+    ],
     ['delete a PodGroup pod', () => asManager(['delete', 'pod', 'owned', '-n', ns.name])],
-    ['bind a PodGroup pod', () => asManager(['create', '-f', '-', '--raw', `/api/v1/namespaces/${ns.name}/pods/owned/binding?dryRun=All`], JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: 'owned' }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } }))],
-    ['patch the webhook\'s caBundle', () => asManager(['patch', 'mutatingwebhookconfiguration', 'podgroup-controller', '--type', 'json', '-p', `[{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"${Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64')}"}]`])],
+    [
+      'bind a PodGroup pod',
+      () =>
+        asManager(
+          ['create', '-f', '-', '--raw', `/api/v1/namespaces/${ns.name}/pods/owned/binding?dryRun=All`],
+          JSON.stringify({ apiVersion: 'v1', kind: 'Binding', metadata: { name: 'owned' }, target: { apiVersion: 'v1', kind: 'Node', name: 'kwok-node-0' } }),
+        ),
+    ],
+    [
+      "patch the webhook's caBundle",
+      () =>
+        asManager([
+          'patch',
+          'mutatingwebhookconfiguration',
+          'podgroup-controller',
+          '--type',
+          'json',
+          '-p',
+          `[{"op":"add","path":"/webhooks/0/clientConfig/caBundle","value":"${Buffer.from('-----BEGIN CERTIFICATE-----\n').toString('base64')}"}]`,
+        ]),
+    ],
   ];
 
-  it('without the policies, RBAC alone lets the manager\'s token do each forbidden thing', async () => {
+  it("without the policies, RBAC alone lets the manager's token do each forbidden thing", async () => {
     admin(['delete', 'validatingadmissionpolicybinding', 'podgroup-controller-pods', 'podgroup-controller-webhook-configuration']);
     for (const [what, attempt] of forbidden()) {
-      const outcome = await eventually(`${what}: allowed without the policies`, () => {
-        const o = attempt();
-        return o.allowed ? o : undefined;
-      }, 30_000, 250);
+      const outcome = await eventually(
+        `${what}: allowed without the policies`,
+        () => {
+          const o = attempt();
+          return o.allowed ? o : undefined;
+        },
+        30_000,
+        250,
+      );
       expect(outcome.allowed).toBe(true);
     }
   });
 
-  it('with config/policy, each is refused with its reason, and the manager\'s own work passes', async () => {
+  it("with config/policy, each is refused with its reason, and the manager's own work passes", async () => {
     installAdmissionPolicies(clusterState());
     for (const [what, attempt, message] of forbidden()) {
-      const outcome = await eventually(`${what}: refused by the policy`, () => {
-        const o = attempt();
-        return o.allowed ? undefined : o;
-      }, 30_000, 250);
+      const outcome = await eventually(
+        `${what}: refused by the policy`,
+        () => {
+          const o = attempt();
+          return o.allowed ? undefined : o;
+        },
+        30_000,
+        250,
+      );
       expect(outcome.message).toMatch(/ValidatingAdmissionPolicy 'podgroup-controller-[a-z-]+' with binding 'podgroup-controller-[a-z-]+' denied request/);
       expect(outcome.message).toMatch(message);
     }
@@ -149,6 +290,20 @@ describe('admission policies bounding the manager\'s ServiceAccount', () => {
     }
     // The same token, outside the pods and the webhook configuration, is not bounded by the
     // policies (RBAC decides): e.g. a PodGroup status patch is unaffected.
-    expect(asManager(['patch', 'podgroups.podgroup.dev', 'owner', '-n', ns.name, '--subresource', 'status', '--type', 'merge', '-p', '{"status":{"observedGeneration":1}}']).allowed).toBe(true);
+    expect(
+      asManager([
+        'patch',
+        'podgroups.podgroup.dev',
+        'owner',
+        '-n',
+        ns.name,
+        '--subresource',
+        'status',
+        '--type',
+        'merge',
+        '-p',
+        '{"status":{"observedGeneration":1}}',
+      ]).allowed,
+    ).toBe(true);
   });
 });

@@ -91,7 +91,7 @@ describe('namespace-scoped install', () => {
     }
   });
 
-  it('with --watch-namespaces it rolls out the watched namespace\'s PodGroup and leaves the other one alone', async () => {
+  it("with --watch-namespaces it rolls out the watched namespace's PodGroup and leaves the other one alone", async () => {
     await createPodGroup(other.name, podGroupManifest('elsewhere', { replicas: 2 }));
     manager = await startManager(['--kubeconfig', kubeconfig, '--watch-namespaces', watched.name]);
     await eventually('the manager ready', async () => (await httpGet(`${manager?.probesUrl}/readyz`)).status === 200, 60_000, 250);

@@ -24,7 +24,7 @@ const SECRET = 'e2e-reload-scheduler-client';
 const FOLLOWING = 'e2e-cert-following';
 const FROZEN = 'e2e-cert-frozen';
 
-describe('the podgroup-scheduler\'s client certificate, renewed', () => {
+describe("the podgroup-scheduler's client certificate, renewed", () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-cert-reload-'));
   const following = join(tmp, 'following');
   const frozen = join(tmp, 'frozen');
@@ -35,7 +35,11 @@ describe('the podgroup-scheduler\'s client certificate, renewed', () => {
   let syncing = true;
   let sync: Promise<void> | undefined;
 
-  const filesOf = (dir: string): { certFile: string; keyFile: string; caFile: string } => ({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') });
+  const filesOf = (dir: string): { certFile: string; keyFile: string; caFile: string } => ({
+    certFile: join(dir, 'tls.crt'),
+    keyFile: join(dir, 'tls.key'),
+    caFile: join(dir, 'ca.crt'),
+  });
 
   /** The kubelet's part: the Secret's keys written into `following`, each replaced by a rename. */
   async function syncSecretToFiles(): Promise<void> {
@@ -107,12 +111,20 @@ describe('the podgroup-scheduler\'s client certificate, renewed', () => {
     expect(isAlive(schedulers[0]?.pid ?? 0)).toBe(true);
 
     // The frozen one presents an expired certificate: the extender drops the connection.
-    const refusal = await eventually('the frozen scheduler failing on the extender', () => {
-      // With TLS 1.3 the server checks the client certificate after the client's side of the
-      // handshake: the scheduler sees the connection dropped (EOF, reset) or the TLS alert.
-      const m = /Error scheduling pod; retrying" err="Post \\"https:\/\/127\.0\.0\.1:\d+\/filter\\": (EOF|read tcp \S+: read: connection reset by peer|remote error: tls: [a-z ]+)/.exec(schedulers[1]?.output() ?? '');
-      return m?.[1];
-    }, 60_000, 250);
+    const refusal = await eventually(
+      'the frozen scheduler failing on the extender',
+      () => {
+        // With TLS 1.3 the server checks the client certificate after the client's side of the
+        // handshake: the scheduler sees the connection dropped (EOF, reset) or the TLS alert.
+        const m =
+          /Error scheduling pod; retrying" err="Post \\"https:\/\/127\.0\.0\.1:\d+\/filter\\": (EOF|read tcp \S+: read: connection reset by peer|remote error: tls: [a-z ]+)/.exec(
+            schedulers[1]?.output() ?? '',
+          );
+        return m?.[1];
+      },
+      60_000,
+      250,
+    );
     process.stderr.write(`frozen client certificate after expiry: ${refusal}; certificates issued during the test: ${issued.length}\n`);
     expect((await podsOf(ns.name, FROZEN)).every((p) => !p.spec?.nodeName)).toBe(true);
   });

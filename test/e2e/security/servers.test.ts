@@ -61,7 +61,9 @@ describe('security: the manager does not trust its network', () => {
       ...localWebhookFlags(webhookPort, own.name, CONFIG),
     ]);
     metricsUrl = manager.metricsUrl.replace('http://', 'https://');
-    await eventually('caBundle patched in', async () => ((await admission.readMutatingWebhookConfiguration({ name: CONFIG })).webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== ''));
+    await eventually('caBundle patched in', async () =>
+      ((await admission.readMutatingWebhookConfiguration({ name: CONFIG })).webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== ''),
+    );
   });
 
   afterAll(async () => {
@@ -75,7 +77,7 @@ describe('security: the manager does not trust its network', () => {
   describe('extender', () => {
     const filterBody = JSON.stringify({ Pod: { metadata: { name: 'x', namespace: 'default' } }, NodeNames: [] });
 
-    it('refuses plain HTTP and TLS without the scheduler\'s client certificate', async () => {
+    it("refuses plain HTTP and TLS without the scheduler's client certificate", async () => {
       await expect(send(`http://127.0.0.1:${extenderPort()}/filter`, { body: filterBody })).rejects.toThrow();
       await expect(send(`https://127.0.0.1:${extenderPort()}/filter`, { body: filterBody })).rejects.toThrow();
       // A certificate from some other CA.
@@ -87,30 +89,50 @@ describe('security: the manager does not trust its network', () => {
       expect((await postExtender('/filter', filterBody)).status).toBe(200);
     });
 
-    it('refuses a certificate of its CA that is not the scheduler\'s', async () => {
+    it("refuses a certificate of its CA that is not the scheduler's", async () => {
       // Whoever could read the CA Secret could mint one; the common name still has to match.
       const ca = await core.readNamespacedSecret({ name: 'podgroup-extender-ca', namespace: clusterState().extenderSecretNamespace });
       const decode = (key: string): string => Buffer.from(ca.data?.[key] ?? '', 'base64').toString();
-      const other = issueCertificate({ certPem: decode('ca.crt'), keyPem: decode('ca.key') }, { commonName: 'intruder', usages: ['client'], validForMs: 3_600_000 });
+      const other = issueCertificate(
+        { certPem: decode('ca.crt'), keyPem: decode('ca.key') },
+        { commonName: 'intruder', usages: ['client'], validForMs: 3_600_000 },
+      );
       const reply = await postExtender('/filter', filterBody, { ...schedulerTls(), cert: other.certPem, key: other.keyPem });
       expect(reply.status).toBe(403);
-      expect(reply.body).toContain('is not the scheduler\'s');
+      expect(reply.body).toContain("is not the scheduler's");
     });
 
-    it('binds only our scheduler\'s pods with their UID after they passed filter', async () => {
+    it("binds only our scheduler's pods with their UID after they passed filter", async () => {
       const node = (await core.listNode()).items.find((n) => n.metadata?.labels?.type === 'kwok')?.metadata?.name ?? '';
-      const foreign = await core.createNamespacedPod({ namespace: apps.name, body: { metadata: { name: 'foreign', annotations: { 'sidecars.podgroup.dev/inject': 'false' } }, spec: { schedulerName: 'nobody-scheduler', containers: [{ name: 'a', image: 'registry.example/a:1' }] } } });
+      const foreign = await core.createNamespacedPod({
+        namespace: apps.name,
+        body: {
+          metadata: { name: 'foreign', annotations: { 'sidecars.podgroup.dev/inject': 'false' } },
+          spec: { schedulerName: 'nobody-scheduler', containers: [{ name: 'a', image: 'registry.example/a:1' }] },
+        },
+      });
       const bind = async (name: string, uid: string): Promise<string> =>
-        (JSON.parse((await postExtender('/bind', JSON.stringify({ PodName: name, PodNamespace: apps.name, PodUID: uid, Node: node }))).body) as { Error: string }).Error;
+        (
+          JSON.parse((await postExtender('/bind', JSON.stringify({ PodName: name, PodNamespace: apps.name, PodUID: uid, Node: node }))).body) as {
+            Error: string;
+          }
+        ).Error;
       expect(await bind('foreign', foreign.metadata?.uid ?? '')).toContain('belongs to scheduler "nobody-scheduler"');
 
       // A podgroup-scheduler pod: only after filter let it through, and only with its UID. The
       // pod is held by a nodeSelector no node has, so the real scheduler never binds it.
       const ours = await core.createNamespacedPod({
         namespace: apps.name,
-        body: { metadata: { name: 'ours', annotations: { 'sidecars.podgroup.dev/inject': 'false' } }, spec: { schedulerName: 'podgroup-scheduler', nodeSelector: { 'e2e.podgroup.dev/none': 'x' }, containers: [{ name: 'a', image: 'registry.example/a:1' }] } },
+        body: {
+          metadata: { name: 'ours', annotations: { 'sidecars.podgroup.dev/inject': 'false' } },
+          spec: {
+            schedulerName: 'podgroup-scheduler',
+            nodeSelector: { 'e2e.podgroup.dev/none': 'x' },
+            containers: [{ name: 'a', image: 'registry.example/a:1' }],
+          },
+        },
       });
-      expect(await bind('ours', ours.metadata?.uid ?? '')).toContain('has not passed this extender\'s filter');
+      expect(await bind('ours', ours.metadata?.uid ?? '')).toContain("has not passed this extender's filter");
       expect(await bind('ours', 'another-uid')).toContain('not another-uid');
       const filtered = await postExtender('/filter', JSON.stringify({ Pod: ours, NodeNames: [node] }));
       expect(JSON.parse(filtered.body)).toMatchObject({ NodeNames: [node] });
@@ -157,7 +179,10 @@ describe('security: the manager does not trust its network', () => {
         expect(ready.status).toBe(200);
         // Under the webhook's 1 s timeout, or the API server refuses the pod (failurePolicy Fail).
         const sent = performance.now();
-        const pod = await core.createNamespacedPod({ namespace: apps.name, body: { metadata: { generateName: 'idle-' }, spec: { containers: [{ name: 'a', image: 'registry.example/a:1' }] } } });
+        const pod = await core.createNamespacedPod({
+          namespace: apps.name,
+          body: { metadata: { generateName: 'idle-' }, spec: { containers: [{ name: 'a', image: 'registry.example/a:1' }] } },
+        });
         latencies.push(performance.now() - sent);
         expect(pod.metadata?.annotations?.[STATUS_ANNOTATION]).toBeDefined();
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -169,26 +194,40 @@ describe('security: the manager does not trust its network', () => {
     expect(idle.every((c) => c.closedByServer > 0)).toBe(true);
     latencies.sort((x, y) => x - y);
     const ms = (v: number | undefined): string => `${(v ?? NaN).toFixed(0)} ms`;
-    process.stderr.write(`idle connections: ${latencies.length} pod creates admitted and injected with 4 × 300 idle connections (create round trip p50 ${ms(latencies[Math.floor(latencies.length / 2)])}, max ${ms(latencies[latencies.length - 1])}); server closed ${idle.map((c) => c.closedByServer).join('/')} idle connections (extender/webhook/metrics/probes)\n`);
+    process.stderr.write(
+      `idle connections: ${latencies.length} pod creates admitted and injected with 4 × 300 idle connections (create round trip p50 ${ms(latencies[Math.floor(latencies.length / 2)])}, max ${ms(latencies[latencies.length - 1])}); server closed ${idle.map((c) => c.closedByServer).join('/')} idle connections (extender/webhook/metrics/probes)\n`,
+    );
   });
 
-  it('keeps memory under the Deployment\'s limit through a burst of maximum-size bodies', async () => {
+  it("keeps memory under the Deployment's limit through a burst of maximum-size bodies", async () => {
     const pid = manager?.proc.pid ?? 0;
     const before = memoryOf(pid);
     const started = performance.now();
     const webhookBody = JSON.stringify({ pad: 'x'.repeat(7 * 1024 * 1024 - 20) });
     const extenderBody = JSON.stringify({ pad: 'x'.repeat(4 * 1024 * 1024 - 20) });
     const statuses = new Map<string, number>();
-    const count = (label: string) => (reply: { status: number }): void => {
-      statuses.set(`${label} ${reply.status}`, (statuses.get(`${label} ${reply.status}`) ?? 0) + 1);
-    };
+    const count =
+      (label: string) =>
+      (reply: { status: number }): void => {
+        statuses.set(`${label} ${reply.status}`, (statuses.get(`${label} ${reply.status}`) ?? 0) + 1);
+      };
     await Promise.all([
-      ...Array.from({ length: BURST }, () => send(`https://127.0.0.1:${webhookPort}/mutate-v1-pod`, { body: webhookBody, timeoutMs: 60_000 }).then(count('webhook'), (err: unknown) => count(`webhook ${String(err)}`)({ status: 0 }))),
-      ...Array.from({ length: BURST }, () => postExtender('/filter', extenderBody, schedulerTls(), 60_000).then(count('extender'), (err: unknown) => count(`extender ${String(err)}`)({ status: 0 }))),
+      ...Array.from({ length: BURST }, () =>
+        send(`https://127.0.0.1:${webhookPort}/mutate-v1-pod`, { body: webhookBody, timeoutMs: 60_000 }).then(count('webhook'), (err: unknown) =>
+          count(`webhook ${String(err)}`)({ status: 0 }),
+        ),
+      ),
+      ...Array.from({ length: BURST }, () =>
+        postExtender('/filter', extenderBody, schedulerTls(), 60_000).then(count('extender'), (err: unknown) =>
+          count(`extender ${String(err)}`)({ status: 0 }),
+        ),
+      ),
     ]);
     const after = memoryOf(pid);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    process.stderr.write(`burst: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}; ${seconds} s; RSS ${before.rssMiB.toFixed(0)} MiB before, peak ${after.peakMiB.toFixed(0)} MiB (limit ${MEMORY_LIMIT_MIB} MiB)\n`);
+    process.stderr.write(
+      `burst: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}; ${seconds} s; RSS ${before.rssMiB.toFixed(0)} MiB before, peak ${after.peakMiB.toFixed(0)} MiB (limit ${MEMORY_LIMIT_MIB} MiB)\n`,
+    );
     // Every request got an answer: a 400 for the shape, or 429 when too many bytes were in flight.
     expect([...statuses.keys()].every((k) => / (400|429)$/.test(k))).toBe(true);
     expect(after.peakMiB).toBeLessThan(MEMORY_LIMIT_MIB);
@@ -200,7 +239,7 @@ describe('security: the manager does not trust its network', () => {
     expect((await send(`${manager?.probesUrl}/readyz`)).body).toContain('[+]webhook ok');
   });
 
-  it('gives a pod its PodGroup\'s sidecar settings only when the ownerReference carries the PodGroup\'s UID', async () => {
+  it("gives a pod its PodGroup's sidecar settings only when the ownerReference carries the PodGroup's UID", async () => {
     const sidecars = { gitSync: { repo: 'https://example.com/pg.git' } };
     const pg = await createPodGroup(apps.name, podGroupManifest('coded', { replicas: 0, sidecars }));
     // As the controller makes its pods: the revision's sidecar settings stamped on the pod, which
@@ -214,7 +253,7 @@ describe('security: the manager does not trust its network', () => {
       spec: { containers: [{ name: 'app', image: 'registry.example/a:1' }] },
     });
     // The webhook reads PodGroups from its cache: wait until it has this one.
-    const injected = await eventually('the PodGroup\'s repository injected', async () => {
+    const injected = await eventually("the PodGroup's repository injected", async () => {
       const pod = await core.createNamespacedPod({ namespace: apps.name, body: member(pg.metadata?.uid ?? '') }).catch(() => undefined);
       return pod?.spec?.initContainers?.find((c) => c.name === 'git-sync');
     });

@@ -83,7 +83,12 @@ export async function startFaultProxy(state: ClusterState, fault: (method: strin
       kind: 'Config',
       clusters: [{ name: 'proxied', cluster: { server: `https://127.0.0.1:${port}`, 'certificate-authority-data': b64(ca.certPem) } }],
       // The proxy authenticates to the API server as admin; this identity only completes the file.
-      users: [{ name: 'proxied', user: { 'client-certificate-data': b64(readFileSync(state.pki.adminCert, 'utf8')), 'client-key-data': b64(readFileSync(state.pki.adminKey, 'utf8')) } }],
+      users: [
+        {
+          name: 'proxied',
+          user: { 'client-certificate-data': b64(readFileSync(state.pki.adminCert, 'utf8')), 'client-key-data': b64(readFileSync(state.pki.adminKey, 'utf8')) },
+        },
+      ],
       contexts: [{ name: 'proxied', context: { cluster: 'proxied', user: 'proxied' } }],
       'current-context': 'proxied',
     }),

@@ -30,17 +30,19 @@ export function startTs(entry: string, args: string[], logName: string, env: Nod
   const listeners = new Set<() => void>();
   // stdout and stderr are split into lines separately (a line never mixes the two).
   const buffers = new Map<unknown, string>();
-  const splitter = (stream: unknown) => (chunk: Buffer): void => {
-    let buffer = (buffers.get(stream) ?? '') + chunk.toString();
-    let nl = buffer.indexOf('\n');
-    while (nl >= 0) {
-      lines.push(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      nl = buffer.indexOf('\n');
-    }
-    buffers.set(stream, buffer);
-    listeners.forEach((l) => l());
-  };
+  const splitter =
+    (stream: unknown) =>
+    (chunk: Buffer): void => {
+      let buffer = (buffers.get(stream) ?? '') + chunk.toString();
+      let nl = buffer.indexOf('\n');
+      while (nl >= 0) {
+        lines.push(buffer.slice(0, nl));
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf('\n');
+      }
+      buffers.set(stream, buffer);
+      listeners.forEach((l) => l());
+    };
   const onData = splitter('stderr');
   const onStdout = splitter('stdout');
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -75,7 +77,9 @@ export function startTs(entry: string, args: string[], logName: string, env: Nod
           }
           if (child.exitCode !== null || child.signalCode !== null) {
             cleanup();
-            reject(new Error(`${logName} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}; see .cluster-e2e/test-logs/${logName}.log`));
+            reject(
+              new Error(`${logName} exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}; see .cluster-e2e/test-logs/${logName}.log`),
+            );
           }
         };
         const timer = setTimeout(() => {

@@ -45,7 +45,11 @@ export function describeOnRealNode(title: string, body: (node: RealNodeState) =>
 }
 
 export function kubectl(args: string[]): string {
-  return execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  return execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
 }
 
 let repoCount = 0;

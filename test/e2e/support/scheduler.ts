@@ -30,7 +30,9 @@ export async function startTestScheduler(options: {
 }): Promise<TestScheduler> {
   const state = clusterState();
   const kubeconfig = options.kubeconfig ?? state.kubeconfig;
-  const config = parse(localPodGroupSchedulerConfig(kubeconfig, state.extenderPort, options.tls ?? state.extenderClientTls, { schedulerName: options.schedulerName })) as Record<string, unknown>;
+  const config = parse(
+    localPodGroupSchedulerConfig(kubeconfig, state.extenderPort, options.tls ?? state.extenderClientTls, { schedulerName: options.schedulerName }),
+  ) as Record<string, unknown>;
   if (options.leaderElection === true) {
     const shipped = parse(readFileSync(join(REPO_ROOT, 'config', 'scheduler', 'namespaced', 'scheduler-config.yaml'), 'utf8')) as { leaderElection: unknown };
     config.leaderElection = shipped.leaderElection;
@@ -44,7 +46,13 @@ export async function startTestScheduler(options: {
   const log = join(logDir, `${options.schedulerName}-${process.pid}.log`);
   const pid = startDetached(
     join(state.binDir, 'kube-scheduler'),
-    [`--config=${file}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`, '--bind-address=127.0.0.1', `--secure-port=${port}`],
+    [
+      `--config=${file}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${port}`,
+    ],
     log,
     process.env,
   );

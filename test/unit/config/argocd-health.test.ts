@@ -24,7 +24,11 @@ describe.each(kinds)('Argo CD health check %s', (kind) => {
   const { tests } = parse(readFileSync(join(dir, 'health_test.yaml'), 'utf8')) as HealthTests;
 
   it('every testdata object is in health_test.yaml', () => {
-    expect(tests.map((t) => t.inputPath).sort()).toEqual(readdirSync(join(dir, 'testdata')).map((f) => `testdata/${f}`).sort());
+    expect(tests.map((t) => t.inputPath).sort()).toEqual(
+      readdirSync(join(dir, 'testdata'))
+        .map((f) => `testdata/${f}`)
+        .sort(),
+    );
   });
 
   it('health_test.yaml: each object gets its expected status and message', () => {
@@ -33,14 +37,14 @@ describe.each(kinds)('Argo CD health check %s', (kind) => {
     expect(verdicts.map((v, i) => ({ input: tests[i]?.inputPath, ...v }))).toEqual(tests.map((t) => ({ input: t.inputPath, ...t.healthStatus })));
   });
 
-  it('covers Argo CD\'s statuses for a Deployment: Progressing, Healthy, Degraded, Suspended', () => {
+  it("covers Argo CD's statuses for a Deployment: Progressing, Healthy, Degraded, Suspended", () => {
     expect(new Set(tests.map((t) => t.healthStatus.status))).toEqual(new Set(['Progressing', 'Healthy', 'Degraded', 'Suspended']));
   });
 
   it('an object without status (just created) is Progressing, and a script error is reported', () => {
-    const [fresh, broken] = argoHealth(script, [{ apiVersion: 'podgroup.dev/v1', kind: 'PodGroup', metadata: { name: 'new', generation: 1 }, spec: { replicas: 2 } }]).concat(
-      argoHealth('return obj.spec.nothing.here', [{ spec: {} }]),
-    );
+    const [fresh, broken] = argoHealth(script, [
+      { apiVersion: 'podgroup.dev/v1', kind: 'PodGroup', metadata: { name: 'new', generation: 1 }, spec: { replicas: 2 } },
+    ]).concat(argoHealth('return obj.spec.nothing.here', [{ spec: {} }]));
     expect(fresh?.status).toBe('Progressing');
     expect(broken?.error).toMatch(/attempt to index/);
   });

@@ -26,15 +26,32 @@ describe('config/prometheus', () => {
     }
   });
 
-  it('the PrometheusRule carries exactly the plain rule file\'s groups (npm run generate)', () => {
+  it("the PrometheusRule carries exactly the plain rule file's groups (npm run generate)", () => {
     expect(readFileSync(PROMETHEUS_RULE_FILE, 'utf8')).toBe(renderPrometheusRule(readFileSync(RULES_FILE, 'utf8')));
   });
 
   it('rules and dashboard use only metrics the manager exports', async () => {
     const exported = new Set([...(await registry.getMetricsAsJSON()).map((m) => m.name), ...Object.keys(STATE_GAUGES), 'up']);
-    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'dashboard.json'), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+    const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, 'config', 'prometheus', 'dashboard.json'), 'utf8')) as {
+      panels: Array<{ targets?: Array<{ expr: string }> }>;
+    };
     const exprs = [...dashboard.panels.flatMap((p) => p.targets ?? []).map((t) => t.expr), readFileSync(RULES_FILE, 'utf8')];
-    const KEYWORDS = new Set(['sum', 'by', 'rate', 'max', 'or', 'vector', 'histogram_quantile', 'changes', 'increase', 'absent', 'and', 'le', 'humanize', 'humanizePercentage']);
+    const KEYWORDS = new Set([
+      'sum',
+      'by',
+      'rate',
+      'max',
+      'or',
+      'vector',
+      'histogram_quantile',
+      'changes',
+      'increase',
+      'absent',
+      'and',
+      'le',
+      'humanize',
+      'humanizePercentage',
+    ]);
     const checked = new Set<string>();
     for (const expr of exprs) {
       for (const [name] of expr.matchAll(/\b[a-z_]+(?=\{|\[|\s*[)/>!=-]|\s*$)/gm)) {

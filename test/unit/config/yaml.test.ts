@@ -15,7 +15,10 @@ describe('YAML without anchors or aliases', () => {
   it('inject output of every sample (sidecars share volume mounts and env)', () => {
     for (const sample of ['podgroup-sidecars.yaml', 'podgroup-web.yaml', 'podgroup-gang.yaml']) {
       const text = readFileSync(join(REPO_ROOT, 'config', 'samples', sample), 'utf8');
-      const out = injectDocuments(text, { namespaceEnabled: true, settings: { logCollectorImage: DEFAULT_LOG_COLLECTOR_IMAGE, gitSyncImage: DEFAULT_GIT_SYNC_IMAGE, nativeSidecars: true } });
+      const out = injectDocuments(text, {
+        namespaceEnabled: true,
+        settings: { logCollectorImage: DEFAULT_LOG_COLLECTOR_IMAGE, gitSyncImage: DEFAULT_GIT_SYNC_IMAGE, nativeSidecars: true },
+      });
       expect(anchorsAndAliases(out)).toBe(0);
     }
   });

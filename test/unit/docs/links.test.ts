@@ -76,12 +76,11 @@ describe('links in README.md and docs/', () => {
     }
   });
 
-  it('the check finds a missing file, a missing anchor, and GitHub\'s anchors for punctuation and repeats', () => {
+  it("the check finds a missing file, a missing anchor, and GitHub's anchors for punctuation and repeats", () => {
     const files: Record<string, string> = { '/r/a.md': '# Top\n## The real node (`up -- --real-node`)\n## Top\n```\n# not a heading\n```\n' };
     const read = (p: string): string | undefined => files[p];
-    expect(brokenLinks('/r/b.md', '[x](a.md#the-real-node-up------real-node) [y](a.md#top-1) [z](a.md#not-a-heading) [w](c.md) [u](https://e.x/#q)', read)).toEqual([
-      'a.md#not-a-heading: no heading with anchor #not-a-heading',
-      'c.md: no such file',
-    ]);
+    expect(
+      brokenLinks('/r/b.md', '[x](a.md#the-real-node-up------real-node) [y](a.md#top-1) [z](a.md#not-a-heading) [w](c.md) [u](https://e.x/#q)', read),
+    ).toEqual(['a.md#not-a-heading: no heading with anchor #not-a-heading', 'c.md: no such file']);
   });
 });

@@ -67,7 +67,9 @@ describe('hack/build-binaries.sh', () => {
     const r = run(dir, []);
     expect(r.status).toBe(0);
     expect(r.builds).toEqual(['build k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler']);
-    expect(r.stderr).toMatch(/^build-binaries: building control-plane once \(then cached in .*\): about \d+ min on this machine's \d+ cores with empty Go caches/m);
+    expect(r.stderr).toMatch(
+      /^build-binaries: building control-plane once \(then cached in .*\): about \d+ min on this machine's \d+ cores with empty Go caches/m,
+    );
     expect(r.stderr.indexOf('about')).toBeLessThan(r.stderr.indexOf('build-binaries: building kubernetes'));
     expect(existsSync(join(dir, 'kubelet'))).toBe(false);
   });

@@ -69,7 +69,11 @@ describe('kubeconfigs', () => {
     kc.loadFromFile(path);
     return kc;
   };
-  const commonName = (pem: string): string => new X509Certificate(pem).subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3) ?? '';
+  const commonName = (pem: string): string =>
+    new X509Certificate(pem).subject
+      .split('\n')
+      .find((l) => l.startsWith('CN='))
+      ?.slice(3) ?? '';
 
   it("writes the admin's for the cluster, namespace default, readable by its owner only", () => {
     const path = join(work, 'kubeconfig');

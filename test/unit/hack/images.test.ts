@@ -27,13 +27,20 @@ describe('writeOciArchive', () => {
   it('writes an image layout whose blobs match their digests, named for containerd', () => {
     const rootfs = stageRootfs(join(work, 'rootfs'));
     writeFileSync(join(rootfs, 'hello'), 'hi\n');
-    const archive = writeOciArchive(rootfs, { user: '65533:65533', env: { HOME: '/tmp' }, entrypoint: ['/hello'], cmd: ['-x'], workingDir: '/tmp' }, ['nginx:1.27', 'nginx:1.28'], join(work, 'image.tar'));
+    const archive = writeOciArchive(
+      rootfs,
+      { user: '65533:65533', env: { HOME: '/tmp' }, entrypoint: ['/hello'], cmd: ['-x'], workingDir: '/tmp' },
+      ['nginx:1.27', 'nginx:1.28'],
+      join(work, 'image.tar'),
+    );
     const out = join(work, 'out');
     execFileSync('mkdir', ['-p', out]);
     execFileSync('tar', ['-C', out, '-xf', archive]);
     const blob = (digest: string): Buffer => readFileSync(join(out, 'blobs', 'sha256', digest.replace('sha256:', '')));
     const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; size: number; annotations: Record<string, string> }> };
+    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')) as {
+      manifests: Array<{ digest: string; size: number; annotations: Record<string, string> }>;
+    };
     expect(index.manifests.map((m) => m.annotations['io.containerd.image.name'])).toEqual(['docker.io/library/nginx:1.27', 'docker.io/library/nginx:1.28']);
     const m = index.manifests[0] as { digest: string; size: number };
     expect(sha(blob(m.digest))).toBe(m.digest);

@@ -39,8 +39,30 @@ describe('revisionSidecars: the annotation is checked field by field, not cast',
 
   it('accepts everything spec.sidecars can hold', () => {
     const full = {
-      logCollector: { enabled: true, containers: ['app'], path: '/var/log/app', files: '*.log', output: { type: 'forward', host: 'fluentd', port: 24224 }, image: 'fb:1', resources: { requests: { cpu: '10m' }, limits: { memory: '64Mi' } } },
-      gitSync: { repo: 'https://example.com/r.git', ref: 'main', period: '10s', root: '/git', link: 'current', mountPath: '/code', containers: ['app'], credentialsSecretRef: { name: 'creds' }, username: 'bot', allowPlainHTTP: false, mode: 'native', image: 'gs:1', resources: { requests: { cpu: 1 } } },
+      logCollector: {
+        enabled: true,
+        containers: ['app'],
+        path: '/var/log/app',
+        files: '*.log',
+        output: { type: 'forward', host: 'fluentd', port: 24224 },
+        image: 'fb:1',
+        resources: { requests: { cpu: '10m' }, limits: { memory: '64Mi' } },
+      },
+      gitSync: {
+        repo: 'https://example.com/r.git',
+        ref: 'main',
+        period: '10s',
+        root: '/git',
+        link: 'current',
+        mountPath: '/code',
+        containers: ['app'],
+        credentialsSecretRef: { name: 'creds' },
+        username: 'bot',
+        allowPlainHTTP: false,
+        mode: 'native',
+        image: 'gs:1',
+        resources: { requests: { cpu: 1 } },
+      },
     };
     expect(revisionSidecars({ [REVISION_SIDECARS_ANNOTATION]: JSON.stringify(full) })).toEqual(full);
   });

@@ -46,7 +46,12 @@ const suite = problem === undefined || REQUIRE_REAL ? describe : describe.skip;
 
 const settings: InjectorSettings = { logCollectorImage: FLUENT_BIT_LAYOUT.name, gitSyncImage: GIT_SYNC_LAYOUT.name, nativeSidecars: true };
 
-async function until<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, detail: () => string = () => ''): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  detail: () => string = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -166,7 +171,12 @@ suite('injected sidecars run with the real binaries', () => {
       }
     };
     await until('the first sync', () => page() === '<h1>v1</h1>\n', 30_000, gitSync.output);
-    await until('the startup probe to answer 200', async () => (await httpStatus(`http://127.0.0.1:${probe?.port}${probe?.path}`)) === 200, 10_000, gitSync.output);
+    await until(
+      'the startup probe to answer 200',
+      async () => (await httpStatus(`http://127.0.0.1:${probe?.port}${probe?.path}`)) === 200,
+      10_000,
+      gitSync.output,
+    );
     // Written by the container's user, group-writable for the app (--group-write).
     const stat = statSync(join(code, 'current', 'index.html'));
     expect([stat.uid, stat.gid]).toEqual([65533, 65533]);

@@ -17,16 +17,20 @@ describe('parseInvocation', () => {
     expect(parseInvocation(['rollout', 'undo', 'web', '--to-revision=2'])).toMatchObject({ verb: 'rollout undo', values: { 'to-revision': '2' } });
     expect(parseInvocation(['inject', '-f', 'x.yaml'])).toMatchObject({ verb: 'inject', values: { filename: 'x.yaml' } });
   });
-  it('--help of a verb shows that verb\'s usage', () => {
-    expect(parseInvocation(['rollout', 'history', '--help'])).toEqual({ help: expect.stringContaining('usage: kubectl podgroup rollout history NAME [--revision N]') });
+  it("--help of a verb shows that verb's usage", () => {
+    expect(parseInvocation(['rollout', 'history', '--help'])).toEqual({
+      help: expect.stringContaining('usage: kubectl podgroup rollout history NAME [--revision N]'),
+    });
   });
-  it('rejects unknown flags, another verb\'s flags, missing names and unknown verbs', () => {
+  it("rejects unknown flags, another verb's flags, missing names and unknown verbs", () => {
     expect(() => parseInvocation(['rollout', 'status', 'web', '--bogus'])).toThrow('unknown flag --bogus');
     expect(() => parseInvocation(['rollout', 'pause', 'web', '--revision', '2'])).toThrow('unknown flag --revision');
     expect(() => parseInvocation(['rollout', 'pause'])).toThrow('NAME is required');
     expect(() => parseInvocation(['rollout', 'fly', 'web'])).toThrow('unknown command "rollout fly"');
     expect(() => parseInvocation(['rollout'])).toThrow('rollout needs a subcommand');
-    expect(() => parseInvocation(['-n', 'ns', 'rollout', 'status', 'web', '--bogus'])).toThrow(expect.objectContaining({ message: 'unknown flag --bogus', verb: 'rollout status' }) as unknown as Error);
+    expect(() => parseInvocation(['-n', 'ns', 'rollout', 'status', 'web', '--bogus'])).toThrow(
+      expect.objectContaining({ message: 'unknown flag --bogus', verb: 'rollout status' }) as unknown as Error,
+    );
   });
 });
 
@@ -35,7 +39,10 @@ class FakeClient implements PluginClient {
   readonly namespace = 'ns';
   readonly calls: string[] = [];
   watchEvents: Array<[string, PodGroup]> = [];
-  constructor(public pg: PodGroup, public revisions: k8s.V1ControllerRevision[] = []) {}
+  constructor(
+    public pg: PodGroup,
+    public revisions: k8s.V1ControllerRevision[] = [],
+  ) {}
   async getPodGroup(name: string): Promise<PodGroup> {
     this.calls.push(`get ${name}`);
     return structuredClone(this.pg);
@@ -51,7 +58,12 @@ class FakeClient implements PluginClient {
         }
       }
     })();
-    return { done, abort: () => { aborted = true; } };
+    return {
+      done,
+      abort: () => {
+        aborted = true;
+      },
+    };
   }
   async patchPodGroup(name: string, patch: object): Promise<PodGroup> {
     this.calls.push(`patch ${name} ${JSON.stringify(patch)}`);
@@ -121,9 +133,16 @@ describe('verbs through a recording fake', () => {
 
 describe('serverError', () => {
   it('words API answers as kubectl does, with or without a Status body', () => {
-    const status = new k8s.ApiException(404, 'Not Found', JSON.stringify({ kind: 'Status', reason: 'NotFound', message: 'podgroups.podgroup.dev "x" not found' }), {});
+    const status = new k8s.ApiException(
+      404,
+      'Not Found',
+      JSON.stringify({ kind: 'Status', reason: 'NotFound', message: 'podgroups.podgroup.dev "x" not found' }),
+      {},
+    );
     expect(String(serverError(status))).toBe('Error: Error from server (NotFound): podgroups.podgroup.dev "x" not found');
-    expect(String(serverError(new k8s.ApiException(404, 'Not Found', '404 page not found\n', {})))).toBe('Error: Error from server (NotFound): the server could not find the requested resource');
+    expect(String(serverError(new k8s.ApiException(404, 'Not Found', '404 page not found\n', {})))).toBe(
+      'Error: Error from server (NotFound): the server could not find the requested resource',
+    );
     expect(String(serverError(new k8s.ApiException(503, 'x', '', {})))).toBe('Error: Error from server: the server responded with HTTP 503');
   });
 });

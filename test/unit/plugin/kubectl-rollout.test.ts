@@ -3,7 +3,15 @@ import type * as k8s from '@kubernetes/client-node';
 import type { PodGroup } from '../../../src/api/podgroup.js';
 import { CHANGE_CAUSE_ANNOTATION, decideUpdateRevision, newRevision, rollbackAnnotationsOps } from '../../../src/podgroup/revisions.js';
 import { describeTemplate } from '../../../src/plugin/describe.js';
-import { decideUndo, historyTable, pausePatch, restartPatch, rolloutStatus, RolloutError, RESTARTED_AT_ANNOTATION } from '../../../src/plugin/kubectl-rollout.js';
+import {
+  decideUndo,
+  historyTable,
+  pausePatch,
+  restartPatch,
+  rolloutStatus,
+  RolloutError,
+  RESTARTED_AT_ANNOTATION,
+} from '../../../src/plugin/kubectl-rollout.js';
 import { spec } from '../podgroup/fixtures.js';
 
 function podGroup(overrides: Partial<PodGroup> = {}, image = 'x:2'): PodGroup {
@@ -27,9 +35,24 @@ function revision(number: number, image: string, cause?: string): k8s.V1Controll
 describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
   const cases: Array<[string, Partial<PodGroup>, string, boolean]> = [
     ['spec not observed', { status: { observedGeneration: 1 } }, 'Waiting for podgroup spec update to be observed...', false],
-    ['updating', { status: { observedGeneration: 2, replicas: 4, updatedReplicas: 1 } }, 'Waiting for podgroup "web" rollout to finish: 1 out of 3 new replicas have been updated...', false],
-    ['old pending', { status: { observedGeneration: 2, replicas: 4, updatedReplicas: 3 } }, 'Waiting for podgroup "web" rollout to finish: 1 old replicas are pending termination...', false],
-    ['unavailable', { status: { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 } }, 'Waiting for podgroup "web" rollout to finish: 2 of 3 updated replicas are available...', false],
+    [
+      'updating',
+      { status: { observedGeneration: 2, replicas: 4, updatedReplicas: 1 } },
+      'Waiting for podgroup "web" rollout to finish: 1 out of 3 new replicas have been updated...',
+      false,
+    ],
+    [
+      'old pending',
+      { status: { observedGeneration: 2, replicas: 4, updatedReplicas: 3 } },
+      'Waiting for podgroup "web" rollout to finish: 1 old replicas are pending termination...',
+      false,
+    ],
+    [
+      'unavailable',
+      { status: { observedGeneration: 2, replicas: 3, updatedReplicas: 3, availableReplicas: 2 } },
+      'Waiting for podgroup "web" rollout to finish: 2 of 3 updated replicas are available...',
+      false,
+    ],
     ['done', {}, 'podgroup "web" successfully rolled out', true],
   ];
   it.each(cases)('%s', (_, overrides, message, done) => {
@@ -55,8 +78,10 @@ describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
 });
 
 describe('history', () => {
-  it('prints kubectl\'s REVISION / CHANGE-CAUSE table sorted by revision', () => {
-    expect(historyTable([revision(12, 'b', 'kubectl set image'), revision(3, 'a')])).toBe('REVISION  CHANGE-CAUSE\n3         <none>\n12        kubectl set image\n');
+  it("prints kubectl's REVISION / CHANGE-CAUSE table sorted by revision", () => {
+    expect(historyTable([revision(12, 'b', 'kubectl set image'), revision(3, 'a')])).toBe(
+      'REVISION  CHANGE-CAUSE\n3         <none>\n12        kubectl set image\n',
+    );
     expect(historyTable([])).toBe('No rollout history found.');
   });
   it('describes a template with its sidecars', () => {
@@ -83,7 +108,9 @@ describe('decideUndo (kubectl DeploymentRollbacker)', () => {
   it('refuses paused, unknown revisions and no history', () => {
     const paused = podGroup({}, 'x:3');
     paused.spec.paused = true;
-    expect(() => decideUndo(paused, revisions, 1)).toThrow("you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again");
+    expect(() => decideUndo(paused, revisions, 1)).toThrow(
+      "you cannot rollback a paused podgroup; resume it first with 'kubectl podgroup rollout resume' and try again",
+    );
     expect(() => decideUndo(podGroup(), revisions, 9)).toThrow('unable to find specified revision 9 in history');
     expect(() => decideUndo(podGroup(), [revision(1, 'x:2')], 0)).toThrow('no rollout history found for podgroup "web"');
   });
@@ -100,7 +127,9 @@ describe('pause, resume, restart', () => {
   });
   it('restart sets restartedAt (RFC 3339, seconds) unless paused', () => {
     const now = new Date('2026-01-02T03:04:05.678Z');
-    expect(restartPatch(podGroup(), now)).toEqual({ patch: { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: '2026-01-02T03:04:05Z' } } } } } });
+    expect(restartPatch(podGroup(), now)).toEqual({
+      patch: { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: '2026-01-02T03:04:05Z' } } } } },
+    });
     const paused = podGroup();
     paused.spec.paused = true;
     expect(restartPatch(paused, now)).toEqual({ error: 'podgroups.podgroup.dev "web" can\'t restart paused podgroup (run rollout resume first)' });
@@ -108,7 +137,7 @@ describe('pause, resume, restart', () => {
 });
 
 describe('change-cause on revisions', () => {
-  it('a new revision records the PodGroup\'s change-cause', () => {
+  it("a new revision records the PodGroup's change-cause", () => {
     const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'image x:2' } } });
     const d = decideUpdateRevision(pg, [], 0);
     expect(d.kind).toBe('create');
@@ -116,28 +145,57 @@ describe('change-cause on revisions', () => {
   });
   it('an existing revision gets a changed cause; none on the PodGroup keeps the recorded one', () => {
     const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'new cause' } } });
-    expect(decideUpdateRevision(pg, [revision(1, 'x:2', 'old cause')], 0)).toMatchObject({ kind: 'existing', patch: { metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'new cause' } } } });
+    expect(decideUpdateRevision(pg, [revision(1, 'x:2', 'old cause')], 0)).toMatchObject({
+      kind: 'existing',
+      patch: { metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'new cause' } } },
+    });
     expect(decideUpdateRevision(podGroup(), [revision(1, 'x:2', 'old cause')], 0)).not.toHaveProperty('patch');
   });
   it('a renumbered revision keeps its number patch and takes the cause', () => {
     const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'c' } } });
-    expect(decideUpdateRevision(pg, [revision(1, 'x:2'), revision(2, 'x:3')], 0)).toMatchObject({ kind: 'renumber', number: 3, patch: { revision: 3, metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'c' } } } });
+    expect(decideUpdateRevision(pg, [revision(1, 'x:2'), revision(2, 'x:3')], 0)).toMatchObject({
+      kind: 'renumber',
+      number: 3,
+      patch: { revision: 3, metadata: { annotations: { [CHANGE_CAUSE_ANNOTATION]: 'c' } } },
+    });
   });
-  it('a rollback gives the PodGroup the target\'s annotations and keeps its own (SetDeploymentAnnotationsTo)', () => {
+  it("a rollback gives the PodGroup the target's annotations and keeps its own (SetDeploymentAnnotationsTo)", () => {
     const pg = podGroup({
-      metadata: { name: 'web', annotations: { [CHANGE_CAUSE_ANNOTATION]: 'now', team: 'b', 'podgroup.dev/rollback-to': '0', 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+      metadata: {
+        name: 'web',
+        annotations: {
+          [CHANGE_CAUSE_ANNOTATION]: 'now',
+          team: 'b',
+          'podgroup.dev/rollback-to': '0',
+          'podgroup.dev/revision': '2',
+          'kubectl.kubernetes.io/last-applied-configuration': '{}',
+        },
+      },
     });
     const target = revision(1, 'x:1', 'then');
     target.metadata = { ...target.metadata, annotations: { ...target.metadata?.annotations, team: 'a', 'podgroup.dev/replicas': '3' } };
     expect(rollbackAnnotationsOps(pg, target)).toEqual([
-      { op: 'replace', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}', [CHANGE_CAUSE_ANNOTATION]: 'then', team: 'a' } },
+      {
+        op: 'replace',
+        path: '/metadata/annotations',
+        value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}', [CHANGE_CAUSE_ANNOTATION]: 'then', team: 'a' },
+      },
     ]);
     // A target without a cause leaves none; an equal set needs no op.
-    expect(rollbackAnnotationsOps(pg, revision(1, 'x:1'))).toEqual([{ op: 'replace', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } }]);
+    expect(rollbackAnnotationsOps(pg, revision(1, 'x:1'))).toEqual([
+      { op: 'replace', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '2', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+    ]);
     expect(rollbackAnnotationsOps(podGroup({ metadata: { name: 'web', annotations: { 'podgroup.dev/rollback-to': '0' } } }), revision(1, 'x:1'))).toEqual([]);
   });
   it('a new revision takes every annotation of the PodGroup but its own; an existing one gets those that differ', () => {
-    const pg = podGroup({ metadata: { name: 'web', namespace: 'ns', uid: 'u1', annotations: { team: 'a', 'podgroup.dev/revision': '1', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } } });
+    const pg = podGroup({
+      metadata: {
+        name: 'web',
+        namespace: 'ns',
+        uid: 'u1',
+        annotations: { team: 'a', 'podgroup.dev/revision': '1', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
+      },
+    });
     expect(decideUpdateRevision(pg, [], 0).revision.metadata?.annotations).toEqual({ team: 'a' });
     const existing = revision(1, 'x:2');
     existing.metadata = { ...existing.metadata, annotations: { team: 'old', other: 'kept' } };

@@ -120,8 +120,7 @@ const podGroup = (overrides: Partial<PodGroup['spec']> = {}, status?: PodGroup['
   ...(status === undefined ? {} : { status }),
 });
 
-const owned = (list: k8s.V1Pod[], pg: PodGroup): k8s.V1Pod[] =>
-  list.map((p) => ({ ...p, metadata: { ...p.metadata, ownerReferences: [controllerRef(pg)] } }));
+const owned = (list: k8s.V1Pod[], pg: PodGroup): k8s.V1Pod[] => list.map((p) => ({ ...p, metadata: { ...p.metadata, ownerReferences: [controllerRef(pg)] } }));
 
 describe('PodGroupReconciler through a recording PodGroupControl', () => {
   it('reports a refused pod delete (403) as ReplicaFailure/FailedDelete, a Warning, and a retry; nothing is left unhandled', async () => {
@@ -146,7 +145,11 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(unhandled).toEqual([]);
     expect(control.of('deletePod')).toHaveLength(2);
     const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
-    expect(status?.conditions?.find((c) => c.type === 'ReplicaFailure')).toMatchObject({ status: 'True', reason: 'FailedDelete', message: 'pods is forbidden: denied by policy' });
+    expect(status?.conditions?.find((c) => c.type === 'ReplicaFailure')).toMatchObject({
+      status: 'True',
+      reason: 'FailedDelete',
+      message: 'pods is forbidden: denied by policy',
+    });
     expect(events.events.filter((e) => e.reason === 'FailedDelete' && e.type === 'Warning')).toHaveLength(2);
     // Refused deletes are not awaited forever: the next sync may decide again.
     expect(reconciler.expectations.satisfied('ns/web')).toBe(true);
@@ -156,7 +159,10 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const pg = podGroup();
     const previousOwner: PodGroup = { ...pg, metadata: { ...pg.metadata, uid: 'old-uid' } };
     const decision = decideUpdateRevision(previousOwner, [], 0);
-    const orphanRevision = { ...newRevision(previousOwner, decision.hash, 1), metadata: { ...newRevision(previousOwner, decision.hash, 1).metadata, ownerReferences: [] } };
+    const orphanRevision = {
+      ...newRevision(previousOwner, decision.hash, 1),
+      metadata: { ...newRevision(previousOwner, decision.hash, 1).metadata, ownerReferences: [] },
+    };
     const orphanPods = pods(3, 'p', { hash: decision.hash });
     const control = new RecordingControl(pg);
     const reconciler = new PodGroupReconciler(world(pg, orphanPods, [orphanRevision]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
@@ -190,7 +196,13 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const pg = podGroup({ replicas: 1 });
     const decision = decideUpdateRevision(pg, [], 0);
     const control = new RecordingControl(pg);
-    const reconciler = new PodGroupReconciler(world(pg, pods(1, 'orphan', { hash: decision.hash }), []), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    const reconciler = new PodGroupReconciler(
+      world(pg, pods(1, 'orphan', { hash: decision.hash }), []),
+      control,
+      new RecordingEvents(),
+      { workers: 1 },
+      () => NOW,
+    );
     await reconciler.reconcile(request, ctx);
     expect(control.of('createRevision')).toHaveLength(1);
     expect(control.of('patchPod').map((c) => c.name)).toEqual(['orphan-0']);
@@ -204,7 +216,13 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     const bare = pod('debug');
     bare.metadata = { ...bare.metadata, labels: { app: 'web' } };
     const control = new RecordingControl(pg);
-    const reconciler = new PodGroupReconciler(world(pg, [bare, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    const reconciler = new PodGroupReconciler(
+      world(pg, [bare, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]),
+      control,
+      new RecordingEvents(),
+      { workers: 1 },
+      () => NOW,
+    );
     await reconciler.reconcile(request, ctx);
     expect(control.of('patchPod')).toEqual([]);
     expect(control.of('deletePod')).toEqual([]);
@@ -212,13 +230,25 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
   });
 
   it('pods in another namespace that name it as controller (held Terminating by a finalizer) neither stall nor shrink it', async () => {
-    const pg = podGroup({ replicas: 3, podReplacementPolicy: 'TerminationComplete', strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } });
+    const pg = podGroup({
+      replicas: 3,
+      podReplacementPolicy: 'TerminationComplete',
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+    });
     const decision = decideUpdateRevision(pg, [], 0);
     const rev = newRevision(pg, decision.hash, 1);
     const inAttackerNamespace = (p: k8s.V1Pod): k8s.V1Pod => ({ ...p, metadata: { ...p.metadata, namespace: 'attacker' } });
-    const forged = owned([...pods(3, 'stuck', { hash: decision.hash, terminating: true }), ...pods(3, 'extra', { hash: decision.hash })], pg).map(inAttackerNamespace);
+    const forged = owned([...pods(3, 'stuck', { hash: decision.hash, terminating: true }), ...pods(3, 'extra', { hash: decision.hash })], pg).map(
+      inAttackerNamespace,
+    );
     const control = new RecordingControl(pg);
-    const reconciler = new PodGroupReconciler(world(pg, [...forged, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    const reconciler = new PodGroupReconciler(
+      world(pg, [...forged, ...owned(pods(2, 'p', { hash: decision.hash }), pg)], [rev]),
+      control,
+      new RecordingEvents(),
+      { workers: 1 },
+      () => NOW,
+    );
     await reconciler.reconcile(request, ctx);
     // The missing pod is replaced; nothing of the other namespace is touched or counted.
     expect(control.of('createPod')).toHaveLength(1);
@@ -228,7 +258,7 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(status).toMatchObject({ replicas: 2, terminatingReplicas: 0 });
   });
 
-  it('a pruned revision takes its finished pods with it (as the garbage collector does with a ReplicaSet\'s); finished pods keep no revision alive', async () => {
+  it("a pruned revision takes its finished pods with it (as the garbage collector does with a ReplicaSet's); finished pods keep no revision alive", async () => {
     const complete = { replicas: 1, updatedReplicas: 1, availableReplicas: 1, observedGeneration: 2 };
     const v1 = podGroup({ replicas: 1, revisionHistoryLimit: 0 });
     const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
@@ -248,7 +278,12 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
   it('creates the pods of an old revision from that revision, with its sidecars, when scaling up mid-rollout', async () => {
     const v1 = podGroup({ sidecars: { logCollector: { enabled: true } } });
     const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
-    const v2spec = { ...v1.spec, replicas: 6, sidecars: { logCollector: { enabled: true, path: '/var/log/other' } }, strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } };
+    const v2spec = {
+      ...v1.spec,
+      replicas: 6,
+      sidecars: { logCollector: { enabled: true, path: '/var/log/other' } },
+      strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+    };
     const v2: PodGroup = { ...v1, spec: v2spec, status: { replicas: 4, sizedForReplicas: 3, updatedReplicas: 1 } };
     const d2 = decideUpdateRevision(v2, [r1], 0);
     const r2 = newRevision(v2, d2.hash, 2);
@@ -263,25 +298,36 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(byHash(hash1)).toHaveLength(2);
     expect(byHash(d2.hash)).toHaveLength(1);
     expect(JSON.parse(byHash(hash1)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({ logCollector: { enabled: true } });
-    expect(JSON.parse(byHash(d2.hash)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({ logCollector: { enabled: true, path: '/var/log/other' } });
+    expect(JSON.parse(byHash(d2.hash)[0]?.metadata?.annotations?.[REVISION_SIDECARS_ANNOTATION] ?? '{}')).toEqual({
+      logCollector: { enabled: true, path: '/var/log/other' },
+    });
     const status = control.of('patchPodGroupStatus')[0]?.body as PodGroup['status'];
     expect(status?.sizedForReplicas).toBe(6);
   });
 
-  it('records each revision\'s desired count, and a count it wrote wins over a stale cache', async () => {
+  it("records each revision's desired count, and a count it wrote wins over a stale cache", async () => {
     const v1 = podGroup({ strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
     const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
     const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
-    const v2: PodGroup = { ...v1, spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } }, status: { replicas: 3, sizedForReplicas: 3 } };
+    const v2: PodGroup = {
+      ...v1,
+      spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } },
+      status: { replicas: 3, sizedForReplicas: 3 },
+    };
     const d2 = decideUpdateRevision(v2, [r1], 0);
-    const withCount = (r: k8s.V1ControllerRevision, n: number): k8s.V1ControllerRevision => ({ ...r, metadata: { ...r.metadata, resourceVersion: '7', annotations: { 'podgroup.dev/replicas': String(n) } } });
+    const withCount = (r: k8s.V1ControllerRevision, n: number): k8s.V1ControllerRevision => ({
+      ...r,
+      metadata: { ...r.metadata, resourceVersion: '7', annotations: { 'podgroup.dev/replicas': String(n) } },
+    });
     const r2 = withCount(newRevision(v2, d2.hash, 2), 0);
     const caches = world(v2, owned(pods(3, 'old', { hash: hash1 }), v1), [withCount(r1, 3), r2]);
     const control = new RecordingControl(v2);
     const reconciler = new PodGroupReconciler(caches, control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
     // The surge step: the update revision wants 1, recorded before its pod is created.
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1', 'podgroup.dev/max-replicas': '4' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([
+      [r2.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '1', 'podgroup.dev/max-replicas': '4' } } }],
+    ]);
     expect(control.calls.findIndex((c) => c.verb === 'patchRevision')).toBeLessThan(control.calls.findIndex((c) => c.verb === 'createPod'));
     const created = control.of('createPod').map((c) => c.body as k8s.V1Pod);
     expect(created.map((p) => p.metadata?.labels?.[REVISION_HASH_LABEL])).toEqual([d2.hash]);
@@ -300,14 +346,20 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     await reconciler.reconcile(request, ctx);
     expect(control.of('deletePod').map((c) => c.name)).toHaveLength(1);
     expect(control.of('deletePod').map((c) => c.name)).not.toContain(newPod.metadata?.name);
-    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([[r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2', 'podgroup.dev/max-replicas': '4' } } }]]);
+    expect(control.of('patchRevision').map((c) => [c.name, c.body])).toEqual([
+      [r1.metadata?.name, { metadata: { annotations: { 'podgroup.dev/replicas': '2', 'podgroup.dev/max-replicas': '4' } } }],
+    ]);
   });
 
   it('a refused revision create: Progressing=False/ReplicaSetCreateError written at once, a Warning, a retry; nothing else moves', async () => {
     const v1 = podGroup({ replicas: 2 });
     const r1 = newRevision(v1, decideUpdateRevision(v1, [], 0).hash, 1);
     const hash1 = r1.metadata?.labels?.[REVISION_HASH_LABEL] ?? '';
-    const before: PodGroup['status'] = { observedGeneration: 1, replicas: 2, conditions: [{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }] };
+    const before: PodGroup['status'] = {
+      observedGeneration: 1,
+      replicas: 2,
+      conditions: [{ type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable' }],
+    };
     const v2: PodGroup = { ...v1, spec: { ...v1.spec, template: { ...v1.spec.template, metadata: { labels: { app: 'web', v: '2' } } } }, status: before };
     const quota = 'controllerrevisions.apps "web-x" is forbidden: exceeded quota: revisions, requested: count/controllerrevisions.apps=1';
     const control = new RecordingControl(v2, (verb) => (verb === 'createRevision' ? apiError(403, quota) : undefined));
@@ -327,18 +379,26 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     paused.metadata = { ...paused.metadata, annotations: { 'podgroup.dev/rollback-to': '0' } };
     const rev = newRevision(paused, decideUpdateRevision(paused, [], 0).hash, 1);
     const control = new RecordingControl(paused);
-    const reconciler = new PodGroupReconciler(world(paused, owned(pods(3, 'p', { hash: rev.metadata?.labels?.[REVISION_HASH_LABEL] }), paused), [rev]), control, new RecordingEvents(), { workers: 1 }, () => NOW);
+    const reconciler = new PodGroupReconciler(
+      world(paused, owned(pods(3, 'p', { hash: rev.metadata?.labels?.[REVISION_HASH_LABEL] }), paused), [rev]),
+      control,
+      new RecordingEvents(),
+      { workers: 1 },
+      () => NOW,
+    );
     await reconciler.reconcile(request, ctx);
     // Only the revision number is written to the PodGroup: the annotation stays, the template too.
     expect(control.of('jsonPatchPodGroup').map((c) => c.body)).toEqual([[{ op: 'add', path: '/metadata/annotations/podgroup.dev~1revision', value: '1' }]]);
   });
 
-  it('records the update revision\'s number on the PodGroup once (podgroup.dev/revision)', async () => {
+  it("records the update revision's number on the PodGroup once (podgroup.dev/revision)", async () => {
     const pg = podGroup({ replicas: 1 });
     const control = new RecordingControl(pg);
     const reconciler = new PodGroupReconciler(world(pg, [], []), control, new RecordingEvents(), { workers: 1 }, () => NOW);
     await reconciler.reconcile(request, ctx);
-    expect(control.of('jsonPatchPodGroup').map((c) => c.body)).toEqual([[{ op: 'add', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '1' } }]]);
+    expect(control.of('jsonPatchPodGroup').map((c) => c.body)).toEqual([
+      [{ op: 'add', path: '/metadata/annotations', value: { 'podgroup.dev/revision': '1' } }],
+    ]);
     const recorded: PodGroup = { ...pg, metadata: { ...pg.metadata, annotations: { 'podgroup.dev/revision': '1' } } };
     const rev = newRevision(recorded, decideUpdateRevision(recorded, [], 0).hash, 1);
     const again = new RecordingControl(recorded);

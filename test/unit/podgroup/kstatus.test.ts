@@ -45,7 +45,9 @@ function objects(s: State): { deployment: object; podGroup: object } {
     template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
   };
   const conditions: Condition[] = [
-    ...(s.availableCondition === undefined ? [] : [{ type: 'Available', status: s.availableCondition ? ('True' as const) : ('False' as const), reason: 'MinimumReplicas' }]),
+    ...(s.availableCondition === undefined
+      ? []
+      : [{ type: 'Available', status: s.availableCondition ? ('True' as const) : ('False' as const), reason: 'MinimumReplicas' }]),
     ...(s.progressing === undefined ? [] : [s.progressing]),
   ];
   const status: PodGroupStatus = {
@@ -65,7 +67,13 @@ function objects(s: State): { deployment: object; podGroup: object } {
   const metadata = { name: 'web', namespace: 'ns', generation: 3 };
   return {
     deployment: { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec, status },
-    podGroup: { apiVersion: API_VERSION, kind: 'PodGroup', metadata, spec, status: withKstatusConditions(spec, { ...status, conditions: [...stale, ...conditions] }, NOW) },
+    podGroup: {
+      apiVersion: API_VERSION,
+      kind: 'PodGroup',
+      metadata,
+      spec,
+      status: withKstatusConditions(spec, { ...status, conditions: [...stale, ...conditions] }, NOW),
+    },
   };
 }
 
@@ -96,7 +104,11 @@ describe('kstatus reads a PodGroup as it reads a Deployment in the same state', 
   it('names the cause: the counts while pods come up, the deadline once it is exceeded', () => {
     const base = { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: {} } as never;
     const coming = withKstatusConditions(base, { replicas: 3, updatedReplicas: 3, readyReplicas: 1, availableReplicas: 1, conditions: [] }, NOW);
-    expect(coming.conditions?.find((c) => c.type === CONDITION_RECONCILING)).toMatchObject({ status: 'True', reason: 'LessAvailable', message: 'Available: 1/3' });
+    expect(coming.conditions?.find((c) => c.type === CONDITION_RECONCILING)).toMatchObject({
+      status: 'True',
+      reason: 'LessAvailable',
+      message: 'Available: 1/3',
+    });
     expect(coming.conditions?.find((c) => c.type === CONDITION_STALLED)).toMatchObject({ status: 'False' });
     const stuck = withKstatusConditions(base, { replicas: 4, updatedReplicas: 1, conditions: [PROGRESSING[3] as Condition] }, NOW);
     expect(stuck.conditions?.find((c) => c.type === CONDITION_STALLED)).toMatchObject({ status: 'True', reason: 'ProgressDeadlineExceeded' });

@@ -23,7 +23,11 @@ const pg = (name: string, overrides: Partial<PodGroup> = {}): PodGroup => ({
 
 describe('podGroupSamples (kube-state-metrics shape)', () => {
   it('derives every gauge from the object', () => {
-    const byName = Object.fromEntries(podGroupSamples(pg('web')).filter((s) => s.gauge !== 'podgroup_status_condition').map((s) => [s.gauge, s.value]));
+    const byName = Object.fromEntries(
+      podGroupSamples(pg('web'))
+        .filter((s) => s.gauge !== 'podgroup_status_condition')
+        .map((s) => [s.gauge, s.value]),
+    );
     expect(byName).toEqual({
       podgroup_spec_replicas: 3,
       podgroup_spec_min_available: 2,
@@ -37,14 +41,21 @@ describe('podGroupSamples (kube-state-metrics shape)', () => {
       podgroup_status_replicas_unavailable: 2,
     });
     const conditions = podGroupSamples(pg('web')).filter((s) => s.gauge === 'podgroup_status_condition');
-    expect(conditions.map((s) => [s.labels.status, s.value])).toEqual([['true', 0], ['false', 1], ['unknown', 0]]);
+    expect(conditions.map((s) => [s.labels.status, s.value])).toEqual([
+      ['true', 0],
+      ['false', 1],
+      ['unknown', 0],
+    ]);
     expect(conditions[0]?.labels).toEqual({ namespace: 'ns', podgroup: 'web', condition: 'Progressing', status: 'true', reason: 'ProgressDeadlineExceeded' });
   });
 });
 
 describe('PodGroupStateRenderer', () => {
   it('renders the cache at scrape time, only on the leader, and leaves no series of a deleted PodGroup', async () => {
-    const objects = new Map([['ns/a', pg('a')], ['ns/b', pg('b')]]);
+    const objects = new Map([
+      ['ns/a', pg('a')],
+      ['ns/b', pg('b')],
+    ]);
     let leader = false;
     const renderer = new PodGroupStateRenderer({ store: { list: () => [...objects.values()] }, isLeader: () => leader });
     expect(await renderer.render()).toEqual([]);
@@ -52,7 +63,9 @@ describe('PodGroupStateRenderer', () => {
     let text = (await renderer.render()).join('');
     expect(text).toContain('# TYPE podgroup_spec_replicas gauge\n');
     expect(text).toContain('podgroup_spec_replicas{namespace="ns",podgroup="a"} 3\n');
-    expect(text).toContain('podgroup_status_condition{namespace="ns",podgroup="b",condition="Progressing",status="false",reason="ProgressDeadlineExceeded"} 1\n');
+    expect(text).toContain(
+      'podgroup_status_condition{namespace="ns",podgroup="b",condition="Progressing",status="false",reason="ProgressDeadlineExceeded"} 1\n',
+    );
     objects.delete('ns/a');
     text = (await renderer.render()).join('');
     expect(text).not.toContain('podgroup="a"');
@@ -65,7 +78,12 @@ describe('PodGroupStateRenderer', () => {
     const objects = [pg('a'), odd];
     const expected = new client.Registry();
     for (const gauge of Object.keys(STATE_GAUGES) as StateGauge[]) {
-      const g = new client.Gauge({ name: gauge, help: STATE_GAUGES[gauge].help, labelNames: ['namespace', 'podgroup', ...STATE_GAUGES[gauge].labels], registers: [expected] });
+      const g = new client.Gauge({
+        name: gauge,
+        help: STATE_GAUGES[gauge].help,
+        labelNames: ['namespace', 'podgroup', ...STATE_GAUGES[gauge].labels],
+        registers: [expected],
+      });
       for (const sample of objects.flatMap((o) => podGroupSamples(o)).filter((s) => s.gauge === gauge)) {
         g.set(sample.labels, sample.value);
       }
@@ -75,7 +93,10 @@ describe('PodGroupStateRenderer', () => {
   });
 
   it('renders a PodGroup again only when its cached object changed', async () => {
-    const objects = new Map([['ns/a', pg('a')], ['ns/b', pg('b')]]);
+    const objects = new Map([
+      ['ns/a', pg('a')],
+      ['ns/b', pg('b')],
+    ]);
     const rendered: string[] = [];
     const renderer = new PodGroupStateRenderer({ store: { list: () => [...objects.values()] }, isLeader: () => true }, (o) => {
       rendered.push(o.metadata?.name ?? '');

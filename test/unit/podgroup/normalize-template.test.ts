@@ -80,21 +80,59 @@ describe('normalizeTemplate: what the API server would store for a Deployment te
   const same = (a: k8s.V1PodTemplateSpec, b: k8s.V1PodTemplateSpec): boolean => JSON.stringify(normalizeTemplate(a)) === JSON.stringify(normalizeTemplate(b));
 
   it('canonicalises resource quantities (containers, init containers, pod-level, overhead, emptyDir, divisor)', () => {
-    expect(same(template({ resources: { requests: { cpu: '500m', memory: '128Mi' }, limits: { cpu: '1' } } }), template({ resources: { requests: { cpu: 0.5 as unknown as string, memory: '131072Ki' }, limits: { cpu: '1000m' } } }))).toBe(true);
-    expect(same(template({}, { initContainers: [{ name: 'i', image: 'x:1', resources: { requests: { cpu: '0.25' } } }] }), template({}, { initContainers: [{ name: 'i', image: 'x:1', resources: { requests: { cpu: '250m' } } }] }))).toBe(true);
-    expect(same(template({}, { overhead: { cpu: '0.1' }, resources: { limits: { memory: '1Gi' } } }), template({}, { overhead: { cpu: '100m' }, resources: { limits: { memory: '1024Mi' } } }))).toBe(true);
-    expect(same(template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '1Gi' } }] }), template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '1073741824Ki' as string } }] }))).toBe(false);
-    expect(same(template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '0.5Gi' } }] }), template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '512Mi' } }] }))).toBe(true);
-    const env = (divisor: string): Partial<k8s.V1Container> => ({ env: [{ name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor } } }] });
+    expect(
+      same(
+        template({ resources: { requests: { cpu: '500m', memory: '128Mi' }, limits: { cpu: '1' } } }),
+        template({ resources: { requests: { cpu: 0.5 as unknown as string, memory: '131072Ki' }, limits: { cpu: '1000m' } } }),
+      ),
+    ).toBe(true);
+    expect(
+      same(
+        template({}, { initContainers: [{ name: 'i', image: 'x:1', resources: { requests: { cpu: '0.25' } } }] }),
+        template({}, { initContainers: [{ name: 'i', image: 'x:1', resources: { requests: { cpu: '250m' } } }] }),
+      ),
+    ).toBe(true);
+    expect(
+      same(
+        template({}, { overhead: { cpu: '0.1' }, resources: { limits: { memory: '1Gi' } } }),
+        template({}, { overhead: { cpu: '100m' }, resources: { limits: { memory: '1024Mi' } } }),
+      ),
+    ).toBe(true);
+    expect(
+      same(
+        template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '1Gi' } }] }),
+        template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '1073741824Ki' as string } }] }),
+      ),
+    ).toBe(false);
+    expect(
+      same(
+        template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '0.5Gi' } }] }),
+        template({}, { volumes: [{ name: 'v', emptyDir: { sizeLimit: '512Mi' } }] }),
+      ),
+    ).toBe(true);
+    const env = (divisor: string): Partial<k8s.V1Container> => ({
+      env: [{ name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor } } }],
+    });
     expect(same(template(env('0.001')), template(env('1m')))).toBe(true);
     // A real change stays one.
     expect(same(template({ resources: { requests: { cpu: '500m' } } }), template({ resources: { requests: { cpu: '600m' } } }))).toBe(false);
   });
 
   it('applies the pod template defaults (SetDefaults_PodSpec, _Container, _Probe, _HTTPGetAction, volumes, ports)', () => {
-    const bare = template({ ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { port: 8080 } }, env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }] }, {
-      volumes: [{ name: 'cfg', configMap: { name: 'c' } }, { name: 'scratch' }, { name: 'token', projected: { sources: [{ serviceAccountToken: { path: 't' } }] } }],
-    });
+    const bare = template(
+      {
+        ports: [{ containerPort: 8080 }],
+        readinessProbe: { httpGet: { port: 8080 } },
+        env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+      },
+      {
+        volumes: [
+          { name: 'cfg', configMap: { name: 'c' } },
+          { name: 'scratch' },
+          { name: 'token', projected: { sources: [{ serviceAccountToken: { path: 't' } }] } },
+        ],
+      },
+    );
     const spelled = template(
       {
         imagePullPolicy: 'IfNotPresent',
@@ -128,14 +166,30 @@ describe('normalizeTemplate: what the API server would store for a Deployment te
     expect(same(template({ imagePullPolicy: 'Always' }), template({}))).toBe(false);
     expect(same(template({}, { terminationGracePeriodSeconds: 0 }), template({}))).toBe(false);
     expect(same(template({}, { automountServiceAccountToken: false }), template({}))).toBe(false);
-    expect(same(template({ env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] }), template({ env: [{ name: 'B', value: '2' }, { name: 'A', value: '1' }] }))).toBe(false);
+    expect(
+      same(
+        template({
+          env: [
+            { name: 'A', value: '1' },
+            { name: 'B', value: '2' },
+          ],
+        }),
+        template({
+          env: [
+            { name: 'B', value: '2' },
+            { name: 'A', value: '1' },
+          ],
+        }),
+      ),
+    ).toBe(false);
     expect(same(template({ ports: [{ containerPort: 53, protocol: 'UDP' }] }), template({ ports: [{ containerPort: 53 }] }))).toBe(false);
     // schedulerName is not defaulted: unset means the podgroup-scheduler for a PodGroup.
     expect(same(template({}, { schedulerName: 'default-scheduler' }), template({}))).toBe(false);
   });
 
   it('defaults imagePullPolicy from the tag as ParseImageName does', () => {
-    const policy = (image: string): unknown => ((normalizeTemplate(template({ image })) as { spec: { containers: { imagePullPolicy: string }[] } }).spec.containers[0]?.imagePullPolicy);
+    const policy = (image: string): unknown =>
+      (normalizeTemplate(template({ image })) as { spec: { containers: { imagePullPolicy: string }[] } }).spec.containers[0]?.imagePullPolicy;
     expect(policy('nginx')).toBe('Always');
     expect(policy('nginx:latest')).toBe('Always');
     expect(policy('nginx:1.27')).toBe('IfNotPresent');
@@ -152,7 +206,9 @@ describe('normalizeTemplate: what the API server would store for a Deployment te
   });
 
   it('canonicalises sidecar resources too', () => {
-    expect(normalizeSidecars({ logCollector: { enabled: true, resources: { requests: { cpu: '0.05' } } } })).toEqual({ logCollector: { enabled: true, resources: { requests: { cpu: '50m' } } } });
+    expect(normalizeSidecars({ logCollector: { enabled: true, resources: { requests: { cpu: '0.05' } } } })).toEqual({
+      logCollector: { enabled: true, resources: { requests: { cpu: '50m' } } },
+    });
     expect(normalizeSidecars(undefined)).toBeUndefined();
   });
 });
@@ -160,7 +216,10 @@ describe('normalizeTemplate: what the API server would store for a Deployment te
 describe('revisions compare templates semantically', () => {
   const pg = (t: k8s.V1PodTemplateSpec) => ({ metadata: { name: 'web', namespace: 'ns', uid: 'u1' }, spec: spec({ template: t }) });
   const written = template({ resources: { requests: { cpu: '500m', memory: '64Mi' } }, ports: [{ containerPort: 80 }] });
-  const respelled = template({ resources: { requests: { cpu: '0.5', memory: '65536Ki' } }, ports: [{ containerPort: 80, protocol: 'TCP' }], imagePullPolicy: 'IfNotPresent' }, { dnsPolicy: 'ClusterFirst' });
+  const respelled = template(
+    { resources: { requests: { cpu: '0.5', memory: '65536Ki' } }, ports: [{ containerPort: 80, protocol: 'TCP' }], imagePullPolicy: 'IfNotPresent' },
+    { dnsPolicy: 'ClusterFirst' },
+  );
 
   it('a respelled template is the same revision and hashes alike', () => {
     expect(sameContent({ template: written }, { template: respelled })).toBe(true);

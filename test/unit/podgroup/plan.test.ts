@@ -3,7 +3,19 @@ import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
 const run = (input: Partial<PlanInput> & Pick<PlanInput, 'pods'>): ReturnType<typeof plan> =>
-  plan({ spec: spec(), updateHash: 'new', desired: new Map(), sizedFor: undefined, previousReplicas: 0, revisionCreated: new Map([['old', 1000], ['new', 2000]]), now: NOW, ...input });
+  plan({
+    spec: spec(),
+    updateHash: 'new',
+    desired: new Map(),
+    sizedFor: undefined,
+    previousReplicas: 0,
+    revisionCreated: new Map([
+      ['old', 1000],
+      ['new', 2000],
+    ]),
+    now: NOW,
+    ...input,
+  });
 /** Pods to create, all revisions. */
 const created = (p: ReturnType<typeof plan>): number => p.create.reduce((n, c) => n + c.count, 0);
 
@@ -58,12 +70,7 @@ describe('plan: scaling and self-healing', () => {
   });
 
   it('scales down unscheduled and not-ready pods first', () => {
-    const existing = [
-      pod('running-1'),
-      pod('running-2'),
-      pod('pending', { scheduled: false, ready: false }),
-      pod('not-ready', { ready: false }),
-    ];
+    const existing = [pod('running-1'), pod('running-2'), pod('pending', { scheduled: false, ready: false }), pod('not-ready', { ready: false })];
     expect(names(run({ spec: spec({ replicas: 2 }), pods: existing }))).toEqual(['not-ready', 'pending']);
   });
 
@@ -97,7 +104,13 @@ describe('plan: rolling update', () => {
 
   it('never plans more than replicas + maxSurge pods or fewer than replicas - maxUnavailable available', () => {
     // Walk a whole rollout, applying each plan as if the cluster acted instantly.
-    for (const [r, s, u] of [[5, 2, 1], [10, 0, 3], [7, 3, 0], [1, 1, 0], [4, '50%', '50%']] as const) {
+    for (const [r, s, u] of [
+      [5, 2, 1],
+      [10, 0, 3],
+      [7, 3, 0],
+      [1, 1, 0],
+      [4, '50%', '50%'],
+    ] as const) {
       let world = pods(r, 'old', { hash: 'old' });
       let step = 0;
       for (; step < 100; step += 1) {
@@ -184,7 +197,8 @@ describe('plan: scaling during a rollout is proportional (Deployment scale(), Ge
   });
 
   it('paused: a single revision is scaled to replicas; several are scaled in proportion', () => {
-    const paused = (replicas: number) => spec({ replicas, paused: true, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+    const paused = (replicas: number) =>
+      spec({ replicas, paused: true, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
     expect(run({ spec: paused(5), pods: pods(3, 'old', { hash: 'old' }), sizedFor: 3 }).create).toEqual([{ hash: 'old', count: 2 }]);
     const mixed = run({ spec: paused(8), pods: [...pods(3, 'old', { hash: 'old' }), ...pods(1, 'new')], sizedFor: 3, previousReplicas: 4 });
     // max before 4, max now 9: old round(3·9/4) − 3 = 4, new round(9/4) − 1 = 1.
@@ -208,7 +222,7 @@ describe('plan: each revision keeps its desired count (a ReplicaSet per revision
     expect(result.sizes).toEqual(sizes({ old: 3, new: 1 }));
   });
 
-  it('proportional scaling shares from each revision\'s recorded max-replicas, not today\'s maxSurge (getReplicaSetFraction)', () => {
+  it("proportional scaling shares from each revision's recorded max-replicas, not today's maxSurge (getReplicaSetFraction)", () => {
     // 10 replicas, surge 3: stuck with old 8 + new 5 (both recorded at 10 + 3 = 13). maxSurge then
     // lowered to 1, and scaled to 20: 21 allowed, 8 to add. Upstream: old round(8·21/13) = 13 (+5), new round(5·21/13) = 8 (+3).
     const existing = [...pods(8, 'old', { hash: 'old' }), ...pods(5, 'new', { scheduled: false, ready: false })];
@@ -284,7 +298,10 @@ describe('plan: availability counts only what each revision keeps', () => {
     const result = run({
       spec: spec({ replicas: 8, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 2, maxUnavailable: 1 } } }),
       pods: existing,
-      desired: new Map([['old', 4], ['new', 5]]),
+      desired: new Map([
+        ['old', 4],
+        ['new', 5],
+      ]),
       sizedFor: 8,
     });
     expect(result.delete).toHaveLength(3);

@@ -6,7 +6,11 @@ const pg: PodGroup = {
   apiVersion: 'podgroup.dev/v1alpha1',
   kind: 'PodGroup',
   metadata: { name: 'web', namespace: 'ns', uid: 'u1' },
-  spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'x' }] } } },
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: 'web' } },
+    template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
+  },
 };
 
 describe('generatedName', () => {

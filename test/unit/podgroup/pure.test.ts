@@ -67,8 +67,21 @@ describe('rankForDeletion (KCM order)', () => {
       const p = pod(name);
       return {
         ...p,
-        spec: { ...p.spec, containers: p.spec?.containers ?? [], initContainers: [{ name: 'log', image: 'x', restartPolicy: 'Always' }, { name: 'init', image: 'x' }] },
-        status: { ...p.status, initContainerStatuses: [{ name: 'log', image: 'x', imageID: '', ready: true, restartCount: restarts }, { name: 'init', image: 'x', imageID: '', ready: false, restartCount: 9 }] },
+        spec: {
+          ...p.spec,
+          containers: p.spec?.containers ?? [],
+          initContainers: [
+            { name: 'log', image: 'x', restartPolicy: 'Always' },
+            { name: 'init', image: 'x' },
+          ],
+        },
+        status: {
+          ...p.status,
+          initContainerStatuses: [
+            { name: 'log', image: 'x', imageID: '', ready: true, restartCount: restarts },
+            { name: 'init', image: 'x', imageID: '', ready: false, restartCount: 9 },
+          ],
+        },
       };
     };
     expect(order(sidecar('calm', 0), sidecar('flaky', 2))).toEqual(['flaky', 'calm']);

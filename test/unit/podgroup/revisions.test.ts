@@ -75,7 +75,13 @@ describe('claiming', () => {
     const stray = pod('stray');
     stray.metadata = { ...stray.metadata, labels: { app: 'other' } };
     // Every fixture pod carries the hash 'new' unless told otherwise.
-    const orphans = [pod('a'), pod('done', { phase: 'Failed', ready: false }), pod('gone', { terminating: true }), pod('foreign'), pod('older', { hash: 'h-old' })];
+    const orphans = [
+      pod('a'),
+      pod('done', { phase: 'Failed', ready: false }),
+      pod('gone', { terminating: true }),
+      pod('foreign'),
+      pod('older', { hash: 'h-old' }),
+    ];
     orphans[3]!.metadata!.labels = { app: 'other', 'controller-revision-hash': 'new' };
     const claim = planPodClaim(group, [pod('kept'), stray], orphans, new Set(['new', 'h-old']));
     expect(claim.owned.map((p) => p.metadata?.name)).toEqual(['kept']);

@@ -7,7 +7,18 @@ import { NOW, pod, pods, spec } from './fixtures.js';
 
 const pg = (overrides: Partial<PodGroup> = {}): PodGroup => ({ metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec(), ...overrides });
 const run = (input: Partial<StatusInput>): ReturnType<typeof computeStatus> =>
-  computeStatus({ pg: pg(), pods: [], updateHash: 'new', collisionCount: 0, replicaFailure: undefined, sizedForReplicas: undefined, revisionCreated: false, desiredSizes: new Map([['new', 3]]), now: NOW, ...input });
+  computeStatus({
+    pg: pg(),
+    pods: [],
+    updateHash: 'new',
+    collisionCount: 0,
+    replicaFailure: undefined,
+    sizedForReplicas: undefined,
+    revisionCreated: false,
+    desiredSizes: new Map([['new', 3]]),
+    now: NOW,
+    ...input,
+  });
 const condition = (r: ReturnType<typeof computeStatus>, type: string) => r.status.conditions?.find((c) => c.type === type);
 
 describe('computeStatus', () => {
@@ -31,9 +42,15 @@ describe('computeStatus', () => {
     expect(condition(r, 'GangScheduled')).toMatchObject({ status: 'True' });
   });
 
-  it('unavailableReplicas: the revisions\' desired counts summed minus available pods (calculateStatus)', () => {
+  it("unavailableReplicas: the revisions' desired counts summed minus available pods (calculateStatus)", () => {
     // A rollout whose surge pod a quota refuses: 3 old available, the new revision wants 1 that does not exist.
-    const quotaBlocked = run({ pods: pods(3, 'old', { hash: 'old' }), desiredSizes: new Map([['old', 3], ['new', 1]]) });
+    const quotaBlocked = run({
+      pods: pods(3, 'old', { hash: 'old' }),
+      desiredSizes: new Map([
+        ['old', 3],
+        ['new', 1],
+      ]),
+    });
     expect(quotaBlocked.status).toMatchObject({ replicas: 3, availableReplicas: 3, unavailableReplicas: 1 });
     // More available pods than wanted (a scale-down whose deletes are under way): never negative.
     expect(run({ pods: pods(3, 'p'), desiredSizes: new Map([['new', 1]]) }).status.unavailableReplicas).toBe(0);
@@ -64,7 +81,12 @@ describe('computeStatus', () => {
 
   it('explains Pending members and a refused create', () => {
     const pending = pod('p', { scheduled: false, ready: false });
-    pending.status?.conditions?.splice(0, 1, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' });
+    pending.status?.conditions?.splice(0, 1, {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message: '0/3 nodes are available: 3 Insufficient cpu.',
+    });
     const r = run({ pods: [pending], replicaFailure: { reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' } });
     expect(condition(r, 'GangScheduled')).toMatchObject({ status: 'False', message: '1 member(s) Pending: 0/3 nodes are available: 3 Insufficient cpu.' });
     expect(condition(r, 'ReplicaFailure')).toMatchObject({ status: 'True', reason: 'FailedCreate', message: 'pods "x" is forbidden: exceeded quota' });
@@ -93,7 +115,12 @@ describe('computeStatus', () => {
 });
 
 describe('computeStatus: Progressing as syncRolloutStatus', () => {
-  const s = spec({ replicas: 4, minReadySeconds: 6, progressDeadlineSeconds: 10, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } });
+  const s = spec({
+    replicas: 4,
+    minReadySeconds: 6,
+    progressDeadlineSeconds: 10,
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+  });
   const progressing = (r: ReturnType<typeof computeStatus>) => r.status.conditions?.find((c) => c.type === 'Progressing');
 
   it('renews lastUpdateTime on every progress, so a slow healthy rollout never times out', () => {
@@ -147,13 +174,22 @@ describe('why pods are not available', () => {
     state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container' } },
     lastState: { terminated: { exitCode: 1, reason: 'Error' } },
   };
-  const appWaiting: k8s.V1ContainerStatus = { name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } };
+  const appWaiting: k8s.V1ContainerStatus = {
+    name: 'app',
+    image: 'x',
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    state: { waiting: { reason: 'PodInitializing' } },
+  };
 
   it('names a crash-looping init or sidecar container, stably across restarts', () => {
     expect(notReadyCause(withStatuses('a', [crashing], [appWaiting]))).toBe('container git-sync keeps failing (exit code 1, Error)');
     const restarted = withStatuses('a', [{ ...crashing, restartCount: 9, state: { running: { startedAt: new Date(NOW) } } }], [appWaiting]);
     expect(notReadyCause(restarted)).toBe('container git-sync keeps failing (exit code 1, Error)');
-    expect(notReadyCause(withStatuses('b', [], [{ ...appWaiting, state: { waiting: { reason: 'ErrImageNeverPull' } } }]))).toBe('container app waiting: ErrImageNeverPull');
+    expect(notReadyCause(withStatuses('b', [], [{ ...appWaiting, state: { waiting: { reason: 'ErrImageNeverPull' } } }]))).toBe(
+      'container app waiting: ErrImageNeverPull',
+    );
     expect(notReadyCause(withStatuses('c', [], [appWaiting]))).toBeUndefined();
   });
 

@@ -40,7 +40,12 @@ describe('BoundedMap', () => {
   it('reports evictions by budget and expiry, not explicit deletes or replacements', () => {
     let now = 0;
     const evicted: string[] = [];
-    const map = new BoundedMap<string, number>(100, 1_000, () => now, (key, value) => evicted.push(`${key}=${value}`));
+    const map = new BoundedMap<string, number>(
+      100,
+      1_000,
+      () => now,
+      (key, value) => evicted.push(`${key}=${value}`),
+    );
     map.set('a', 1, 40);
     map.set('a', 2, 40);
     map.set('b', 3, 40);

@@ -24,15 +24,20 @@ describe('http-server', () => {
   });
 
   async function start(maxBodyBytes: number, maxInflightBodyBytes?: number, hold?: Promise<void>): Promise<number> {
-    server = await listen('test', { host: '127.0.0.1', port: 0 }, { maxConnections: 16, requestTimeoutMs: 5_000, headersTimeoutMs: 2_000, maxBodyBytes, maxInflightBodyBytes }, (req, res) => {
-      readBody(req, res).then(
-        async (body) => {
-          await hold;
-          sendJson(res, 200, { bytes: body.length });
-        },
-        (err: unknown) => sendJson(res, err instanceof HttpError ? err.status : 500, { message: String((err as Error).message) }),
-      );
-    });
+    server = await listen(
+      'test',
+      { host: '127.0.0.1', port: 0 },
+      { maxConnections: 16, requestTimeoutMs: 5_000, headersTimeoutMs: 2_000, maxBodyBytes, maxInflightBodyBytes },
+      (req, res) => {
+        readBody(req, res).then(
+          async (body) => {
+            await hold;
+            sendJson(res, 200, { bytes: body.length });
+          },
+          (err: unknown) => sendJson(res, err instanceof HttpError ? err.status : 500, { message: String((err as Error).message) }),
+        );
+      },
+    );
     return (server.address() as AddressInfo).port;
   }
 

@@ -13,7 +13,11 @@ function apiError(code: number, status: object, request: string): k8s.ApiExcepti
   });
 }
 
-const invalid = apiError(422, { reason: 'Invalid', code: 422, message: 'Pod "web-abc" is invalid: spec.containers[0].image: Required value', details: { name: 'web-abc', kind: 'Pod' } }, 'POST /api/v1/namespaces/shop/pods');
+const invalid = apiError(
+  422,
+  { reason: 'Invalid', code: 422, message: 'Pod "web-abc" is invalid: spec.containers[0].image: Required value', details: { name: 'web-abc', kind: 'Pod' } },
+  'POST /api/v1/namespaces/shop/pods',
+);
 
 async function logged(format: LogFormat, err: unknown): Promise<string[]> {
   const stream = new PassThrough();
@@ -26,7 +30,7 @@ async function logged(format: LogFormat, err: unknown): Promise<string[]> {
 }
 
 describe('API errors in logs', () => {
-  it('fields: verb, resource, object, code, reason and the API\'s message', () => {
+  it("fields: verb, resource, object, code, reason and the API's message", () => {
     expect(apiErrorFields(invalid)).toEqual({
       verb: 'create',
       resource: 'pods',
@@ -35,14 +39,22 @@ describe('API errors in logs', () => {
       reason: 'Invalid',
       message: 'Pod "web-abc" is invalid: spec.containers[0].image: Required value',
     });
-    expect(apiErrorFields(apiError(404, { reason: 'NotFound', message: 'podgroups.podgroup.dev "web" not found' }, 'PATCH /apis/podgroup.dev/v1alpha1/namespaces/shop/podgroups/web/status'))).toMatchObject({
+    expect(
+      apiErrorFields(
+        apiError(
+          404,
+          { reason: 'NotFound', message: 'podgroups.podgroup.dev "web" not found' },
+          'PATCH /apis/podgroup.dev/v1alpha1/namespaces/shop/podgroups/web/status',
+        ),
+      ),
+    ).toMatchObject({
       verb: 'patch',
       resource: 'podgroups/status',
       object: 'shop/web',
     });
-    expect(describeError(apiError(403, { reason: 'Forbidden', message: 'nodes is forbidden: User "x" cannot list resource "nodes"' }, 'GET /api/v1/nodes'))).toBe(
-      'list nodes: 403 Forbidden: nodes is forbidden: User "x" cannot list resource "nodes"',
-    );
+    expect(
+      describeError(apiError(403, { reason: 'Forbidden', message: 'nodes is forbidden: User "x" cannot list resource "nodes"' }, 'GET /api/v1/nodes')),
+    ).toBe('list nodes: 403 Forbidden: nodes is forbidden: User "x" cannot list resource "nodes"');
   });
 
   it.each(['json', 'text'] as const)('one %s line, no headers, no stack', async (format) => {

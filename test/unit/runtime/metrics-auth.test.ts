@@ -9,7 +9,9 @@ function fakeReviews(): ReviewClient & { calls: string[] } {
     calls,
     async tokenReview(token) {
       calls.push(`tokenreview ${token}`);
-      return token === 'reader' || token === 'nobody' ? { authenticated: true, user: { username: `system:serviceaccount:ns:${token}`, groups: ['system:serviceaccounts'] } } : { authenticated: false, error: 'invalid bearer token' };
+      return token === 'reader' || token === 'nobody'
+        ? { authenticated: true, user: { username: `system:serviceaccount:ns:${token}`, groups: ['system:serviceaccounts'] } }
+        : { authenticated: false, error: 'invalid bearer token' };
     },
     async subjectAccessReview(user: k8s.V1UserInfo, path, verb) {
       calls.push(`sar ${user.username} ${verb} ${path}`);
@@ -25,7 +27,11 @@ describe('MetricsAuthorizer', () => {
     expect(await auth.check(undefined, '/metrics')).toMatchObject({ allowed: false, status: 401 });
     expect(await auth.check('Basic abc', '/metrics')).toMatchObject({ allowed: false, status: 401 });
     expect(await auth.check('Bearer forged', '/metrics')).toMatchObject({ allowed: false, status: 401, message: 'Unauthorized: invalid bearer token' });
-    expect(await auth.check('Bearer nobody', '/metrics')).toMatchObject({ allowed: false, status: 403, message: expect.stringContaining('may not get /metrics') });
+    expect(await auth.check('Bearer nobody', '/metrics')).toMatchObject({
+      allowed: false,
+      status: 403,
+      message: expect.stringContaining('may not get /metrics'),
+    });
     expect(await auth.check('Bearer reader', '/metrics')).toEqual({ allowed: true, user: 'system:serviceaccount:ns:reader' });
     expect(reviews.calls).toEqual([
       'tokenreview forged',

@@ -19,11 +19,16 @@ kc.loadFromOptions({
 const clients = new KubeClients(kc, { qps: -1, burst: 1 });
 
 const pod = (namespace: string, name: string, owner?: string): k8s.V1Pod => ({
-  metadata: { namespace, name, resourceVersion: '1', ownerReferences: owner === undefined ? undefined : [{ apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', name: 'pg', uid: owner, controller: true }] },
+  metadata: {
+    namespace,
+    name,
+    resourceVersion: '1',
+    ownerReferences: owner === undefined ? undefined : [{ apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', name: 'pg', uid: owner, controller: true }],
+  },
 });
 
 describe('namespaced forms of the resources', () => {
-  it('lists and watches one namespace\'s collection; cluster-scoped kinds have none', () => {
+  it("lists and watches one namespace's collection; cluster-scoped kinds have none", () => {
     expect(podResource(clients).inNamespace?.('team-a').path).toBe('/api/v1/namespaces/team-a/pods');
     expect(controllerRevisionResource(clients).inNamespace?.('team-a').path).toBe('/apis/apps/v1/namespaces/team-a/controllerrevisions');
     const podGroups = customResource(clients, { group: 'podgroup.dev', version: 'v1alpha1', plural: 'podgroups', kind: 'PodGroup' });
@@ -49,10 +54,20 @@ describe('MultiNamespaceInformer', () => {
   const make = (): { union: MultiNamespaceInformer<k8s.V1Pod>; a: Informer<k8s.V1Pod>; b: Informer<k8s.V1Pod> } => {
     const a = new Informer<k8s.V1Pod>(kc, podResource(clients).inNamespace?.('a') ?? podResource(clients), { indexers });
     const b = new Informer<k8s.V1Pod>(kc, podResource(clients).inNamespace?.('b') ?? podResource(clients), { indexers });
-    return { union: new MultiNamespaceInformer(podResource(clients), new Map([['a', a], ['b', b]])), a, b };
+    return {
+      union: new MultiNamespaceInformer(
+        podResource(clients),
+        new Map([
+          ['a', a],
+          ['b', b],
+        ]),
+      ),
+      a,
+      b,
+    };
   };
 
-  it('reads the union of the namespaces\' caches: get by key, list, indexes', () => {
+  it("reads the union of the namespaces' caches: get by key, list, indexes", () => {
     const { union, a, b } = make();
     a.store.upsert(pod('a', 'p1', 'uid-1'));
     a.store.upsert(pod('a', 'p2'));
@@ -60,13 +75,23 @@ describe('MultiNamespaceInformer', () => {
     expect(union.store.get('a/p1')?.metadata?.namespace).toBe('a');
     expect(union.store.get('b/p1')?.metadata?.namespace).toBe('b');
     expect(union.store.get('c/p1')).toBeUndefined();
-    expect(union.store.list().map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).sort()).toEqual(['a/p1', 'a/p2', 'b/p1']);
-    expect(union.store.byIndex(BY_NAMESPACE, 'a').map((p) => p.metadata?.name).sort()).toEqual(['p1', 'p2']);
+    expect(
+      union.store
+        .list()
+        .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`)
+        .sort(),
+    ).toEqual(['a/p1', 'a/p2', 'b/p1']);
+    expect(
+      union.store
+        .byIndex(BY_NAMESPACE, 'a')
+        .map((p) => p.metadata?.name)
+        .sort(),
+    ).toEqual(['p1', 'p2']);
     expect(union.store.byIndex(BY_CONTROLLER_UID, 'uid-1')).toHaveLength(2);
     expect(union.store.size).toBe(3);
   });
 
-  it('is synced only when every namespace is, and hands each handler every namespace\'s objects', () => {
+  it("is synced only when every namespace is, and hands each handler every namespace's objects", () => {
     const { union, a, b } = make();
     a.store.upsert(pod('a', 'p1'));
     b.store.upsert(pod('b', 'p1'));

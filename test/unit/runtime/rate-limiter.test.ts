@@ -1,10 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  BucketRateLimiter,
-  ItemExponentialFailureRateLimiter,
-  MaxOfRateLimiter,
-  TokenBucket,
-} from '../../../src/runtime/rate-limiter.js';
+import { BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, TokenBucket } from '../../../src/runtime/rate-limiter.js';
 
 describe('TokenBucket', () => {
   it('allows a burst, then spaces requests at 1/qps', () => {
@@ -31,10 +26,7 @@ describe('TokenBucket', () => {
 describe('MaxOfRateLimiter (controller default shape)', () => {
   it('takes the larger of per-item backoff and the overall bucket', () => {
     let now = 0;
-    const limiter = new MaxOfRateLimiter<string>(
-      new ItemExponentialFailureRateLimiter<string>(5, 1_000_000),
-      new BucketRateLimiter<string>(10, 2, () => now),
-    );
+    const limiter = new MaxOfRateLimiter<string>(new ItemExponentialFailureRateLimiter<string>(5, 1_000_000), new BucketRateLimiter<string>(10, 2, () => now));
     expect(limiter.when('a')).toBe(5);
     expect(limiter.when('b')).toBe(5);
     // bucket exhausted: the overall limit dominates a fresh item's 5 ms

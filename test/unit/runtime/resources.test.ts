@@ -19,7 +19,7 @@ function paged(pages: Array<ListPage<k8s.V1ConfigMap>>, tokens: Array<string | u
 const cm = (name: string): k8s.V1ConfigMap => ({ metadata: { name, namespace: 'ns' } });
 
 describe('listAll', () => {
-  it('follows the API server\'s metadata.continue (plain JSON lists) to the last page', async () => {
+  it("follows the API server's metadata.continue (plain JSON lists) to the last page", async () => {
     const tokens: Array<string | undefined> = [];
     const list = await listAll(
       paged(
@@ -38,9 +38,18 @@ describe('listAll', () => {
     expect(list.items[0]).toMatchObject({ apiVersion: 'v1', kind: 'ConfigMap' });
   });
 
-  it('follows client-node\'s typed _continue too', async () => {
+  it("follows client-node's typed _continue too", async () => {
     const tokens: Array<string | undefined> = [];
-    await listAll(paged([{ items: [cm('a')], metadata: { _continue: 'next' } }, { items: [cm('b')], metadata: {} }], tokens), {});
+    await listAll(
+      paged(
+        [
+          { items: [cm('a')], metadata: { _continue: 'next' } },
+          { items: [cm('b')], metadata: {} },
+        ],
+        tokens,
+      ),
+      {},
+    );
     expect(tokens).toEqual([undefined, 'next']);
   });
 });

@@ -17,12 +17,22 @@ import {
   uncontrolledNamespaceIndex,
 } from '../../../src/runtime/store.js';
 
-const pod = (ns: string, name: string, owners: Array<{ uid: string; controller?: boolean; kind?: string; apiVersion?: string; name?: string }> = []): k8s.V1Pod => ({
+const pod = (
+  ns: string,
+  name: string,
+  owners: Array<{ uid: string; controller?: boolean; kind?: string; apiVersion?: string; name?: string }> = [],
+): k8s.V1Pod => ({
   metadata: {
     namespace: ns,
     name,
     resourceVersion: '1',
-    ownerReferences: owners.map((o) => ({ apiVersion: o.apiVersion ?? 'podgroup.dev/v1alpha1', kind: o.kind ?? 'PodGroup', name: o.name ?? 'pg', uid: o.uid, controller: o.controller })),
+    ownerReferences: owners.map((o) => ({
+      apiVersion: o.apiVersion ?? 'podgroup.dev/v1alpha1',
+      kind: o.kind ?? 'PodGroup',
+      name: o.name ?? 'pg',
+      uid: o.uid,
+      controller: o.controller,
+    })),
   },
 });
 

@@ -42,14 +42,29 @@ function fakeSecrets(): SecretClient & { store: Map<string, SecretObject>; write
 }
 
 const day = 24 * 3600 * 1000;
-const spec = { secretName: 'serving', commonName: 'svc.ns.svc', dnsNames: ['svc.ns.svc'], ipAddresses: ['127.0.0.1'], usages: ['server' as const], validForMs: 90 * day };
-const decode = (s: SecretObject | undefined, key: string): string | undefined => (s?.data?.[key] === undefined ? undefined : Buffer.from(s.data[key] ?? '', 'base64').toString());
+const spec = {
+  secretName: 'serving',
+  commonName: 'svc.ns.svc',
+  dnsNames: ['svc.ns.svc'],
+  ipAddresses: ['127.0.0.1'],
+  usages: ['server' as const],
+  validForMs: 90 * day,
+};
+const decode = (s: SecretObject | undefined, key: string): string | undefined =>
+  s?.data?.[key] === undefined ? undefined : Buffer.from(s.data[key] ?? '', 'base64').toString();
 
 describe('SecretCertificateStore', () => {
   it('keeps the CA key in the CA Secret only, and reuses a current certificate', async () => {
     const secrets = fakeSecrets();
     let now = Date.now();
-    const store = new SecretCertificateStore(secrets, { namespace: 'ns', caSecretName: 'ca', caCommonName: 'test-ca', caValidityMs: 365 * day, log: createLogger({ silent: true }), now: () => now });
+    const store = new SecretCertificateStore(secrets, {
+      namespace: 'ns',
+      caSecretName: 'ca',
+      caCommonName: 'test-ca',
+      caValidityMs: 365 * day,
+      log: createLogger({ silent: true }),
+      now: () => now,
+    });
     const first = await store.certificate(spec);
     expect(Object.keys(secrets.store.get('ca')?.data ?? {}).sort()).toEqual(['ca.crt', 'ca.key']);
     expect(Object.keys(secrets.store.get('serving')?.data ?? {}).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
@@ -68,7 +83,13 @@ describe('SecretCertificateStore', () => {
 
   it('re-issues when the names change or the CA was replaced', async () => {
     const secrets = fakeSecrets();
-    const store = new SecretCertificateStore(secrets, { namespace: 'ns', caSecretName: 'ca', caCommonName: 'test-ca', caValidityMs: 365 * day, log: createLogger({ silent: true }) });
+    const store = new SecretCertificateStore(secrets, {
+      namespace: 'ns',
+      caSecretName: 'ca',
+      caCommonName: 'test-ca',
+      caValidityMs: 365 * day,
+      log: createLogger({ silent: true }),
+    });
     const first = await store.certificate(spec);
     const other = await store.certificate({ ...spec, dnsNames: ['other.ns.svc'] });
     expect(other.certPem).not.toBe(first.certPem);
@@ -97,7 +118,13 @@ describe('SecretCertificateStore with Secrets created empty by the installer', (
     for (const name of ['ca', 'serving']) {
       secrets.store.set(name, { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns', resourceVersion: '0' }, type: 'Opaque' });
     }
-    const store = new SecretCertificateStore(secrets, { namespace: 'ns', caSecretName: 'ca', caCommonName: 'test-ca', caValidityMs: 365 * day, log: createLogger({ silent: true }) });
+    const store = new SecretCertificateStore(secrets, {
+      namespace: 'ns',
+      caSecretName: 'ca',
+      caCommonName: 'test-ca',
+      caValidityMs: 365 * day,
+      log: createLogger({ silent: true }),
+    });
     const issued = await store.certificate(spec);
     expect(secrets.writes).toEqual(['replace ca', 'replace serving']);
     expect(secrets.store.get('serving')?.type).toBe('Opaque');

@@ -17,12 +17,17 @@ describe('bindRefusal', () => {
 
   it.each([
     ['a pod that does not exist', undefined, filtered, 'does not exist'],
-    ['another scheduler\'s pod', pod({ schedulerName: 'default-scheduler' }), filtered, 'belongs to scheduler "default-scheduler"'],
-    ['a pod without schedulerName (the default scheduler\'s)', { metadata: { uid: 'uid-1' }, spec: { containers: [] } }, filtered, 'belongs to scheduler "default-scheduler"'],
+    ["another scheduler's pod", pod({ schedulerName: 'default-scheduler' }), filtered, 'belongs to scheduler "default-scheduler"'],
+    [
+      "a pod without schedulerName (the default scheduler's)",
+      { metadata: { uid: 'uid-1' }, spec: { containers: [] } },
+      filtered,
+      'belongs to scheduler "default-scheduler"',
+    ],
     ['a UID mismatch', pod({ uid: 'uid-2' }), filtered, 'has UID uid-2, not uid-1'],
     ['a bound pod', pod({ nodeName: 'n2' }), filtered, 'already bound to n2'],
-    ['a pod never filtered', pod(), undefined, 'has not passed this extender\'s filter'],
-    ['a filter memory of another pod with the same name', pod(), { uid: 'uid-0', passed: new Set(['n1']) }, 'has not passed this extender\'s filter'],
+    ['a pod never filtered', pod(), undefined, "has not passed this extender's filter"],
+    ['a filter memory of another pod with the same name', pod(), { uid: 'uid-0', passed: new Set(['n1']) }, "has not passed this extender's filter"],
     ['a node that did not pass', pod(), { uid: 'uid-1', passed: new Set(['n2']) }, 'node n1 did not pass'],
   ] as Array<[string, k8s.V1Pod | undefined, FilteredPod | undefined, string]>)('refuses %s', (_name, live, memory, message) => {
     expect(bindRefusal(args, live, memory, ours)).toContain(message);

@@ -61,7 +61,10 @@ const makePod = (p: PodSpec): k8s.V1Pod => ({
     name: p.name,
     uid: `${p.namespace}-${p.name}`,
     deletionTimestamp: p.deleting ? new Date(0) : undefined,
-    ownerReferences: p.owner === undefined ? undefined : [{ apiVersion: p.owner.kind === KIND ? API_VERSION : 'apps/v1', kind: p.owner.kind, name: 'g', uid: p.owner.uid, controller: true }],
+    ownerReferences:
+      p.owner === undefined
+        ? undefined
+        : [{ apiVersion: p.owner.kind === KIND ? API_VERSION : 'apps/v1', kind: p.owner.kind, name: 'g', uid: p.owner.uid, controller: true }],
   },
   spec: { nodeName: p.node, containers: [{ name: 'c', resources: { requests: { cpu: p.cpu, memory: p.memory } } }] },
   status: { phase: p.phase },
@@ -95,14 +98,20 @@ const event: fc.Arbitrary<Event> = fc.oneof(
   { weight: 1, arbitrary: fc.array(podSpec, { maxLength: 8 }).map((pods) => ({ kind: 'relist' as const, pods })) },
   {
     weight: 3,
-    arbitrary: fc.record({ key: podKey, node: fc.constantFrom(...NODES), group: fc.constantFrom(undefined, ...GROUPS), cpu: fc.constantFrom(0.1, 0.25, 2) }).map((b) => ({ kind: 'bind' as const, ...b })),
+    arbitrary: fc
+      .record({ key: podKey, node: fc.constantFrom(...NODES), group: fc.constantFrom(undefined, ...GROUPS), cpu: fc.constantFrom(0.1, 0.25, 2) })
+      .map((b) => ({ kind: 'bind' as const, ...b })),
   },
   { weight: 1, arbitrary: podKey.map((key) => ({ kind: 'forget' as const, key })) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 40_000 }).map((ms) => ({ kind: 'wait' as const, ms })) },
 );
 
 /** The full recount the index replaces: every cached pod and every live binding, from scratch. */
-function recount(pods: k8s.V1Pod[], bindings: Map<string, Binding>, lookup: (key: string) => k8s.V1Pod | undefined): { requested: Map<string, Resources>; members: Map<string, Map<string, number>> } {
+function recount(
+  pods: k8s.V1Pod[],
+  bindings: Map<string, Binding>,
+  lookup: (key: string) => k8s.V1Pod | undefined,
+): { requested: Map<string, Resources>; members: Map<string, Map<string, number>> } {
   const requested = new Map<string, Resources>();
   const addTo = (node: string, r: Resources): void => {
     const total = requested.get(node) ?? {};
@@ -142,7 +151,11 @@ function recount(pods: k8s.V1Pod[], bindings: Map<string, Binding>, lookup: (key
 
 /** Drops what rounds to zero, so sums built in another order compare equal. */
 const significant = (r: Readonly<Resources>): Record<string, number> =>
-  Object.fromEntries(Object.entries(r).filter(([, v]) => Math.abs(v) > 1e-6).map(([k, v]) => [k, Math.round(v * 1e6) / 1e6]));
+  Object.fromEntries(
+    Object.entries(r)
+      .filter(([, v]) => Math.abs(v) > 1e-6)
+      .map(([k, v]) => [k, Math.round(v * 1e6) / 1e6]),
+  );
 
 describe('PlacementIndex', () => {
   it('keeps the same totals as a full recount over any sequence of adds, updates, phase changes, deletes, bindings (made, failed, expired) and relists', () => {
@@ -210,7 +223,7 @@ describe('PlacementIndex', () => {
     );
   });
 
-  it('counts only pods in the PodGroup\'s own namespace as its members, whatever their ownerReference says', () => {
+  it("counts only pods in the PodGroup's own namespace as its members, whatever their ownerReference says", () => {
     const source = new FakePodSource();
     const index = new PlacementIndex(source, { bindingMemoryMs: TTL_MS, bindingMemoryBytes: 1 << 20, inFlightMs: IN_FLIGHT_MS });
     const member = { name: 'm', node: 'n0', phase: 'Running', deleting: false, owner: { kind: KIND, uid: 'u1' }, cpu: '1', memory: '1Gi' };
@@ -227,7 +240,7 @@ describe('PlacementIndex', () => {
     expect(index.requestedOn('n2').cpu).toBe(1);
   });
 
-  it('does not count the pod being placed among its group\'s members', () => {
+  it("does not count the pod being placed among its group's members", () => {
     const source = new FakePodSource();
     const index = new PlacementIndex(source, { bindingMemoryMs: TTL_MS, bindingMemoryBytes: 1 << 20, inFlightMs: IN_FLIGHT_MS });
     const member = { namespace: 'a', node: 'n0', phase: 'Running', deleting: false, owner: { kind: KIND, uid: 'u1' }, cpu: '1', memory: '1Gi' };
@@ -252,7 +265,9 @@ describe('PlacementIndex', () => {
     expect(index.othersInFlight(group, 'a/p0')).toBe(false);
     expect(index.othersInFlight(group, 'a/p1')).toBe(true);
     // Bound by someone else: the cache shows it.
-    source.upsert(makePod({ namespace: 'a', name: 'p0', node: 'n1', phase: 'Pending', deleting: false, owner: { kind: KIND, uid: 'u1' }, cpu: '1', memory: '1Gi' }));
+    source.upsert(
+      makePod({ namespace: 'a', name: 'p0', node: 'n1', phase: 'Pending', deleting: false, owner: { kind: KIND, uid: 'u1' }, cpu: '1', memory: '1Gi' }),
+    );
     expect(index.othersInFlight(group, 'a/p1')).toBe(false);
     index.markInFlight('a/p2', group);
     now += IN_FLIGHT_MS + 1;

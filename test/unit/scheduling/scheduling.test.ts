@@ -30,7 +30,10 @@ describe('quantities and requests', () => {
   it('sums containers and native sidecars, takes the larger init container, adds a pod slot', () => {
     const pod: k8s.V1Pod = {
       spec: {
-        containers: [{ name: 'a', resources: { requests: { cpu: '500m', memory: '1Gi' } } }, { name: 'b', resources: { requests: { cpu: '250m' } } }],
+        containers: [
+          { name: 'a', resources: { requests: { cpu: '500m', memory: '1Gi' } } },
+          { name: 'b', resources: { requests: { cpu: '250m' } } },
+        ],
         initContainers: [
           { name: 'sidecar', restartPolicy: 'Always', resources: { requests: { cpu: '250m' } } },
           { name: 'init', resources: { requests: { cpu: '4' } } },
@@ -71,7 +74,9 @@ describe('filterForGang', () => {
     expect(none.gangMessage).toBe('PodGroup ns/g needs 2 members, 0 bound: 2 more must fit at once, 0 fit (all 2 candidate nodes are full), limited by cpu');
     const many = Array.from({ length: 8 }, (_, i) => node(`m${i}`, { requested: { cpu: i < 7 ? 11 : 16 } }));
     const bounded = filterForGang({ ...base, minAvailable: 20, bound: 0, nodes: many });
-    expect(bounded.gangMessage).toBe('PodGroup ns/g needs 20 members, 0 bound: 20 more must fit at once, 7 fit (m0: 1, m1: 1, m2: 1, m3: 1, m4: 1, 2 more nodes: 2; 1 node full), limited by cpu');
+    expect(bounded.gangMessage).toBe(
+      'PodGroup ns/g needs 20 members, 0 bound: 20 more must fit at once, 7 fit (m0: 1, m1: 1, m2: 1, m3: 1, m4: 1, 2 more nodes: 2; 1 node full), limited by cpu',
+    );
   });
 
   it('places a member once bound + room reach minAvailable', () => {
@@ -99,7 +104,10 @@ describe('filterForGang', () => {
 
 describe('score', () => {
   it('Spread prefers emptier nodes and zones', () => {
-    const zones = new Map([['z1', 3], ['z2', 0]]);
+    const zones = new Map([
+      ['z1', 3],
+      ['z2', 0],
+    ]);
     const scores = score('Spread', [node('busy', { members: 3 }), node('empty', { members: 0 }), node('other-zone', { zone: 'z2' })], zones);
     const byHost = Object.fromEntries(scores.map((s) => [s.Host, s.Score]));
     expect(byHost['busy']).toBe(0);
@@ -110,7 +118,10 @@ describe('score', () => {
 
   it('Pack prefers nodes with more members and utilisation', () => {
     const scores = score('Pack', [node('full', { members: 2, requested: { cpu: 12, memory: 48 * 2 ** 30 } }), node('empty')], new Map());
-    expect(scores).toEqual([{ Host: 'full', Score: 9 }, { Host: 'empty', Score: 0 }]);
+    expect(scores).toEqual([
+      { Host: 'full', Score: 9 },
+      { Host: 'empty', Score: 0 },
+    ]);
   });
 
   it('scores stay within 0..10', () => {

@@ -25,7 +25,6 @@ import { join } from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import type { ImageLayout } from '../../../hack/images/layouts.js';
 
-
 export interface RunningContainer {
   child: ChildProcess;
   output: () => string;
@@ -75,7 +74,13 @@ function literalEnv(container: k8s.V1Container): Array<[string, string]> {
  * Starts `container` of `pod` on `imageRootfs` (a staged image root filesystem) with `layout` as
  * its image config. `volumes` maps each volume name the container mounts to a host directory.
  */
-export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, imageRootfs: string, layout: ImageLayout, volumes: Record<string, string>): RunningContainer {
+export function runContainer(
+  pod: k8s.V1Pod,
+  container: k8s.V1Container,
+  imageRootfs: string,
+  layout: ImageLayout,
+  volumes: Record<string, string>,
+): RunningContainer {
   const work = mkdtempSync(join(tmpdir(), `sandbox-${container.name}-`));
   const root = join(work, 'root');
   for (const d of ['root', 'upper', 'overlay-work']) {
@@ -119,8 +124,15 @@ export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, imageRo
   // The environment is set on the host side (the image may have no env binary: distroless);
   // chroot leaves the process in the new root's "/".
   const exec = [
-    'env', '-i', ...env.map(quote),
-    'setpriv', '--no-new-privs', 'chroot', `--userspec=${uid}:${gid}`, `--groups=${groups.join(',')}`, '"$R"',
+    'env',
+    '-i',
+    ...env.map(quote),
+    'setpriv',
+    '--no-new-privs',
+    'chroot',
+    `--userspec=${uid}:${gid}`,
+    `--groups=${groups.join(',')}`,
+    '"$R"',
     ...argv.map(quote),
   ].join(' ');
   // This shell is PID 1 of the namespace: when it dies (unshare --kill-child), everything does.
@@ -128,7 +140,9 @@ export function runContainer(pod: k8s.V1Pod, container: k8s.V1Container, imageRo
   const script = join(work, 'run.sh');
   writeFileSync(script, `${lines.join('\n')}\n`);
 
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'sh', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'sh', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
