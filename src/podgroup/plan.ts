@@ -298,7 +298,13 @@ function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, n
   const byHash = new Map<string, k8s.V1Pod[]>();
   for (const pod of counts.active) {
     const hash = revisionHashOf(pod) ?? '';
-    byHash.set(hash, [...(byHash.get(hash) ?? []), pod]);
+    const own = byHash.get(hash);
+    // Appended in place: copying the array per pod made a sync quadratic in the group's size.
+    if (own === undefined) {
+      byHash.set(hash, [pod]);
+    } else {
+      own.push(pod);
+    }
   }
   for (const hash of new Set([...sizes.keys(), ...byHash.keys()])) {
     const own = byHash.get(hash) ?? [];
@@ -325,9 +331,10 @@ function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, n
       input.revisionCreated,
     ),
   ].reverse();
+  const wantedOf = new Map(wanted.map((c) => [c.hash, c.count]));
   const create: PodCreation[] = [];
   for (const hash of [updateHash, ...newestFirst]) {
-    const want = wanted.find((c) => c.hash === hash)?.count ?? 0;
+    const want = wantedOf.get(hash) ?? 0;
     const count = Math.min(want, Math.max(0, room));
     if (count > 0) {
       create.push({ hash, count });
