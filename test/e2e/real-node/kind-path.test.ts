@@ -155,7 +155,7 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     rmSync(tmp, { recursive: true, force: true });
   }, 300_000);
 
-  it('runs both manager replicas and the podgroup-scheduler as pods on the real node, with one leader', async () => {
+  it('runs both manager replicas and both podgroup-scheduler replicas as pods on the real node, with one leader', async () => {
     const pods = await eventually(
       'two Ready manager pods',
       async () => {
@@ -182,10 +182,20 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
         500,
       ),
     );
-    const scheduler = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SCHEDULER_SELECTOR })).items.filter(ready);
-    expect(scheduler).toHaveLength(1);
-    expect(scheduler[0]?.spec?.nodeName).toBe(node.name);
-    expect(scheduler[0]?.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-scheduler:v1.34.4');
+    // config/scheduler runs two podgroup-scheduler replicas (one leads; a PDB keeps one through a drain).
+    const schedulers = await eventually(
+      'two Ready podgroup-scheduler pods',
+      async () => {
+        const items = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: SCHEDULER_SELECTOR })).items.filter(ready);
+        return items.length === 2 ? items : undefined;
+      },
+      120_000,
+      500,
+    );
+    for (const pod of schedulers) {
+      expect(pod.spec?.nodeName).toBe(node.name);
+      expect(pod.spec?.containers[0]?.image).toBe('registry.k8s.io/kube-scheduler:v1.34.4');
+    }
   }, 180_000);
 
   it('runs the container as shipped: numeric non-root user, no capabilities, no privilege escalation, seccomp, read-only root, memory limit, probes', async () => {
