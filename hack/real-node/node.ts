@@ -52,7 +52,8 @@ export function sampleOnRealNode(yamlText: string, repo: string): string {
     if (doc.kind === 'PodGroup' && doc.spec !== undefined) {
       doc.spec.template.spec = onRealNode(doc.spec.template.spec ?? { containers: [] });
       if (doc.spec.sidecars?.gitSync !== undefined) {
-        doc.spec.sidecars.gitSync = { ...doc.spec.sidecars.gitSync, repo, ref: 'main', period: '5s' };
+        // The node's Git server speaks plain HTTP on the bridge, which git-sync only takes when told.
+        doc.spec.sidecars.gitSync = { ...doc.spec.sidecars.gitSync, repo, ref: 'main', period: '5s', allowPlainHTTP: true };
       }
     }
   }

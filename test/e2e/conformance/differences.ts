@@ -52,6 +52,11 @@ export const RULES: Record<string, Rule> = {
     normalize: (o) => ({ ...o, generation: 1, observedGeneration: o.observedGeneration >= o.generation ? 1 : 0 }),
   },
   'scheduler-name-not-defaulted': { normalize: identity, appliedIn: 'harness.template names default-scheduler in every spelling' },
+  'progressing-reason-race': {
+    // Both say "a rollout is under way"; which one a Deployment shows is decided by a race.
+    normalize: (o) =>
+      o.conditions.Progressing === 'True/NewReplicaSetCreated' ? { ...o, conditions: { ...o.conditions, Progressing: 'True/ReplicaSetUpdated' } } : o,
+  },
   'refused-deletes': { normalize: identity, appliedIn: 'Step.compare "conditions" and Step.waiveDeploymentSurge in the refused-deletes scenario' },
 };
 

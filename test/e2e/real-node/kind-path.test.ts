@@ -20,7 +20,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { startReferenceKcm, stopReferenceKcm } from '../../../hack/cluster/reference-kcm.js';
-import { installCrds } from '../../../hack/control-plane/manifests.js';
+import { installAdmissionPolicies, installCrds } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/control-plane/processes.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
@@ -150,8 +150,10 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
       500,
     );
     await stopReferenceKcm(clusterState());
-    // `kubectl delete -k` removed the CRD; the other tests expect it installed.
+    // `kubectl delete -k` removed the CRD and config/policy's admission policies; the other tests
+    // expect them installed, as the cluster's start installs them.
     await installCrds(clusterState());
+    installAdmissionPolicies(clusterState());
     rmSync(tmp, { recursive: true, force: true });
   }, 300_000);
 

@@ -45,6 +45,8 @@ describe("admission policies bounding the manager's ServiceAccount", () => {
 
   beforeAll(async () => {
     await installCrds(clusterState());
+    // As the cluster's start installs them (a test that deleted config/default took them too).
+    installAdmissionPolicies(clusterState());
     await namespaceNotTerminating('podgroup-system');
     admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
     admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
