@@ -3,7 +3,7 @@
 // adopt/release pods and revisions, write ControllerRevisions and their desired pod counts,
 // create (slow start) and delete pods under expectations, write status once.
 import type * as k8s from '@kubernetes/client-node';
-import { DEFAULT_POD_REPLACEMENT_POLICY, GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { errorMessage, ExpectedError, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
@@ -38,7 +38,7 @@ import {
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
-import { computeStatus, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
+import { computeStatus, isRolloutComplete, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
 
 export const CONTROLLER_NAME = 'podgroup';
 
@@ -178,7 +178,7 @@ export class PodGroupReconciler {
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
       desiredSizes = decided.sizes;
-      await this.recordSizes(key, decided.sizes, desired, byHash, pods, (pg.spec.replicas ?? 1) + resolveFenceposts(pg.spec, pg.spec.replicas ?? 1).maxSurge);
+      await this.recordSizes(key, decided.sizes, desired, byHash, pods, pg.spec.replicas + resolveFenceposts(pg.spec, pg.spec.replicas).maxSurge);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -218,7 +218,7 @@ export class PodGroupReconciler {
   }
 
   private async syncRevisions(
-    pg: PodGroup,
+    pg: DefaultedPodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
   ): Promise<
@@ -301,7 +301,7 @@ export class PodGroupReconciler {
    * Warning event and Progressing=False/ReplicaSetCreateError written at once (the sync stops
    * here and is retried with backoff).
    */
-  private async reportRevisionCreateError(pg: PodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
+  private async reportRevisionCreateError(pg: DefaultedPodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
     const message = errorMessage(err);
     if (isNamespaceTerminating(err)) {
       return;
@@ -526,10 +526,16 @@ export class PodGroupReconciler {
    * it wants pods (`wanted`); pods that are only terminating do not keep it, as they do not count
    * in a ReplicaSet's status.replicas.
    */
-  private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
+  private async pruneRevisions(
+    pg: DefaultedPodGroup,
+    owned: k8s.V1ControllerRevision[],
+    updateHash: string,
+    wanted: string[],
+    ctx: ReconcileContext,
+  ): Promise<void> {
     const pods = this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg));
     const busy = new Set([...pods.filter(isActive).map((p) => revisionHashOf(p) ?? ''), ...wanted]);
-    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit ?? 10)) {
+    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit)) {
       try {
         await this.control.deleteRevision(r);
         ctx.log.info('pruned revision', { revision: r.metadata?.name });
@@ -548,33 +554,15 @@ export class PodGroupReconciler {
   }
 }
 
-/** Schema defaults, in case the object predates them (the API server applies them on read too). */
-function withDefaults(pg: PodGroup): PodGroup {
-  return {
-    ...pg,
-    spec: {
-      ...pg.spec,
-      replicas: pg.spec.replicas ?? 1,
-      minReadySeconds: pg.spec.minReadySeconds ?? 0,
-      progressDeadlineSeconds: pg.spec.progressDeadlineSeconds ?? 600,
-      revisionHistoryLimit: pg.spec.revisionHistoryLimit ?? 10,
-      podReplacementPolicy: pg.spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY,
-      strategy: pg.spec.strategy ?? { type: 'RollingUpdate' },
-    },
-  };
-}
-
 /** Where the PodGroup's own pods and revisions are indexed: its namespace and UID. */
 const ownedKey = (pg: PodGroup): string => namespacedControllerUid(pg.metadata?.namespace ?? '', pg.metadata?.uid ?? '');
 
-function wasComplete(pg: PodGroup): boolean {
+/** Whether the last status written showed this generation's rollout complete. */
+function wasComplete(pg: DefaultedPodGroup): boolean {
   const s = pg.status;
-  const replicas = pg.spec.replicas ?? 1;
   return (
     s !== undefined &&
-    s.updatedReplicas === replicas &&
-    s.replicas === replicas &&
-    s.availableReplicas === replicas &&
+    isRolloutComplete(pg.spec.replicas, { replicas: s.replicas, updated: s.updatedReplicas, available: s.availableReplicas }) &&
     (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0)
   );
 }

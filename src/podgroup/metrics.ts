@@ -7,7 +7,7 @@
 // cached object on every change, so the object itself keys the rendering) and kept until it changes;
 // a scrape gathers them, yielding to the event loop every 10 ms so the
 // webhook, the extender and the Lease renewal never wait behind a scrape of thousands.
-import type { PodGroup } from '../api/podgroup.js';
+import { withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { addRenderedFamilies } from '../runtime/metrics.js';
 import type { Store } from '../runtime/store.js';
 import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-metrics.js';
@@ -39,7 +39,7 @@ export class PodGroupStateRenderer {
 
   constructor(
     private readonly source: StateMetricsSource,
-    private readonly samples: (pg: PodGroup) => StateSample[] = podGroupSamples,
+    private readonly samples: (pg: DefaultedPodGroup) => StateSample[] = podGroupSamples,
   ) {}
 
   /** The exposition of every gauge, in pieces of at most one slice of PodGroups each. */
@@ -72,7 +72,7 @@ export class PodGroupStateRenderer {
     let lines = this.rendered.get(pg);
     if (lines === undefined) {
       lines = GAUGES.map(() => '');
-      for (const sample of this.samples(pg)) {
+      for (const sample of this.samples(withDefaults(pg))) {
         const g = GAUGE_INDEX.get(sample.gauge) ?? 0;
         lines[g] += sampleLine(sample);
       }
