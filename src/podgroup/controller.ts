@@ -12,6 +12,7 @@ import { controllerRevisionResource, customResource, podResource } from '../runt
 import { BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, BY_NAMESPACED_CONTROLLER_UID, namespacedControllerUid, objectKey, type Reader } from '../runtime/store.js';
 import { claimPods, claimRevisions, planPodClaim, planRevisionClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
+import { AssumedSizes } from './assumed-sizes.js';
 import { Expectations } from './expectations.js';
 import { withKstatusConditions } from './kstatus.js';
 import { registerPodGroupStateMetrics } from './metrics.js';
@@ -23,8 +24,6 @@ import {
   canonicalJson,
   decidedNumber,
   decideUpdateRevision,
-  recordedMaxReplicas,
-  recordedReplicas,
   recordReplicasPatch,
   revisionAnnotationOps,
   revisionContent,
@@ -39,6 +38,7 @@ import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
 import { computeStatus, isRolloutComplete, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
+import { WrittenStatuses } from './written-status.js';
 
 export const CONTROLLER_NAME = 'podgroup';
 
@@ -58,39 +58,10 @@ export interface PodGroupCaches {
 
 type ReplicaFailure = StatusInput['replicaFailure'];
 
-/** A desired count written to a revision, until the cache shows the write (or anything newer). */
-interface AssumedSize {
-  /** The revision's resourceVersion the write produced. */
-  written: string | undefined;
-  size: number;
-  /** The replicas + maxSurge written with it. */
-  maxReplicas: number;
-}
-
-/**
- * Whether a cached object is older than a version this controller wrote. Versions are compared
- * as integers, as the scheduler's assume cache does (etcd revisions); if either is not one, only
- * the very version written counts as caught up.
- */
-function olderThan(cached: string | undefined, written: string | undefined): boolean {
-  if (cached === undefined || written === undefined) {
-    return cached !== written;
-  }
-  if (/^\d+$/.test(cached) && /^\d+$/.test(written)) {
-    return BigInt(cached) < BigInt(written);
-  }
-  return cached !== written;
-}
-
 export class PodGroupReconciler {
   readonly expectations = new Expectations();
-  /** The last status written per PodGroup and the resourceVersion it was computed from. */
-  private readonly lastWritten = new Map<string, { basedOn: string | undefined; json: string }>();
-  /**
-   * Per PodGroup, per revision: desired counts written but maybe not cached yet. A stale count
-   * read back would undo a step (a new revision scaled up, then down again).
-   */
-  private readonly assumedSizes = new Map<string, Map<string, AssumedSize>>();
+  private readonly writtenStatuses = new WrittenStatuses();
+  private readonly assumedSizes = new AssumedSizes();
   private readonly burst: number;
 
   constructor(
@@ -108,8 +79,8 @@ export class PodGroupReconciler {
     const cached = this.caches.podGroups.get(key);
     if (cached === undefined) {
       this.expectations.forget(key);
-      this.lastWritten.delete(key);
-      this.assumedSizes.delete(key);
+      this.writtenStatuses.forget(key);
+      this.assumedSizes.forget(key);
       return undefined;
     }
     if (cached.metadata?.deletionTimestamp != null) {
@@ -159,7 +130,7 @@ export class PodGroupReconciler {
     let failure: ReplicaFailure;
     let planRecheck: number | undefined;
     let sizedFor = pg.status?.sizedForReplicas;
-    let desiredSizes: ReadonlyMap<string, number> = this.recordedSizes(key, byHash);
+    let desiredSizes: ReadonlyMap<string, number> = this.assumedSizes.sizes(key, byHash);
     if (this.expectations.satisfied(key)) {
       const desired = desiredSizes;
       const decided = plan({
@@ -169,7 +140,7 @@ export class PodGroupReconciler {
         desired,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
-        maxReplicas: this.recordedMaxSizes(key, byHash),
+        maxReplicas: this.assumedSizes.maxReplicas(key, byHash),
         revisionCreated: new Map(
           [...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()]),
         ),
@@ -205,7 +176,7 @@ export class PodGroupReconciler {
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
-      const wanted = [...this.recordedSizes(key, byHash)].filter(([, size]) => size > 0).map(([hash]) => hash);
+      const wanted = [...this.assumedSizes.sizes(key, byHash)].filter(([, size]) => size > 0).map(([hash]) => hash);
       await this.pruneRevisions(pg, revisions, updateHash, wanted, ctx);
     }
 
@@ -320,44 +291,6 @@ export class PodGroupReconciler {
     this.events.event(pg, 'Warning', REASON.revisionCreateError, `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}`);
   }
 
-  /** Each revision's desired count: the one this controller wrote if the cache is behind it, else the recorded one. */
-  private recordedSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
-    const assumed = this.assumedSizes.get(key);
-    const live = new Set([...byHash.values()].map(objectKey));
-    for (const revisionKey of assumed?.keys() ?? []) {
-      if (!live.has(revisionKey)) {
-        assumed?.delete(revisionKey);
-      }
-    }
-    const sizes = new Map<string, number>();
-    for (const [hash, r] of byHash) {
-      const mine = assumed?.get(objectKey(r));
-      const ahead = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written);
-      if (mine !== undefined && !ahead) {
-        assumed?.delete(objectKey(r));
-      }
-      const size = ahead ? mine.size : recordedReplicas(r);
-      if (size !== undefined) {
-        sizes.set(hash, size);
-      }
-    }
-    return sizes;
-  }
-
-  /** Each revision's recorded replicas + maxSurge: the one written with a count the cache has not caught up with, else the recorded one. */
-  private recordedMaxSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
-    const assumed = this.assumedSizes.get(key);
-    const max = new Map<string, number>();
-    for (const [hash, r] of byHash) {
-      const mine = assumed?.get(objectKey(r));
-      const value = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written) ? mine.maxReplicas : recordedMaxReplicas(r);
-      if (value !== undefined) {
-        max.set(hash, value);
-      }
-    }
-    return max;
-  }
-
   /**
    * Writes the desired counts that changed onto their revisions (as the Deployment controller
    * scales ReplicaSets) before any pod is created or deleted for them. A revision that never
@@ -387,9 +320,7 @@ export class PodGroupReconciler {
         }
         throw err;
       }
-      const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
-      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size, maxReplicas });
-      this.assumedSizes.set(key, assumed);
+      this.assumedSizes.assume(key, revision, written.metadata?.resourceVersion, size, maxReplicas);
     }
   }
 
@@ -488,14 +419,13 @@ export class PodGroupReconciler {
   private async writeStatus(pg: PodGroup, status: NonNullable<PodGroup['status']>, ctx: ReconcileContext): Promise<void> {
     const key = objectKey(pg);
     const json = canonicalJson(status);
-    const last = this.lastWritten.get(key);
     // Skip when unchanged, or when we already wrote exactly this and the cache has not caught up.
-    if (json === canonicalJson(pg.status ?? {}) || (last?.basedOn === pg.metadata?.resourceVersion && last?.json === json)) {
+    if (json === canonicalJson(pg.status ?? {}) || this.writtenStatuses.alreadyWritten(key, pg.metadata?.resourceVersion, json)) {
       return;
     }
     try {
       await this.control.patchPodGroupStatus(pg, status);
-      this.lastWritten.set(key, { basedOn: pg.metadata?.resourceVersion, json });
+      this.writtenStatuses.wrote(key, pg.metadata?.resourceVersion, json);
     } catch (err) {
       if (isConflict(err)) {
         // Computed from a stale copy; the newer one is on its way through the informer and syncs again.
