@@ -110,12 +110,7 @@ export function setCondition(conditions: Condition[], next: Condition, nowIso: s
   if (existing !== undefined && existing.status === next.status && existing.reason === next.reason && (!messageMatters || existing.message === next.message)) {
     return conditions;
   }
-  const merged: Condition = {
-    ...next,
-    lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso,
-    lastUpdateTime: nowIso,
-  };
-  return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+  return renewCondition(conditions, next, nowIso);
 }
 
 /**
@@ -143,7 +138,11 @@ export function revisionCreateFailed(pg: DefaultedPodGroup, revisionName: string
   return after === before ? undefined : after;
 }
 
-/** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */
+/**
+ * The one condition upsert: `next` with a fresh lastUpdateTime (progress: the deadline counts
+ * from here) even when nothing else changed, lastTransitionTime kept while the status is the
+ * same. Returns a new list, sorted by type.
+ */
 function renewCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
   const existing = conditions.find((c) => c.type === next.type);
   const merged: Condition = {
