@@ -15,11 +15,11 @@ import { KubePodGroupControl, type PodGroupControl } from './control.js';
 import { AssumedSizes } from './assumed-sizes.js';
 import { Expectations } from './expectations.js';
 import { withKstatusConditions } from './kstatus.js';
-import { registerPodGroupStateMetrics } from './metrics.js';
+import { registerPodGroupStateMetrics } from './state-exporter.js';
 import { plan, type Plan } from './plan.js';
 import { resolveFenceposts } from './rollout.js';
 import { isActive, isFinished, isTerminating } from './pod-state.js';
-import { podFromRevision } from './pods.js';
+import { podFromRevision } from './new-pod.js';
 import {
   canonicalJson,
   decidedNumber,

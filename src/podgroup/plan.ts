@@ -18,7 +18,8 @@
 //    pod is left, terminating or not.
 import type * as k8s from '@kubernetes/client-node';
 import type { DefaultedPodGroupSpec } from '../api/podgroup.js';
-import { isActive, isAvailable, isTerminating, msUntilAvailable } from './pod-state.js';
+import { classify, type PodCounts } from './pod-counts.js';
+import { isAvailable, msUntilAvailable } from './pod-state.js';
 import { rankForDeletion } from './ranking.js';
 import { revisionHashOf } from './revisions.js';
 import { countsTerminatingPods, resolveFenceposts } from './rollout.js';
@@ -78,23 +79,6 @@ export interface PlanInput {
    */
   revisionCreated: ReadonlyMap<string, number>;
   now: number;
-}
-
-export interface PodCounts {
-  active: k8s.V1Pod[];
-  newActive: k8s.V1Pod[];
-  oldActive: k8s.V1Pod[];
-  terminating: k8s.V1Pod[];
-}
-
-export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
-  const active = pods.filter(isActive);
-  return {
-    active,
-    newActive: active.filter((p) => revisionHashOf(p) === updateHash),
-    oldActive: active.filter((p) => revisionHashOf(p) !== updateHash),
-    terminating: pods.filter(isTerminating),
-  };
 }
 
 export function plan(input: PlanInput): Plan {

@@ -12,7 +12,7 @@ import {
   type DefaultedPodGroupSpec,
   type PodGroupStatus,
 } from '../api/podgroup.js';
-import { classify } from './plan.js';
+import { classify } from './pod-counts.js';
 import { isAvailable, isReady, isScheduled, notReadyCause, unschedulableMessage } from './pod-state.js';
 import { revisionHashOf } from './revisions.js';
 import { resolveFenceposts } from './rollout.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import client from 'prom-client';
 import type { DefaultedPodGroup } from '../../../src/api/podgroup.js';
-import { PodGroupStateRenderer, registerPodGroupStateMetrics } from '../../../src/podgroup/metrics.js';
-import { podGroupSamples, STATE_GAUGES, type StateGauge } from '../../../src/podgroup/state-metrics.js';
+import { PodGroupStateRenderer, registerPodGroupStateMetrics } from '../../../src/podgroup/state-exporter.js';
+import { podGroupSamples, STATE_GAUGES, type StateGauge } from '../../../src/podgroup/state-gauges.js';
 import { scrape } from '../../../src/runtime/metrics.js';
 import { spec } from './fixtures.js';
 

@@ -1,4 +1,4 @@
-// Doing: the per-PodGroup gauges (state-metrics.ts) exported at scrape time from the informer's
+// Doing: the per-PodGroup gauges (state-gauges.ts) exported at scrape time from the informer's
 // cache, as kube-state-metrics reads objects — nothing is set during reconciles, a deleted PodGroup
 // leaves no series behind, and only the leader exports them (a standby's cache is as warm, but two
 // sources of one series would double every sum).
@@ -10,7 +10,7 @@
 import { withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { addRenderedFamilies } from '../runtime/metrics.js';
 import type { Store } from '../runtime/store.js';
-import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-metrics.js';
+import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-gauges.js';
 
 export interface StateMetricsSource {
   store: Pick<Store<PodGroup>, 'list'>;
