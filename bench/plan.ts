@@ -5,7 +5,7 @@
 //   npm run bench:plan [-- --sizes 1000,10000,100000] [--budget-s 120]
 // A size is skipped once the previous one took longer than the budget for a single call would allow.
 import type * as k8s from '@kubernetes/client-node';
-import { REVISION_HASH_LABEL, type PodGroup, type PodGroupSpec } from '../src/api/podgroup.js';
+import { defaultSpec, REVISION_HASH_LABEL, type DefaultedPodGroup, type DefaultedPodGroupSpec } from '../src/api/podgroup.js';
 import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
 import { plan, type PlanInput } from '../src/podgroup/plan.js';
 import { computeStatus } from '../src/podgroup/status.js';
@@ -43,12 +43,13 @@ function pod(i: number, hash: string): k8s.V1Pod {
   ) as k8s.V1Pod;
 }
 
-const spec = (replicas: number): PodGroupSpec => ({
-  replicas,
-  selector: { matchLabels: { app: 'big' } },
-  template: { metadata: { labels: { app: 'big' } }, spec: { containers: [{ name: 'app', image: 'app:new' }] } },
-  strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
-});
+const spec = (replicas: number): DefaultedPodGroupSpec =>
+  defaultSpec({
+    replicas,
+    selector: { matchLabels: { app: 'big' } },
+    template: { metadata: { labels: { app: 'big' } }, spec: { containers: [{ name: 'app', image: 'app:new' }] } },
+    strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+  });
 
 interface Scenario {
   name: string;
@@ -111,7 +112,7 @@ for (const n of SIZES) {
   let worst = 0;
   for (const { name, input } of scenarios(n)) {
     const reps = n >= 100_000 ? 1 : n >= 10_000 ? 3 : 9;
-    const pg: PodGroup = {
+    const pg: DefaultedPodGroup = {
       metadata: { name: 'big', namespace: 'ns', generation: 2 },
       spec: input.spec,
       status: { observedGeneration: 1, replicas: n, readyReplicas: n, availableReplicas: n, updatedReplicas: n },

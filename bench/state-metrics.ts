@@ -5,7 +5,7 @@
 //   npm run bench:state-metrics [-- --podgroups N]
 import type { PodGroup } from '../src/api/podgroup.js';
 import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
-import { registerPodGroupStateMetrics } from '../src/podgroup/metrics.js';
+import { registerPodGroupStateMetrics } from '../src/podgroup/state-exporter.js';
 import { scrape } from '../src/runtime/metrics.js';
 import { writeResult } from './report.js';
 

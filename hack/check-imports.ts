@@ -40,7 +40,7 @@ function imports(file: string): { relative: string[]; packages: string[] } {
 /** Modules that decide (pure functions of their inputs): no I/O packages, no runtime I/O. */
 const PURE = [
   /^src\/plugin\/(kubectl-rollout|why|describe)\.ts$/,
-  /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|kstatus|expectations|state-metrics)\.ts$/,
+  /^src\/podgroup\/(plan|rollout|ranking|revisions|rollback|slow-start|status|kstatus|expectations|assumed-sizes|written-status|state-gauges|pod-counts|pod-state)\.ts$/,
   /^src\/injection\/(mutate|recipes|config)\.ts$/,
   /^src\/scheduling\/(gang|scoring|binding)\.ts$/,
 ];

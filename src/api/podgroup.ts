@@ -120,6 +120,13 @@ export interface PodGroupSpec {
   sidecars?: Sidecars;
 }
 
+/**
+ * The fields the CRD schema defaults, always set: what the deciding modules (plan, status, the
+ * state gauges, the plugin) take, so that each default is written once, in `withDefaults`.
+ */
+export type DefaultedPodGroupSpec = PodGroupSpec &
+  Required<Pick<PodGroupSpec, 'replicas' | 'minReadySeconds' | 'progressDeadlineSeconds' | 'revisionHistoryLimit' | 'podReplacementPolicy' | 'strategy'>>;
+
 export interface Condition {
   type: string;
   status: 'True' | 'False' | 'Unknown';
@@ -155,6 +162,27 @@ export interface PodGroup extends k8s.KubernetesObject {
   spec: PodGroupSpec;
   status?: PodGroupStatus;
 }
+
+/** A PodGroup whose spec has every schema default applied (see `withDefaults`). */
+export interface DefaultedPodGroup extends PodGroup {
+  spec: DefaultedPodGroupSpec;
+}
+
+/** The schema defaults of a spec, in case the object predates them (the API server applies them on read too). */
+export function defaultSpec(spec: PodGroupSpec): DefaultedPodGroupSpec {
+  return {
+    ...spec,
+    replicas: spec.replicas ?? 1,
+    minReadySeconds: spec.minReadySeconds ?? 0,
+    progressDeadlineSeconds: spec.progressDeadlineSeconds ?? 600,
+    revisionHistoryLimit: spec.revisionHistoryLimit ?? 10,
+    podReplacementPolicy: spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY,
+    strategy: spec.strategy ?? { type: 'RollingUpdate' },
+  };
+}
+
+/** The PodGroup with its spec defaulted: the one place the schema defaults are applied in code. */
+export const withDefaults = (pg: PodGroup): DefaultedPodGroup => ({ ...pg, spec: defaultSpec(pg.spec) });
 
 export const CONDITION_AVAILABLE = 'Available';
 export const CONDITION_PROGRESSING = 'Progressing';

@@ -2,7 +2,7 @@
 // ControllerRevisions that give kubectl's own answers for a Deployment (its messages, its
 // choices), so the plugin's I/O layer only reads, patches and prints.
 import type * as k8s from '@kubernetes/client-node';
-import { CONDITION_PROGRESSING, REVISION_ANNOTATION, type PodGroup } from '../api/podgroup.js';
+import { CONDITION_PROGRESSING, REVISION_ANNOTATION, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { CHANGE_CAUSE_ANNOTATION, revisionContent, revisionData, revisionNumber, sameContent } from '../podgroup/revisions.js';
 import { REASON } from '../podgroup/status.js';
 
@@ -22,7 +22,7 @@ const quoted = (name: string): string => `podgroups.podgroup.dev ${JSON.stringif
  * done; a progress deadline exceeded is an error, and so is (with `revision` above 0) a running
  * revision other than the one asked for.
  */
-export function rolloutStatus(pg: PodGroup, revision = 0): { message: string; done: boolean } {
+export function rolloutStatus(pg: DefaultedPodGroup, revision = 0): { message: string; done: boolean } {
   const name = pg.metadata?.name ?? '';
   const status = pg.status ?? {};
   if (revision > 0) {
@@ -42,7 +42,7 @@ export function rolloutStatus(pg: PodGroup, revision = 0): { message: string; do
   if (progressing?.reason === REASON.deadlineExceeded) {
     throw new RolloutError(`podgroup ${JSON.stringify(name)} exceeded its progress deadline`);
   }
-  const replicas = pg.spec.replicas ?? 1;
+  const replicas = pg.spec.replicas;
   const updated = status.updatedReplicas ?? 0;
   const current = status.replicas ?? 0;
   const available = status.availableReplicas ?? 0;

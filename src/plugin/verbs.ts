@@ -1,7 +1,7 @@
 // The verbs of `kubectl podgroup`: read through the PluginClient, decide with kubectl-rollout.ts/why.ts,
 // print what kubectl prints for a Deployment. Each returns the exit code; kubectl's "error: …"
 // answers are thrown as RolloutError (exit 1).
-import { ROLLBACK_ANNOTATION, type PodGroup } from '../api/podgroup.js';
+import { ROLLBACK_ANNOTATION, withDefaults, type PodGroup } from '../api/podgroup.js';
 import type { PluginClient, PodGroupWatch } from './cluster.js';
 import { describeTemplate } from './describe.js';
 import { decideUndo, findRevision, historyTable, objectName, pausePatch, restartPatch, rolloutStatus, RolloutError } from './kubectl-rollout.js';
@@ -23,7 +23,7 @@ export async function statusVerb(client: PluginClient, name: string, options: St
   const first = await client.getPodGroup(name);
   let last = '';
   const report = (pg: PodGroup): boolean => {
-    const { message, done } = rolloutStatus(pg, options.revision ?? 0);
+    const { message, done } = rolloutStatus(withDefaults(pg), options.revision ?? 0);
     if (message !== last) {
       print(`${message}\n`);
       last = message;
@@ -175,6 +175,6 @@ export async function whyVerb(client: PluginClient, name: string, now: Date, pri
   const pg = await client.getPodGroup(name);
   const pods = await client.listPods(pg);
   const events = await client.listEvents(pg, new Set(pods.map((p) => p.metadata?.name ?? '')));
-  print(renderWhy({ pg, pods, events, now }));
+  print(renderWhy({ pg: withDefaults(pg), pods, events, now }));
   return 0;
 }

@@ -1,11 +1,11 @@
 // `kubectl podgroup why NAME`: one screen answering "why isn't it ready" from the PodGroup, its
 // pods and the recent events about them. Pure: the I/O layer gathers, this renders.
 import type * as k8s from '@kubernetes/client-node';
-import { CONDITION_GANG_SCHEDULED, type PodGroup } from '../api/podgroup.js';
+import { CONDITION_GANG_SCHEDULED, type DefaultedPodGroup } from '../api/podgroup.js';
 import { isReady, isScheduled, isTerminating, unschedulableMessage } from '../podgroup/pod-state.js';
 
 export interface WhyInput {
-  pg: PodGroup;
+  pg: DefaultedPodGroup;
   pods: k8s.V1Pod[];
   /** Events whose involved object is the PodGroup or one of its pods. */
   events: k8s.CoreV1Event[];
@@ -36,7 +36,7 @@ function eventTime(e: k8s.CoreV1Event): Date | undefined {
 export function renderWhy({ pg, pods, events, now }: WhyInput): string {
   const name = pg.metadata?.name ?? '';
   const s = pg.status ?? {};
-  const replicas = pg.spec.replicas ?? 1;
+  const replicas = pg.spec.replicas;
   const out: string[] = [];
   const observed = (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0);
   out.push(

@@ -102,13 +102,29 @@ async function stillCurrent(deps: ClaimDeps, pg: PodGroup): Promise<boolean> {
   }
 }
 
-/** Applies a pod claim; returns the pods the PodGroup owns afterwards. */
-export async function claimPods(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1Pod>): Promise<k8s.V1Pod[]> {
+/**
+ * How one kind of object is claimed (upstream's ClaimObject(match, adopt, release), the
+ * matching done by planClaim): `adopt` writes the controller reference and returns the object
+ * as owned; `release` removes it. `noun` names the kind in events and logs.
+ */
+interface ClaimOps<T extends k8s.KubernetesObject> {
+  noun: 'pod' | 'revision';
+  adopt(obj: T): Promise<T>;
+  release(obj: T): Promise<void>;
+}
+
+/**
+ * Applies a claim: releases first, then adopts (after an uncached recheck of the PodGroup);
+ * objects gone or changed meanwhile are skipped and seen again on their next event. Returns the
+ * objects the PodGroup owns afterwards.
+ */
+async function claim<T extends k8s.KubernetesObject>(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<T>, ops: ClaimOps<T>): Promise<T[]> {
+  const Noun = ops.noun === 'pod' ? 'Pod' : 'Revision';
   const owned = [...plan.owned];
-  for (const pod of plan.release) {
+  for (const obj of plan.release) {
     try {
-      await deps.control.patchPod(pod, releasePatch(pg, pod));
-      deps.events.event(pg, 'Normal', 'ReleasedPod', `Released pod ${pod.metadata?.name}: its labels no longer match the selector`);
+      await ops.release(obj);
+      deps.events.event(pg, 'Normal', `Released${Noun}`, `Released ${ops.noun} ${obj.metadata?.name}: its labels no longer match the selector`);
     } catch (err) {
       if (!skippable(err)) {
         throw err;
@@ -116,27 +132,38 @@ export async function claimPods(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k
     }
   }
   if (plan.adopt.length > 0 && (await stillCurrent(deps, pg))) {
-    for (const pod of plan.adopt) {
+    for (const obj of plan.adopt) {
       try {
-        await deps.control.patchPod(pod, adoptPatch(pg, pod));
-        owned.push({ ...pod, metadata: { ...pod.metadata, ownerReferences: [...(pod.metadata?.ownerReferences ?? []), controllerRef(pg)] } });
-        deps.events.event(pg, 'Normal', 'AdoptedPod', `Adopted orphan pod ${pod.metadata?.name}`);
+        owned.push(await ops.adopt(obj));
+        deps.events.event(pg, 'Normal', `Adopted${Noun}`, `Adopted orphan ${ops.noun} ${obj.metadata?.name}`);
       } catch (err) {
         if (!skippable(err)) {
           throw err;
         }
-        deps.log.info('could not adopt pod (gone or changed); will retry on its next event', { pod: pod.metadata?.name });
+        deps.log.info(`could not adopt ${ops.noun} (gone or changed); will retry on its next event`, { [ops.noun]: obj.metadata?.name });
       }
     }
   }
   return owned;
 }
 
-/** Applies a revision claim; returns the revisions the PodGroup owns afterwards. */
-export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1ControllerRevision>): Promise<k8s.V1ControllerRevision[]> {
-  const owned = [...plan.owned];
-  for (const revision of plan.release) {
-    try {
+/** Applies a pod claim (strategic merge patches); returns the pods the PodGroup owns afterwards. */
+export const claimPods = (deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1Pod>): Promise<k8s.V1Pod[]> =>
+  claim(deps, pg, plan, {
+    noun: 'pod',
+    adopt: async (pod) => {
+      await deps.control.patchPod(pod, adoptPatch(pg, pod));
+      return { ...pod, metadata: { ...pod.metadata, ownerReferences: [...(pod.metadata?.ownerReferences ?? []), controllerRef(pg)] } };
+    },
+    release: (pod) => deps.control.patchPod(pod, releasePatch(pg, pod)),
+  });
+
+/** Applies a revision claim (JSON merge patches of the whole list); returns the revisions the PodGroup owns afterwards. */
+export const claimRevisions = (deps: ClaimDeps, pg: PodGroup, plan: ClaimPlan<k8s.V1ControllerRevision>): Promise<k8s.V1ControllerRevision[]> =>
+  claim(deps, pg, plan, {
+    noun: 'revision',
+    adopt: (revision) => deps.control.patchRevision(revision, ownersPatch(revision, [...(revision.metadata?.ownerReferences ?? []), controllerRef(pg)])),
+    release: async (revision) => {
       await deps.control.patchRevision(
         revision,
         ownersPatch(
@@ -144,24 +171,5 @@ export async function claimRevisions(deps: ClaimDeps, pg: PodGroup, plan: ClaimP
           (revision.metadata?.ownerReferences ?? []).filter((r) => r.uid !== pg.metadata?.uid),
         ),
       );
-      deps.events.event(pg, 'Normal', 'ReleasedRevision', `Released revision ${revision.metadata?.name}: its labels no longer match the selector`);
-    } catch (err) {
-      if (!skippable(err)) {
-        throw err;
-      }
-    }
-  }
-  if (plan.adopt.length > 0 && (await stillCurrent(deps, pg))) {
-    for (const revision of plan.adopt) {
-      try {
-        owned.push(await deps.control.patchRevision(revision, ownersPatch(revision, [...(revision.metadata?.ownerReferences ?? []), controllerRef(pg)])));
-        deps.events.event(pg, 'Normal', 'AdoptedRevision', `Adopted orphan revision ${revision.metadata?.name}`);
-      } catch (err) {
-        if (!skippable(err)) {
-          throw err;
-        }
-      }
-    }
-  }
-  return owned;
-}
+    },
+  });

@@ -3,7 +3,7 @@
 // adopt/release pods and revisions, write ControllerRevisions and their desired pod counts,
 // create (slow start) and delete pods under expectations, write status once.
 import type * as k8s from '@kubernetes/client-node';
-import { DEFAULT_POD_REPLACEMENT_POLICY, GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, type PodGroup } from '../api/podgroup.js';
+import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { errorMessage, ExpectedError, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
@@ -12,19 +12,18 @@ import { controllerRevisionResource, customResource, podResource } from '../runt
 import { BY_NAMESPACE, BY_NAMESPACE_UNCONTROLLED, BY_NAMESPACED_CONTROLLER_UID, namespacedControllerUid, objectKey, type Reader } from '../runtime/store.js';
 import { claimPods, claimRevisions, planPodClaim, planRevisionClaim, type ClaimDeps } from './claim.js';
 import { KubePodGroupControl, type PodGroupControl } from './control.js';
+import { AssumedSizes } from './assumed-sizes.js';
 import { Expectations } from './expectations.js';
 import { withKstatusConditions } from './kstatus.js';
-import { registerPodGroupStateMetrics } from './metrics.js';
+import { registerPodGroupStateMetrics } from './state-exporter.js';
 import { plan, type Plan } from './plan.js';
 import { resolveFenceposts } from './rollout.js';
 import { isActive, isFinished, isTerminating } from './pod-state.js';
-import { podFromRevision } from './pods.js';
+import { podFromRevision } from './new-pod.js';
 import {
   canonicalJson,
   decidedNumber,
   decideUpdateRevision,
-  recordedMaxReplicas,
-  recordedReplicas,
   recordReplicasPatch,
   revisionAnnotationOps,
   revisionContent,
@@ -38,7 +37,8 @@ import {
 import { decideRollback } from './rollback.js';
 import { matchesSelector } from './selector.js';
 import { slowStartBatch } from './slow-start.js';
-import { computeStatus, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
+import { computeStatus, isRolloutComplete, REASON, revisionCreateFailed, statusEvents, type StatusInput } from './status.js';
+import { WrittenStatuses } from './written-status.js';
 
 export const CONTROLLER_NAME = 'podgroup';
 
@@ -58,39 +58,10 @@ export interface PodGroupCaches {
 
 type ReplicaFailure = StatusInput['replicaFailure'];
 
-/** A desired count written to a revision, until the cache shows the write (or anything newer). */
-interface AssumedSize {
-  /** The revision's resourceVersion the write produced. */
-  written: string | undefined;
-  size: number;
-  /** The replicas + maxSurge written with it. */
-  maxReplicas: number;
-}
-
-/**
- * Whether a cached object is older than a version this controller wrote. Versions are compared
- * as integers, as the scheduler's assume cache does (etcd revisions); if either is not one, only
- * the very version written counts as caught up.
- */
-function olderThan(cached: string | undefined, written: string | undefined): boolean {
-  if (cached === undefined || written === undefined) {
-    return cached !== written;
-  }
-  if (/^\d+$/.test(cached) && /^\d+$/.test(written)) {
-    return BigInt(cached) < BigInt(written);
-  }
-  return cached !== written;
-}
-
 export class PodGroupReconciler {
   readonly expectations = new Expectations();
-  /** The last status written per PodGroup and the resourceVersion it was computed from. */
-  private readonly lastWritten = new Map<string, { basedOn: string | undefined; json: string }>();
-  /**
-   * Per PodGroup, per revision: desired counts written but maybe not cached yet. A stale count
-   * read back would undo a step (a new revision scaled up, then down again).
-   */
-  private readonly assumedSizes = new Map<string, Map<string, AssumedSize>>();
+  private readonly writtenStatuses = new WrittenStatuses();
+  private readonly assumedSizes = new AssumedSizes();
   private readonly burst: number;
 
   constructor(
@@ -108,8 +79,8 @@ export class PodGroupReconciler {
     const cached = this.caches.podGroups.get(key);
     if (cached === undefined) {
       this.expectations.forget(key);
-      this.lastWritten.delete(key);
-      this.assumedSizes.delete(key);
+      this.writtenStatuses.forget(key);
+      this.assumedSizes.forget(key);
       return undefined;
     }
     if (cached.metadata?.deletionTimestamp != null) {
@@ -159,7 +130,7 @@ export class PodGroupReconciler {
     let failure: ReplicaFailure;
     let planRecheck: number | undefined;
     let sizedFor = pg.status?.sizedForReplicas;
-    let desiredSizes: ReadonlyMap<string, number> = this.recordedSizes(key, byHash);
+    let desiredSizes: ReadonlyMap<string, number> = this.assumedSizes.sizes(key, byHash);
     if (this.expectations.satisfied(key)) {
       const desired = desiredSizes;
       const decided = plan({
@@ -169,7 +140,7 @@ export class PodGroupReconciler {
         desired,
         sizedFor,
         previousReplicas: pg.status?.replicas ?? 0,
-        maxReplicas: this.recordedMaxSizes(key, byHash),
+        maxReplicas: this.assumedSizes.maxReplicas(key, byHash),
         revisionCreated: new Map(
           [...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()]),
         ),
@@ -178,7 +149,7 @@ export class PodGroupReconciler {
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
       desiredSizes = decided.sizes;
-      await this.recordSizes(key, decided.sizes, desired, byHash, pods, (pg.spec.replicas ?? 1) + resolveFenceposts(pg.spec, pg.spec.replicas ?? 1).maxSurge);
+      await this.recordSizes(key, decided.sizes, desired, byHash, pods, pg.spec.replicas + resolveFenceposts(pg.spec, pg.spec.replicas).maxSurge);
       failure = await this.apply(key, pg, decided, contents, ctx);
     } else {
       ctx.log.debug('waiting for expectations', { pending: this.expectations.pending(key) });
@@ -205,7 +176,7 @@ export class PodGroupReconciler {
     // Old revisions are cleaned up only once the last status showed a complete rollout of this
     // generation, or while paused (Deployment's DeploymentComplete(d, &d.Status) / sync()).
     if (wasComplete(pg) || pg.spec.paused === true) {
-      const wanted = [...this.recordedSizes(key, byHash)].filter(([, size]) => size > 0).map(([hash]) => hash);
+      const wanted = [...this.assumedSizes.sizes(key, byHash)].filter(([, size]) => size > 0).map(([hash]) => hash);
       await this.pruneRevisions(pg, revisions, updateHash, wanted, ctx);
     }
 
@@ -218,7 +189,7 @@ export class PodGroupReconciler {
   }
 
   private async syncRevisions(
-    pg: PodGroup,
+    pg: DefaultedPodGroup,
     owned: k8s.V1ControllerRevision[],
     ctx: ReconcileContext,
   ): Promise<
@@ -301,7 +272,7 @@ export class PodGroupReconciler {
    * Warning event and Progressing=False/ReplicaSetCreateError written at once (the sync stops
    * here and is retried with backoff).
    */
-  private async reportRevisionCreateError(pg: PodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
+  private async reportRevisionCreateError(pg: DefaultedPodGroup, revisionName: string, err: unknown, ctx: ReconcileContext): Promise<void> {
     const message = errorMessage(err);
     if (isNamespaceTerminating(err)) {
       return;
@@ -318,44 +289,6 @@ export class PodGroupReconciler {
       }
     }
     this.events.event(pg, 'Warning', REASON.revisionCreateError, `Failed to create new revision ${JSON.stringify(revisionName)}: ${message}`);
-  }
-
-  /** Each revision's desired count: the one this controller wrote if the cache is behind it, else the recorded one. */
-  private recordedSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
-    const assumed = this.assumedSizes.get(key);
-    const live = new Set([...byHash.values()].map(objectKey));
-    for (const revisionKey of assumed?.keys() ?? []) {
-      if (!live.has(revisionKey)) {
-        assumed?.delete(revisionKey);
-      }
-    }
-    const sizes = new Map<string, number>();
-    for (const [hash, r] of byHash) {
-      const mine = assumed?.get(objectKey(r));
-      const ahead = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written);
-      if (mine !== undefined && !ahead) {
-        assumed?.delete(objectKey(r));
-      }
-      const size = ahead ? mine.size : recordedReplicas(r);
-      if (size !== undefined) {
-        sizes.set(hash, size);
-      }
-    }
-    return sizes;
-  }
-
-  /** Each revision's recorded replicas + maxSurge: the one written with a count the cache has not caught up with, else the recorded one. */
-  private recordedMaxSizes(key: string, byHash: ReadonlyMap<string, k8s.V1ControllerRevision>): Map<string, number> {
-    const assumed = this.assumedSizes.get(key);
-    const max = new Map<string, number>();
-    for (const [hash, r] of byHash) {
-      const mine = assumed?.get(objectKey(r));
-      const value = mine !== undefined && olderThan(r.metadata?.resourceVersion, mine.written) ? mine.maxReplicas : recordedMaxReplicas(r);
-      if (value !== undefined) {
-        max.set(hash, value);
-      }
-    }
-    return max;
   }
 
   /**
@@ -387,9 +320,7 @@ export class PodGroupReconciler {
         }
         throw err;
       }
-      const assumed = this.assumedSizes.get(key) ?? new Map<string, AssumedSize>();
-      assumed.set(objectKey(revision), { written: written.metadata?.resourceVersion, size, maxReplicas });
-      this.assumedSizes.set(key, assumed);
+      this.assumedSizes.assume(key, revision, written.metadata?.resourceVersion, size, maxReplicas);
     }
   }
 
@@ -488,14 +419,13 @@ export class PodGroupReconciler {
   private async writeStatus(pg: PodGroup, status: NonNullable<PodGroup['status']>, ctx: ReconcileContext): Promise<void> {
     const key = objectKey(pg);
     const json = canonicalJson(status);
-    const last = this.lastWritten.get(key);
     // Skip when unchanged, or when we already wrote exactly this and the cache has not caught up.
-    if (json === canonicalJson(pg.status ?? {}) || (last?.basedOn === pg.metadata?.resourceVersion && last?.json === json)) {
+    if (json === canonicalJson(pg.status ?? {}) || this.writtenStatuses.alreadyWritten(key, pg.metadata?.resourceVersion, json)) {
       return;
     }
     try {
       await this.control.patchPodGroupStatus(pg, status);
-      this.lastWritten.set(key, { basedOn: pg.metadata?.resourceVersion, json });
+      this.writtenStatuses.wrote(key, pg.metadata?.resourceVersion, json);
     } catch (err) {
       if (isConflict(err)) {
         // Computed from a stale copy; the newer one is on its way through the informer and syncs again.
@@ -526,10 +456,16 @@ export class PodGroupReconciler {
    * it wants pods (`wanted`); pods that are only terminating do not keep it, as they do not count
    * in a ReplicaSet's status.replicas.
    */
-  private async pruneRevisions(pg: PodGroup, owned: k8s.V1ControllerRevision[], updateHash: string, wanted: string[], ctx: ReconcileContext): Promise<void> {
+  private async pruneRevisions(
+    pg: DefaultedPodGroup,
+    owned: k8s.V1ControllerRevision[],
+    updateHash: string,
+    wanted: string[],
+    ctx: ReconcileContext,
+  ): Promise<void> {
     const pods = this.caches.pods.byIndex(BY_NAMESPACED_CONTROLLER_UID, ownedKey(pg));
     const busy = new Set([...pods.filter(isActive).map((p) => revisionHashOf(p) ?? ''), ...wanted]);
-    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit ?? 10)) {
+    for (const r of revisionsToPrune(owned, updateHash, busy, pg.spec.revisionHistoryLimit)) {
       try {
         await this.control.deleteRevision(r);
         ctx.log.info('pruned revision', { revision: r.metadata?.name });
@@ -548,33 +484,15 @@ export class PodGroupReconciler {
   }
 }
 
-/** Schema defaults, in case the object predates them (the API server applies them on read too). */
-function withDefaults(pg: PodGroup): PodGroup {
-  return {
-    ...pg,
-    spec: {
-      ...pg.spec,
-      replicas: pg.spec.replicas ?? 1,
-      minReadySeconds: pg.spec.minReadySeconds ?? 0,
-      progressDeadlineSeconds: pg.spec.progressDeadlineSeconds ?? 600,
-      revisionHistoryLimit: pg.spec.revisionHistoryLimit ?? 10,
-      podReplacementPolicy: pg.spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY,
-      strategy: pg.spec.strategy ?? { type: 'RollingUpdate' },
-    },
-  };
-}
-
 /** Where the PodGroup's own pods and revisions are indexed: its namespace and UID. */
 const ownedKey = (pg: PodGroup): string => namespacedControllerUid(pg.metadata?.namespace ?? '', pg.metadata?.uid ?? '');
 
-function wasComplete(pg: PodGroup): boolean {
+/** Whether the last status written showed this generation's rollout complete. */
+function wasComplete(pg: DefaultedPodGroup): boolean {
   const s = pg.status;
-  const replicas = pg.spec.replicas ?? 1;
   return (
     s !== undefined &&
-    s.updatedReplicas === replicas &&
-    s.replicas === replicas &&
-    s.availableReplicas === replicas &&
+    isRolloutComplete(pg.spec.replicas, { replicas: s.replicas, updated: s.updatedReplicas, available: s.availableReplicas }) &&
     (s.observedGeneration ?? 0) >= (pg.metadata?.generation ?? 0)
   );
 }

@@ -4,7 +4,7 @@
 // Deployment in the same state: InProgress while pods come up or a rollout runs (paused
 // included), Failed once the progress deadline is exceeded, Current when the rollout is complete.
 // kstatus takes the first True one of the two it finds: they are never True together.
-import { CONDITION_AVAILABLE, CONDITION_PROGRESSING, type Condition, type PodGroup, type PodGroupStatus } from '../api/podgroup.js';
+import { CONDITION_AVAILABLE, CONDITION_PROGRESSING, type Condition, type DefaultedPodGroupSpec, type PodGroupStatus } from '../api/podgroup.js';
 import { hasProgressDeadline, REASON, setCondition } from './status.js';
 
 export const CONDITION_RECONCILING = 'Reconciling';
@@ -14,8 +14,8 @@ export const CONDITION_STALLED = 'Stalled';
  * Why the rollout is not complete, checked in the order kstatus checks a Deployment's counts and
  * conditions (its reasons; its messages with revision for ReplicaSet), or undefined when complete.
  */
-export function rolloutInProgress(spec: PodGroup['spec'], status: PodGroupStatus): { reason: string; message: string } | undefined {
-  const desired = spec.replicas ?? 1;
+export function rolloutInProgress(spec: DefaultedPodGroupSpec, status: PodGroupStatus): { reason: string; message: string } | undefined {
+  const desired = spec.replicas;
   const replicas = status.replicas ?? 0;
   const updated = status.updatedReplicas ?? 0;
   const ready = status.readyReplicas ?? 0;
@@ -48,7 +48,7 @@ export function rolloutInProgress(spec: PodGroup['spec'], status: PodGroupStatus
 }
 
 /** The status with Reconciling and Stalled set from its counts and its Progressing and Available conditions. */
-export function withKstatusConditions(spec: PodGroup['spec'], status: PodGroupStatus, now: number): PodGroupStatus {
+export function withKstatusConditions(spec: DefaultedPodGroupSpec, status: PodGroupStatus, now: number): PodGroupStatus {
   const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   const progressing = status.conditions?.find((c) => c.type === CONDITION_PROGRESSING);
   const stalled = progressing?.reason === REASON.deadlineExceeded;

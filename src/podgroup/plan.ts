@@ -17,8 +17,9 @@
 //  - Recreate lowers every old revision to 0 and raises the update revision only when no old
 //    pod is left, terminating or not.
 import type * as k8s from '@kubernetes/client-node';
-import type { PodGroupSpec } from '../api/podgroup.js';
-import { isActive, isAvailable, isTerminating, msUntilAvailable } from './pod-state.js';
+import type { DefaultedPodGroupSpec } from '../api/podgroup.js';
+import { classify, type PodCounts } from './pod-counts.js';
+import { isAvailable, msUntilAvailable } from './pod-state.js';
 import { rankForDeletion } from './ranking.js';
 import { revisionHashOf } from './revisions.js';
 import { countsTerminatingPods, resolveFenceposts } from './rollout.js';
@@ -47,7 +48,7 @@ export interface Plan {
 }
 
 export interface PlanInput {
-  spec: PodGroupSpec;
+  spec: DefaultedPodGroupSpec;
   /** Every pod the PodGroup owns (any state). */
   pods: k8s.V1Pod[];
   /** The revision hash of the current template. */
@@ -80,26 +81,9 @@ export interface PlanInput {
   now: number;
 }
 
-export interface PodCounts {
-  active: k8s.V1Pod[];
-  newActive: k8s.V1Pod[];
-  oldActive: k8s.V1Pod[];
-  terminating: k8s.V1Pod[];
-}
-
-export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
-  const active = pods.filter(isActive);
-  return {
-    active,
-    newActive: active.filter((p) => revisionHashOf(p) === updateHash),
-    oldActive: active.filter((p) => revisionHashOf(p) !== updateHash),
-    terminating: pods.filter(isTerminating),
-  };
-}
-
 export function plan(input: PlanInput): Plan {
   const { now } = input;
-  const minReadySeconds = input.spec.minReadySeconds ?? 0;
+  const minReadySeconds = input.spec.minReadySeconds;
   const counts = classify(input.pods, input.updateHash);
   const { sizes, mode } = decideSizes(input, counts, currentSizes(input, counts));
   const recheckAfterMs = earliestAvailability(counts.active, minReadySeconds, now);
@@ -123,7 +107,7 @@ type SizingMode = 'scale' | 'recreate' | 'rolling';
 /** The Deployment's sync over desired counts: one step, as sync() / rolloutRecreate / rolloutRolling. */
 export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<string, number>): { sizes: Map<string, number>; mode: SizingMode } {
   const { spec, updateHash } = input;
-  const replicas = spec.replicas ?? 1;
+  const replicas = spec.replicas;
   const sizes = new Map(current);
   const size = (hash: string): number => sizes.get(hash) ?? 0;
   const old = oldestFirst(
@@ -182,7 +166,7 @@ export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<st
   if (activeOld.length === 0) {
     return { sizes, mode: 'rolling' };
   }
-  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const minReadySeconds = spec.minReadySeconds;
   const availableOf = countBy(counts.active.filter((p) => isAvailable(p, minReadySeconds, input.now)));
   // A revision's available pods beyond its count are about to go (a count lowered by a previous
   // pass whose deletes have not happened yet, e.g. its process was killed): they are no margin.
@@ -228,7 +212,7 @@ export function decideSizes(input: PlanInput, counts: PodCounts, current: Map<st
  * the scale, leftovers to the largest. Undefined when nothing is to change.
  */
 export function scaleTargets(input: PlanInput, counts: PodCounts, current: ReadonlyMap<string, number>): Map<string, number> | undefined {
-  const replicas = input.spec.replicas ?? 1;
+  const replicas = input.spec.replicas;
   const sizes = new Map([...current].filter(([, n]) => n > 0));
   const createdAt = (hash: string): number => input.revisionCreated.get(hash) ?? Number.MAX_SAFE_INTEGER;
   if (sizes.size <= 1) {
@@ -242,7 +226,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
     }
     return new Map([[only, replicas]]);
   }
-  const minReadySeconds = input.spec.minReadySeconds ?? 0;
+  const minReadySeconds = input.spec.minReadySeconds;
   const newAvailable = counts.newActive.filter((p) => isAvailable(p, minReadySeconds, input.now)).length;
   if ((sizes.get(input.updateHash) ?? 0) === replicas && newAvailable === replicas) {
     return new Map([...sizes.keys()].map((h) => [h, h === input.updateHash ? replicas : 0]));
@@ -292,7 +276,7 @@ export function scaleTargets(input: PlanInput, counts: PodCounts, current: Reado
  */
 function reconcilePods(input: PlanInput, counts: PodCounts, sizes: Map<string, number>, mode: SizingMode): Pick<Plan, 'create' | 'delete'> {
   const { spec, updateHash, now } = input;
-  const replicas = spec.replicas ?? 1;
+  const replicas = spec.replicas;
   const deletions: PodDeletion[] = [];
   const wanted: PodCreation[] = [];
   const byHash = new Map<string, k8s.V1Pod[]>();

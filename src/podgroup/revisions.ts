@@ -225,8 +225,11 @@ export function revisionAnnotationOps(pg: PodGroup, number: number): object[] {
   if (annotations === undefined) {
     return [{ op: 'add', path: '/metadata/annotations', value: { [REVISION_ANNOTATION]: value } }];
   }
-  return [{ op: 'add', path: `/metadata/annotations/${REVISION_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`, value }];
+  return [{ op: 'add', path: annotationPointer(REVISION_ANNOTATION), value }];
 }
+
+/** The JSON pointer (RFC 6901: `~` as `~0`, `/` as `~1`) of an annotation, for JSON patches. */
+export const annotationPointer = (key: string): string => `/metadata/annotations/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
 
 /** Which ControllerRevision represents the PodGroup's current template and sidecars. */
 export function decideUpdateRevision(pg: PodGroup, revisions: k8s.V1ControllerRevision[], collisionCount: number): RevisionDecision {

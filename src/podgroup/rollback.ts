@@ -4,7 +4,7 @@
 // annotation is removed either way. Pure.
 import type * as k8s from '@kubernetes/client-node';
 import { ROLLBACK_ANNOTATION, type PodGroup } from '../api/podgroup.js';
-import { revisionContent, revisionData, revisionNumber, rollbackAnnotationsOps, sameContent } from './revisions.js';
+import { annotationPointer, revisionContent, revisionData, revisionNumber, rollbackAnnotationsOps, sameContent } from './revisions.js';
 
 export interface RollbackDecision {
   /** JSON Patch ops for the PodGroup (after a resourceVersion test). */
@@ -12,7 +12,7 @@ export interface RollbackDecision {
   event: { type: 'Normal' | 'Warning'; reason: string; message: string };
 }
 
-const annotationPath = `/metadata/annotations/${ROLLBACK_ANNOTATION.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+const annotationPath = annotationPointer(ROLLBACK_ANNOTATION);
 
 /** The second-highest revision number (upstream's LastRevision), 0 when there is none. */
 function lastRevision(revisions: k8s.V1ControllerRevision[]): number {

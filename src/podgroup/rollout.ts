@@ -1,5 +1,5 @@
 // Rolling-update arithmetic, as kube-controller-manager does it for Deployments.
-import { DEFAULT_POD_REPLACEMENT_POLICY, type IntOrString, type PodGroupSpec } from '../api/podgroup.js';
+import type { DefaultedPodGroupSpec, IntOrString, PodGroupSpec } from '../api/podgroup.js';
 
 export const DEFAULT_MAX_SURGE = '25%';
 export const DEFAULT_MAX_UNAVAILABLE = '25%';
@@ -36,5 +36,5 @@ export function resolveFenceposts(spec: Pick<PodGroupSpec, 'strategy'>, replicas
 }
 
 /** Whether terminating pods count against replicas + maxSurge (podReplacementPolicy TerminationComplete). */
-export const countsTerminatingPods = (spec: Pick<PodGroupSpec, 'podReplacementPolicy'>): boolean =>
-  (spec.podReplacementPolicy ?? DEFAULT_POD_REPLACEMENT_POLICY) === 'TerminationComplete';
+export const countsTerminatingPods = (spec: Pick<DefaultedPodGroupSpec, 'podReplacementPolicy'>): boolean =>
+  spec.podReplacementPolicy === 'TerminationComplete';

@@ -8,10 +8,11 @@ import {
   CONDITION_PROGRESSING,
   CONDITION_REPLICA_FAILURE,
   type Condition,
-  type PodGroup,
+  type DefaultedPodGroup,
+  type DefaultedPodGroupSpec,
   type PodGroupStatus,
 } from '../api/podgroup.js';
-import { classify } from './plan.js';
+import { classify } from './pod-counts.js';
 import { isAvailable, isReady, isScheduled, notReadyCause, unschedulableMessage } from './pod-state.js';
 import { revisionHashOf } from './revisions.js';
 import { resolveFenceposts } from './rollout.js';
@@ -34,7 +35,7 @@ export const REASON = {
 } as const;
 
 export interface StatusInput {
-  pg: PodGroup;
+  pg: DefaultedPodGroup;
   pods: k8s.V1Pod[];
   updateHash: string;
   collisionCount: number;
@@ -109,12 +110,7 @@ export function setCondition(conditions: Condition[], next: Condition, nowIso: s
   if (existing !== undefined && existing.status === next.status && existing.reason === next.reason && (!messageMatters || existing.message === next.message)) {
     return conditions;
   }
-  const merged: Condition = {
-    ...next,
-    lastTransitionTime: existing?.status === next.status ? (existing.lastTransitionTime ?? nowIso) : nowIso,
-    lastUpdateTime: nowIso,
-  };
-  return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
+  return renewCondition(conditions, next, nowIso);
 }
 
 /**
@@ -123,7 +119,7 @@ export function setCondition(conditions: Condition[], next: Condition, nowIso: s
  * deadline; undefined when nothing is to be written. Nothing else in the status moves: the sync
  * stops there, so observedGeneration too stays behind.
  */
-export function revisionCreateFailed(pg: PodGroup, revisionName: string, message: string, now: number): Condition[] | undefined {
+export function revisionCreateFailed(pg: DefaultedPodGroup, revisionName: string, message: string, now: number): Condition[] | undefined {
   if (!hasProgressDeadline(pg.spec)) {
     return undefined;
   }
@@ -142,7 +138,11 @@ export function revisionCreateFailed(pg: PodGroup, revisionName: string, message
   return after === before ? undefined : after;
 }
 
-/** Records progress: a fresh lastUpdateTime (the deadline counts from here) even when nothing else changed. */
+/**
+ * The one condition upsert: `next` with a fresh lastUpdateTime (progress: the deadline counts
+ * from here) even when nothing else changed, lastTransitionTime kept while the status is the
+ * same. Returns a new list, sorted by type.
+ */
 function renewCondition(conditions: Condition[], next: Condition, nowIso: string): Condition[] {
   const existing = conditions.find((c) => c.type === next.type);
   const merged: Condition = {
@@ -153,9 +153,19 @@ function renewCondition(conditions: Condition[], next: Condition, nowIso: string
   return [...conditions.filter((c) => c.type !== next.type), merged].sort((a, b) => (a.type < b.type ? -1 : 1));
 }
 
+/**
+ * Whether the rollout is complete (Deployment's DeploymentComplete): exactly the wanted pods,
+ * all of the update revision and available. The counts are the status's, or the pods' now.
+ */
+export const isRolloutComplete = (
+  wanted: number,
+  counts: { replicas: number | undefined; updated: number | undefined; available: number | undefined },
+): boolean => counts.updated === wanted && counts.replicas === wanted && counts.available === wanted;
+
 /** progressDeadlineSeconds of MaxInt32 means no deadline (upstream's HasProgressDeadline). */
 export const NO_PROGRESS_DEADLINE = 2147483647;
-export const hasProgressDeadline = (spec: PodGroup['spec']): boolean => (spec.progressDeadlineSeconds ?? 600) !== NO_PROGRESS_DEADLINE;
+export const hasProgressDeadline = (spec: Pick<DefaultedPodGroupSpec, 'progressDeadlineSeconds'>): boolean =>
+  spec.progressDeadlineSeconds !== NO_PROGRESS_DEADLINE;
 
 const removeCondition = (conditions: Condition[], type: string): Condition[] => conditions.filter((c) => c.type !== type);
 
@@ -163,15 +173,16 @@ export function computeStatus(input: StatusInput): StatusResult {
   const { pg, now } = input;
   const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   const spec = pg.spec;
-  const replicas = spec.replicas ?? 1;
-  const minReadySeconds = spec.minReadySeconds ?? 0;
+  const replicas = spec.replicas;
+  const minReadySeconds = spec.minReadySeconds;
   const previous = pg.status ?? {};
   const counts = classify(input.pods, input.updateHash);
   const available = counts.active.filter((p) => isAvailable(p, minReadySeconds, now)).length;
   const ready = counts.active.filter(isReady).length;
   const updated = counts.newActive.length;
   const oldHashes = new Set(counts.oldActive.map((p) => revisionHashOf(p) ?? ''));
-  const complete = updated === replicas && counts.active.length === replicas && available === replicas && counts.oldActive.length === 0;
+  // Every active pod is new (updated === active), so no old pod is left either.
+  const complete = isRolloutComplete(replicas, { replicas: counts.active.length, updated, available });
 
   // currentRevision moves to the update revision once a rollout completes.
   let currentRevision = previous.currentRevision;
@@ -228,7 +239,7 @@ export function computeStatus(input: StatusInput): StatusResult {
     // A resync of a finished rollout (every pod updated) estimates no progress: losing a pod
     // or scaling is not a rollout.
     const wasComplete = counts.active.length === updated && current()?.reason === REASON.complete;
-    const deadlineMs = (spec.progressDeadlineSeconds ?? 600) * 1000;
+    const deadlineMs = spec.progressDeadlineSeconds * 1000;
     if (!wasComplete) {
       const progressed =
         updated > (previous.updatedReplicas ?? 0) ||

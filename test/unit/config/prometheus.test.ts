@@ -7,7 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { PROMETHEUS_RULE_FILE, renderPrometheusRule, RULES_FILE } from '../../../hack/prometheus/rule.js';
 import { registry } from '../../../src/runtime/metrics.js';
-import { STATE_GAUGES } from '../../../src/podgroup/state-metrics.js';
+import { STATE_GAUGES } from '../../../src/podgroup/state-gauges.js';
 
 const RULES_DIR = join(REPO_ROOT, 'config', 'prometheus', 'rules');
 const promtool = (args: string[]): string => execFileSync('promtool', args, { cwd: RULES_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import type { PodGroup } from '../../../src/api/podgroup.js';
+import type { DefaultedPodGroup } from '../../../src/api/podgroup.js';
 import { CHANGE_CAUSE_ANNOTATION, decideUpdateRevision, newRevision, rollbackAnnotationsOps } from '../../../src/podgroup/revisions.js';
 import { describeTemplate } from '../../../src/plugin/describe.js';
 import {
@@ -14,7 +14,7 @@ import {
 } from '../../../src/plugin/kubectl-rollout.js';
 import { spec } from '../podgroup/fixtures.js';
 
-function podGroup(overrides: Partial<PodGroup> = {}, image = 'x:2'): PodGroup {
+function podGroup(overrides: Partial<DefaultedPodGroup> = {}, image = 'x:2'): DefaultedPodGroup {
   const s = spec();
   return {
     metadata: { name: 'web', namespace: 'ns', uid: 'u1', generation: 2, annotations: {} },
@@ -33,7 +33,7 @@ function revision(number: number, image: string, cause?: string): k8s.V1Controll
 }
 
 describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
-  const cases: Array<[string, Partial<PodGroup>, string, boolean]> = [
+  const cases: Array<[string, Partial<DefaultedPodGroup>, string, boolean]> = [
     ['spec not observed', { status: { observedGeneration: 1 } }, 'Waiting for podgroup spec update to be observed...', false],
     [
       'updating',
@@ -63,7 +63,7 @@ describe('rolloutStatus (kubectl DeploymentStatusViewer)', () => {
     expect(() => rolloutStatus(pg)).toThrow(new RolloutError('podgroup "web" exceeded its progress deadline'));
   });
   it('--revision: fails unless that revision runs (podgroup.dev/revision), as kubectl for a Deployment', () => {
-    const at = (value: string | undefined): PodGroup => {
+    const at = (value: string | undefined): DefaultedPodGroup => {
       const pg = podGroup({});
       pg.metadata = { ...pg.metadata, annotations: value === undefined ? {} : { 'podgroup.dev/revision': value } };
       return pg;

@@ -209,6 +209,36 @@ describe('PodGroupReconciler through a recording PodGroupControl', () => {
     expect(control.of('createPod')).toEqual([]);
   });
 
+  it('releases a pod and a revision it controls that no longer match its selector; one gone meanwhile is skipped', async () => {
+    const pg = podGroup({ replicas: 1 });
+    const decision = decideUpdateRevision(pg, [], 0);
+    const fresh = newRevision(pg, decision.hash, 1);
+    const rev = { ...fresh, metadata: { ...fresh.metadata, ownerReferences: [controllerRef(pg)] } };
+    const relabel = <T extends k8s.KubernetesObject>(obj: T, name: string): T => ({
+      ...obj,
+      metadata: { ...obj.metadata, name, labels: { ...obj.metadata?.labels, app: 'other' }, ownerReferences: [controllerRef(pg)] },
+    });
+    const stale = relabel(newRevision(pg, 'stale', 2), 'web-stale');
+    const [kept, moved, gone] = owned(pods(3, 'p', { hash: decision.hash }), pg);
+    const control = new RecordingControl(pg, (verb, name) => (verb === 'patchPod' && name === 'gone' ? apiError(404, 'not found') : undefined));
+    const events = new RecordingEvents();
+    const cached = world(pg, [kept!, relabel(moved!, 'moved'), relabel(gone!, 'gone')], [rev, stale]);
+    await new PodGroupReconciler(cached, control, events, { workers: 1 }, () => NOW).reconcile(request, ctx);
+    expect(control.of('patchPod').map((c) => [c.name, c.body])).toEqual([
+      ['moved', { metadata: { ownerReferences: [{ $patch: 'delete', uid: 'pg-uid' }], uid: moved?.metadata?.uid } }],
+      ['gone', { metadata: { ownerReferences: [{ $patch: 'delete', uid: 'pg-uid' }], uid: gone?.metadata?.uid } }],
+    ]);
+    expect(control.of('patchRevision').find((c) => c.name === 'web-stale')?.body).toEqual({
+      metadata: { ownerReferences: [], uid: stale.metadata?.uid, resourceVersion: stale.metadata?.resourceVersion },
+    });
+    expect(events.events.filter((e) => e.reason.startsWith('Released')).map((e) => [e.reason, e.message])).toEqual([
+      ['ReleasedRevision', 'Released revision web-stale: its labels no longer match the selector'],
+      ['ReleasedPod', 'Released pod moved: its labels no longer match the selector'],
+    ]);
+    // No uncached read: there was nothing to adopt.
+    expect(control.of('getPodGroup')).toEqual([]);
+  });
+
   it('leaves a bare pod with the selector labels alone: not adopted, not counted, not deleted', async () => {
     const pg = podGroup({ replicas: 2 });
     const decision = decideUpdateRevision(pg, [], 0);

@@ -1,6 +1,6 @@
 // Pods and PodGroups for table-driven tests of the pure PodGroup modules.
 import type * as k8s from '@kubernetes/client-node';
-import { REVISION_HASH_LABEL, type PodGroupSpec } from '../../../src/api/podgroup.js';
+import { defaultSpec, REVISION_HASH_LABEL, type DefaultedPodGroupSpec, type PodGroupSpec } from '../../../src/api/podgroup.js';
 
 export const NOW = Date.parse('2026-01-01T00:10:00Z');
 
@@ -47,12 +47,13 @@ export function pod(name: string, o: PodOptions = {}): k8s.V1Pod {
 
 export const pods = (n: number, prefix: string, o: PodOptions = {}): k8s.V1Pod[] => Array.from({ length: n }, (_, i) => pod(`${prefix}-${i}`, o));
 
-export function spec(overrides: Partial<PodGroupSpec> = {}): PodGroupSpec {
-  return {
+/** A spec as the controller hands it to the deciding modules: with the schema defaults applied. */
+export function spec(overrides: Partial<PodGroupSpec> = {}): DefaultedPodGroupSpec {
+  return defaultSpec({
     replicas: 3,
     selector: { matchLabels: { app: 'web' } },
     template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'x:2' }] } },
     podReplacementPolicy: 'TerminationComplete',
     ...overrides,
-  };
+  });
 }

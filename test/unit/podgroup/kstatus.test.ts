@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { gitopsToolsDir, kstatus } from '../../../hack/gitops-tools.js';
-import { API_VERSION, type Condition, type PodGroupStatus } from '../../../src/api/podgroup.js';
+import { API_VERSION, defaultSpec, type Condition, type PodGroupStatus } from '../../../src/api/podgroup.js';
 import { CONDITION_RECONCILING, CONDITION_STALLED, withKstatusConditions } from '../../../src/podgroup/kstatus.js';
 import { NO_PROGRESS_DEADLINE } from '../../../src/podgroup/status.js';
 import { NOW } from './fixtures.js';
@@ -72,7 +72,7 @@ function objects(s: State): { deployment: object; podGroup: object } {
       kind: 'PodGroup',
       metadata,
       spec,
-      status: withKstatusConditions(spec, { ...status, conditions: [...stale, ...conditions] }, NOW),
+      status: withKstatusConditions(defaultSpec(spec), { ...status, conditions: [...stale, ...conditions] }, NOW),
     },
   };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { defaultSpec } from '../../../src/api/podgroup.js';
 import { plan, type PlanInput } from '../../../src/podgroup/plan.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
@@ -48,7 +49,8 @@ describe('plan: scaling and self-healing', () => {
     { desc: 'maxSurge 0', strategy: { type: 'RollingUpdate' as const, rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } } },
   ])('by default (no podReplacementPolicy) replaces pods held terminating at once, as a ReplicaSet ($desc)', ({ strategy }) => {
     // 2 of 3 pods held Terminating (a finalizer, an unreachable node): both replaced now.
-    const { podReplacementPolicy: _unset, ...defaults } = spec({ replicas: 3, ...(strategy === undefined ? {} : { strategy }) });
+    const { podReplacementPolicy: _unset, ...unset } = spec({ replicas: 3, ...(strategy === undefined ? {} : { strategy }) });
+    const defaults = defaultSpec(unset);
     const result = run({ spec: defaults, pods: [...pods(1, 'a'), ...pods(2, 't', { terminating: true })] });
     expect(result.create).toEqual([{ hash: 'new', count: 2 }]);
     expect(result.delete).toEqual([]);

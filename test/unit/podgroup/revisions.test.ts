@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import { PODGROUP_NAME_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../../../src/api/podgroup.js';
 import { planClaim, planPodClaim, planRevisionClaim } from '../../../src/podgroup/claim.js';
-import { podFromRevision } from '../../../src/podgroup/pods.js';
+import { podFromRevision } from '../../../src/podgroup/new-pod.js';
 import { boundedLabelValue, decideUpdateRevision, newRevision, revisionContent } from '../../../src/podgroup/revisions.js';
 import { decideRollback } from '../../../src/podgroup/rollback.js';
 import { slowStartBatch } from '../../../src/podgroup/slow-start.js';

@@ -1,11 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import type { PodGroup } from '../../../src/api/podgroup.js';
+import type { DefaultedPodGroup, PodGroup } from '../../../src/api/podgroup.js';
 import { notReadyCause } from '../../../src/podgroup/pod-state.js';
 import { computeStatus, selectorString, statusEvents, type StatusInput } from '../../../src/podgroup/status.js';
 import { NOW, pod, pods, spec } from './fixtures.js';
 
-const pg = (overrides: Partial<PodGroup> = {}): PodGroup => ({ metadata: { name: 'web', namespace: 'ns', generation: 2 }, spec: spec(), ...overrides });
+const pg = (overrides: Partial<DefaultedPodGroup> = {}): DefaultedPodGroup => ({
+  metadata: { name: 'web', namespace: 'ns', generation: 2 },
+  spec: spec(),
+  ...overrides,
+});
 const run = (input: Partial<StatusInput>): ReturnType<typeof computeStatus> =>
   computeStatus({
     pg: pg(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { REVISION_HASH_LABEL, type PodGroup } from '../../../src/api/podgroup.js';
-import { generatedName, podFromRevision } from '../../../src/podgroup/pods.js';
+import { generatedName, podFromRevision } from '../../../src/podgroup/new-pod.js';
 
 const pg: PodGroup = {
   apiVersion: 'podgroup.dev/v1alpha1',

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import client from 'prom-client';
-import type { PodGroup } from '../../../src/api/podgroup.js';
-import { PodGroupStateRenderer, registerPodGroupStateMetrics } from '../../../src/podgroup/metrics.js';
-import { podGroupSamples, STATE_GAUGES, type StateGauge } from '../../../src/podgroup/state-metrics.js';
+import type { DefaultedPodGroup } from '../../../src/api/podgroup.js';
+import { PodGroupStateRenderer, registerPodGroupStateMetrics } from '../../../src/podgroup/state-exporter.js';
+import { podGroupSamples, STATE_GAUGES, type StateGauge } from '../../../src/podgroup/state-gauges.js';
 import { scrape } from '../../../src/runtime/metrics.js';
 import { spec } from './fixtures.js';
 
-const pg = (name: string, overrides: Partial<PodGroup> = {}): PodGroup => ({
+const pg = (name: string, overrides: Partial<DefaultedPodGroup> = {}): DefaultedPodGroup => ({
   metadata: { name, namespace: 'ns', generation: 3 },
   spec: spec({ minAvailable: 2 }),
   status: {

@@ -1,4 +1,4 @@
-// Doing: the per-PodGroup gauges (state-metrics.ts) exported at scrape time from the informer's
+// Doing: the per-PodGroup gauges (state-gauges.ts) exported at scrape time from the informer's
 // cache, as kube-state-metrics reads objects — nothing is set during reconciles, a deleted PodGroup
 // leaves no series behind, and only the leader exports them (a standby's cache is as warm, but two
 // sources of one series would double every sum).
@@ -7,10 +7,10 @@
 // cached object on every change, so the object itself keys the rendering) and kept until it changes;
 // a scrape gathers them, yielding to the event loop every 10 ms so the
 // webhook, the extender and the Lease renewal never wait behind a scrape of thousands.
-import type { PodGroup } from '../api/podgroup.js';
+import { withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
 import { addRenderedFamilies } from '../runtime/metrics.js';
 import type { Store } from '../runtime/store.js';
-import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-metrics.js';
+import { podGroupSamples, STATE_GAUGES, type StateGauge, type StateSample } from './state-gauges.js';
 
 export interface StateMetricsSource {
   store: Pick<Store<PodGroup>, 'list'>;
@@ -39,7 +39,7 @@ export class PodGroupStateRenderer {
 
   constructor(
     private readonly source: StateMetricsSource,
-    private readonly samples: (pg: PodGroup) => StateSample[] = podGroupSamples,
+    private readonly samples: (pg: DefaultedPodGroup) => StateSample[] = podGroupSamples,
   ) {}
 
   /** The exposition of every gauge, in pieces of at most one slice of PodGroups each. */
@@ -72,7 +72,7 @@ export class PodGroupStateRenderer {
     let lines = this.rendered.get(pg);
     if (lines === undefined) {
       lines = GAUGES.map(() => '');
-      for (const sample of this.samples(pg)) {
+      for (const sample of this.samples(withDefaults(pg))) {
         const g = GAUGE_INDEX.get(sample.gauge) ?? 0;
         lines[g] += sampleLine(sample);
       }

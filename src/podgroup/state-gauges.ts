@@ -1,6 +1,6 @@
 // Deciding the per-PodGroup gauges, as kube-state-metrics derives kube_deployment_* from a
 // Deployment object: one pure function from a PodGroup to its samples. Pure.
-import type { PodGroup } from '../api/podgroup.js';
+import type { DefaultedPodGroup } from '../api/podgroup.js';
 
 export type StateGauge =
   | 'podgroup_spec_replicas'
@@ -41,10 +41,10 @@ export interface StateSample {
 const STATUSES = ['true', 'false', 'unknown'] as const;
 
 /** Every sample of one PodGroup, labelled namespace/podgroup (kube-state-metrics' shape). */
-export function podGroupSamples(pg: PodGroup): StateSample[] {
+export function podGroupSamples(pg: DefaultedPodGroup): StateSample[] {
   const base = { namespace: pg.metadata?.namespace ?? '', podgroup: pg.metadata?.name ?? '' };
   const s = pg.status ?? {};
-  const replicas = pg.spec.replicas ?? 1;
+  const replicas = pg.spec.replicas;
   const one = (gauge: StateGauge, value: number): StateSample => ({ gauge, labels: base, value });
   const samples = [
     one('podgroup_spec_replicas', replicas),
