@@ -198,3 +198,29 @@ export const CONDITION_GANG_SCHEDULED = 'GangScheduled';
 export function podGroupOwnerOf(obj: { metadata?: { ownerReferences?: k8s.V1OwnerReference[] } }): k8s.V1OwnerReference | undefined {
   return obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === KIND && r.apiVersion.split('/')[0] === GROUP);
 }
+
+/**
+ * The cache key (`namespace/name`) of the PodGroup named by `obj`'s controller reference, in
+ * `namespace` (an owner is always in its dependent's namespace), or undefined.
+ */
+export function podGroupKeyOf(
+  obj: { metadata?: { namespace?: string; ownerReferences?: k8s.V1OwnerReference[] } },
+  namespace = obj.metadata?.namespace,
+): string | undefined {
+  const ref = podGroupOwnerOf(obj);
+  return ref === undefined ? undefined : `${namespace}/${ref.name}`;
+}
+
+/**
+ * The PodGroup controlling `obj`, looked up by key and checked by UID: a reference to a PodGroup
+ * deleted and recreated under the same name, or a forged one, names no PodGroup.
+ */
+export function controllingPodGroup(
+  obj: { metadata?: { namespace?: string; ownerReferences?: k8s.V1OwnerReference[] } },
+  lookup: (key: string) => PodGroup | undefined,
+  namespace = obj.metadata?.namespace,
+): PodGroup | undefined {
+  const key = podGroupKeyOf(obj, namespace);
+  const group = key === undefined ? undefined : lookup(key);
+  return group !== undefined && group.metadata?.uid === podGroupOwnerOf(obj)?.uid ? group : undefined;
+}

@@ -4,7 +4,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
+import { controllingPodGroup, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
 import { close, HttpError, listen, readBody, readCertDir, sendJson, updateTls, watchCertDir, type ServerLimits } from '../runtime/http-server.js';
 import type { SharedInformer } from '../runtime/shared-informer.js';
 import { errorLogFields } from '../runtime/kube-client.js';
@@ -209,9 +209,7 @@ export class SidecarWebhook implements Runnable {
    * no PodGroup settings.
    */
   podGroupOf(pod: k8s.V1Pod, namespace: string): PodGroup | undefined {
-    const ref = podGroupOwnerOf(pod);
-    const group = ref === undefined ? undefined : this.podGroups.store.get(`${namespace}/${ref.name}`);
-    return group !== undefined && group.metadata?.uid === ref?.uid ? group : undefined;
+    return controllingPodGroup(pod, (key) => this.podGroups.store.get(key), namespace);
   }
 }
 

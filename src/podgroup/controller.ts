@@ -3,7 +3,18 @@
 // adopt/release pods and revisions, write ControllerRevisions and their desired pod counts,
 // create (slow start) and delete pods under expectations, write status once.
 import type * as k8s from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, podGroupOwnerOf, ROLLBACK_ANNOTATION, VERSION, withDefaults, type DefaultedPodGroup, type PodGroup } from '../api/podgroup.js';
+import {
+  GROUP,
+  KIND,
+  PLURAL,
+  podGroupKeyOf,
+  podGroupOwnerOf,
+  ROLLBACK_ANNOTATION,
+  VERSION,
+  withDefaults,
+  type DefaultedPodGroup,
+  type PodGroup,
+} from '../api/podgroup.js';
 import { Controller, type ReconcileContext, type Request, type Result } from '../runtime/controller.js';
 import type { EventRecorder } from '../runtime/events.js';
 import { errorMessage, ExpectedError, isConflict, isNamespaceTerminating, isNotFound } from '../runtime/kube-client.js';
@@ -514,13 +525,9 @@ export function setupPodGroupController(manager: Manager, options: PodGroupContr
   );
   const controller = new Controller(CONTROLLER_NAME, reconciler, { maxConcurrentReconciles: options.workers, logger: manager.log });
 
-  const ownerKeyOf = (obj: k8s.KubernetesObject): string | undefined => {
-    const ref = podGroupOwnerOf(obj);
-    return ref === undefined ? undefined : `${obj.metadata?.namespace}/${ref.name}`;
-  };
   // Orphans: every PodGroup in the namespace whose selector matches may adopt them.
   const keysFor = (obj: k8s.KubernetesObject): string[] => {
-    const owner = ownerKeyOf(obj);
+    const owner = podGroupKeyOf(obj);
     if (owner !== undefined) {
       return [owner];
     }
@@ -536,19 +543,19 @@ export function setupPodGroupController(manager: Manager, options: PodGroupContr
   // Expectations first, so the reconcile these events trigger sees them observed.
   pods.addEventHandler({
     onAdd: (pod) => {
-      const owner = ownerKeyOf(pod);
+      const owner = podGroupKeyOf(pod);
       if (owner !== undefined) {
         reconciler.expectations.creationObserved(owner);
       }
     },
     onUpdate: (oldPod, pod) => {
-      const owner = ownerKeyOf(pod);
+      const owner = podGroupKeyOf(pod);
       if (owner !== undefined && !isTerminating(oldPod) && isTerminating(pod)) {
         reconciler.expectations.deletionObserved(owner, objectKey(pod));
       }
     },
     onDelete: (pod) => {
-      const owner = ownerKeyOf(pod);
+      const owner = podGroupKeyOf(pod);
       if (owner !== undefined) {
         reconciler.expectations.deletionObserved(owner, objectKey(pod));
       }

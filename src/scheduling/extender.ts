@@ -12,7 +12,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { GROUP, KIND, PLURAL, podGroupOwnerOf, VERSION, type PodGroup } from '../api/podgroup.js';
+import { controllingPodGroup, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
 import type { SharedInformer } from '../runtime/shared-informer.js';
@@ -323,12 +323,7 @@ export class SchedulerExtender implements Runnable {
 
   /** The PodGroup controlling this pod, from the cache; undefined for any other pod. */
   private groupOf(pod: k8s.V1Pod): PodGroup | undefined {
-    const ref = podGroupOwnerOf(pod);
-    if (ref === undefined) {
-      return undefined;
-    }
-    const group = this.podGroups.store.get(`${pod.metadata?.namespace}/${ref.name}`);
-    return group?.metadata?.uid === ref.uid ? group : undefined;
+    return controllingPodGroup(pod, (key) => this.podGroups.store.get(key));
   }
 
   /** Node views for the request's nodes (full objects, or names looked up in the cache). */
