@@ -2,7 +2,7 @@
 // plane: Spread by node and zone, Pack, maxPerNode, gang feasibility with its explanation on
 // pods and on the PodGroup, pass-through for other pods, the extender's HTTP errors, and what
 // happens while the extender is down (ignorable false and true).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -239,6 +239,7 @@ describe('podgroup-scheduler with the extender', () => {
       );
     } finally {
       await stopProcess(pid);
+      rmSync(dir, { recursive: true, force: true });
     }
     const strict = await core.readNamespacedPod({ name: 'strict', namespace: ns.name });
     expect(strict.spec?.nodeName).toBeUndefined();

@@ -6,7 +6,7 @@
 //    through an HTTP CONNECT proxy.
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -23,6 +23,7 @@ describe('the API client', () => {
   let connectProxy: Server | undefined;
   const tunnels = new Set<Socket>();
 
+  let proxyDir: string | undefined;
   beforeAll(async () => {
     ns = await createNamespace('e2e-client');
   });
@@ -33,6 +34,9 @@ describe('the API client', () => {
     tunnels.forEach((s) => s.destroy());
     connectProxy?.close();
     await ns.remove();
+    if (proxyDir !== undefined) {
+      rmSync(proxyDir, { recursive: true, force: true });
+    }
   });
 
   it('gives up on a black-holed request at its deadline, so the worker is free and the PodGroup converges', async () => {
@@ -82,7 +86,8 @@ describe('the API client', () => {
       c.cluster['proxy-url'] = `http://127.0.0.1:${proxyPort}`;
       c.cluster.server = (c.cluster.server ?? '').replace('127.0.0.1', 'kubernetes');
     }
-    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'podgroup-proxy-')), 'kubeconfig');
+    proxyDir = mkdtempSync(join(tmpdir(), 'podgroup-proxy-'));
+    const kubeconfig = join(proxyDir, 'kubeconfig');
     writeFileSync(kubeconfig, stringify(config));
     manager = await startManager(['--kubeconfig', kubeconfig]);
     await createPodGroup(ns.name, podGroupManifest('proxied', { replicas: 2 }));
