@@ -15,6 +15,7 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { GROUP, KIND, PLURAL, VERSION } from '../src/api/podgroup.js';
 import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
 import { down, up } from '../hack/cluster/local-cluster.js';
 import { KUBE_VERSION } from '../hack/control-plane/components.js';
@@ -330,11 +331,11 @@ async function createWorkload(
           await apps.createNamespacedDeployment({ namespace, body: { metadata: { name }, spec } });
         } else {
           await custom.createNamespacedCustomObject({
-            group: 'podgroup.dev',
-            version: 'v1alpha1',
+            group: GROUP,
+            version: VERSION,
             namespace,
-            plural: 'podgroups',
-            body: { apiVersion: 'podgroup.dev/v1alpha1', kind: 'PodGroup', metadata: { name }, spec },
+            plural: PLURAL,
+            body: { apiVersion: `${GROUP}/${VERSION}`, kind: KIND, metadata: { name }, spec },
           });
         }
       }
@@ -378,9 +379,7 @@ async function dropNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   await apps.deleteCollectionNamespacedDeployment({ namespace: name }).catch(() => undefined);
-  await custom
-    .deleteCollectionNamespacedCustomObject({ group: 'podgroup.dev', version: 'v1alpha1', namespace: name, plural: 'podgroups' })
-    .catch(() => undefined);
+  await custom.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: name, plural: PLURAL }).catch(() => undefined);
   await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(() => undefined);
   await core.deleteNamespace({ name }).catch(() => undefined);
   await waitFor(

@@ -4,7 +4,6 @@
 // kube-system RoleBinding), leader-elected on its own Lease, schedules a gang through the
 // extender and reports an unschedulable pod — with no request refused by RBAC. What it no longer
 // holds, and what config/policy still refuses it, is checked as that account.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,24 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
-import { clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
+import { adminKubectl, clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
 import { killAll } from '../support/processes.js';
 import { core, createPodGroup, mergePatch, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
-import { send, serviceAccountKubeconfig } from '../support/security.js';
+import { canI, send, serviceAccountKubeconfig } from '../support/security.js';
 import { startTestScheduler, type TestScheduler } from '../support/scheduler.js';
 
 const SCHEDULER = 'e2e-least-privilege';
 const SA = 'system:serviceaccount:podgroup-system:podgroup-scheduler';
-const admin = (args: string[], input?: string): string =>
-  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const canI = (args: string[]): boolean => {
-  try {
-    admin(['auth', 'can-i', ...args, '--as', SA]);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('podgroup-scheduler with its least-privilege role', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-sched-rbac-'));
@@ -42,8 +31,8 @@ describe('podgroup-scheduler with its least-privilege role', () => {
     ns = await createNamespace('e2e-sched-rbac');
     const dir = join(REPO_ROOT, 'config', 'scheduler');
     await namespaceNotTerminating('podgroup-system');
-    admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
-    admin([
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    adminKubectl([
       'apply',
       '--server-side',
       '--force-conflicts',
@@ -54,13 +43,13 @@ describe('podgroup-scheduler with its least-privilege role', () => {
       '-f',
       join(dir, 'namespaced', 'rbac.yaml'),
     ]);
-    admin(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-k', join(dir, 'kube-system')]);
     kubeconfig = await serviceAccountKubeconfig('podgroup-system', 'podgroup-scheduler', tmp);
     // config/policy lets this account write the status of podgroup-scheduler's pods only; this
     // test's scheduler has another name (the local podgroup-scheduler keeps its own): the shipped
     // policy with that one name changed stands in for it meanwhile.
-    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', 'podgroup-scheduler-pod-status']);
-    admin(
+    adminKubectl(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', 'podgroup-scheduler-pod-status']);
+    adminKubectl(
       ['apply', '-f', '-'],
       readFileSync(join(REPO_ROOT, 'config', 'policy', 'scheduler-pod-status.yaml'), 'utf8')
         .replaceAll("== 'podgroup-scheduler'", `== '${SCHEDULER}'`)
@@ -72,8 +61,8 @@ describe('podgroup-scheduler with its least-privilege role', () => {
   });
 
   afterAll(async () => {
-    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', `${SCHEDULER}-pod-status`]);
-    admin(['delete', '--ignore-not-found', 'validatingadmissionpolicy', `${SCHEDULER}-pod-status`]);
+    adminKubectl(['delete', '--ignore-not-found', 'validatingadmissionpolicybinding', `${SCHEDULER}-pod-status`]);
+    adminKubectl(['delete', '--ignore-not-found', 'validatingadmissionpolicy', `${SCHEDULER}-pod-status`]);
     installAdmissionPolicies(clusterState());
     await scheduler?.stop();
     await manager?.stop();
@@ -83,17 +72,17 @@ describe('podgroup-scheduler with its least-privilege role', () => {
   });
 
   it('holds only what a secondary scheduler needs', () => {
-    expect(canI(['list', 'pods', '--all-namespaces'])).toBe(true);
-    expect(canI(['patch', 'pods', '--subresource', 'status', '-n', ns.name])).toBe(true);
-    expect(canI(['update', 'leases.coordination.k8s.io/podgroup-scheduler', '-n', 'podgroup-system'])).toBe(true);
+    expect(canI(['list', 'pods', '--all-namespaces'], SA)).toBe(true);
+    expect(canI(['patch', 'pods', '--subresource', 'status', '-n', ns.name], SA)).toBe(true);
+    expect(canI(['update', 'leases.coordination.k8s.io/podgroup-scheduler', '-n', 'podgroup-system'], SA)).toBe(true);
     // What the default scheduler's role would have given it.
-    expect(canI(['delete', 'pods', '-n', ns.name])).toBe(false);
-    expect(canI(['create', 'pods', '--subresource', 'binding', '-n', ns.name])).toBe(false);
-    expect(canI(['create', 'bindings', '-n', ns.name])).toBe(false);
-    expect(canI(['update', 'leases.coordination.k8s.io/kube-scheduler', '-n', 'kube-system'])).toBe(false);
-    expect(canI(['update', 'persistentvolumes'])).toBe(false);
-    expect(canI(['update', 'resourceclaims.resource.k8s.io', '--subresource', 'status', '-n', ns.name])).toBe(false);
-    expect(canI(['get', 'secrets', '-n', 'podgroup-system'])).toBe(false);
+    expect(canI(['delete', 'pods', '-n', ns.name], SA)).toBe(false);
+    expect(canI(['create', 'pods', '--subresource', 'binding', '-n', ns.name], SA)).toBe(false);
+    expect(canI(['create', 'bindings', '-n', ns.name], SA)).toBe(false);
+    expect(canI(['update', 'leases.coordination.k8s.io/kube-scheduler', '-n', 'kube-system'], SA)).toBe(false);
+    expect(canI(['update', 'persistentvolumes'], SA)).toBe(false);
+    expect(canI(['update', 'resourceclaims.resource.k8s.io', '--subresource', 'status', '-n', ns.name], SA)).toBe(false);
+    expect(canI(['get', 'secrets', '-n', 'podgroup-system'], SA)).toBe(false);
   });
 
   it('schedules a gang through the extender and reports an unschedulable pod, with nothing refused', async () => {

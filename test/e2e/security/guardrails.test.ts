@@ -15,14 +15,12 @@ import * as k8s from '@kubernetes/client-node';
 import { installAdmissionPolicies, installCrds, localWebhookConfiguration } from '../../../hack/control-plane/manifests.js';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { GROUP, KIND, VERSION } from '../../../src/api/podgroup.js';
-import { clusterState, createNamespace, eventually, namespaceNotTerminating, kubeConfig } from '../support/cluster.js';
+import { adminKubectl, clusterState, createNamespace, eventually, namespaceNotTerminating, kubeConfig } from '../support/cluster.js';
 import { core, createPodGroup, podGroupManifest } from '../support/podgroups.js';
 import { serviceAccountKubeconfig } from '../support/security.js';
 
 const kc = kubeConfig();
 const admission = kc.makeApiClient(k8s.AdmissionregistrationV1Api);
-const admin = (args: string[], input?: string): string =>
-  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 
 interface Outcome {
   allowed: boolean;
@@ -48,8 +46,8 @@ describe("admission policies bounding the manager's ServiceAccount", () => {
     // As the cluster's start installs them (a test that deleted config/default took them too).
     installAdmissionPolicies(clusterState());
     await namespaceNotTerminating('podgroup-system');
-    admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
-    admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     const file = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);
     asManager = (args, input) => {
       try {
@@ -88,7 +86,7 @@ describe("admission policies bounding the manager's ServiceAccount", () => {
   });
 
   const ownerRef = (): string => {
-    const owned = JSON.parse(admin(['get', 'pod', 'owned', '-n', ns.name, '-o', 'json'])) as k8s.V1Pod;
+    const owned = JSON.parse(adminKubectl(['get', 'pod', 'owned', '-n', ns.name, '-o', 'json'])) as k8s.V1Pod;
     return JSON.stringify(owned.metadata?.ownerReferences?.[0]);
   };
 
@@ -254,7 +252,7 @@ describe("admission policies bounding the manager's ServiceAccount", () => {
   ];
 
   it("without the policies, RBAC alone lets the manager's token do each forbidden thing", async () => {
-    admin(['delete', 'validatingadmissionpolicybinding', 'podgroup-controller-pods', 'podgroup-controller-webhook-configuration']);
+    adminKubectl(['delete', 'validatingadmissionpolicybinding', 'podgroup-controller-pods', 'podgroup-controller-webhook-configuration']);
     for (const [what, attempt] of forbidden()) {
       const outcome = await eventually(
         `${what}: allowed without the policies`,

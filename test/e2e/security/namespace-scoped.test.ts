@@ -4,29 +4,18 @@
 // --watch-namespaces it cannot even list pods (its cluster-wide watches are forbidden, it never
 // becomes ready); with it, it rolls out a PodGroup in the watched namespace, pods bound by its
 // extender, and leaves another namespace's PodGroup alone.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
-import { clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
+import { adminKubectl, clusterState, createNamespace, eventually, namespaceNotTerminating } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { createPodGroup, getPodGroup, podGroupManifest, podsOf, startManager, waitForRollout, type RunningManager } from '../support/podgroups.js';
-import { serviceAccountKubeconfig } from '../support/security.js';
+import { canI, serviceAccountKubeconfig } from '../support/security.js';
 
 const SA = 'system:serviceaccount:podgroup-system:podgroup-controller';
-const admin = (args: string[], input?: string): string =>
-  execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-const canI = (args: string[]): boolean => {
-  try {
-    admin(['auth', 'can-i', ...args, '--as', SA]);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('namespace-scoped install', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-ns-scoped-'));
@@ -40,44 +29,47 @@ describe('namespace-scoped install', () => {
     other = await createNamespace('e2e-unwatched');
     const overlay = join(REPO_ROOT, 'config', 'namespace-scoped');
     await namespaceNotTerminating('podgroup-system');
-    admin(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
-    admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-f', join(REPO_ROOT, 'config', 'manager', 'namespace.yaml')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     // The overlay's RBAC, as it renders (team-a is the namespace the user names): the
     // cluster-wide ClusterRole over pods is not part of it.
-    admin(['delete', '--ignore-not-found', 'clusterrolebinding', 'podgroup-controller']);
-    admin(['apply', '-f', join(overlay, 'cluster_read_role.yaml')]);
-    admin(['apply', '-f', '-'], readFileSync(join(overlay, 'workloads_role.yaml'), 'utf8').replaceAll('namespace: team-a', `namespace: ${watched.name}`));
+    adminKubectl(['delete', '--ignore-not-found', 'clusterrolebinding', 'podgroup-controller']);
+    adminKubectl(['apply', '-f', join(overlay, 'cluster_read_role.yaml')]);
+    adminKubectl(
+      ['apply', '-f', '-'],
+      readFileSync(join(overlay, 'workloads_role.yaml'), 'utf8').replaceAll('namespace: team-a', `namespace: ${watched.name}`),
+    );
     // The local podgroup-scheduler trusts the extender CA in the local cluster's own namespace:
     // the account gets config/rbac's Role there, as it has it in podgroup-system.
     const namespacedRbac = parseAllDocuments(readFileSync(join(REPO_ROOT, 'config', 'rbac', 'role.yaml'), 'utf8'))
       .map((d) => d.toJS() as { kind: string })
       .filter((d) => d.kind === 'Role' || d.kind === 'RoleBinding');
-    admin(['apply', '-n', clusterState().extenderSecretNamespace, '-f', '-'], namespacedRbac.map((d) => stringify(d)).join('---\n'));
+    adminKubectl(['apply', '-n', clusterState().extenderSecretNamespace, '-f', '-'], namespacedRbac.map((d) => stringify(d)).join('---\n'));
     kubeconfig = await serviceAccountKubeconfig('podgroup-system', 'podgroup-controller', tmp);
-    expect(admin(['kustomize', overlay])).toContain('--watch-namespaces=team-a');
+    expect(adminKubectl(['kustomize', overlay])).toContain('--watch-namespaces=team-a');
   });
 
   afterAll(async () => {
     await manager?.stop();
     await killAll();
-    admin(['delete', '--ignore-not-found', '-f', join(REPO_ROOT, 'config', 'namespace-scoped', 'cluster_read_role.yaml')]);
-    admin(['delete', '--ignore-not-found', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
+    adminKubectl(['delete', '--ignore-not-found', '-f', join(REPO_ROOT, 'config', 'namespace-scoped', 'cluster_read_role.yaml')]);
+    adminKubectl(['delete', '--ignore-not-found', '-n', clusterState().extenderSecretNamespace, 'role/podgroup-controller', 'rolebinding/podgroup-controller']);
     // config/rbac as installed by the other tests (the cluster-wide binding back).
-    admin(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
+    adminKubectl(['apply', '--server-side', '--force-conflicts', '-k', join(REPO_ROOT, 'config', 'rbac')]);
     await watched?.remove();
     await other?.remove();
     rmSync(tmp, { recursive: true, force: true });
   });
 
   it('holds Roles only: pods in the watched namespace, nothing over pods elsewhere', () => {
-    expect(canI(['create', 'pods', '-n', watched.name])).toBe(true);
-    expect(canI(['create', 'pods', '--subresource', 'binding', '-n', watched.name])).toBe(true);
-    expect(canI(['list', 'pods', '-n', other.name])).toBe(false);
-    expect(canI(['list', 'pods', '--all-namespaces'])).toBe(false);
-    expect(canI(['delete', 'pods', '-n', 'kube-system'])).toBe(false);
-    expect(canI(['list', 'podgroups.podgroup.dev', '--all-namespaces'])).toBe(false);
-    expect(canI(['list', 'nodes'])).toBe(true);
-    expect(canI(['patch', 'nodes'])).toBe(false);
+    expect(canI(['create', 'pods', '-n', watched.name], SA)).toBe(true);
+    expect(canI(['create', 'pods', '--subresource', 'binding', '-n', watched.name], SA)).toBe(true);
+    expect(canI(['list', 'pods', '-n', other.name], SA)).toBe(false);
+    expect(canI(['list', 'pods', '--all-namespaces'], SA)).toBe(false);
+    expect(canI(['delete', 'pods', '-n', 'kube-system'], SA)).toBe(false);
+    expect(canI(['list', 'podgroups.podgroup.dev', '--all-namespaces'], SA)).toBe(false);
+    expect(canI(['list', 'nodes'], SA)).toBe(true);
+    expect(canI(['patch', 'nodes'], SA)).toBe(false);
   });
 
   it('without --watch-namespaces the manager cannot watch (its cluster-wide lists are forbidden) and never becomes ready', async () => {

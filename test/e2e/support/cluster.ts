@@ -1,5 +1,6 @@
 // What e2e tests need from the shared local control plane: its state, a kubeconfig, a fresh
-// namespace per test file, and polling with deadlines.
+// namespace per test file, kubectl as its admin, and polling with deadlines.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -89,4 +90,14 @@ export async function namespaceNotTerminating(name: string, timeoutMs = 120_000)
     timeoutMs,
     500,
   );
+}
+
+/** kubectl as the cluster's admin; throws with kubectl's stderr when it fails. */
+export function adminKubectl(args: string[], input?: string): string {
+  return execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, ...args], {
+    encoding: 'utf8',
+    input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
 }

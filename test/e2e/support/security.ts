@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { kubeConfig } from './cluster.js';
+import { adminKubectl, kubeConfig } from './cluster.js';
 
 export interface Reply {
   status: number;
@@ -129,4 +129,14 @@ export async function serviceAccountKubeconfig(namespace: string, name: string, 
     { mode: 0o600 },
   );
   return file;
+}
+
+/** `kubectl auth can-i … --as <user>` as the admin: whether `user` may do it. */
+export function canI(args: string[], user: string): boolean {
+  try {
+    adminKubectl(['auth', 'can-i', ...args, '--as', user]);
+    return true;
+  } catch {
+    return false;
+  }
 }
