@@ -184,7 +184,8 @@ export class SchedulerExtender implements Runnable {
     if (key !== undefined && filterReadsMembersInFlight({ ...gang, bound: this.placements.boundMembers(key, podKey) })) {
       await this.awaitInFlightBinds(key, podKey);
     }
-    const { views, unknown } = this.nodeViews(args);
+    const members = key === undefined ? undefined : this.placements.membersOf(key, podKey);
+    const { views, unknown } = this.nodeViews(args, members?.perNode);
     const result = (passed: string[], failed: Record<string, string>, error = ''): ExtenderFilterResult => ({
       ...(cacheCapable ? { NodeNames: passed } : { Nodes: { items: itemsNamed(args.Nodes?.items ?? [], passed) } }),
       FailedNodes: { ...failed, ...unknown },
@@ -192,13 +193,12 @@ export class SchedulerExtender implements Runnable {
       Error: error,
     });
     const remember = (passed: string[]): void => this.rememberCandidate(podKey, args.Pod, key, request, views, passed);
-    if (group === undefined || key === undefined) {
+    if (group === undefined || key === undefined || members === undefined) {
       const passed = views.map((v) => v.name);
       remember(passed);
       return result(passed, {});
     }
-    const { perNode, bound } = this.placements.membersOf(key, podKey);
-    const verdict = filterForGang({ group: objectKey(group), ...gang, bound, request, nodes: withMembers(views, perNode) });
+    const verdict = filterForGang({ group: objectKey(group), ...gang, bound: members.bound, request, nodes: views });
     remember(verdict.passed);
     if (verdict.gangMessage !== undefined) {
       gangRejections.inc();
@@ -231,7 +231,7 @@ export class SchedulerExtender implements Runnable {
     const candidate = this.candidates.get(podKey);
     const filtered = candidate !== undefined && candidate.uid === (args.Pod.metadata?.uid ?? '') ? candidate.passed : undefined;
     const { perNode } = this.placements.membersOf(key, podKey);
-    const views = withMembers(this.nodeViews(args, filtered).views, perNode);
+    const { views } = this.nodeViews(args, perNode, filtered);
     this.placements.markInFlight(podKey, key);
     return score(group.spec.placement?.policy ?? 'Spread', views, this.zoneMembers(perNode));
   }
@@ -304,13 +304,12 @@ export class SchedulerExtender implements Runnable {
 
   private rememberCandidate(key: string, pod: k8s.V1Pod, group: string | undefined, requests: Resources, views: NodeView[], passed: string[]): void {
     const uid = pod.metadata?.uid ?? '';
-    const facts = new Map(views.map((v) => [v.name, v]));
+    const passedNames = new Set(passed);
     const kept = new Map<string, NodeFacts>();
-    for (const name of passed) {
-      const view = facts.get(name);
-      if (view !== undefined) {
+    for (const view of views) {
+      if (passedNames.has(view.name)) {
         // The allocatable object is shared with the node cache's memo: only the entry costs.
-        kept.set(name, { zone: view.zone, allocatable: view.allocatable });
+        kept.set(view.name, { zone: view.zone, allocatable: view.allocatable });
       }
     }
     const bytes = 512 + stringBytes(key) + stringBytes(uid) + passed.reduce((n, name) => n + stringBytes(name) + 96, 0);
@@ -341,16 +340,21 @@ export class SchedulerExtender implements Runnable {
   }
 
   /**
-   * Node views for the request's nodes (full objects, or names looked up in the cache). Zone and
+   * Node views for the request's nodes (full objects, or names looked up in the cache), with the
+   * group's members on each (`perNode` excludes the pod being placed). Zone and
    * allocatable come from `filtered` when filter already read them for this pod: kube-scheduler
    * filters and scores one cycle against one snapshot of its node cache, so they are what it
    * scores with; requests per node are read now, as binds change them.
    */
-  private nodeViews(args: ExtenderArgs, filtered?: ReadonlyMap<string, NodeFacts>): { views: NodeView[]; unknown: Record<string, string> } {
+  private nodeViews(
+    args: ExtenderArgs,
+    perNode: ReadonlyMap<string, number> | undefined,
+    filtered?: ReadonlyMap<string, NodeFacts>,
+  ): { views: NodeView[]; unknown: Record<string, string> } {
     const unknown: Record<string, string> = {};
     const views: NodeView[] = [];
     const add = (name: string, facts: NodeFacts): void => {
-      views.push({ name, zone: facts.zone, allocatable: facts.allocatable, requested: this.placements.requestedOn(name), members: 0 });
+      views.push({ name, zone: facts.zone, allocatable: facts.allocatable, requested: this.placements.requestedOn(name), members: perNode?.get(name) ?? 0 });
     };
     const factsOf = (node: k8s.V1Node): NodeFacts => ({ zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: cachedNodeAllocatable(node) });
     /** A sent Node is a fresh object every call: its allocatable is the cached node's when both are the same version. */
@@ -395,9 +399,6 @@ export class SchedulerExtender implements Runnable {
     return zoneMembers;
   }
 }
-
-/** The views with the group's members per node (`perNode` excludes the pod being placed). */
-const withMembers = (views: NodeView[], perNode: ReadonlyMap<string, number>): NodeView[] => views.map((v) => ({ ...v, members: perNode.get(v.name) ?? 0 }));
 
 /** Names of the request's nodes, as sent. */
 const requestedNames = (args: ExtenderArgs): string[] =>
