@@ -5,8 +5,9 @@
 // same nodes as full Node objects. The extender's caches are filled directly and its index is
 // built from them as the informer would: this measures the HTTP + decision path, not the API
 // server. Then, unless --no-scheduler, pods bound per second through the real podgroup-scheduler
-// on kwok nodes, with the extender and without it (bench/scheduler-throughput.ts).
-//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]
+// on kwok nodes, with the extender and without it (bench/scheduler-throughput.ts): the pods in one
+// PodGroup, or with --groups N in N PodGroups (e.g. --groups 200: 200 PodGroups of 10).
+//   npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--groups 1] [--cpu-prof] [--keep-cluster]
 // --cpu-prof profiles the manager serving the scheduler (node --cpu-prof) into .cluster-bench-extender/profiles.
 import { Agent, request } from 'node:https';
 import { loadavg } from 'node:os';
@@ -31,8 +32,8 @@ import { percentile, writeResult } from './report.js';
 import { measureThroughput, type ThroughputRow } from './scheduler-throughput.js';
 
 const USAGE =
-  'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--cpu-prof] [--keep-cluster]';
-const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, () => {
+  'usage: npm run bench:extender [-- --quick] [--sizes 100x10,500x20,5000x20] [--no-scheduler] [--kwok-nodes 1000] [--pods 2000] [--groups 1] [--cpu-prof] [--keep-cluster]';
+const { values, KWOK_NODES, PODS, GROUPS } = commandLineOrExit('bench:extender', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
       quick: { type: 'boolean', default: false },
@@ -40,14 +41,18 @@ const { values, KWOK_NODES, PODS } = commandLineOrExit('bench:extender', USAGE, 
       'no-scheduler': { type: 'boolean', default: false },
       'kwok-nodes': { type: 'string', default: '1000' },
       pods: { type: 'string', default: '2000' },
+      groups: { type: 'string', default: '1' },
       'cpu-prof': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
     },
   });
+  const pods = integerFlag('pods', parsed.values.pods, { min: 2 });
   return {
     values: parsed.values,
     KWOK_NODES: integerFlag('kwok-nodes', parsed.values['kwok-nodes'], { min: 1 }),
-    PODS: integerFlag('pods', parsed.values.pods, { min: 2 }),
+    PODS: pods,
+    // Each PodGroup gets at least one pod.
+    GROUPS: integerFlag('groups', parsed.values.groups, { min: 1, max: pods }),
   };
 });
 const ITERATIONS = values.quick ? 200 : 2000;
@@ -117,7 +122,7 @@ async function run(size: Size, cacheCapable: boolean): Promise<Record<string, st
   const nodeObjects: k8s.V1Node[] = [];
   for (let i = 0; i < nodeCount; i += 1) {
     const node: k8s.V1Node = {
-      metadata: { name: `node-${i}`, labels: { 'topology.kubernetes.io/zone': `zone-${i % 3}` } },
+      metadata: { name: `node-${i}`, resourceVersion: '1', labels: { 'topology.kubernetes.io/zone': `zone-${i % 3}` } },
       status: { allocatable: { cpu: '64', memory: '256Gi', pods: '110' } },
     };
     nodes.store.upsert(node);
@@ -242,6 +247,7 @@ if (!values['no-scheduler']) {
           schedulerName: withExtender ? 'bench-with-extender' : 'bench-without-extender',
           withExtender,
           pods: PODS,
+          groups: GROUPS,
           nodes: KWOK_NODES,
         });
         console.error(`[bench] ${JSON.stringify(row)}`);
@@ -260,7 +266,7 @@ if (!values['no-scheduler']) {
   const rate = (withExtender: boolean): number => Number(throughput.find((r) => r.scheduler.includes(withExtender ? 'with the' : 'without'))?.['pods bound/s']);
   console.log(`with the extender: ${rate(true).toFixed(1)} pods/s (goal >= 100), ${(rate(true) / rate(false)).toFixed(2)}x the rate without it (goal >= 0.8x)`);
 }
-writeResult(values.sizes === '100x10,500x20,5000x20' ? 'extender' : 'extender-partial', {
+writeResult(`${values.sizes === '100x10,500x20,5000x20' ? 'extender' : 'extender-partial'}${GROUPS > 1 ? `-groups-${GROUPS}` : ''}`, {
   iterations: ITERATIONS,
   names_sent_at_most: NAMES_SENT,
   group_members: GROUP_MEMBERS,

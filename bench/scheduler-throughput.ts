@@ -1,6 +1,7 @@
 // Scheduling throughput through the real podgroup-scheduler (kube-scheduler with our profile) on
 // kwok nodes: pods bound per second with the extender (filter, prioritize and bind through the
-// compiled manager) and with the same profile minus the extender. Each run's pods are created
+// compiled manager) and with the same profile minus the extender, for one big PodGroup or many
+// small ones (members of different PodGroups never wait for each other). Each run's pods are created
 // first under a scheduler name nobody serves yet, then a kube-scheduler for that name starts; the
 // rate is counted from the first pod bound to the last (start-up excluded), as kube-scheduler's
 // own scheduler_perf reports pods scheduled per second.
@@ -18,6 +19,7 @@ import { percentile } from './report.js';
 
 export interface ThroughputRow extends Record<string, string | number> {
   scheduler: string;
+  podgroups: number;
   pods: number;
   nodes: number;
   'pods bound/s': string;
@@ -60,38 +62,47 @@ async function startScheduler(state: ClusterState, schedulerName: string, withEx
   return name;
 }
 
-/** One run: a PodGroup of `pods` members held under `schedulerName` until its scheduler starts. */
+/** Label every pod of one run carries (each PodGroup selects its own by `app`). */
+const RUN_LABEL = 'throughput-run';
+
+/**
+ * One run: `pods` pods in `groups` PodGroups (sizes differing by one at most), held under
+ * `schedulerName` until its scheduler starts.
+ */
 export async function measureThroughput(
   state: ClusterState,
-  options: { namespace: string; schedulerName: string; withExtender: boolean; pods: number; nodes: number },
+  options: { namespace: string; schedulerName: string; withExtender: boolean; pods: number; groups: number; nodes: number },
 ): Promise<ThroughputRow> {
   const kc = loadKubeConfig(state);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const { namespace, schedulerName, pods } = options;
+  const { namespace, schedulerName, pods, groups } = options;
   const name = `throughput-${options.withExtender ? 'ext' : 'plain'}`;
-  const group: PodGroup = {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'PodGroup',
-    metadata: { name },
-    spec: {
-      replicas: pods,
-      // Every member is placed on its own (no gang wait): the rate is the scheduler's, not the gang's.
-      minAvailable: 1,
-      selector: { matchLabels: { app: name } },
-      placement: { policy: 'Spread' },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          schedulerName,
-          terminationGracePeriodSeconds: 0,
-          containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+  for (let i = 0; i < groups; i += 1) {
+    const app = groups === 1 ? name : `${name}-${i}`;
+    const group: PodGroup = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'PodGroup',
+      metadata: { name: app },
+      spec: {
+        replicas: Math.floor(pods / groups) + (i < pods % groups ? 1 : 0),
+        // Every member is placed on its own (no gang wait): the rate is the scheduler's, not the gang's.
+        minAvailable: 1,
+        selector: { matchLabels: { app } },
+        placement: { policy: 'Spread' },
+        template: {
+          metadata: { labels: { app, [RUN_LABEL]: name } },
+          spec: {
+            schedulerName,
+            terminationGracePeriodSeconds: 0,
+            containers: [{ name: 'app', image: 'registry.example/app:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+          },
         },
       },
-    },
-  };
-  await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: group });
-  const selector = `app=${name}`;
+    };
+    await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, body: group });
+  }
+  const selector = `${RUN_LABEL}=${name}`;
   await waitFor(`${pods} pods of ${name} created`, async () => (await core.listNamespacedPod({ namespace, labelSelector: selector })).items.length >= pods, {
     timeoutMs: 900_000,
     intervalMs: 2000,
@@ -154,6 +165,7 @@ export async function measureThroughput(
     .sort((a, b) => a - b);
   return {
     scheduler: options.withExtender ? 'podgroup-scheduler with the extender' : 'same profile without the extender',
+    podgroups: groups,
     pods,
     nodes: options.nodes,
     'pods bound/s': ((boundAt.length - 1) / Math.max(span, 1e-3)).toFixed(1),

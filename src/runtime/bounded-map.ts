@@ -5,6 +5,8 @@
 export class BoundedMap<K, V> {
   private readonly entries = new Map<K, { value: V; bytes: number; expires: number }>();
   private used = 0;
+  /** No entry expires before this (a lower bound: deletes only raise the true one), so prune is O(1) until then. */
+  private earliestExpiry = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly maxBytes: number,
@@ -36,8 +38,10 @@ export class BoundedMap<K, V> {
       }
       this.evict(oldest);
     }
-    this.entries.set(key, { value, bytes, expires: this.now() + this.ttlMs });
+    const expires = this.now() + this.ttlMs;
+    this.entries.set(key, { value, bytes, expires });
     this.used += bytes;
+    this.earliestExpiry = Math.min(this.earliestExpiry, expires);
   }
 
   get(key: K): V | undefined {
@@ -71,8 +75,13 @@ export class BoundedMap<K, V> {
   /** Drops expired entries (each entry has the same lifetime, so they expire in insertion order). */
   prune(): void {
     const now = this.now();
+    if (now < this.earliestExpiry) {
+      return;
+    }
+    this.earliestExpiry = Number.POSITIVE_INFINITY;
     for (const [key, entry] of this.entries) {
       if (entry.expires > now) {
+        this.earliestExpiry = entry.expires;
         break;
       }
       this.evict(key);

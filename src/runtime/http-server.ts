@@ -182,14 +182,28 @@ export function updateTls(server: Server, tls: ServerTls): void {
   });
 }
 
+/**
+ * Common names read per TLS 1.3 connection: 1.3 has no renegotiation, so a connection's peer
+ * certificate never changes, and getPeerCertificate (which decodes the whole certificate) runs
+ * once per connection instead of once per request on a kept-alive one.
+ */
+const commonNames = new WeakMap<TLSSocket, string | undefined>();
+
 /** The verified client certificate's common name (only on a server with clientCaPem). */
 export function clientCommonName(req: IncomingMessage): string | undefined {
   const socket = req.socket as TLSSocket;
   if (typeof socket.getPeerCertificate !== 'function' || !socket.authorized) {
     return undefined;
   }
+  if (commonNames.has(socket)) {
+    return commonNames.get(socket);
+  }
   const cn = socket.getPeerCertificate().subject?.CN;
-  return Array.isArray(cn) ? cn[0] : cn;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  if (socket.getProtocol() === 'TLSv1.3') {
+    commonNames.set(socket, name);
+  }
+  return name;
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ExtenderBindingArgs } from './wire.js';
 export interface FilteredPod {
   uid: string;
   /** Nodes filter let through for this pod. */
-  passed: ReadonlySet<string>;
+  passed: Pick<ReadonlySet<string>, 'has'>;
 }
 
 export function bindRefusal(

@@ -23,9 +23,9 @@ import { extenderLatency, extenderRequests, gangRejections } from '../runtime/me
 import { customResource, nodeResource, podResource } from '../runtime/resources.js';
 import { objectKey } from '../runtime/store.js';
 import { bindRefusal, type FilteredPod } from './binding.js';
-import { filterForGang, type NodeView } from './gang.js';
+import { filterForGang, filterReadsMembersInFlight, type NodeView } from './gang.js';
 import { groupKey, PlacementIndex } from './placement-index.js';
-import { cachedNodeAllocatable, podRequests, type Resources } from './resources.js';
+import { cachedNodeAllocatable, nodeAllocatable, podRequests, type Resources } from './resources.js';
 import { score } from './scoring.js';
 import type { ExtenderTlsSource } from './tls.js';
 import {
@@ -63,12 +63,21 @@ const FILTER_MEMORY_BYTES = 32 * 1024 * 1024;
 const BINDING_MEMORY_BYTES = 16 * 1024 * 1024;
 /**
  * kube-scheduler binds in the background while it already filters the next pod, so a member
- * scored a moment ago may be about to bind. Filter and prioritize of the same PodGroup wait (at
- * most this long) for those binds, so counts per node never miss an in-flight placement.
+ * scored a moment ago may be about to bind. Prioritize of the same PodGroup (and filter, when its
+ * verdict reads the group's counts: filterReadsMembersInFlight) waits at most this long for those
+ * binds, so counts per node never miss an in-flight placement.
  */
 const IN_FLIGHT_WAIT_MS = 1000;
 
+/** What a decision reads of a node object (the rest of a NodeView changes with every bind). */
+interface NodeFacts {
+  zone: string | undefined;
+  allocatable: Resources;
+}
+
 interface Candidate extends FilteredPod {
+  /** Nodes that passed, with what filter read of them (prioritize reuses it). */
+  passed: ReadonlyMap<string, NodeFacts>;
   /** namespace/UID of the pod's PodGroup, if any. */
   group: string | undefined;
   requests: Resources;
@@ -167,31 +176,29 @@ export class SchedulerExtender implements Runnable {
     }
     const args = raw as ExtenderArgs;
     const cacheCapable = args.NodeNames != null;
-    await this.awaitInFlightBinds(args.Pod);
-    const { views, unknown } = this.nodeViews(args);
+    const group = this.groupOf(args.Pod);
+    const key = group === undefined ? undefined : groupKeyOf(group);
+    const podKey = keyOf(args.Pod);
+    const request = podRequests(args.Pod);
+    const gang = { minAvailable: group?.spec.minAvailable, maxPerNode: group?.spec.placement?.maxPerNode };
+    if (key !== undefined && filterReadsMembersInFlight({ ...gang, bound: this.placements.boundMembers(key, podKey) })) {
+      await this.awaitInFlightBinds(key, podKey);
+    }
+    const members = key === undefined ? undefined : this.placements.membersOf(key, podKey);
+    const { views, unknown } = this.nodeViews(args, members?.perNode);
     const result = (passed: string[], failed: Record<string, string>, error = ''): ExtenderFilterResult => ({
       ...(cacheCapable ? { NodeNames: passed } : { Nodes: { items: itemsNamed(args.Nodes?.items ?? [], passed) } }),
       FailedNodes: { ...failed, ...unknown },
       FailedAndUnresolvableNodes: {},
       Error: error,
     });
-    const group = this.groupOf(args.Pod);
-    const podKey = keyOf(args.Pod);
-    const remember = (passed: string[]): void => this.rememberCandidate(podKey, args.Pod, passed);
-    if (group === undefined) {
+    const remember = (passed: string[]): void => this.rememberCandidate(podKey, args.Pod, key, request, views, passed);
+    if (group === undefined || key === undefined || members === undefined) {
       const passed = views.map((v) => v.name);
       remember(passed);
       return result(passed, {});
     }
-    const members = this.memberViews(group, podKey, views);
-    const verdict = filterForGang({
-      group: objectKey(group),
-      minAvailable: group.spec.minAvailable,
-      maxPerNode: group.spec.placement?.maxPerNode,
-      bound: members.bound,
-      request: podRequests(args.Pod),
-      nodes: members.views,
-    });
+    const verdict = filterForGang({ group: objectKey(group), ...gang, bound: members.bound, request, nodes: views });
     remember(verdict.passed);
     if (verdict.gangMessage !== undefined) {
       gangRejections.inc();
@@ -200,7 +207,7 @@ export class SchedulerExtender implements Runnable {
     }
     if (verdict.passed.length > 0) {
       // With one feasible node the scheduler skips prioritize and binds at once.
-      this.placements.markInFlight(podKey, groupKeyOf(group));
+      this.placements.markInFlight(podKey, key);
     }
     this.log.debug('filter', { pod: podKey, passed: verdict.passed.length, failed: Object.keys(verdict.failed).length });
     return result(verdict.passed, verdict.failed);
@@ -212,26 +219,25 @@ export class SchedulerExtender implements Runnable {
       throw new HttpError(400, problem);
     }
     const args = raw as ExtenderArgs;
-    await this.awaitInFlightBinds(args.Pod);
-    const { views } = this.nodeViews(args);
     const group = this.groupOf(args.Pod);
     if (group === undefined) {
-      return views.map((v) => ({ Host: v.name, Score: 0 }));
-    }
-    const podKey = keyOf(args.Pod);
-    const { views: withMembers, zoneMembers } = this.memberViews(group, podKey, views);
-    this.placements.markInFlight(podKey, groupKeyOf(group));
-    return score(group.spec.placement?.policy ?? 'Spread', withMembers, zoneMembers);
-  }
-
-  /** Waits until other members of the pod's PodGroup that were just scored have been bound. */
-  private async awaitInFlightBinds(pod: k8s.V1Pod): Promise<void> {
-    const group = this.groupOf(pod);
-    if (group === undefined) {
-      return;
+      // Scores are 0 whatever the node; kube-scheduler sends only nodes that passed filter.
+      return requestedNames(args).map((name) => ({ Host: name, Score: 0 }));
     }
     const key = groupKeyOf(group);
-    const podKey = keyOf(pod);
+    const podKey = keyOf(args.Pod);
+    // Scores read members per node and zone (and, for Pack, requests), which every bind changes.
+    await this.awaitInFlightBinds(key, podKey);
+    const candidate = this.candidates.get(podKey);
+    const filtered = candidate !== undefined && candidate.uid === (args.Pod.metadata?.uid ?? '') ? candidate.passed : undefined;
+    const { perNode } = this.placements.membersOf(key, podKey);
+    const { views } = this.nodeViews(args, perNode, filtered);
+    this.placements.markInFlight(podKey, key);
+    return score(group.spec.placement?.policy ?? 'Spread', views, this.zoneMembers(perNode));
+  }
+
+  /** Waits until other members of the PodGroup that just passed filter or were scored have been bound. */
+  private async awaitInFlightBinds(key: string, podKey: string): Promise<void> {
     const deadline = Date.now() + IN_FLIGHT_WAIT_MS;
     for (;;) {
       if (!this.placements.othersInFlight(key, podKey) || Date.now() >= deadline) {
@@ -296,11 +302,18 @@ export class SchedulerExtender implements Runnable {
     return { Error: '' };
   }
 
-  private rememberCandidate(key: string, pod: k8s.V1Pod, passed: string[]): void {
+  private rememberCandidate(key: string, pod: k8s.V1Pod, group: string | undefined, requests: Resources, views: NodeView[], passed: string[]): void {
     const uid = pod.metadata?.uid ?? '';
-    const group = this.groupOf(pod);
-    const bytes = 512 + stringBytes(key) + stringBytes(uid) + passed.reduce((n, name) => n + stringBytes(name) + 32, 0);
-    this.candidates.set(key, { uid, passed: new Set(passed), group: group === undefined ? undefined : groupKeyOf(group), requests: podRequests(pod) }, bytes);
+    const passedNames = new Set(passed);
+    const kept = new Map<string, NodeFacts>();
+    for (const view of views) {
+      if (passedNames.has(view.name)) {
+        // The allocatable object is shared with the node cache's memo: only the entry costs.
+        kept.set(view.name, { zone: view.zone, allocatable: view.allocatable });
+      }
+    }
+    const bytes = 512 + stringBytes(key) + stringBytes(uid) + passed.reduce((n, name) => n + stringBytes(name) + 96, 0);
+    this.candidates.set(key, { uid, passed: kept, group, requests }, bytes);
   }
 
   /** The pod as it is now: from the cache, else (just created) from the API server. */
@@ -326,41 +339,56 @@ export class SchedulerExtender implements Runnable {
     return controllingPodGroup(pod, (key) => this.podGroups.store.get(key));
   }
 
-  /** Node views for the request's nodes (full objects, or names looked up in the cache). */
-  private nodeViews(args: ExtenderArgs): { views: NodeView[]; unknown: Record<string, string> } {
+  /**
+   * Node views for the request's nodes (full objects, or names looked up in the cache), with the
+   * group's members on each (`perNode` excludes the pod being placed). Zone and
+   * allocatable come from `filtered` when filter already read them for this pod: kube-scheduler
+   * filters and scores one cycle against one snapshot of its node cache, so they are what it
+   * scores with; requests per node are read now, as binds change them.
+   */
+  private nodeViews(
+    args: ExtenderArgs,
+    perNode: ReadonlyMap<string, number> | undefined,
+    filtered?: ReadonlyMap<string, NodeFacts>,
+  ): { views: NodeView[]; unknown: Record<string, string> } {
     const unknown: Record<string, string> = {};
-    const nodes: k8s.V1Node[] = [];
+    const views: NodeView[] = [];
+    const add = (name: string, facts: NodeFacts): void => {
+      views.push({ name, zone: facts.zone, allocatable: facts.allocatable, requested: this.placements.requestedOn(name), members: perNode?.get(name) ?? 0 });
+    };
+    const factsOf = (node: k8s.V1Node): NodeFacts => ({ zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: cachedNodeAllocatable(node) });
+    /** A sent Node is a fresh object every call: its allocatable is the cached node's when both are the same version. */
+    const sentFacts = (name: string, node: k8s.V1Node): NodeFacts => {
+      const cached = this.nodes.store.get(name);
+      const version = node.metadata?.resourceVersion;
+      const same = cached !== undefined && version !== undefined && cached.metadata?.resourceVersion === version;
+      return { zone: node.metadata?.labels?.[ZONE_LABEL], allocatable: same ? cachedNodeAllocatable(cached) : nodeAllocatable(node) };
+    };
     if (args.NodeNames != null) {
       for (const name of args.NodeNames) {
-        const node = this.nodes.store.get(name);
-        if (node === undefined) {
-          unknown[name] = 'node unknown to the podgroup extender (not in its cache yet)';
+        const known = filtered?.get(name);
+        const node = known === undefined ? this.nodes.store.get(name) : undefined;
+        if (known !== undefined) {
+          add(name, known);
+        } else if (node !== undefined) {
+          add(name, factsOf(node));
         } else {
-          nodes.push(node);
+          unknown[name] = 'node unknown to the podgroup extender (not in its cache yet)';
         }
       }
     } else {
-      nodes.push(...(args.Nodes?.items ?? []).filter((n) => typeof n?.metadata?.name === 'string'));
+      for (const node of args.Nodes?.items ?? []) {
+        const name = node?.metadata?.name;
+        if (typeof name === 'string') {
+          add(name, filtered?.get(name) ?? sentFacts(name, node));
+        }
+      }
     }
-    const views = nodes.map((node) => {
-      const name = node.metadata?.name ?? '';
-      return {
-        name,
-        zone: node.metadata?.labels?.[ZONE_LABEL],
-        allocatable: cachedNodeAllocatable(node),
-        requested: this.placements.requestedOn(name),
-        members: 0,
-      };
-    });
     return { views, unknown };
   }
 
-  /**
-   * Adds the group's members per node and zone; `bound` excludes the pod being placed. Zones are
-   * counted over every node with members (not just the candidates): O(the group's nodes).
-   */
-  private memberViews(group: PodGroup, podKey: string, views: NodeView[]): { views: NodeView[]; bound: number; zoneMembers: Map<string, number> } {
-    const { perNode, bound } = this.placements.membersOf(groupKeyOf(group), podKey);
+  /** The group's members per zone, over every node with members (not just the candidates): O(the group's nodes). */
+  private zoneMembers(perNode: ReadonlyMap<string, number>): Map<string, number> {
     const zoneMembers = new Map<string, number>();
     for (const [nodeName, n] of perNode) {
       const zone = this.nodes.store.get(nodeName)?.metadata?.labels?.[ZONE_LABEL];
@@ -368,9 +396,13 @@ export class SchedulerExtender implements Runnable {
         zoneMembers.set(zone, (zoneMembers.get(zone) ?? 0) + n);
       }
     }
-    return { views: views.map((v) => ({ ...v, members: perNode.get(v.name) ?? 0 })), bound, zoneMembers };
+    return zoneMembers;
   }
 }
+
+/** Names of the request's nodes, as sent. */
+const requestedNames = (args: ExtenderArgs): string[] =>
+  args.NodeNames ?? (args.Nodes?.items ?? []).map((n) => n?.metadata?.name).filter((name): name is string => typeof name === 'string');
 
 const groupKeyOf = (group: PodGroup): string => groupKey(group.metadata?.namespace, group.metadata?.uid);
 

@@ -1,6 +1,6 @@
 // Gang feasibility and per-node filtering for one PodGroup member. Pure: the adapter gathers
 // what is bound and requested per node (informer cache plus bindings it made itself).
-import { slots, type Resources } from './resources.js';
+import { slotsLeft, type Resources } from './resources.js';
 
 export interface NodeView {
   name: string;
@@ -34,14 +34,6 @@ export interface GangVerdict {
   room: number;
 }
 
-function free(node: NodeView): Resources {
-  const out: Resources = {};
-  for (const [name, v] of Object.entries(node.allocatable)) {
-    out[name] = v - (node.requested[name] ?? 0);
-  }
-  return out;
-}
-
 export function filterForGang(input: GangInput): GangVerdict {
   const failed: Record<string, string> = {};
   const passed: string[] = [];
@@ -49,7 +41,7 @@ export function filterForGang(input: GangInput): GangVerdict {
   const roomByNode: Array<[string, number]> = [];
   const limits = new Map<string, number>();
   for (const node of input.nodes) {
-    const fit = slots(free(node), input.request);
+    const fit = slotsLeft(node.allocatable, node.requested, input.request);
     let count = fit.count;
     let reason = fit.count === 0 ? `insufficient ${fit.limitedBy ?? 'resources'}` : undefined;
     if (input.maxPerNode !== undefined) {
@@ -81,6 +73,21 @@ export function filterForGang(input: GangInput): GangVerdict {
     return { passed: [], failed: Object.fromEntries(input.nodes.map((n) => [n.name, message])), gangMessage: message, room };
   }
   return { passed, failed, gangMessage: undefined, room };
+}
+
+/**
+ * Whether filterForGang's verdict for a member can change when the group's members in flight
+ * (passed filter or scored by kube-scheduler, bind not arrived) land, so filter must wait for
+ * their binds. It reads the group's placement only through maxPerNode (members per node) and,
+ * while the gang is short (need > 0), through bound and room. With no maxPerNode and `bound`
+ * already at minAvailable, a bind only raises bound, so need stays <= 0 and the verdict is the
+ * per-node resource fit alone. That fit does see the in-flight member's requests on its node,
+ * but kube-scheduler runs its own NodeResourcesFit on its assumed cache (in-flight pods
+ * included) before calling extenders, so a node the in-flight member fills is never sent — as
+ * for the members of other groups in flight, which filter never waited for.
+ */
+export function filterReadsMembersInFlight(group: Pick<GangInput, 'minAvailable' | 'maxPerNode' | 'bound'>): boolean {
+  return group.maxPerNode !== undefined || (group.minAvailable ?? 0) > group.bound;
 }
 
 const NODES_NAMED = 5;
@@ -117,7 +124,7 @@ function mostLimiting(input: GangInput, limits: Map<string, number>): string {
     }
     let total = 0;
     for (const node of input.nodes) {
-      total += slots(free(node), { [name]: input.request[name] ?? 0 }).count;
+      total += slotsLeft(node.allocatable, node.requested, { [name]: input.request[name] ?? 0 }).count;
     }
     if (total < bestRoom) {
       bestRoom = total;

@@ -143,6 +143,13 @@ export class PlacementIndex {
     return { perNode: without, bound: bound - 1 };
   }
 
+  /** How many members the group has bound, not counting `exceptPod`: O(1), for deciding whether to wait. */
+  boundMembers(group: string, exceptPod: string): number {
+    this.bindings.prune();
+    const own = this.contributions.get(exceptPod)?.member;
+    return (this.membersTotal.get(group) ?? 0) - (own?.group === group ? 1 : 0);
+  }
+
   recordBinding(podKey: string, binding: Binding): void {
     this.bindings.set(podKey, binding, 256 + stringBytes(podKey) + stringBytes(binding.node) + stringBytes(binding.group ?? ''));
     this.leaveInFlight(podKey);

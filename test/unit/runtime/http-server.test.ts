@@ -2,8 +2,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Server } from 'node:http';
 import { request } from 'node:http';
+import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { close, HttpError, listen, readBody, sendJson } from '../../../src/runtime/http-server.js';
+import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
+import { clientCommonName, close, HttpError, listen, readBody, sendJson } from '../../../src/runtime/http-server.js';
 
 function post(port: number, body: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -63,5 +65,45 @@ describe('http-server', () => {
     release();
     expect((await first).status).toBe(200);
     expect((await post(port, Buffer.alloc(1000, 'c'))).status).toBe(200);
+  });
+
+  it("names each connection's client certificate, on every request of a kept-alive connection, over TLS 1.3 and 1.2", async () => {
+    const hour = 3_600_000;
+    const ca = createCertificateAuthority('test-ca', hour);
+    const serving = issueCertificate(ca, { commonName: 'server', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
+    server = await listen(
+      'test',
+      { host: '127.0.0.1', port: 0 },
+      { maxConnections: 16, requestTimeoutMs: 5_000, headersTimeoutMs: 2_000, maxBodyBytes: 1024 },
+      (req, res) => sendJson(res, 200, { name: clientCommonName(req) ?? null }),
+      { certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: ca.certPem },
+    );
+    const port = (server.address() as AddressInfo).port;
+    const get = (agent: Agent): Promise<unknown> =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as unknown));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const agents = (['alice', 'bob'] as const).flatMap((name) => {
+      const cert = issueCertificate(ca, { commonName: name, usages: ['client'], validForMs: hour });
+      return (['TLSv1.3', 'TLSv1.2'] as const).map((maxVersion) => ({
+        name,
+        agent: new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem, cert: cert.certPem, key: cert.keyPem, maxVersion }),
+      }));
+    });
+    try {
+      for (let round = 0; round < 2; round += 1) {
+        for (const { name, agent } of agents) {
+          expect(await get(agent)).toEqual({ name });
+        }
+      }
+    } finally {
+      agents.forEach(({ agent }) => agent.destroy());
+    }
   });
 });

@@ -82,6 +82,7 @@ const podSpec: fc.Arbitrary<PodSpec> = fc.record({
   cpu: fc.constantFrom('100m', '250m', '0.3', '1', '1500m'),
   memory: fc.constantFrom('64Mi', '1Gi', '100M'),
 });
+const POD_KEYS = ['a', 'b'].flatMap((ns) => ['p0', 'p1', 'p2', 'p3', 'p4'].map((n) => `${ns}/${n}`));
 const podKey = fc.tuple(fc.constantFrom('a', 'b'), fc.constantFrom('p0', 'p1', 'p2', 'p3', 'p4')).map(([ns, n]) => `${ns}/${n}`);
 
 type Event =
@@ -216,6 +217,9 @@ describe('PlacementIndex', () => {
             const members = index.membersOf(group, 'a/none');
             expect(new Map(members.perNode)).toEqual(perNode);
             expect(members.bound).toBe([...perNode.values()].reduce((a, b) => a + b, 0));
+            for (const key of POD_KEYS) {
+              expect(index.boundMembers(group, key)).toBe(index.membersOf(group, key).bound);
+            }
           }
         }
       }),

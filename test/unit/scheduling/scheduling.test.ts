@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { filterForGang, type NodeView } from '../../../src/scheduling/gang.js';
+import fc from 'fast-check';
+import { filterForGang, filterReadsMembersInFlight, type GangInput, type NodeView } from '../../../src/scheduling/gang.js';
 import { parseQuantity, podRequests, slots } from '../../../src/scheduling/resources.js';
 import { score } from '../../../src/scheduling/scoring.js';
 import { checkBindingArgs, checkExtenderArgs } from '../../../src/scheduling/wire.js';
@@ -99,6 +100,82 @@ describe('filterForGang', () => {
     expect(perNode.gangMessage).toBe('PodGroup ns/g needs 3 members, 0 bound: 3 more must fit at once, 1 fits (b: 1; 1 node full), limited by maxPerNode');
     const fine = filterForGang({ ...base, minAvailable: undefined, maxPerNode: 1, bound: 1, nodes: [node('a', { members: 1 }), node('b')] });
     expect(fine).toMatchObject({ passed: ['b'], failed: { a: 'maxPerNode 1 reached' } });
+  });
+});
+
+describe('filterReadsMembersInFlight', () => {
+  /** The views once members in flight (node index, cpu) are bound: their node gains a member and their requests. */
+  const land = (input: GangInput, inFlight: Array<[number, number]>): GangInput => {
+    const nodes = input.nodes.map((n) => ({ ...n, requested: { ...n.requested } }));
+    for (const [i, cpu] of inFlight) {
+      const n = nodes[i % nodes.length] as NodeView;
+      n.members += 1;
+      n.requested.cpu = (n.requested.cpu ?? 0) + cpu;
+      n.requested.pods = (n.requested.pods ?? 0) + 1;
+    }
+    return { ...input, bound: input.bound + inFlight.length, nodes };
+  };
+  /** kube-scheduler's NodeResourcesFit runs first, on its cache with the in-flight pods assumed: only nodes the pod still fits reach filter. */
+  const sentBy = (after: GangInput, input: GangInput): GangInput => {
+    const fits = new Set(
+      after.nodes.filter((n) => filterForGang({ ...after, minAvailable: undefined, maxPerNode: undefined }).passed.includes(n.name)).map((n) => n.name),
+    );
+    return { ...input, nodes: input.nodes.filter((n) => fits.has(n.name)) };
+  };
+  const verdictOf = (input: GangInput): unknown => {
+    const { passed, failed, gangMessage } = filterForGang(input);
+    return { passed, failed, gangMessage };
+  };
+  const gangInput: fc.Arbitrary<GangInput> = fc.record({
+    group: fc.constant('ns/g'),
+    minAvailable: fc.option(fc.integer({ min: 0, max: 8 }), { nil: undefined }),
+    maxPerNode: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    bound: fc.integer({ min: 0, max: 8 }),
+    request: fc.constantFrom(1, 2, 3).map((cpu) => ({ cpu, pods: 1 })),
+    nodes: fc
+      .array(fc.record({ cpu: fc.integer({ min: 0, max: 8 }), members: fc.integer({ min: 0, max: 3 }) }), { minLength: 1, maxLength: 5 })
+      .map((ns) => ns.map(({ cpu, members }, i) => node(`n${i}`, { allocatable: { cpu: 8, pods: 110 }, requested: { cpu }, members }))),
+  });
+  const inFlight = fc.array(fc.tuple(fc.nat(), fc.constantFrom(1, 2, 3)), { minLength: 1, maxLength: 3 });
+
+  it('when it says no, where the members in flight land cannot change the verdict on any node kube-scheduler sends', () => {
+    fc.assert(
+      fc.property(gangInput, inFlight, (input, flying) => {
+        fc.pre(!filterReadsMembersInFlight(input));
+        const after = land(input, flying);
+        expect(verdictOf(sentBy(after, input))).toEqual(verdictOf(sentBy(after, after)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('does not wait with no maxPerNode and the gang already at minAvailable (or no gang)', () => {
+    expect(filterReadsMembersInFlight({ minAvailable: undefined, maxPerNode: undefined, bound: 0 })).toBe(false);
+    expect(filterReadsMembersInFlight({ minAvailable: 1, maxPerNode: undefined, bound: 0 })).toBe(true);
+    expect(filterReadsMembersInFlight({ minAvailable: 5, maxPerNode: undefined, bound: 5 })).toBe(false);
+  });
+
+  it('waits with maxPerNode: a member landing on a node can fill it', () => {
+    const input: GangInput = { group: 'ns/g', minAvailable: undefined, maxPerNode: 1, bound: 0, request: { cpu: 1, pods: 1 }, nodes: [node('a'), node('b')] };
+    expect(filterReadsMembersInFlight(input)).toBe(true);
+    const after = land(input, [[0, 1]]);
+    expect(verdictOf(sentBy(after, input))).toMatchObject({ passed: ['a', 'b'] });
+    expect(verdictOf(sentBy(after, after))).toMatchObject({ passed: ['b'], failed: { a: 'maxPerNode 1 reached' } });
+  });
+
+  it('waits while the gang is short: a member in flight can take more room than it adds to bound', () => {
+    const input: GangInput = {
+      group: 'ns/g',
+      minAvailable: 4,
+      maxPerNode: undefined,
+      bound: 0,
+      request: { cpu: 1, pods: 1 },
+      nodes: [node('a', { allocatable: { cpu: 4, pods: 110 } })],
+    };
+    expect(filterReadsMembersInFlight(input)).toBe(true);
+    const after = land(input, [[0, 2]]);
+    expect(verdictOf(sentBy(after, input))).toMatchObject({ passed: ['a'], gangMessage: undefined });
+    expect(verdictOf(sentBy(after, after))).toMatchObject({ passed: [] });
   });
 });
 
