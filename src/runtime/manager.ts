@@ -174,7 +174,7 @@ export class Manager {
       let tls: ServerTls | undefined;
       if (secure) {
         this.metricsAuth = new MetricsAuthorizer(apiReviewClient(this.clients));
-        tls = this.metricsTls();
+        tls = await this.metricsTls();
       }
       this.metricsServer = await listen('metrics', this.options.metricsAddress, limits, (req, res) => this.serveMetrics(req, res), tls);
       this.watchMetricsCertDir();
@@ -266,13 +266,13 @@ export class Manager {
   }
 
   /** From --metrics-cert-dir, else a self-signed certificate (as controller-runtime makes). */
-  private metricsTls(): ServerTls {
+  private async metricsTls(): Promise<ServerTls> {
     if (this.options.metricsCertDir !== undefined) {
       return readCertDir(this.options.metricsCertDir);
     }
     const year = 365 * 24 * 3600 * 1000;
-    const ca = createCertificateAuthority('podgroup-metrics-self-signed', year);
-    const cert = issueCertificate(ca, {
+    const ca = await createCertificateAuthority('podgroup-metrics-self-signed', year);
+    const cert = await issueCertificate(ca, {
       commonName: hostname(),
       dnsNames: [hostname(), 'localhost'],
       ipAddresses: ['127.0.0.1'],
