@@ -26,7 +26,7 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
-import { monitorEventLoopDelay, scrape, unhandledRejections } from './metrics.js';
+import { monitorEventLoopDelay, sendScrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers, type SharedInformerDefaults } from './shared-informers.js';
 
@@ -325,16 +325,7 @@ export class Manager {
   }
 
   private sendMetrics(res: ServerResponse): void {
-    scrape().then(
-      ({ contentType, parts }) => {
-        res.writeHead(200, { 'Content-Type': contentType });
-        for (const part of parts) {
-          res.write(part);
-        }
-        res.end();
-      },
-      (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
-    );
+    sendScrape(res).catch((err: unknown) => this.log.warn('answering a scrape failed', errorLogFields(err)));
   }
 
   private serveProbes(req: IncomingMessage, res: ServerResponse): void {
