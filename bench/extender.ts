@@ -14,7 +14,7 @@ import { loadavg } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
 import { API_VERSION, KIND, type PodGroup } from '../src/api/podgroup.js';
-import { createCertificateAuthority, issueCertificate } from '../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, issueCertificateSync } from '../src/runtime/certificates.js';
 import { Informer } from '../src/runtime/informer.js';
 import { KubeClients } from '../src/runtime/kube-client.js';
 import { createLogger } from '../src/runtime/logging.js';
@@ -66,9 +66,9 @@ kc.loadFromOptions({
 });
 const clients = new KubeClients(kc, { qps: 0, burst: 0 });
 const hour = 3_600_000;
-const ca = createCertificateAuthority('bench-ca', hour);
-const serving = issueCertificate(ca, { commonName: 'bench', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
-const client = issueCertificate(ca, { commonName: 'podgroup-scheduler', usages: ['client'], validForMs: hour });
+const ca = createCertificateAuthoritySync('bench-ca', hour);
+const serving = issueCertificateSync(ca, { commonName: 'bench', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
+const client = issueCertificateSync(ca, { commonName: 'podgroup-scheduler', usages: ['client'], validForMs: hour });
 const tls = { start: () => Promise.resolve({ certPem: serving.certPem, keyPem: serving.keyPem, clientCaPem: ca.certPem }), stop: () => undefined };
 
 function post(agent: Agent, url: string, body: string): Promise<number> {

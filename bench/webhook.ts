@@ -1,15 +1,15 @@
 // Admission latency added by the sidecar webhook, and the event-loop lag admission and scheduling
 // see, in the compiled manager (node dist/main.js, as the image runs it) while it is busy. Pod
-// creates at 100/s (open loop) into a namespace without injection and one with it, against the
-// local control plane; pods are pre-bound to a node that does not exist, so no scheduler or
-// kubelet work disturbs the API server. Three phases, one manager:
+// creates at 100/s each (open loop, --rate), interleaved, into a namespace without injection and
+// one with it, against the local control plane; pods are pre-bound to a node that does not exist,
+// so no scheduler or kubelet work disturbs the API server. Three phases, one manager:
 //   idle     the caches synced, nothing else happening;
 //   busy     a 1000-pod PodGroup rolls out (scheduled by the podgroup-scheduler through this
 //            manager's extender onto kwok nodes) while /metrics, with 10k PodGroups' gauges, is
 //            scraped back to back;
 //   relist   the API server restarts, so every informer relists (50k pods) while creates go on.
 // The manager's event-loop lag is sampled inside it by bench/support/loop-lag-probe.mjs.
-//   npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--cpu-prof] [--keep-cluster]
+//   npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--rate N] [--cpu-prof] [--keep-cluster]
 // --cpu-prof profiles the manager (node --cpu-prof) into .cluster-bench-webhook/profiles.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -26,14 +26,15 @@ import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { startCompiledManager } from './manager.js';
 import { percentile, writeResult } from './report.js';
 
-const USAGE = 'usage: npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--cpu-prof] [--keep-cluster]';
-const { values, PODGROUPS, RELIST_PODS, ROLLOUT } = commandLineOrExit('bench:webhook', USAGE, () => {
+const USAGE = 'usage: npm run bench:webhook [-- --quick] [--podgroups N] [--relist-pods N] [--rollout N] [--rate N] [--cpu-prof] [--keep-cluster]';
+const { values, PODGROUPS, RELIST_PODS, ROLLOUT, RATE } = commandLineOrExit('bench:webhook', USAGE, () => {
   const parsed = parseCommandLine({
     options: {
       quick: { type: 'boolean', default: false },
       podgroups: { type: 'string', default: '10000' },
       'relist-pods': { type: 'string', default: '50000' },
       rollout: { type: 'string', default: '1000' },
+      rate: { type: 'string', default: '100' },
       'cpu-prof': { type: 'boolean', default: false },
       'keep-cluster': { type: 'boolean', default: false },
     },
@@ -44,10 +45,10 @@ const { values, PODGROUPS, RELIST_PODS, ROLLOUT } = commandLineOrExit('bench:web
     PODGROUPS: integerFlag('podgroups', quick ? '1000' : parsed.values.podgroups, { min: 0 }),
     RELIST_PODS: integerFlag('relist-pods', quick ? '2000' : parsed.values['relist-pods'], { min: 0 }),
     ROLLOUT: integerFlag('rollout', quick ? '200' : parsed.values.rollout, { min: 1 }),
+    RATE: integerFlag('rate', parsed.values.rate, { min: 1 }),
   };
 });
 const CREATES = values.quick ? 300 : 1000;
-const RATE = 100;
 const CONCURRENCY = 50;
 const stateDir = join(REPO_ROOT, '.cluster-bench-webhook');
 const log = (l: string): void => console.error(`[bench] ${l}`);
@@ -135,30 +136,50 @@ function lagBetween(from: number, to: number): number[] {
 /** Creates refused or failed (e.g. the webhook not answering within its 5 s timeout), per phase. */
 const failures: Record<string, { count: number; first: string }> = {};
 
-/** CREATES pod creates at RATE/s, open loop: the i-th starts at i / RATE seconds, whatever earlier ones are doing. */
-async function creates(namespace: string, phase: string): Promise<number[]> {
-  const latencies: number[] = [];
+interface Creates {
+  /** Latencies of the creates that succeeded, sorted (ms). */
+  latencies: number[];
+  /** Creates completed per second, from the first start to the last answer: below RATE, the API server (not the webhook) set the pace. */
+  achievedPerS: number;
+}
+
+/**
+ * CREATES pod creates into each namespace at RATE/s each, open loop (the i-th starts at i / RATE
+ * seconds, whatever earlier ones are doing), the namespaces' creates interleaved half a period
+ * apart: both see the same moment of the manager's work (a rollout may be over in seconds), so
+ * their difference is the webhook's.
+ */
+async function creates(namespaces: string[], phase: string): Promise<Creates[]> {
+  const latencies: number[][] = namespaces.map(() => []);
+  const finished: number[] = namespaces.map(() => 0);
   const pending: Promise<void>[] = [];
   const started = performance.now();
   for (let i = 0; i < CREATES; i += 1) {
-    const wait = started + (i * 1000) / RATE - performance.now();
-    if (wait > 0) {
-      await new Promise((resolve) => setTimeout(resolve, wait));
+    for (const [n, namespace] of namespaces.entries()) {
+      const wait = started + ((i + n / namespaces.length) * 1000) / RATE - performance.now();
+      if (wait > 0) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      const t0 = performance.now();
+      pending.push(
+        parked(namespace, 'p-')
+          .then(
+            () => void latencies[n]?.push(performance.now() - t0),
+            (err: unknown) => {
+              const f = (failures[`${phase}, ${namespace}`] ??= { count: 0, first: '' });
+              f.count += 1;
+              f.first ||= (err as { body?: string }).body ?? String(err);
+            },
+          )
+          .finally(() => (finished[n] = performance.now())),
+      );
     }
-    const t0 = performance.now();
-    pending.push(
-      parked(namespace, 'p-').then(
-        () => void latencies.push(performance.now() - t0),
-        (err: unknown) => {
-          const f = (failures[phase] ??= { count: 0, first: '' });
-          f.count += 1;
-          f.first ||= (err as { body?: string }).body ?? String(err);
-        },
-      ),
-    );
   }
   await Promise.all(pending);
-  return latencies.sort((a, b) => a - b);
+  return latencies.map((l, n) => ({
+    latencies: l.sort((a, b) => a - b),
+    achievedPerS: Number((l.length / (((finished[n] ?? started) - started) / 1000)).toFixed(1)),
+  }));
 }
 
 const rows: Array<Record<string, string | number>> = [];
@@ -179,9 +200,11 @@ function recordLag(phase: string, from: number, to: number, load: string): void 
 
 async function measureAdmission(phase: string): Promise<void> {
   const load = uptime();
-  const without = await creates(ns.off, `${phase}, without`);
-  const withWebhook = await creates(ns.on, `${phase}, with`);
-  const p = (l: number[], q: number): number => percentile(l, q);
+  const [without, withWebhook] = await creates([ns.off, ns.on], phase);
+  if (without === undefined || withWebhook === undefined) {
+    return;
+  }
+  const p = (c: Creates, q: number): number => percentile(c.latencies, q);
   rows.push({
     phase,
     'without p50 ms': ms(p(without, 50)),
@@ -190,6 +213,7 @@ async function measureAdmission(phase: string): Promise<void> {
     'with p99 ms': ms(p(withWebhook, 99)),
     'added p50 ms': ms(p(withWebhook, 50) - p(without, 50)),
     'added p99 ms': ms(p(withWebhook, 99) - p(without, 99)),
+    'achieved creates/s (without, with)': `${without.achievedPerS}, ${withWebhook.achievedPerS}`,
     'load (1/5/15 min)': load,
   });
   log(JSON.stringify(rows.at(-1)));
@@ -250,6 +274,22 @@ try {
     },
     { timeoutMs: 60_000 },
   );
+  // The scraped PodGroups' first reconciles (a revision, a status and an Event each, at the
+  // manager's 50 requests/s: ~1 min per 1000) must be over before anything is measured: the
+  // rollout would wait behind them in the queue, and "idle" would not be idle.
+  let drainedPolls = 0;
+  await waitFor(
+    "the scraped PodGroups' first reconciles",
+    async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(30_000) })).text();
+      const depth = Number(/^workqueue_depth\{name="podgroup"[^}]*\} (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+      const done = /^controller_runtime_reconcile_total\{controller="podgroup",result="success"\} (\S+)$/m.exec(text)?.[1];
+      log(`podgroup queue depth ${depth}, ${done ?? '?'} reconciles done`);
+      drainedPolls = depth === 0 ? drainedPolls + 1 : 0;
+      return drainedPolls >= 2;
+    },
+    { timeoutMs: 120_000 + PODGROUPS * 300, intervalMs: 5000 },
+  );
   await custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, body: podGroup('rollout', ROLLOUT) });
   const ready = async (): Promise<PodGroup> =>
     (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns.rollout, plural: PLURAL, name: 'rollout' })) as PodGroup;
@@ -258,10 +298,10 @@ try {
     const s = pg.status ?? {};
     return s.observedGeneration === pg.metadata?.generation && s.updatedReplicas === ROLLOUT && s.readyReplicas === ROLLOUT && s.replicas === ROLLOUT;
   };
-  await waitFor(`${ROLLOUT} pods of the rollout PodGroup ready`, rolledOut, { timeoutMs: 900_000, intervalMs: 2000 });
+  await waitFor(`${ROLLOUT} pods of the rollout PodGroup ready`, rolledOut, { timeoutMs: 300_000 + ROLLOUT * 600, intervalMs: 2000 });
 
   // Idle: warm-up, then measured.
-  await creates(ns.off, 'warm-up');
+  await creates([ns.off], 'warm-up');
   let from = Date.now();
   let load = uptime();
   await measureAdmission('idle');
@@ -296,8 +336,7 @@ try {
     }
   })();
   await measureAdmission('busy (rollout + scrapes)');
-  const rolloutDone = waitFor('rollout complete', rolledOut, { timeoutMs: 900_000, intervalMs: 1000 });
-  await rolloutDone;
+  await waitFor('rollout complete', rolledOut, { timeoutMs: 300_000 + ROLLOUT * 600, intervalMs: 1000 });
   const rolloutSeconds = (Date.now() - from) / 1000;
   scraping = false;
   await scrapes;
@@ -312,14 +351,15 @@ try {
   await stopComponent(state, 'kube-apiserver');
   await startComponent(state, findComponent(state, 'kube-apiserver'), 120_000);
   from = Date.now();
-  const relistLatencies = await creates(ns.on, 'relist, with');
+  const [relist] = await creates([ns.on], 'relist, with');
   // The relist may outlast the creates: the lag window runs 10 s past them.
   await new Promise((resolve) => setTimeout(resolve, 10_000));
   recordLag('relist (API server restart)', from, Date.now(), load);
   rows.push({
     phase: 'relist (API server restart), with webhook only',
-    'with p50 ms': ms(percentile(relistLatencies, 50)),
-    'with p99 ms': ms(percentile(relistLatencies, 99)),
+    'with p50 ms': ms(percentile(relist?.latencies ?? [], 50)),
+    'with p99 ms': ms(percentile(relist?.latencies ?? [], 99)),
+    'achieved creates/s (without, with)': `-, ${relist?.achievedPerS}`,
     'load (1/5/15 min)': load,
   });
 

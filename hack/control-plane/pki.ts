@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { extenderTlsOptions, parseFlags } from '../../src/flags.js';
-import { createCertificateAuthority, createSigningKeyPair, issueCertificate, type PemKeyPair } from '../../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, createSigningKeyPair, issueCertificateSync, type PemKeyPair } from '../../src/runtime/certificates.js';
 import { createLogger } from '../../src/runtime/logging.js';
 import { ensureExtenderCertificates } from '../../src/scheduling/tls.js';
 import { ClusterError } from './processes.js';
@@ -46,22 +46,22 @@ export function writePki(stateDir: string): ControlPlanePki {
     writeFileSync(path, content, { mode: 0o600 });
     return path;
   };
-  const ca = createCertificateAuthority('podgroup-local-ca', 10 * YEAR_MS);
-  const serving = issueCertificate(ca, {
+  const ca = createCertificateAuthoritySync('podgroup-local-ca', 10 * YEAR_MS);
+  const serving = issueCertificateSync(ca, {
     commonName: 'kube-apiserver',
     dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
     ipAddresses: ['127.0.0.1', '10.96.0.1'],
     usages: ['server'],
     validForMs: YEAR_MS,
   });
-  const admin = issueCertificate(ca, {
+  const admin = issueCertificateSync(ca, {
     commonName: 'admin',
     organizations: ['system:masters'],
     usages: ['client'],
     validForMs: YEAR_MS,
   });
   // How the API server authenticates to a real kubelet (logs, exec, port-forward).
-  const kubeletClient = issueCertificate(ca, {
+  const kubeletClient = issueCertificateSync(ca, {
     commonName: 'kube-apiserver-kubelet-client',
     organizations: ['system:masters'],
     usages: ['client'],
@@ -122,7 +122,7 @@ export function writeAdminKubeconfig(path: string, server: string, pki: ControlP
 /** A kubeconfig at DIR/pki/NAME.kubeconfig for a client certificate the cluster CA issues now. */
 export function clientKubeconfig(state: ClusterState, dir: string, name: string, commonName: string, organizations: string[] = []): string {
   const ca = clusterCa(state);
-  const client = issueCertificate(ca, { commonName, organizations, usages: ['client'], validForMs: YEAR_MS });
+  const client = issueCertificateSync(ca, { commonName, organizations, usages: ['client'], validForMs: YEAR_MS });
   mkdirSync(join(dir, 'pki'), { recursive: true });
   const path = join(dir, 'pki', `${name}.kubeconfig`);
   writeFileSync(path, kubeconfigYaml(state.apiserverUrl, ca.certPem, client, { cluster: 'local', user: name, context: name }), { mode: 0o600 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments, stringify as toYaml } from 'yaml';
 import type { PodGroup } from '../../src/api/podgroup.js';
-import { issueCertificate } from '../../src/runtime/certificates.js';
+import { issueCertificateSync } from '../../src/runtime/certificates.js';
 import { startExtraComponent } from '../control-plane/components.js';
 import { logFile, REPO_ROOT } from '../control-plane/paths.js';
 import { clientKubeconfig, clusterCa, YEAR_MS } from '../control-plane/pki.js';
@@ -208,7 +208,7 @@ export function commitToSite(repos: string, name: string, content: string, file 
 }
 
 function writeKubeletPki(state: ClusterState, dir: string, nodeIp: string): { kubeconfig: string; servingCert: string; servingKey: string } {
-  const serving = issueCertificate(clusterCa(state), {
+  const serving = issueCertificateSync(clusterCa(state), {
     commonName: REAL_NODE_NAME,
     dnsNames: [REAL_NODE_NAME, 'localhost'],
     ipAddresses: [nodeIp, '127.0.0.1'],

@@ -1,6 +1,12 @@
 // X.509 helpers: a CA, certificates it signs, and PEM encoding. Used by the webhook's
 // self-managed TLS and by the local control plane's PKI (hack/cluster).
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+//
+// node-forge only lays out the certificate; the RSA work is node:crypto's. Key generation
+// (~0.3–0.5 s) and signing (forge's pure-JS RSA took ~150 ms) would otherwise hold the event
+// loop the webhook and the extender answer on: the async functions run both in libuv's
+// threadpool. The Sync ones are for tools (hack/, tests, benchmarks) that have no loop to keep.
+import { generateKeyPair, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 
 export interface PemKeyPair {
@@ -23,15 +29,22 @@ export interface CertificateRequest {
 
 const BACKDATE_MS = 60 * 60 * 1000;
 
-// Native key generation: node-forge's pure-JS RSA keygen takes seconds.
-function generateRsaKeyPair(): forge.pki.rsa.KeyPair {
-  const { privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey);
-  return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+interface RsaKeyPair {
+  /** PKCS#1 PEM, as forge wrote it before: what the Secrets and files already hold. */
+  privateKeyPem: string;
+  publicKey: forge.pki.rsa.PublicKey;
+}
+
+const RSA_OPTIONS = {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+} as const;
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+function rsaKeyPair(keys: { privateKey: string; publicKey: string }): RsaKeyPair {
+  return { privateKeyPem: keys.privateKey, publicKey: forge.pki.publicKeyFromPem(keys.publicKey) };
 }
 
 function serialNumber(): string {
@@ -47,10 +60,9 @@ function validity(cert: forge.pki.Certificate, notBefore: Date | undefined, vali
   cert.validity.notAfter = new Date(Date.now() + validForMs);
 }
 
-export function createCertificateAuthority(commonName: string, validForMs: number): PemKeyPair {
-  const keys = generateRsaKeyPair();
+function authorityTemplate(commonName: string, validForMs: number, publicKey: forge.pki.rsa.PublicKey): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
+  cert.publicKey = publicKey;
   cert.serialNumber = serialNumber();
   validity(cert, undefined, validForMs);
   const subject = [{ name: 'commonName', value: commonName }];
@@ -61,16 +73,13 @@ export function createCertificateAuthority(commonName: string, validForMs: numbe
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
+  return cert;
 }
 
-export function issueCertificate(ca: PemKeyPair, request: CertificateRequest): PemKeyPair {
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
-  const keys = generateRsaKeyPair();
+function leafTemplate(caCertPem: string, request: CertificateRequest, publicKey: forge.pki.rsa.PublicKey): forge.pki.Certificate {
+  const caCert = forge.pki.certificateFromPem(caCertPem);
   const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
+  cert.publicKey = publicKey;
   cert.serialNumber = serialNumber();
   validity(cert, request.notBefore, request.validForMs);
   const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: request.commonName }];
@@ -94,8 +103,60 @@ export function issueCertificate(ca: PemKeyPair, request: CertificateRequest): P
     extensions.push({ name: 'subjectAltName', altNames });
   }
   cert.setExtensions(extensions);
-  cert.sign(caKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: forge.pki.privateKeyToPem(keys.privateKey) };
+  return cert;
+}
+
+// forge exports getTBSCertificate but its typings do not declare it.
+const getTBSCertificate = (forge.pki as unknown as { getTBSCertificate(cert: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
+
+/** The DER of what gets signed (sha256WithRSAEncryption), kept on cert for certificateToPem. */
+function toBeSigned(cert: forge.pki.Certificate): Buffer {
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption ?? '1.2.840.113549.1.1.11';
+  cert.tbsCertificate = getTBSCertificate(cert);
+  return Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
+}
+
+function signed(cert: forge.pki.Certificate, signature: Buffer): string {
+  cert.signature = signature.toString('binary');
+  return forge.pki.certificateToPem(cert);
+}
+
+async function signAsyncPem(cert: forge.pki.Certificate, signerKeyPem: string): Promise<string> {
+  const data = toBeSigned(cert);
+  const signature = await new Promise<Buffer>((resolve, reject) => {
+    sign('sha256', data, signerKeyPem, (err, sig) => (err === null ? resolve(sig) : reject(err)));
+  });
+  return signed(cert, signature);
+}
+
+function signSyncPem(cert: forge.pki.Certificate, signerKeyPem: string): string {
+  return signed(cert, sign('sha256', toBeSigned(cert), signerKeyPem));
+}
+
+/** A self-signed CA; key generation and signing run off the event loop. */
+export async function createCertificateAuthority(commonName: string, validForMs: number): Promise<PemKeyPair> {
+  const keys = rsaKeyPair(await generateKeyPairAsync('rsa', RSA_OPTIONS));
+  const certPem = await signAsyncPem(authorityTemplate(commonName, validForMs, keys.publicKey), keys.privateKeyPem);
+  return { certPem, keyPem: keys.privateKeyPem };
+}
+
+/** A certificate signed by ca; key generation and signing run off the event loop. */
+export async function issueCertificate(ca: PemKeyPair, request: CertificateRequest): Promise<PemKeyPair> {
+  const keys = rsaKeyPair(await generateKeyPairAsync('rsa', RSA_OPTIONS));
+  const certPem = await signAsyncPem(leafTemplate(ca.certPem, request, keys.publicKey), ca.keyPem);
+  return { certPem, keyPem: keys.privateKeyPem };
+}
+
+/** createCertificateAuthority, blocking: for tools without an event loop to keep free. */
+export function createCertificateAuthoritySync(commonName: string, validForMs: number): PemKeyPair {
+  const keys = rsaKeyPair(generateKeyPairSync('rsa', RSA_OPTIONS));
+  return { certPem: signSyncPem(authorityTemplate(commonName, validForMs, keys.publicKey), keys.privateKeyPem), keyPem: keys.privateKeyPem };
+}
+
+/** issueCertificate, blocking: for tools without an event loop to keep free. */
+export function issueCertificateSync(ca: PemKeyPair, request: CertificateRequest): PemKeyPair {
+  const keys = rsaKeyPair(generateKeyPairSync('rsa', RSA_OPTIONS));
+  return { certPem: signSyncPem(leafTemplate(ca.certPem, request, keys.publicKey), ca.keyPem), keyPem: keys.privateKeyPem };
 }
 
 /** An RSA key pair in PEM (PKCS#8 private, SPKI public), e.g. for service-account token signing. */

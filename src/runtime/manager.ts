@@ -26,7 +26,7 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
-import { monitorEventLoopDelay, scrape, unhandledRejections } from './metrics.js';
+import { monitorEventLoopDelay, sendScrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers, type SharedInformerDefaults } from './shared-informers.js';
 
@@ -174,7 +174,7 @@ export class Manager {
       let tls: ServerTls | undefined;
       if (secure) {
         this.metricsAuth = new MetricsAuthorizer(apiReviewClient(this.clients));
-        tls = this.metricsTls();
+        tls = await this.metricsTls();
       }
       this.metricsServer = await listen('metrics', this.options.metricsAddress, limits, (req, res) => this.serveMetrics(req, res), tls);
       this.watchMetricsCertDir();
@@ -266,13 +266,13 @@ export class Manager {
   }
 
   /** From --metrics-cert-dir, else a self-signed certificate (as controller-runtime makes). */
-  private metricsTls(): ServerTls {
+  private async metricsTls(): Promise<ServerTls> {
     if (this.options.metricsCertDir !== undefined) {
       return readCertDir(this.options.metricsCertDir);
     }
     const year = 365 * 24 * 3600 * 1000;
-    const ca = createCertificateAuthority('podgroup-metrics-self-signed', year);
-    const cert = issueCertificate(ca, {
+    const ca = await createCertificateAuthority('podgroup-metrics-self-signed', year);
+    const cert = await issueCertificate(ca, {
       commonName: hostname(),
       dnsNames: [hostname(), 'localhost'],
       ipAddresses: ['127.0.0.1'],
@@ -325,16 +325,7 @@ export class Manager {
   }
 
   private sendMetrics(res: ServerResponse): void {
-    scrape().then(
-      ({ contentType, parts }) => {
-        res.writeHead(200, { 'Content-Type': contentType });
-        for (const part of parts) {
-          res.write(part);
-        }
-        res.end();
-      },
-      (err: unknown) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`),
-    );
+    sendScrape(res).catch((err: unknown) => this.log.warn('answering a scrape failed', errorLogFields(err)));
   }
 
   private serveProbes(req: IncomingMessage, res: ServerResponse): void {

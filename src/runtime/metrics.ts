@@ -1,5 +1,6 @@
 // Every metric the process exports, defined once, under the names controller-runtime and
 // client-go use so existing dashboards work. Edges add their own metrics here too.
+import type { ServerResponse } from 'node:http';
 import client from 'prom-client';
 import type { QueueMetrics } from './workqueue.js';
 
@@ -274,4 +275,40 @@ export async function scrape(): Promise<{ contentType: string; parts: string[] }
     parts.push(...(await render()));
   }
   return { contentType: registry.contentType, parts };
+}
+
+/** A scrape whose client stops reading for this long is dropped (with its buffered pieces). */
+const SCRAPE_WRITE_IDLE_MS = 30_000;
+
+/**
+ * Answers a scrape with the exposition, one piece at a time as the socket takes them: writing
+ * every piece at once would copy (and, over TLS, encrypt) the whole body in one turn of the loop.
+ */
+export async function sendScrape(res: ServerResponse): Promise<void> {
+  let body: { contentType: string; parts: string[] };
+  try {
+    body = await scrape();
+  } catch (err) {
+    res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`collecting metrics failed: ${String(err)}\n`);
+    return;
+  }
+  res.setTimeout(SCRAPE_WRITE_IDLE_MS);
+  res.writeHead(200, { 'Content-Type': body.contentType });
+  for (const part of body.parts) {
+    if (res.destroyed) {
+      return;
+    }
+    if (!res.write(part)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+  res.end();
 }

@@ -5,6 +5,7 @@
 // means to mint more. Replicas share the Secrets; a write race is settled by optimistic
 // concurrency (the loser re-reads). A certificate is re-issued when it passed 2/3 of its life,
 // was signed by another CA, or its names differ from what is wanted.
+import { X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { createCertificateAuthority, issueCertificate, type CertificateRequest, type PemKeyPair } from './certificates.js';
 import { errorLogFields, isConflict, isNotFound } from './kube-client.js';
@@ -47,13 +48,14 @@ export function leafIsCurrent(
   now: number,
 ): boolean {
   let parsed: forge.pki.Certificate;
-  let ca: forge.pki.Certificate;
   try {
-    parsed = forge.pki.certificateFromPem(cert.certPem);
-    ca = forge.pki.certificateFromPem(caPem);
-    if (!ca.verify(parsed)) {
+    // node:crypto checks the signature natively (forge's RSA in JS took ~10 ms per check).
+    const leaf = new X509Certificate(cert.certPem);
+    const ca = new X509Certificate(caPem);
+    if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) {
       return false;
     }
+    parsed = forge.pki.certificateFromPem(cert.certPem);
   } catch {
     return false;
   }
@@ -91,7 +93,7 @@ export class SecretCertificateStore {
     if (certPem !== undefined && keyPem !== undefined) {
       return { certPem, keyPem };
     }
-    const ca = createCertificateAuthority(this.options.caCommonName, this.options.caValidityMs);
+    const ca = await createCertificateAuthority(this.options.caCommonName, this.options.caValidityMs);
     const body: SecretObject = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -115,7 +117,7 @@ export class SecretCertificateStore {
     if (current !== undefined && options.force !== true && current.caPem === ca.certPem && leafIsCurrent(current, ca.certPem, spec, now)) {
       return current;
     }
-    const issued = issueCertificate(ca, spec);
+    const issued = await issueCertificate(ca, spec);
     const body: SecretObject = {
       apiVersion: 'v1',
       kind: 'Secret',

@@ -16,7 +16,7 @@ import { installAdmissionPolicies, installCrds, localWebhookConfiguration } from
 import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { freePort, isAlive, startDetached, stopProcess } from '../../../hack/control-plane/processes.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
-import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, issueCertificateSync } from '../../../src/runtime/certificates.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { httpGet, killAll } from '../support/processes.js';
 import { send, serviceAccountToken } from '../support/security.js';
@@ -63,12 +63,12 @@ const canI = (verb: string, resource: string, namespace?: string): boolean => {
 describe('deploy', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'podgroup-deploy-'));
   const METRICS_SERVER_NAME = 'podgroup-controller-metrics.podgroup-system.svc';
-  const metricsCa = createCertificateAuthority('e2e-metrics-ca', 24 * 3600 * 1000);
+  const metricsCa = createCertificateAuthoritySync('e2e-metrics-ca', 24 * 3600 * 1000);
   /** tls.crt/tls.key issued by metricsCa for the metrics Service's name (and 127.0.0.1), as cert-manager would. */
   const metricsCertDir = (): string => {
     const dir = join(tmp, 'metrics-certs');
     mkdirSync(dir, { recursive: true });
-    const cert = issueCertificate(metricsCa, {
+    const cert = issueCertificateSync(metricsCa, {
       commonName: METRICS_SERVER_NAME,
       dnsNames: [METRICS_SERVER_NAME],
       ipAddresses: ['127.0.0.1'],
@@ -369,8 +369,8 @@ describe('deploy', () => {
       writeFileSync(join(tmp, 'metrics-ca.crt'), metricsCa.certPem);
       // The same scrape settings against an HTTPS server whose certificate (same name) comes from
       // another CA: refused, where insecure_skip_verify scraped anything.
-      const otherCa = createCertificateAuthority('e2e-other-ca', 24 * 3600 * 1000);
-      const impostor = issueCertificate(otherCa, {
+      const otherCa = createCertificateAuthoritySync('e2e-other-ca', 24 * 3600 * 1000);
+      const impostor = issueCertificateSync(otherCa, {
         commonName: METRICS_SERVER_NAME,
         dnsNames: [METRICS_SERVER_NAME],
         ipAddresses: ['127.0.0.1'],

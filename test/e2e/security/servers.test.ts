@@ -14,7 +14,7 @@ import { REPO_ROOT } from '../../../hack/control-plane/paths.js';
 import { freePort } from '../../../hack/control-plane/processes.js';
 import { REVISION_SIDECARS_ANNOTATION } from '../../../src/api/podgroup.js';
 import { NAMESPACE_LABEL, STATUS_ANNOTATION } from '../../../src/injection/config.js';
-import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, issueCertificateSync } from '../../../src/runtime/certificates.js';
 import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { postExtender, schedulerTls } from '../support/extender.js';
 import { killAll } from '../support/processes.js';
@@ -82,8 +82,8 @@ describe('security: the manager does not trust its network', () => {
       await expect(send(`https://127.0.0.1:${extenderPort()}/filter`, { body: filterBody })).rejects.toThrow();
       // A certificate from some other CA.
       const hour = 3_600_000;
-      const otherCa = createCertificateAuthority('attacker-ca', hour);
-      const forged = issueCertificate(otherCa, { commonName: 'podgroup-scheduler', usages: ['client'], validForMs: hour });
+      const otherCa = createCertificateAuthoritySync('attacker-ca', hour);
+      const forged = issueCertificateSync(otherCa, { commonName: 'podgroup-scheduler', usages: ['client'], validForMs: hour });
       await expect(send(`https://127.0.0.1:${extenderPort()}/filter`, { body: filterBody, cert: forged.certPem, key: forged.keyPem })).rejects.toThrow();
       // The scheduler's own certificate works.
       expect((await postExtender('/filter', filterBody)).status).toBe(200);
@@ -93,7 +93,7 @@ describe('security: the manager does not trust its network', () => {
       // Whoever could read the CA Secret could mint one; the common name still has to match.
       const ca = await core.readNamespacedSecret({ name: 'podgroup-extender-ca', namespace: clusterState().extenderSecretNamespace });
       const decode = (key: string): string => Buffer.from(ca.data?.[key] ?? '', 'base64').toString();
-      const other = issueCertificate(
+      const other = issueCertificateSync(
         { certPem: decode('ca.crt'), keyPem: decode('ca.key') },
         { commonName: 'intruder', usages: ['client'], validForMs: 3_600_000 },
       );

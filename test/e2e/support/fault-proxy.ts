@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, issueCertificateSync } from '../../../src/runtime/certificates.js';
 import type { ClusterState } from '../../../hack/control-plane/state.js';
 
 export type Fault = 'pass' | 'drop-answer' | 'hold';
@@ -29,8 +29,8 @@ export interface FaultProxy {
 
 export async function startFaultProxy(state: ClusterState, fault: (method: string, path: string, body: string) => Fault): Promise<FaultProxy> {
   const hour = 3_600_000;
-  const ca = createCertificateAuthority('fault-proxy-ca', hour);
-  const serving = issueCertificate(ca, { commonName: 'fault-proxy', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
+  const ca = createCertificateAuthoritySync('fault-proxy-ca', hour);
+  const serving = issueCertificateSync(ca, { commonName: 'fault-proxy', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
   const upstream = new URL(state.apiserverUrl);
   const agent = new https.Agent({
     keepAlive: true,
