@@ -1,16 +1,18 @@
-// The informer against a real API server: it sees adds, updates and deletes; it survives a
-// kube-apiserver kill and restart and catches up on changes made while it was disconnected
-// (including a delete); it re-watches when its watch goes silent, and when a watch request never
-// gets an answer at all (a black-holed connection, through a fault proxy).
+// The informer against a real API server: it loads the initial state by WatchList when the API
+// server allows it and by a paginated list when forced to; it sees adds, updates and deletes; it
+// survives a kube-apiserver kill and restart and catches up on changes made while it was
+// disconnected (including a delete); it relists after 410 Gone; it re-watches when its watch goes
+// silent, and when a watch request never gets an answer at all (a black-holed connection, through
+// a fault proxy); and it lets the event loop run while it applies a large initial state.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { findComponent, startComponent, stopComponent } from '../../../hack/control-plane/components.js';
-import { Informer } from '../../../src/runtime/informer.js';
+import { Informer, type InitialListMethod } from '../../../src/runtime/informer.js';
 import { KubeClients } from '../../../src/runtime/kube-client.js';
 import { registry } from '../../../src/runtime/metrics.js';
-import { configMapResource } from '../../../src/runtime/resources.js';
+import { configMapResource, type ResourceType } from '../../../src/runtime/resources.js';
 import { BY_NAMESPACE, namespaceIndex } from '../../../src/runtime/store.js';
-import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { adminKubectl, clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 
 const kc = kubeConfig();
@@ -38,13 +40,28 @@ async function restarts(reason: string): Promise<number> {
   return metric?.values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0) ?? 0;
 }
 
+async function initialLists(method: InitialListMethod): Promise<number> {
+  const metric = await registry.getSingleMetric('podgroup_informer_initial_lists_total')?.get();
+  return metric?.values.filter((v) => v.labels.method === method && v.labels.resource === 'configmaps').reduce((sum, v) => sum + v.value, 0) ?? 0;
+}
+
+/** Whether the API server's WatchList feature gate is on (kubernetes_feature_enabled in its /metrics). */
+function serverWatchListEnabled(): boolean {
+  const metrics = adminKubectl(['get', '--raw', '/metrics']);
+  const line = metrics.split('\n').find((l) => l.startsWith('kubernetes_feature_enabled{') && l.includes('name="WatchList"'));
+  if (line === undefined) {
+    throw new Error('kube-apiserver /metrics has no kubernetes_feature_enabled for WatchList');
+  }
+  return line.trim().endsWith(' 1');
+}
+
 const cm = (name: string, v: string): k8s.V1ConfigMap => ({ metadata: { name }, data: { v } });
 
 describe('informer', () => {
   let ns: { name: string; remove: () => Promise<void> };
   const informers: Informer<k8s.V1ConfigMap>[] = [];
-  const newInformer = (options: ConstructorParameters<typeof Informer<k8s.V1ConfigMap>>[2] = {}): Informer<k8s.V1ConfigMap> => {
-    const informer = new Informer(kc, configMapResource(clients), {
+  const newInformer = (options: ConstructorParameters<typeof Informer<k8s.V1ConfigMap>>[1] = {}): Informer<k8s.V1ConfigMap> => {
+    const informer = new Informer(configMapResource(clients), {
       fieldSelector: `metadata.namespace=${ns.name}`,
       indexers: { [BY_NAMESPACE]: namespaceIndex },
       ...options,
@@ -81,6 +98,95 @@ describe('informer', () => {
     expect(informer.store.get(`${ns.name}/pre`)).toBeUndefined();
     expect(informer.store.get(`${ns.name}/a`)?.data?.v).toBe('2');
   });
+
+  it('loads the initial state by WatchList when the API server allows it, else by list', async () => {
+    await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('streamed', '1') });
+    const enabled = serverWatchListEnabled();
+    const [watchListsBefore, listsBefore] = [await initialLists('watch-list'), await initialLists('list')];
+    const informer = newInformer();
+    informer.start();
+    await informer.waitForSync();
+    expect(informer.store.get(`${ns.name}/streamed`)?.data?.v).toBe('1');
+    expect([(await initialLists('watch-list')) - watchListsBefore, (await initialLists('list')) - listsBefore]).toEqual(enabled ? [1, 0] : [0, 1]);
+  });
+
+  it("uses a paginated list when forced to (initialList: 'list')", async () => {
+    const [watchListsBefore, listsBefore] = [await initialLists('watch-list'), await initialLists('list')];
+    const informer = newInformer({ initialList: 'list' });
+    const seen = track(informer);
+    informer.start();
+    await informer.waitForSync();
+    expect(seen.added).toContain('streamed');
+    expect([(await initialLists('watch-list')) - watchListsBefore, (await initialLists('list')) - listsBefore]).toEqual([0, 1]);
+  });
+
+  it('relists at once when the API server answers a watch with 410 Gone', async () => {
+    // The first watch after the initial state resumes from resourceVersion 1, long gone from the
+    // API server's watch cache: the real server's answer is 410 (too old resource version).
+    const base = configMapResource(clients);
+    let resumed = 0;
+    const stale: ResourceType<k8s.V1ConfigMap> = {
+      ...base,
+      watch: (options, signal) => {
+        const first = options.sendInitialEvents !== true && ++resumed === 1;
+        return base.watch(first ? { ...options, resourceVersion: '1' } : options, signal);
+      },
+    };
+    const before = await restarts('expired');
+    const informer = new Informer(stale, { fieldSelector: `metadata.namespace=${ns.name}`, backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    informers.push(informer);
+    const seen = track(informer);
+    informer.start();
+    await informer.waitForSync();
+    await eventually('a relist after 410', async () => (await restarts('expired')) > before, 20_000);
+    await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('after-gone', '1') });
+    // With a 60 s backoff, only an immediate relist gets here within the deadline.
+    await eventually('events after the relist', () => seen.added.includes('after-gone'), 20_000);
+  });
+
+  it.each(['watch-list', 'list'] as const)(
+    'lets timers run while it applies a large initial state (%s)',
+    async (method) => {
+      const bulk = await createNamespace('e2e-informer-bulk');
+      try {
+        const names = Array.from({ length: 450 }, (_, i) => `bulk-${i}`);
+        for (let i = 0; i < names.length; i += 25) {
+          await Promise.all(names.slice(i, i + 25).map((name) => core.createNamespacedConfigMap({ namespace: bulk.name, body: cm(name, '1') })));
+        }
+        const informer = new Informer(configMapResource(clients), { fieldSelector: `metadata.namespace=${bulk.name}`, initialList: method });
+        informers.push(informer);
+        const sequence: string[] = [];
+        informer.addEventHandler({
+          onAdd: (o) => {
+            // ~0.2 ms of handler work per object: one page (or stream) of 450 takes ~90 ms to apply.
+            const busyUntil = performance.now() + 0.2;
+            while (performance.now() < busyUntil) {
+              // the cost of handling one object
+            }
+            sequence.push(o.metadata?.name ?? '');
+          },
+        });
+        let ticking = true;
+        const tick = (): void => {
+          sequence.push('tick');
+          if (ticking) {
+            setTimeout(tick, 0);
+          }
+        };
+        setTimeout(tick, 0);
+        informer.start();
+        await informer.waitForSync();
+        ticking = false;
+        const adds = sequence.map((s, i) => (s === 'tick' ? -1 : i)).filter((i) => i >= 0);
+        expect(adds).toHaveLength(names.length);
+        const during = sequence.slice(adds[0], adds.at(-1)).filter((s) => s === 'tick').length;
+        expect(during).toBeGreaterThanOrEqual(2);
+      } finally {
+        await bulk.remove();
+      }
+    },
+    120_000,
+  );
 
   it('recovers from a kube-apiserver kill and sees what changed while it was disconnected', async () => {
     const state = clusterState();
@@ -157,7 +263,7 @@ describe('informer', () => {
     try {
       const proxied = new k8s.KubeConfig();
       proxied.loadFromFile(proxy.kubeconfig);
-      const informer = new Informer(proxied, configMapResource(new KubeClients(proxied, { qps: 0, burst: 0 })), {
+      const informer = new Informer(configMapResource(new KubeClients(proxied, { qps: 0, burst: 0 })), {
         fieldSelector: `metadata.namespace=${ns.name}`,
         stallTimeoutMs: 1500,
       });
