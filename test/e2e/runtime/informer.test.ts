@@ -4,15 +4,16 @@
 // disconnected (including a delete); it relists after 410 Gone; it re-watches when its watch goes
 // silent, and when a watch request never gets an answer at all (a black-holed connection, through
 // a fault proxy); and it lets the event loop run while it applies a large initial state.
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { findComponent, startComponent, stopComponent } from '../../../hack/control-plane/components.js';
 import { Informer, type InitialListMethod } from '../../../src/runtime/informer.js';
 import { KubeClients } from '../../../src/runtime/kube-client.js';
 import { registry } from '../../../src/runtime/metrics.js';
-import { configMapResource, type ResourceType } from '../../../src/runtime/resources.js';
+import { configMapResource, customResource, type ResourceType } from '../../../src/runtime/resources.js';
 import { BY_NAMESPACE, namespaceIndex } from '../../../src/runtime/store.js';
-import { adminKubectl, clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
+import { clusterState, createNamespace, eventually, kubeConfig } from '../support/cluster.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 
 const kc = kubeConfig();
@@ -47,7 +48,11 @@ async function initialLists(method: InitialListMethod): Promise<number> {
 
 /** Whether the API server's WatchList feature gate is on (kubernetes_feature_enabled in its /metrics). */
 function serverWatchListEnabled(): boolean {
-  const metrics = adminKubectl(['get', '--raw', '/metrics']);
+  const metrics = execFileSync('kubectl', ['--kubeconfig', clusterState().kubeconfig, 'get', '--raw', '/metrics'], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    timeout: 60_000,
+  });
   const line = metrics.split('\n').find((l) => l.startsWith('kubernetes_feature_enabled{') && l.includes('name="WatchList"'));
   if (line === undefined) {
     throw new Error('kube-apiserver /metrics has no kubernetes_feature_enabled for WatchList');
@@ -102,6 +107,7 @@ describe('informer', () => {
   it('loads the initial state by WatchList when the API server allows it, else by list', async () => {
     await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('streamed', '1') });
     const enabled = serverWatchListEnabled();
+    process.stderr.write(`kube-apiserver WatchList feature gate: ${enabled ? 'on' : 'off'}\n`);
     const [watchListsBefore, listsBefore] = [await initialLists('watch-list'), await initialLists('list')];
     const informer = newInformer();
     informer.start();
@@ -121,27 +127,60 @@ describe('informer', () => {
   });
 
   it('relists at once when the API server answers a watch with 410 Gone', async () => {
-    // The first watch after the initial state resumes from resourceVersion 1, long gone from the
-    // API server's watch cache: the real server's answer is 410 (too old resource version).
-    const base = configMapResource(clients);
-    let resumed = 0;
-    const stale: ResourceType<k8s.V1ConfigMap> = {
-      ...base,
-      watch: (options, signal) => {
-        const first = options.sendInitialEvents !== true && ++resumed === 1;
-        return base.watch(first ? { ...options, resourceVersion: '1' } : options, signal);
+    // A kind created now has a watch cache that starts now, so a watch from resourceVersion 1 is
+    // older than anything the API server can replay: its answer is 410 (too old resource version).
+    // The first watch after the initial list asks for exactly that.
+    const group = 'informer.e2e.podgroup.dev';
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const crd = `probes.${group}`;
+    await ext.createCustomResourceDefinition({
+      body: {
+        metadata: { name: crd },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural: 'probes', singular: 'probe', kind: 'Probe' },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }],
+        },
       },
-    };
-    const before = await restarts('expired');
-    const informer = new Informer(stale, { fieldSelector: `metadata.namespace=${ns.name}`, backoff: { initialMs: 60_000, maxMs: 60_000 } });
-    informers.push(informer);
-    const seen = track(informer);
-    informer.start();
-    await informer.waitForSync();
-    await eventually('a relist after 410', async () => (await restarts('expired')) > before, 20_000);
-    await core.createNamespacedConfigMap({ namespace: ns.name, body: cm('after-gone', '1') });
-    // With a 60 s backoff, only an immediate relist gets here within the deadline.
-    await eventually('events after the relist', () => seen.added.includes('after-gone'), 20_000);
+    });
+    try {
+      const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+      const create = (name: string): Promise<unknown> =>
+        custom.createNamespacedCustomObject({
+          group,
+          version: 'v1',
+          plural: 'probes',
+          namespace: ns.name,
+          body: { apiVersion: `${group}/v1`, kind: 'Probe', metadata: { name } },
+        });
+      await eventually(
+        'the CRD served',
+        () =>
+          create('first').then(
+            () => true,
+            () => false,
+          ),
+        30_000,
+      );
+      const base = customResource<k8s.KubernetesObject>(clients, { group, version: 'v1', plural: 'probes', kind: 'Probe' }, ns.name);
+      let resumed = 0;
+      const stale: ResourceType<k8s.KubernetesObject> = {
+        ...base,
+        watch: (options, signal) => base.watch(options.sendInitialEvents !== true && ++resumed === 1 ? { ...options, resourceVersion: '1' } : options, signal),
+      };
+      const before = await restarts('expired');
+      const informer = new Informer(stale, { initialList: 'list', backoff: { initialMs: 60_000, maxMs: 60_000 } });
+      informers.push(informer as unknown as Informer<k8s.V1ConfigMap>);
+      informer.start();
+      await informer.waitForSync();
+      await eventually('a relist after 410', async () => (await restarts('expired')) > before, 20_000);
+      await create('after-gone');
+      // With a 60 s backoff, only an immediate relist gets here within the deadline.
+      await eventually('events after the relist', () => informer.store.get(`${ns.name}/after-gone`) !== undefined, 20_000);
+    } finally {
+      await ext.deleteCustomResourceDefinition({ name: crd }).catch(() => undefined);
+    }
   });
 
   it.each(['watch-list', 'list'] as const)(
@@ -177,7 +216,8 @@ describe('informer', () => {
         informer.start();
         await informer.waitForSync();
         ticking = false;
-        const adds = sequence.map((s, i) => (s === 'tick' ? -1 : i)).filter((i) => i >= 0);
+        // (The namespace also holds its kube-root-ca.crt.)
+        const adds = sequence.map((s, i) => (s.startsWith('bulk-') ? i : -1)).filter((i) => i >= 0);
         expect(adds).toHaveLength(names.length);
         const during = sequence.slice(adds[0], adds.at(-1)).filter((s) => s === 'tick').length;
         expect(during).toBeGreaterThanOrEqual(2);
