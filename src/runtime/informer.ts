@@ -429,7 +429,9 @@ export class Informer<T extends k8s.KubernetesObject> {
     }
   }
 
-  private remove(generation: Generation, obj: T): void {
+  private remove(generation: Generation, raw: T): void {
+    // Handlers see a deleted object in the same (transformed) shape as every cached one.
+    const obj = this.options.transform ? this.options.transform(raw) : raw;
     const key = objectKey(obj);
     generation.seen?.delete(key);
     const old = this.store.delete(key);
