@@ -1,11 +1,9 @@
 // Manager memory with a large pod cache: RSS of the compiled manager (node dist/main.js) once its
 // informers have synced 10,000 pods, with and without dropping metadata.managedFields, and its live
 // JavaScript heap: the sum of a heap snapshot's objects (a snapshot holds only reachable objects,
-// so it is the heap after a full GC; RSS also counts garbage not yet collected). Also the longest
-// event-loop lag the manager saw from its start until ready (its informers' initial sync), sampled
-// inside it by bench/support/loop-lag-probe.mjs.
+// so it is the heap after a full GC; RSS also counts garbage not yet collected).
 //   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster] [-- --informer-initial-list watch-list|list]
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -76,19 +74,15 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   for (const drop of [true, false]) {
     const snapshots = mkdtempSync(join(tmpdir(), 'podgroup-heap-'));
-    const lagFile = join(snapshots, 'loop-lag.jsonl');
-    process.env.PODGROUP_BENCH_LOOP_LAG_FILE = lagFile;
     const initialList = values['informer-initial-list'] === '' ? [] : [`--informer-initial-list=${values['informer-initial-list']}`];
-    const startedAt = Date.now();
     const manager = await startCompiledManager(state, [drop ? '--drop-managed-fields' : '--no-drop-managed-fields', '--log-level=warn', ...initialList], {
       logName: `memory-manager-${drop ? 'drop' : 'keep'}`,
-      nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`, '--import', join(REPO_ROOT, 'bench', 'support', 'loop-lag-probe.mjs')],
+      nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`],
       timeoutMs: 300_000,
     });
     const pid = manager.pid;
     try {
       const syncSeconds = manager.readyAfterMs / 1000;
-      const readyAt = startedAt + manager.readyAfterMs;
       // Let the heap settle after the initial list before reading RSS.
       await new Promise((resolve) => setTimeout(resolve, 5000));
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -100,36 +94,16 @@ try {
         'RSS MiB': Math.round(rssKb / 1024),
         'live heap MiB': heapMiB,
         'ready after s': syncSeconds.toFixed(1),
-        'max loop lag until ready ms': maxLagUntil(lagFile, readyAt + 1000),
       });
     } finally {
       await stopProcess(pid);
       rmSync(snapshots, { recursive: true, force: true });
     }
   }
-  delete process.env.PODGROUP_BENCH_LOOP_LAG_FILE;
   console.table(rows);
   writeResult('memory', { rows });
 } finally {
   if (!values['keep-cluster']) {
     await down({ stateDir, log: (l) => console.error(`[cluster] ${l}`) });
   }
-}
-
-/** The longest lag the probe sampled in lines written up to `until` (epoch ms): the initial sync's longest block. */
-function maxLagUntil(file: string, until: number): number {
-  if (!existsSync(file)) {
-    return NaN;
-  }
-  let max = 0;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.trim() === '') {
-      continue;
-    }
-    const { t, lag } = JSON.parse(line) as { t: number; lag: number[] };
-    if (t <= until) {
-      max = Math.max(max, ...lag);
-    }
-  }
-  return max;
 }
