@@ -290,8 +290,9 @@ describe('informer', () => {
   });
 
   it('gives up a watch that never gets an answer (black-holed), re-watches, and still stops', async () => {
-    // The first watch request is held by a proxy: no headers, ever. client-node cannot abort such
-    // a request by itself; the stall timeout must retire it and the next watch must work.
+    // The first watch request (the WatchList) is held by a proxy: no headers, ever. The stall
+    // timeout, shorter than the request's header deadline, must retire it and abort the request,
+    // and the next watch must work.
     let watches = 0;
     const proxy = await startFaultProxy(clusterState(), (method, path) => {
       if (method !== 'GET' || !path.includes('watch=true')) {
