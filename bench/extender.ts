@@ -88,6 +88,7 @@ const resource = <T extends k8s.KubernetesObject>(name: string): ResourceType<T>
   kind: name,
   path: '/',
   listPage: () => Promise.reject(new Error('not used: the benchmark fills the store directly')),
+  watch: () => Promise.reject(new Error('not used: the benchmark fills the store directly')),
 });
 
 interface Size {
@@ -116,9 +117,9 @@ const uptime = (): string =>
 
 async function run(size: Size, cacheCapable: boolean): Promise<Record<string, string | number>> {
   const nodeCount = size.nodes;
-  const nodes = new Informer<k8s.V1Node>(kc, resource('nodes'));
-  const pods = new Informer<k8s.V1Pod>(kc, resource('pods'), { indexers: { [BY_CONTROLLER_UID]: controllerUidIndex } });
-  const groups = new Informer<PodGroup>(kc, resource('podgroups'));
+  const nodes = new Informer<k8s.V1Node>(resource('nodes'));
+  const pods = new Informer<k8s.V1Pod>(resource('pods'), { indexers: { [BY_CONTROLLER_UID]: controllerUidIndex } });
+  const groups = new Informer<PodGroup>(resource('podgroups'));
   const nodeObjects: k8s.V1Node[] = [];
   for (let i = 0; i < nodeCount; i += 1) {
     const node: k8s.V1Node = {

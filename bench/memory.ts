@@ -2,7 +2,7 @@
 // informers have synced 10,000 pods, with and without dropping metadata.managedFields, and its live
 // JavaScript heap: the sum of a heap snapshot's objects (a snapshot holds only reachable objects,
 // so it is the heap after a full GC; RSS also counts garbage not yet collected).
-//   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster]
+//   npm run build && npm run bench:memory [-- --pods N] [-- --keep-cluster] [-- --informer-initial-list watch-list|list]
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +16,21 @@ import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { liveHeapBytes, startCompiledManager } from './manager.js';
 import { writeResult } from './report.js';
 
-const { values, PODS } = commandLineOrExit('bench:memory', 'usage: npm run bench:memory [-- --pods N] [--keep-cluster]', () => {
-  const parsed = parseCommandLine({ options: { pods: { type: 'string', default: '10000' }, 'keep-cluster': { type: 'boolean', default: false } } });
-  return { values: parsed.values, PODS: integerFlag('pods', parsed.values.pods, { min: 1 }) };
-});
+const { values, PODS } = commandLineOrExit(
+  'bench:memory',
+  'usage: npm run bench:memory [-- --pods N] [--keep-cluster] [--informer-initial-list watch-list|list]',
+  () => {
+    const parsed = parseCommandLine({
+      options: {
+        pods: { type: 'string', default: '10000' },
+        'keep-cluster': { type: 'boolean', default: false },
+        // Passed to the manager only when given (a build before the flag existed rejects it).
+        'informer-initial-list': { type: 'string', default: '' },
+      },
+    });
+    return { values: parsed.values, PODS: integerFlag('pods', parsed.values.pods, { min: 1 }) };
+  },
+);
 const stateDir = join(REPO_ROOT, '.cluster-bench-memory');
 
 const { state } = await up({ stateDir, nodes: 1, log: (l) => console.error(`[cluster] ${l}`) });
@@ -63,7 +74,8 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   for (const drop of [true, false]) {
     const snapshots = mkdtempSync(join(tmpdir(), 'podgroup-heap-'));
-    const manager = await startCompiledManager(state, [drop ? '--drop-managed-fields' : '--no-drop-managed-fields', '--log-level=warn'], {
+    const initialList = values['informer-initial-list'] === '' ? [] : [`--informer-initial-list=${values['informer-initial-list']}`];
+    const manager = await startCompiledManager(state, [drop ? '--drop-managed-fields' : '--no-drop-managed-fields', '--log-level=warn', ...initialList], {
       logName: `memory-manager-${drop ? 'drop' : 'keep'}`,
       nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshots}`],
       timeoutMs: 300_000,

@@ -4,6 +4,7 @@ import { parseCommandLine, parseDuration, UsageError } from './cli-args.js';
 import { PODGROUP_SCHEDULER } from './api/podgroup.js';
 import type { ListenAddress } from './runtime/manager.js';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from './runtime/logging.js';
+import type { InitialListMethod } from './runtime/informer.js';
 import { validateLeaseTimings } from './runtime/leader-election.js';
 import type { ExtenderTlsOptions } from './scheduling/tls.js';
 
@@ -60,6 +61,7 @@ export interface ManagerFlags {
   logCollectorImage: string;
   gitSyncImage: string;
   dropManagedFields: boolean;
+  informerInitialList: InitialListMethod;
   gracefulShutdownMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -197,6 +199,11 @@ const FLAGS: Record<string, FlagSpec> = {
   'log-collector-image': { type: 'string', default: 'cr.fluentbit.io/fluent/fluent-bit:4.0.3', help: 'Fluent Bit image of the injected log collector.' },
   'git-sync-image': { type: 'string', default: 'registry.k8s.io/git-sync/git-sync:v4.4.2', help: 'git-sync v4 image of the injected code syncer.' },
   'drop-managed-fields': { type: 'boolean', default: true, help: 'Drop metadata.managedFields from cached objects (saves memory).' },
+  'informer-initial-list': {
+    type: 'string',
+    default: 'watch-list',
+    help: 'How informers load the initial state: watch-list (a WatchList stream; a paginated list when the API server refuses it) or list (always a paginated list).',
+  },
   'graceful-shutdown-timeout': { type: 'string', default: '30s', help: 'How long in-flight reconciles may run after SIGTERM.' },
   'log-level': { type: 'string', default: 'info', help: `One of ${LOG_LEVELS.join(', ')}.` },
   'log-format': { type: 'string', default: 'json', help: 'json (one object per line) or text.' },
@@ -273,6 +280,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (logFormat !== 'json' && logFormat !== 'text') {
     throw new UsageError(`--log-format: ${JSON.stringify(logFormat)} is not json or text`);
   }
+  const informerInitialList = str('informer-initial-list');
+  if (informerInitialList !== 'watch-list' && informerInitialList !== 'list') {
+    throw new UsageError(`--informer-initial-list: ${JSON.stringify(informerInitialList)} is not watch-list or list`);
+  }
   const flags: ManagerFlags = {
     kubeconfig: str('kubeconfig') || undefined,
     watchNamespaces: str('watch-namespaces') === '' ? undefined : list(str('watch-namespaces')),
@@ -323,6 +334,7 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv = process.env)
     logCollectorImage: str('log-collector-image'),
     gitSyncImage: str('git-sync-image'),
     dropManagedFields: bool('drop-managed-fields'),
+    informerInitialList,
     gracefulShutdownMs: parseDuration('graceful-shutdown-timeout', str('graceful-shutdown-timeout')),
     logLevel: logLevel as LogLevel,
     logFormat,

@@ -70,6 +70,7 @@ export async function run(flags: ManagerFlags): Promise<Manager> {
       : undefined,
     gracefulShutdownMs: flags.gracefulShutdownMs,
     dropManagedFields: flags.dropManagedFields,
+    informerInitialList: flags.informerInitialList,
     namespaces: flags.watchNamespaces,
     cacheProjections: { pods: slimPod as (obj: k8s.KubernetesObject) => k8s.KubernetesObject },
     eventComponent: 'podgroup-controller',

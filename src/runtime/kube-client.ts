@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { TokenBucket } from './rate-limiter.js';
 import { restClientRequests, restClientLatency } from './metrics.js';
+import { watchEvents, type WatchEvent } from './watch-stream.js';
 
 /**
  * Connections per API server (HTTP/1.1: one request in flight per connection). client-go
@@ -23,7 +24,7 @@ export interface ClientOptions {
   /** Sustained requests per second; 0 or less disables client-side throttling. */
   qps: number;
   burst: number;
-  /** Deadline of each request (watches do not come through here). Default 30 s. */
+  /** Deadline of each request; for a watch, of its response headers (its stream is the caller's to bound). Default 30 s. */
   timeoutMs?: number;
 }
 
@@ -56,8 +57,15 @@ export class KubeClients {
   private readonly config: k8s.Configuration;
   private readonly send: (request: k8s.RequestContext) => Promise<k8s.ResponseContext>;
   private readonly agents = new Map<string, https.Agent>();
+  /**
+   * Watches hold their connection for minutes, so they get agents of their own: a few dozen
+   * informers must not take the sockets that reconciles need. No socket cap: one per watch.
+   */
+  private readonly watchAgents = new Map<string, https.Agent>();
   /** For a plain-HTTP API server (no TLS material). */
   private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  private readonly plainWatchAgent = new http.Agent({ keepAlive: true });
+  private readonly timeoutMs: number;
   readonly host: string;
 
   constructor(
@@ -71,6 +79,7 @@ export class KubeClients {
     this.host = new URL(cluster.server).host;
     this.throttle = options.qps > 0 ? new TokenBucket(options.qps, Math.max(1, options.burst)) : undefined;
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.timeoutMs = timeoutMs;
     const send = async (request: k8s.RequestContext): Promise<k8s.ResponseContext> => {
       const scoped = scope.getStore();
       scoped?.throwIfAborted();
@@ -110,13 +119,7 @@ export class KubeClients {
    * throws the ApiException they throw.
    */
   async getJson<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
-    const server = this.kubeConfig.getCurrentCluster()?.server ?? '';
-    const url = new URL(`${server.replace(/\/$/, '')}${path}`);
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && value !== '') {
-        url.searchParams.set(name, String(value));
-      }
-    }
+    const url = this.url(path, query);
     const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
     request.setHeaderParam('Accept', 'application/json');
     await this.kubeConfig.applySecurityAuthentication(request);
@@ -128,17 +131,66 @@ export class KubeClients {
     return JSON.parse(body) as T;
   }
 
+  /**
+   * Opens a watch (GET ?watch=true) of an API path and resolves once the API server has answered
+   * with its headers (within the request deadline), with the events as plain objects. Same auth,
+   * throttle and metrics as every request; an error answer throws the ApiException the typed
+   * clients throw. The stream lasts until the server ends it (timeoutSeconds) or `signal` aborts.
+   */
+  async watchJson<T>(path: string, query: Record<string, string | number | boolean | undefined>, signal: AbortSignal): Promise<AsyncGenerator<WatchEvent<T>>> {
+    const url = this.url(path, { ...query, watch: true });
+    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+    request.setHeaderParam('Accept', 'application/json');
+    await this.kubeConfig.applySecurityAuthentication(request);
+    signal.throwIfAborted();
+    if (this.throttle !== undefined) {
+      await this.throttle.take();
+    }
+    const started = performance.now();
+    try {
+      const response = await openStream(request, this.agentFor(request, 'watch'), signal, this.timeoutMs);
+      const code = response.statusCode ?? 0;
+      restClientRequests.inc({ code: String(code), method: 'GET', host: this.host });
+      restClientLatency.observe({ verb: 'GET', host: this.host }, (performance.now() - started) / 1000);
+      if (code >= 400) {
+        const body = await readAll(response, AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]));
+        throw new k8s.ApiException<string>(code, `GET ${url.pathname}: HTTP ${code}`, body, {
+          [REQUEST_HEADER]: `GET ${url.pathname}`,
+        });
+      }
+      return watchEvents<T>(response);
+    } catch (err) {
+      if (!(err instanceof k8s.ApiException)) {
+        restClientRequests.inc({ code: '<error>', method: 'GET', host: this.host });
+      }
+      throw err;
+    }
+  }
+
+  private url(path: string, query: Record<string, string | number | boolean | undefined>): URL {
+    const server = this.kubeConfig.getCurrentCluster()?.server ?? '';
+    const url = new URL(`${server.replace(/\/$/, '')}${path}`);
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== '') {
+        url.searchParams.set(name, String(value));
+      }
+    }
+    return url;
+  }
+
   api<T>(type: ApiConstructor<T>): T {
     return new type(this.config);
   }
 
   /** Closes pooled connections (on shutdown). */
   close(): void {
-    for (const agent of this.agents.values()) {
+    for (const agent of [...this.agents.values(), ...this.watchAgents.values()]) {
       agent.destroy();
     }
     this.agents.clear();
+    this.watchAgents.clear();
     this.plainAgent.destroy();
+    this.plainWatchAgent.destroy();
   }
 
   /**
@@ -147,11 +199,12 @@ export class KubeClients {
    * Requests with the same TLS material share one keep-alive agent and one TLS context instead;
    * credentials in headers (bearer tokens) are still set per request, so token refresh keeps working.
    */
-  private agentFor(request: k8s.RequestContext): http.Agent {
+  private agentFor(request: k8s.RequestContext, use: 'request' | 'watch' = 'request'): http.Agent {
+    const agents = use === 'watch' ? this.watchAgents : this.agents;
     const agent = request.getAgent();
     const proxied = agent !== undefined && agent.constructor !== https.Agent && agent.constructor !== http.Agent;
     if (!(agent instanceof https.Agent) && !proxied) {
-      return this.plainAgent;
+      return use === 'watch' ? this.plainWatchAgent : this.plainAgent;
     }
     const o = (agent as https.Agent).options;
     const key = JSON.stringify(
@@ -160,30 +213,30 @@ export class KubeClients {
     if (proxied) {
       // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
       // carries the proxy settings; keep the first one per TLS material so connections are reused.
-      const known = this.agents.get(key);
+      const known = agents.get(key);
       if (known !== undefined) {
         return known;
       }
-      this.agents.set(key, agent as https.Agent);
+      agents.set(key, agent as https.Agent);
       return agent as http.Agent;
     }
-    let shared = this.agents.get(key);
+    let shared = agents.get(key);
     if (shared === undefined) {
-      if (this.agents.size >= 4) {
+      if (agents.size >= 4) {
         // TLS material changed (e.g. a rotated client certificate): retire the oldest agent.
-        const [oldestKey, oldest] = this.agents.entries().next().value as [string, https.Agent];
+        const [oldestKey, oldest] = agents.entries().next().value as [string, https.Agent];
         oldest.destroy();
-        this.agents.delete(oldestKey);
+        agents.delete(oldestKey);
       }
       const { ca, cert, key: privateKey, pfx, passphrase } = o;
       shared = new https.Agent({
         ...o,
         keepAlive: true,
-        maxSockets: MAX_SOCKETS,
+        maxSockets: use === 'watch' ? Infinity : MAX_SOCKETS,
         // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
         secureContext: tls.createSecureContext({ ca, cert, key: privateKey, pfx, passphrase }),
       });
-      this.agents.set(key, shared);
+      agents.set(key, shared);
     }
     return shared;
   }
@@ -228,6 +281,46 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
     });
     req.end(body);
   });
+}
+
+/**
+ * Sends a GET and resolves with the response as soon as its headers arrive (within timeoutMs);
+ * the body is the caller's to read. Aborting `signal` destroys the request and its response.
+ */
+function openStream(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal, timeoutMs: number): Promise<http.IncomingMessage> {
+  const url = new URL(request.getUrl());
+  return new Promise((resolve, reject) => {
+    const headersDeadline = new AbortController();
+    const timer = setTimeout(() => headersDeadline.abort(), timeoutMs);
+    const req = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: 'GET', headers: { ...request.getHeaders() }, agent, signal: AbortSignal.any([signal, headersDeadline.signal]) },
+      (res) => {
+        clearTimeout(timer);
+        resolve(res);
+      },
+    );
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(headersDeadline.signal.aborted && !signal.aborted ? new Error(`GET ${url.pathname}: no answer within ${timeoutMs} ms`) : err);
+    });
+    req.end();
+  });
+}
+
+/** The whole body of a (short) response, e.g. the Status of an error answer. */
+async function readAll(response: http.IncomingMessage, signal: AbortSignal): Promise<string> {
+  const onAbort = (): void => void response.destroy(new Error('reading the response body timed out'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) {
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 /** The HTTP status of a client-node error, if it carries one. */

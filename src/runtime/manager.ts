@@ -26,6 +26,7 @@ import { ApiEventRecorder } from './events.js';
 import { errorLogFields, KubeClients, type ClientOptions } from './kube-client.js';
 import { LeaderElector, type LeaderElectionConfig } from './leader-election.js';
 import type { Logger } from './logging.js';
+import type { InitialListMethod } from './informer.js';
 import { monitorEventLoopDelay, sendScrape, unhandledRejections } from './metrics.js';
 import { apiReviewClient, MetricsAuthorizer } from './metrics-auth.js';
 import { SharedInformers, type SharedInformerDefaults } from './shared-informers.js';
@@ -85,6 +86,8 @@ export interface ManagerOptions {
   /** What the caches keep of each kind's objects (SharedInformerDefaults.projections). */
   cacheProjections?: SharedInformerDefaults['projections'];
   informerStallTimeoutMs?: number;
+  /** How informers load the initial state (InformerOptions.initialList). Default: watch-list. */
+  informerInitialList?: InitialListMethod;
   /** Watch namespaced kinds only in these namespaces (SharedInformerDefaults.namespaces). Default: all. */
   namespaces?: string[];
   eventComponent: string;
@@ -115,10 +118,11 @@ export class Manager {
   constructor(private readonly options: ManagerOptions) {
     this.log = options.logger;
     this.clients = new KubeClients(options.kubeConfig, options.client);
-    this.informers = new SharedInformers(options.kubeConfig, {
+    this.informers = new SharedInformers({
       dropManagedFields: options.dropManagedFields ?? true,
       projections: options.cacheProjections,
       stallTimeoutMs: options.informerStallTimeoutMs,
+      initialList: options.informerInitialList,
       logger: options.logger,
       namespaces: options.namespaces,
     });

@@ -131,7 +131,7 @@ export const restClientLatency = new client.Histogram({
 // informers (no client-go equivalent is exported by default; named after what they count)
 export const informerRestarts = new client.Counter({
   name: 'podgroup_informer_restarts_total',
-  help: 'Informer list/watch restarts, by resource and reason (error, stalled)',
+  help: 'Informer list/watch restarts, by resource and reason (error, stalled, expired: 410 Gone)',
   labelNames: ['resource', 'reason'] as const,
   registers: [registry],
 });
@@ -139,6 +139,12 @@ export const informerSynced = new client.Gauge({
   name: 'podgroup_informer_synced',
   help: '1 once the informer has completed its first list',
   labelNames: ['resource'] as const,
+  registers: [registry],
+});
+export const informerInitialLists = new client.Counter({
+  name: 'podgroup_informer_initial_lists_total',
+  help: 'Complete initial states an informer loaded (first sync and every relist), by resource and method (watch-list: a streamed WatchList; list: paginated LIST)',
+  labelNames: ['resource', 'method'] as const,
   registers: [registry],
 });
 

@@ -1,7 +1,7 @@
 // One informer per kind (and selector) shared by every controller and edge in the process,
 // so N controllers watching pods cost one list/watch and one cache.
 import type * as k8s from '@kubernetes/client-node';
-import { dropManagedFields, Informer, type InformerOptions } from './informer.js';
+import { dropManagedFields, Informer, type InformerOptions, type InitialListMethod } from './informer.js';
 import type { Logger } from './logging.js';
 import { MultiNamespaceInformer } from './multi-namespace-informer.js';
 import type { ResourceType } from './resources.js';
@@ -29,6 +29,7 @@ export interface SharedInformerDefaults {
    */
   projections?: Readonly<Record<string, (obj: k8s.KubernetesObject) => k8s.KubernetesObject>>;
   stallTimeoutMs?: number;
+  initialList?: InitialListMethod;
   logger: Logger;
   /**
    * Watch namespaced kinds only in these namespaces (one list/watch each, which a Role in each
@@ -51,10 +52,7 @@ export class SharedInformers {
   private readonly informers = new Map<string, SharedInformer<k8s.KubernetesObject>>();
   private started = false;
 
-  constructor(
-    private readonly kubeConfig: k8s.KubeConfig,
-    private readonly defaults: SharedInformerDefaults,
-  ) {}
+  constructor(private readonly defaults: SharedInformerDefaults) {}
 
   /** The process-wide informer for `resource` (created on first use, started if the factory runs). */
   for<T extends k8s.KubernetesObject>(resource: ResourceType<T>, options: SharedInformerOptions<T> = {}): SharedInformer<T> {
@@ -62,11 +60,12 @@ export class SharedInformers {
     let informer = this.informers.get(key) as SharedInformer<T> | undefined;
     if (informer === undefined) {
       const create = (r: ResourceType<T>): Informer<T> =>
-        new Informer<T>(this.kubeConfig, r, {
+        new Informer<T>(r, {
           ...options,
           indexers: { ...(defaultIndexers as Record<string, IndexFunc<T>>), ...options.indexers },
           transform: this.transformFor(resource.name) as InformerOptions<T>['transform'],
           stallTimeoutMs: this.defaults.stallTimeoutMs,
+          initialList: this.defaults.initialList,
           logger: this.defaults.logger,
         });
       const namespaces = this.defaults.namespaces;

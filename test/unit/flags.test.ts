@@ -25,6 +25,7 @@ describe('manager flags', () => {
       logLevel: 'info',
       logFormat: 'json',
       dropManagedFields: true,
+      informerInitialList: 'watch-list',
     });
   });
 
@@ -45,6 +46,7 @@ describe('manager flags', () => {
     expect(parseFlags(['--help'], {})).toBe('help');
     expect(parseFlags(['--metrics-secure=false'], {})).toMatchObject({ metricsSecure: false });
     expect(parseFlags(['--leader-elect=true'], {})).toMatchObject({ leaderElect: true });
+    expect(parseFlags(['--informer-initial-list=list'], {})).toMatchObject({ informerInitialList: 'list' });
   });
 
   it.each([
@@ -54,6 +56,7 @@ describe('manager flags', () => {
     [['--metrics-bind-address=localhost'], 'is not HOST:PORT, :PORT or 0'],
     [['--leader-elect', '--leader-elect-lease-duration=5s', '--leader-elect-renew-deadline=10s'], 'lease duration must be greater than the renew deadline'],
     [['--bogus'], 'unknown flag --bogus'],
+    [['--informer-initial-list=stream'], '--informer-initial-list: "stream" is not watch-list or list'],
     [['--kube-api-qps'], 'flag --kube-api-qps needs a value'],
     [['--kube-api-timeout=0s'], '--kube-api-timeout: must be greater than 0'],
     [['--extender-scheduler-names='], '--extender-scheduler-names: name at least one scheduler'],

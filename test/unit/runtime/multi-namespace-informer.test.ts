@@ -41,10 +41,10 @@ describe('namespaced forms of the resources', () => {
 
 describe('SharedInformers with a namespace list', () => {
   it('splits namespaced kinds per namespace and keeps cluster-scoped kinds whole', () => {
-    const scoped = new SharedInformers(kc, { dropManagedFields: true, logger: silentLogger, namespaces: ['team-a', 'team-b'] });
+    const scoped = new SharedInformers({ dropManagedFields: true, logger: silentLogger, namespaces: ['team-a', 'team-b'] });
     expect(scoped.for(podResource(clients))).toBeInstanceOf(MultiNamespaceInformer);
     expect(scoped.for(nodeResource(clients))).toBeInstanceOf(Informer);
-    const all = new SharedInformers(kc, { dropManagedFields: true, logger: silentLogger });
+    const all = new SharedInformers({ dropManagedFields: true, logger: silentLogger });
     expect(all.for(podResource(clients))).toBeInstanceOf(Informer);
   });
 });
@@ -52,8 +52,8 @@ describe('SharedInformers with a namespace list', () => {
 describe('MultiNamespaceInformer', () => {
   const indexers = { [BY_NAMESPACE]: namespaceIndex, [BY_CONTROLLER_UID]: controllerUidIndex };
   const make = (): { union: MultiNamespaceInformer<k8s.V1Pod>; a: Informer<k8s.V1Pod>; b: Informer<k8s.V1Pod> } => {
-    const a = new Informer<k8s.V1Pod>(kc, podResource(clients).inNamespace?.('a') ?? podResource(clients), { indexers });
-    const b = new Informer<k8s.V1Pod>(kc, podResource(clients).inNamespace?.('b') ?? podResource(clients), { indexers });
+    const a = new Informer<k8s.V1Pod>(podResource(clients).inNamespace?.('a') ?? podResource(clients), { indexers });
+    const b = new Informer<k8s.V1Pod>(podResource(clients).inNamespace?.('b') ?? podResource(clients), { indexers });
     return {
       union: new MultiNamespaceInformer(
         podResource(clients),
