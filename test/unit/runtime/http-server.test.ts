@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import { request } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createCertificateAuthority, issueCertificate } from '../../../src/runtime/certificates.js';
+import { createCertificateAuthoritySync, issueCertificateSync } from '../../../src/runtime/certificates.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson } from '../../../src/runtime/http-server.js';
 
 function post(port: number, body: Buffer): Promise<{ status: number; body: string }> {
@@ -69,8 +69,8 @@ describe('http-server', () => {
 
   it("names each connection's client certificate, on every request of a kept-alive connection, over TLS 1.3 and 1.2", async () => {
     const hour = 3_600_000;
-    const ca = createCertificateAuthority('test-ca', hour);
-    const serving = issueCertificate(ca, { commonName: 'server', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
+    const ca = createCertificateAuthoritySync('test-ca', hour);
+    const serving = issueCertificateSync(ca, { commonName: 'server', ipAddresses: ['127.0.0.1'], usages: ['server'], validForMs: hour });
     server = await listen(
       'test',
       { host: '127.0.0.1', port: 0 },
@@ -90,7 +90,7 @@ describe('http-server', () => {
         req.end();
       });
     const agents = (['alice', 'bob'] as const).flatMap((name) => {
-      const cert = issueCertificate(ca, { commonName: name, usages: ['client'], validForMs: hour });
+      const cert = issueCertificateSync(ca, { commonName: name, usages: ['client'], validForMs: hour });
       return (['TLSv1.3', 'TLSv1.2'] as const).map((maxVersion) => ({
         name,
         agent: new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem, cert: cert.certPem, key: cert.keyPem, maxVersion }),
