@@ -2,8 +2,9 @@
 // client-go's --kube-api-qps/--kube-api-burst) and count every request in
 // rest_client_requests_total. Every request has a deadline, and is also aborted when the
 // AbortSignal of the scope it was made in aborts (withAbortSignal: a reconcile on shutdown or
-// lost leadership, a lease renew at its renew deadline). Everything above this file sees typed
-// objects only.
+// lost leadership, a lease renew at its renew deadline). Hot paths send and receive plain JSON
+// (requestJson) instead of going through client-node's typed serializer; either way everything
+// above this file sees typed objects only.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
@@ -50,15 +51,41 @@ const REQUEST_HEADER = 'x-podgroup-request';
 
 type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 
+type Query = Record<string, string | number | undefined>;
+
+export type JsonMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface JsonRequest {
+  /** Query parameters; undefined and empty values are left out. */
+  query?: Query;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Default application/json; a PATCH names its kind (PATCH_TYPE). */
+  contentType?: string;
+}
+
+/** The content types of the API server's three kinds of PATCH. */
+export const PATCH_TYPE = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategicMerge: 'application/strategic-merge-patch+json',
+} as const;
+
 /** Creates API clients for one KubeConfig, all behind the same throttle and metrics. */
 export class KubeClients {
   private readonly throttle: TokenBucket | undefined;
   private readonly config: k8s.Configuration;
   private readonly send: (request: k8s.RequestContext) => Promise<k8s.ResponseContext>;
-  private readonly agents = new Map<string, https.Agent>();
+  /** The shared agent per TLS material (agentFor), oldest first. */
+  private readonly agents: Array<{ material: unknown[]; agent: http.Agent }> = [];
+  /** client-node's agent of a request → the shared one (requests that shared a credentials pass share its agent). */
+  private readonly sharedFor = new WeakMap<http.Agent, http.Agent>();
   /** For a plain-HTTP API server (no TLS material). */
   private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  private authenticating: Promise<k8s.RequestContext> | undefined;
   readonly host: string;
+  /** The API server's URL without a trailing slash. */
+  private readonly server: string;
 
   constructor(
     readonly kubeConfig: k8s.KubeConfig,
@@ -69,6 +96,7 @@ export class KubeClients {
       throw new Error('the kubeconfig has no current cluster');
     }
     this.host = new URL(cluster.server).host;
+    this.server = cluster.server.replace(/\/$/, '');
     this.throttle = options.qps > 0 ? new TokenBucket(options.qps, Math.max(1, options.burst)) : undefined;
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const send = async (request: k8s.RequestContext): Promise<k8s.ResponseContext> => {
@@ -106,26 +134,67 @@ export class KubeClients {
   /**
    * GET of an API path answered as the plain JSON the API server sent (as watch events arrive), not
    * through client-node's typed deserializer, which builds a class instance per nested object and a
-   * Date per timestamp. Same throttle, deadline and metrics as the typed clients; an error answer
-   * throws the ApiException they throw.
+   * Date per timestamp.
    */
-  async getJson<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
-    const server = this.kubeConfig.getCurrentCluster()?.server ?? '';
-    const url = new URL(`${server.replace(/\/$/, '')}${path}`);
-    for (const [name, value] of Object.entries(query)) {
+  getJson<T>(path: string, query: Query = {}): Promise<T> {
+    return this.requestJson<T>('GET', path, { query });
+  }
+
+  /**
+   * One request with a plain JSON body and answer, past client-node's typed (de)serializer (on the
+   * controller's writes, a walk over every field of every pod sent and received). Same
+   * credentials, throttle, deadline, abort scope and metrics as the typed clients; an error answer
+   * throws the ApiException they throw, so statusCode, isAlreadyExists and describeError apply alike.
+   */
+  async requestJson<T>(method: JsonMethod, path: string, options: JsonRequest = {}): Promise<T> {
+    const url = new URL(`${this.server}${path}`);
+    for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined && value !== '') {
         url.searchParams.set(name, String(value));
       }
     }
-    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod[method]);
     request.setHeaderParam('Accept', 'application/json');
-    await this.kubeConfig.applySecurityAuthentication(request);
+    if (options.body !== undefined) {
+      request.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
+      request.setBody(JSON.stringify(options.body));
+    }
+    await this.authenticate(request);
     const response = await this.send(request);
     const body = await response.body.text();
     if (response.httpStatusCode >= 400) {
-      throw new k8s.ApiException<string>(response.httpStatusCode, `GET ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
+      throw new k8s.ApiException<string>(response.httpStatusCode, `${method} ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
     }
-    return JSON.parse(body) as T;
+    return (body === '' ? undefined : JSON.parse(body)) as T;
+  }
+
+  /**
+   * The kubeconfig's credentials onto a request. client-node reads the certificate files (or
+   * decodes their base64) and builds an agent on every call; requests started together (a burst
+   * of creates or deletes) share one such pass. Each pass still reads the kubeconfig afresh, so
+   * rotated certificates and refreshed tokens are picked up as before.
+   */
+  private async authenticate(request: k8s.RequestContext): Promise<void> {
+    let pending = this.authenticating;
+    if (pending === undefined) {
+      const scratch = new k8s.RequestContext(this.server, k8s.HttpMethod.GET);
+      pending = this.kubeConfig.applySecurityAuthentication(scratch).then(() => scratch);
+      this.authenticating = pending;
+      const settled = (): void => {
+        if (this.authenticating === pending) {
+          this.authenticating = undefined;
+        }
+      };
+      pending.then(settled, settled);
+    }
+    const credentials = await pending;
+    for (const [name, value] of Object.entries(credentials.getHeaders())) {
+      request.setHeaderParam(name, value);
+    }
+    const agent = credentials.getAgent();
+    if (agent !== undefined) {
+      request.setAgent(agent);
+    }
   }
 
   api<T>(type: ApiConstructor<T>): T {
@@ -134,10 +203,10 @@ export class KubeClients {
 
   /** Closes pooled connections (on shutdown). */
   close(): void {
-    for (const agent of this.agents.values()) {
+    for (const { agent } of this.agents) {
       agent.destroy();
     }
-    this.agents.clear();
+    this.agents.length = 0;
     this.plainAgent.destroy();
   }
 
@@ -146,6 +215,7 @@ export class KubeClients {
    * build a new TLS context (a quarter of the manager's CPU in a profile of a 1000-pod scale-up).
    * Requests with the same TLS material share one keep-alive agent and one TLS context instead;
    * credentials in headers (bearer tokens) are still set per request, so token refresh keeps working.
+   * The material is compared as it is (buffers byte for byte), not turned into a text key per request.
    */
   private agentFor(request: k8s.RequestContext): http.Agent {
     const agent = request.getAgent();
@@ -153,40 +223,49 @@ export class KubeClients {
     if (!(agent instanceof https.Agent) && !proxied) {
       return this.plainAgent;
     }
+    const known = this.sharedFor.get(agent as http.Agent);
+    if (known !== undefined && this.agents.some((entry) => entry.agent === known)) {
+      return known;
+    }
     const o = (agent as https.Agent).options;
-    const key = JSON.stringify(
-      [proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))),
-    );
-    if (proxied) {
-      // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
-      // carries the proxy settings; keep the first one per TLS material so connections are reused.
-      const known = this.agents.get(key);
-      if (known !== undefined) {
-        return known;
-      }
-      this.agents.set(key, agent as https.Agent);
-      return agent as http.Agent;
-    }
-    let shared = this.agents.get(key);
+    const material = [proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername];
+    let shared = this.agents.find((entry) => sameMaterial(entry.material, material))?.agent;
     if (shared === undefined) {
-      if (this.agents.size >= 4) {
+      if (this.agents.length >= 4) {
         // TLS material changed (e.g. a rotated client certificate): retire the oldest agent.
-        const [oldestKey, oldest] = this.agents.entries().next().value as [string, https.Agent];
-        oldest.destroy();
-        this.agents.delete(oldestKey);
+        const oldest = this.agents.shift();
+        oldest?.agent.destroy();
       }
-      const { ca, cert, key: privateKey, pfx, passphrase } = o;
-      shared = new https.Agent({
-        ...o,
-        keepAlive: true,
-        maxSockets: MAX_SOCKETS,
-        // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
-        secureContext: tls.createSecureContext({ ca, cert, key: privateKey, pfx, passphrase }),
-      });
-      this.agents.set(key, shared);
+      if (proxied) {
+        // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
+        // carries the proxy settings; keep the first one per TLS material so connections are reused.
+        shared = agent as http.Agent;
+      } else {
+        const { ca, cert, key, pfx, passphrase } = o;
+        shared = new https.Agent({
+          ...o,
+          keepAlive: true,
+          maxSockets: MAX_SOCKETS,
+          // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
+          secureContext: tls.createSecureContext({ ca, cert, key, pfx, passphrase }),
+        });
+      }
+      this.agents.push({ material, agent: shared });
     }
+    this.sharedFor.set(agent as http.Agent, shared);
     return shared;
   }
+}
+
+/** Whether two lists of TLS settings are equal: buffers by content, lists element by element. */
+function sameMaterial(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) {
+    return a.equals(b);
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => sameMaterial(v, b[i]));
+  }
+  return a === b;
 }
 
 /**
