@@ -40,10 +40,11 @@ const APPS = '/apis/apps/v1';
 const PODGROUPS = `/apis/${GROUP}/${VERSION}`;
 
 /**
- * The real control: plain JSON requests (KubeClients.requestJson). Everything it sends is
- * already plain JSON (built here or read from the caches), and the answers are read as the
- * informers keep objects, so client-node's typed (de)serialization would only add a walk over
- * every field of every pod.
+ * The real control: plain JSON requests (KubeClients.requestJson; requestOutcome where only the
+ * outcome counts, so the object written back is not even parsed). Everything it sends is already
+ * plain JSON (built here or read from the caches), and answers are read as the informers keep
+ * objects, so client-node's typed (de)serialization would only add a walk over every field of
+ * every pod.
  */
 export class KubePodGroupControl implements PodGroupControl {
   constructor(
@@ -78,11 +79,11 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   async deletePod(pod: k8s.V1Pod): Promise<void> {
-    await this.clients.requestJson('DELETE', objectPath(CORE, 'pods', pod), { body: { preconditions: { uid: pod.metadata?.uid } } });
+    await this.clients.requestOutcome('DELETE', objectPath(CORE, 'pods', pod), { body: { preconditions: { uid: pod.metadata?.uid } } });
   }
 
   async patchPod(pod: k8s.V1Pod, body: object): Promise<void> {
-    await this.clients.requestJson('PATCH', objectPath(CORE, 'pods', pod), { body, contentType: PATCH_TYPE.strategicMerge });
+    await this.clients.requestOutcome('PATCH', objectPath(CORE, 'pods', pod), { body, contentType: PATCH_TYPE.strategicMerge });
   }
 
   createRevision(revision: k8s.V1ControllerRevision): Promise<k8s.V1ControllerRevision> {
@@ -98,7 +99,7 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   async deleteRevision(revision: k8s.V1ControllerRevision): Promise<void> {
-    await this.clients.requestJson('DELETE', objectPath(APPS, 'controllerrevisions', revision));
+    await this.clients.requestOutcome('DELETE', objectPath(APPS, 'controllerrevisions', revision));
   }
 
   getPodGroup(namespace: string, name: string): Promise<PodGroup> {
@@ -106,14 +107,14 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   async patchPodGroupStatus(pg: PodGroup, status: object): Promise<void> {
-    await this.clients.requestJson('PATCH', `${objectPath(PODGROUPS, PLURAL, pg)}/status`, {
+    await this.clients.requestOutcome('PATCH', `${objectPath(PODGROUPS, PLURAL, pg)}/status`, {
       body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status },
       contentType: PATCH_TYPE.merge,
     });
   }
 
   async jsonPatchPodGroup(pg: PodGroup, ops: object[]): Promise<void> {
-    await this.clients.requestJson('PATCH', objectPath(PODGROUPS, PLURAL, pg), { body: ops, contentType: PATCH_TYPE.json });
+    await this.clients.requestOutcome('PATCH', objectPath(PODGROUPS, PLURAL, pg), { body: ops, contentType: PATCH_TYPE.json });
   }
 }
 

@@ -89,7 +89,7 @@ export class ApiEventRecorder implements EventRecorder {
     const existing = this.aggregates.get(key);
     if (existing !== undefined && Date.now() - existing.lastWrite < AGGREGATION_WINDOW_MS) {
       try {
-        await this.clients.requestJson('PATCH', `${eventsPath(existing.namespace)}/${encodeURIComponent(existing.name)}`, {
+        await this.clients.requestOutcome('PATCH', `${eventsPath(existing.namespace)}/${encodeURIComponent(existing.name)}`, {
           body: { count: existing.count + 1, lastTimestamp: now },
           contentType: PATCH_TYPE.merge,
         });
@@ -127,7 +127,7 @@ export class ApiEventRecorder implements EventRecorder {
       reportingComponent: this.component,
       reportingInstance: this.host || this.component,
     };
-    await this.clients.requestJson('POST', eventsPath(namespace), { body: event });
+    await this.clients.requestOutcome('POST', eventsPath(namespace), { body: event });
     if (this.aggregates.size >= MAX_AGGREGATES) {
       // Oldest first: Map iteration order is insertion order.
       const oldest = this.aggregates.keys().next().value;

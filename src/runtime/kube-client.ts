@@ -3,8 +3,8 @@
 // rest_client_requests_total. Every request has a deadline, and is also aborted when the
 // AbortSignal of the scope it was made in aborts (withAbortSignal: a reconcile on shutdown or
 // lost leadership, a lease renew at its renew deadline). Hot paths send and receive plain JSON
-// (requestJson) instead of going through client-node's typed serializer; either way everything
-// above this file sees typed objects only.
+// (requestJson, requestOutcome) instead of going through client-node's typed serializer; either
+// way everything above this file sees typed objects only.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
@@ -147,6 +147,17 @@ export class KubeClients {
    * throws the ApiException they throw, so statusCode, isAlreadyExists and describeError apply alike.
    */
   async requestJson<T>(method: JsonMethod, path: string, options: JsonRequest = {}): Promise<T> {
+    const answer = await this.exchange(method, path, options);
+    return (answer === '' ? undefined : JSON.parse(answer)) as T;
+  }
+
+  /** As requestJson, for a caller that needs only the outcome: the answer (the whole object written) is not parsed. */
+  async requestOutcome(method: JsonMethod, path: string, options: JsonRequest = {}): Promise<void> {
+    await this.exchange(method, path, options);
+  }
+
+  /** Sends the request; resolves to the answer's text, or throws the API's error answer as an ApiException. */
+  private async exchange(method: JsonMethod, path: string, options: JsonRequest): Promise<string> {
     const url = new URL(`${this.server}${path}`);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined && value !== '') {
@@ -165,7 +176,7 @@ export class KubeClients {
     if (response.httpStatusCode >= 400) {
       throw new k8s.ApiException<string>(response.httpStatusCode, `${method} ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
     }
-    return (body === '' ? undefined : JSON.parse(body)) as T;
+    return body;
   }
 
   /**

@@ -282,7 +282,7 @@ export class SchedulerExtender implements Runnable {
     this.placements.recordBinding(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, group: candidate?.group });
     [...this.bindWaiters].forEach((wake) => wake());
     try {
-      await this.api.requestJson('POST', `${podPath(args)}/binding`, {
+      await this.api.requestOutcome('POST', `${podPath(args)}/binding`, {
         body: {
           apiVersion: 'v1',
           kind: 'Binding',
