@@ -107,9 +107,11 @@ export class KubeClients {
       }
       const method = request.getHttpMethod();
       const started = performance.now();
-      const signals = [AbortSignal.timeout(timeoutMs), scoped, request.getSignal()].filter((s): s is AbortSignal => s !== undefined);
+      // The deadline is a timer in sendOverAgent; a signal (and a combined one) only when there are aborts to follow.
+      const signals = [scoped, request.getSignal()].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       try {
-        const response = await sendOverAgent(request, this.agentFor(request), AbortSignal.any(signals), timeoutMs);
+        const response = await sendOverAgent(request, this.agentFor(request), signal, timeoutMs);
         if (response.httpStatusCode >= 400) {
           // client-node's ApiException keeps the status, body and headers but not the request:
           // carry the request line in a pseudo-header so an error log can name the verb and object.
@@ -284,7 +286,7 @@ function sameMaterial(a: unknown, b: unknown): boolean {
  * keep-alive agent it can report a complete response as "Premature close" once the socket is
  * reused (node-fetch#1767), which made pods that were created look like failed creates.
  */
-function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal, timeoutMs: number): Promise<k8s.ResponseContext> {
+function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal | undefined, timeoutMs: number): Promise<k8s.ResponseContext> {
   const body = request.getBody();
   if (body !== undefined && typeof body !== 'string') {
     // The Kubernetes API takes JSON bodies only; client-node never builds forms for it.
@@ -301,6 +303,7 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
       res.on('close', () => {
+        clearTimeout(deadline);
         if (!res.complete) {
           reject(new Error(`${request.getHttpMethod()} ${url.pathname}: the connection closed before the response was complete`));
           return;
@@ -312,9 +315,13 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
         resolve(new k8s.ResponseContext(res.statusCode ?? 0, responseHeaders, new k8s.SelfDecodingBody(Promise.resolve(Buffer.concat(chunks)))));
       });
     });
+    // A timer, not AbortSignal.timeout: one signal and one combined signal less per request
+    // (unref'd as that one is: it never keeps the process alive by itself).
+    const deadline = setTimeout(() => req.destroy(new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    deadline.unref();
     req.on('error', (err) => {
-      const timedOut = err.name === 'AbortError' && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
-      reject(timedOut ? new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`) : err);
+      clearTimeout(deadline);
+      reject(err);
     });
     req.end(body);
   });
