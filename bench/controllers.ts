@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION } from '../src/api/podgroup.js';
 import { commandLineOrExit, integerFlag, parseCommandLine, UsageError } from '../src/cli-args.js';
 import { down, up } from '../hack/cluster/local-cluster.js';
 import { startReferenceKcm } from '../hack/cluster/reference-kcm.js';
@@ -22,6 +23,7 @@ import { loadKubeConfig } from '../hack/control-plane/state.js';
 import { startCompiledManager } from './manager.js';
 import { cpuSeconds } from './process-stats.js';
 import { writeResult } from './report.js';
+import { createRunNamespace, deleteRunNamespace } from './support/namespaces.js';
 
 const USAGE = 'usage: npm run bench:controllers [-- --quick] [--only equal|unthrottled] [--sizes N,N] [--rollout N] [--keep-cluster]';
 const {
@@ -179,34 +181,11 @@ async function measured(controllerPid: number, fn: () => Promise<void>): Promise
 
 async function freshNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
-  await core.createNamespace({ body: { metadata: { name } } });
-  await waitFor(
-    'default ServiceAccount',
-    async () => {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-      return true;
-    },
-    { timeoutMs: 30_000 },
-  );
+  await createRunNamespace(kc, name, 30_000);
   return name;
 }
 
-/** Deletes a run's namespace and waits until it is gone, so its clean-up never overlaps the next run. */
-async function dropNamespace(name: string): Promise<void> {
-  await core.deleteNamespace({ name }).catch(() => undefined);
-  await waitFor(
-    `namespace ${name} deleted`,
-    async () => {
-      try {
-        await core.readNamespace({ name });
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    { timeoutMs: 600_000, intervalMs: 250 },
-  );
-}
+const dropNamespace = (name: string): Promise<void> => deleteRunNamespace(kc, name, { timeoutMs: 600_000, intervalMs: 250 });
 
 /** The compiled manager (npm run build), as the image runs it. */
 async function startManager(qps: number, burst: number): Promise<number> {
@@ -288,13 +267,13 @@ async function scaleUpPodGroup(n: number, managerPid: number): Promise<ScaleUp> 
   const started = performance.now();
   const cost = await measured(managerPid, async () => {
     await custom.createNamespacedCustomObject({
-      group: 'podgroup.dev',
-      version: 'v1alpha1',
+      group: GROUP,
+      version: VERSION,
       namespace: ns,
-      plural: 'podgroups',
+      plural: PLURAL,
       body: {
-        apiVersion: 'podgroup.dev/v1alpha1',
-        kind: 'PodGroup',
+        apiVersion: API_VERSION,
+        kind: KIND,
         metadata: { name: 'pg' },
         spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1') },
       },
@@ -326,13 +305,13 @@ async function rolloutDeployment(n: number): Promise<number> {
 async function rolloutPodGroup(n: number): Promise<number> {
   const ns = await freshNamespace('pgroll');
   await custom.createNamespacedCustomObject({
-    group: 'podgroup.dev',
-    version: 'v1alpha1',
+    group: GROUP,
+    version: VERSION,
     namespace: ns,
-    plural: 'podgroups',
+    plural: PLURAL,
     body: {
-      apiVersion: 'podgroup.dev/v1alpha1',
-      kind: 'PodGroup',
+      apiVersion: API_VERSION,
+      kind: KIND,
       metadata: { name: 'pg' },
       spec: { replicas: n, selector: { matchLabels: { app: 'pg' } }, template: template('pg', 'x:1'), strategy },
     },
@@ -340,10 +319,10 @@ async function rolloutPodGroup(n: number): Promise<number> {
   await watchPods(ns, 'app=pg', allReady(n, 'x:1'), 600_000);
   const started = performance.now();
   await custom.patchNamespacedCustomObject({
-    group: 'podgroup.dev',
-    version: 'v1alpha1',
+    group: GROUP,
+    version: VERSION,
     namespace: ns,
-    plural: 'podgroups',
+    plural: PLURAL,
     name: 'pg',
     body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: 'x:2' }],
   });

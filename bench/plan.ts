@@ -1,12 +1,13 @@
-// The cost of one reconcile's deciding for one large PodGroup: plan() and computeStatus() over
-// 1k / 10k / 100k pods, as the controller calls them (pods straight from the cache, plain JSON as
-// the informer keeps them). Scenarios: steady (nothing to do: the common resync), scale-down by a
+// The cost of one reconcile's deciding for one large PodGroup: classify() (once, for both),
+// plan() and computeStatus() over 1k / 10k / 100k pods, as the controller calls them (pods
+// straight from the cache, plain JSON as the informer keeps them). Scenarios: steady (nothing to do: the common resync), scale-down by a
 // tenth (ranking for deletion), and mid-rollout (half the pods on the old revision). No cluster.
 //   npm run bench:plan [-- --sizes 1000,10000,100000] [--budget-s 120]
 // A size is skipped once the previous one took longer than the budget for a single call would allow.
 import type * as k8s from '@kubernetes/client-node';
 import { defaultSpec, REVISION_HASH_LABEL, type DefaultedPodGroup, type DefaultedPodGroupSpec } from '../src/api/podgroup.js';
 import { commandLineOrExit, integerFlag, parseCommandLine } from '../src/cli-args.js';
+import { classify } from '../src/podgroup/pod-counts.js';
 import { plan, type PlanInput } from '../src/podgroup/plan.js';
 import { computeStatus } from '../src/podgroup/status.js';
 import { writeResult } from './report.js';
@@ -106,7 +107,7 @@ for (const n of SIZES) {
   // Quadratic growth from the previous size: skip a size that would blow the budget.
   const projected = previousSize === 0 ? 0 : (previousWorst * (n / previousSize) ** 2) / 1000;
   if (projected > BUDGET_S) {
-    rows.push({ pods: n, scenario: 'all', 'plan ms': `skipped (≈${Math.round(projected)} s projected)`, 'computeStatus ms': '' });
+    rows.push({ pods: n, scenario: 'all', 'classify ms': '', 'plan ms': `skipped (≈${Math.round(projected)} s projected)`, 'computeStatus ms': '' });
     continue;
   }
   let worst = 0;
@@ -117,25 +118,32 @@ for (const n of SIZES) {
       spec: input.spec,
       status: { observedGeneration: 1, replicas: n, readyReplicas: n, availableReplicas: n, updatedReplicas: n },
     };
-    const planMs = timeMs(() => plan(input), reps);
+    // Once per reconcile, for both plan and status.
+    const classifyMs = timeMs(() => classify(input.pods, input.updateHash), reps);
+    const counts = classify(input.pods, input.updateHash);
+    const planMs = timeMs(() => plan(input, counts), reps);
     const statusMs = timeMs(
       () =>
-        computeStatus({
-          pg,
-          pods: input.pods,
-          updateHash: 'new',
-          desiredSizes: new Map([['new', n]]),
-          collisionCount: 0,
-          replicaFailure: undefined,
-          sizedForReplicas: n,
-          revisionCreated: false,
-          now: NOW,
-        }),
+        computeStatus(
+          {
+            pg,
+            pods: input.pods,
+            updateHash: 'new',
+            desiredSizes: new Map([['new', n]]),
+            collisionCount: 0,
+            replicaFailure: undefined,
+            sizedForReplicas: n,
+            revisionCreated: false,
+            now: NOW,
+          },
+          counts,
+        ),
       reps,
     );
-    worst = Math.max(worst, planMs, statusMs);
-    rows.push({ pods: n, scenario: name, 'plan ms': Math.round(planMs * 10) / 10, 'computeStatus ms': Math.round(statusMs * 10) / 10 });
-    console.error(`[bench] ${n} pods, ${name}: plan ${planMs.toFixed(1)} ms, computeStatus ${statusMs.toFixed(1)} ms`);
+    worst = Math.max(worst, classifyMs, planMs, statusMs);
+    const round = (ms: number): number => Math.round(ms * 10) / 10;
+    rows.push({ pods: n, scenario: name, 'classify ms': round(classifyMs), 'plan ms': round(planMs), 'computeStatus ms': round(statusMs) });
+    console.error(`[bench] ${n} pods, ${name}: classify ${classifyMs.toFixed(1)} ms, plan ${planMs.toFixed(1)} ms, computeStatus ${statusMs.toFixed(1)} ms`);
   }
   previousWorst = worst;
   previousSize = n;

@@ -28,6 +28,7 @@ import { isAlive, stopProcess, waitFor } from '../hack/control-plane/processes.j
 import { liveHeapBytes, startCompiledManager, type CompiledManager } from './manager.js';
 import { cpuSeconds, residentMiB } from './process-stats.js';
 import { writeResult } from './report.js';
+import { createRunNamespace, deleteRunNamespace } from './support/namespaces.js';
 
 const USAGE =
   'usage: npm run bench:scale [-- --tier 1|2] [--nodes N] [--groups N] [--pods-per-group N] [--big-group N] [--runs N] [--profile] [--keep-cluster]';
@@ -361,41 +362,6 @@ interface RunResult {
   profiles?: Record<string, string>;
 }
 
-async function freshNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name } } });
-  await waitFor(
-    'default ServiceAccount',
-    async () => {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-      return true;
-    },
-    { timeoutMs: 60_000 },
-  );
-}
-
-/** Stops pods being recreated (the controller is already stopped), force-deletes them, then the namespace. */
-async function dropNamespace(kc: k8s.KubeConfig, name: string): Promise<void> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const apps = kc.makeApiClient(k8s.AppsV1Api);
-  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  await apps.deleteCollectionNamespacedDeployment({ namespace: name }).catch(() => undefined);
-  await custom.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: name, plural: PLURAL }).catch(() => undefined);
-  await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(() => undefined);
-  await core.deleteNamespace({ name }).catch(() => undefined);
-  await waitFor(
-    `namespace ${name} deleted`,
-    async () => {
-      try {
-        await core.readNamespace({ name });
-        return false;
-      } catch {
-        return true;
-      }
-    },
-    { timeoutMs: 1_800_000, intervalMs: 500 },
-  );
-}
-
 /** Starts a CPU profile of the API server for `seconds` (pprof); resolves to the profile's file. */
 function profileApiServer(state: ClusterState, seconds: number, file: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -462,11 +428,10 @@ async function runOnce(
   profile: boolean,
 ): Promise<RunResult> {
   const kc = loadKubeConfig(state);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
   const runId = `${scenario.name}-${Date.now().toString(36)}`;
   const namespace = `scale-${runId}`;
   const pods = scenario.groups * scenario.podsPerGroup;
-  await freshNamespace(core, namespace);
+  await createRunNamespace(kc, namespace);
   const proc = await startController(state, controller, label);
   const pid = (name: string): number => state.components.find((c) => c.name === name)?.pid ?? 0;
   const pids: Record<string, number> = {
@@ -645,7 +610,7 @@ try {
       runs.push(result);
       if (opts.tier === 1) {
         const cleanup = performance.now();
-        await dropNamespace(loadKubeConfig(state), result.namespace);
+        await deleteRunNamespace(loadKubeConfig(state), result.namespace, { force: true, timeoutMs: 1_800_000, intervalMs: 500 });
         log(`  ${label}: namespace deleted in ${((performance.now() - cleanup) / 1000).toFixed(0)} s`);
       }
     }

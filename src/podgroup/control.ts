@@ -1,9 +1,9 @@
 // Doing: every API call the PodGroup controller makes, behind one interface (as KCM's podControl
 // and its ControllerRevision/status clients), so the reconciler is unit-tested with a recording
 // fake and the real one is exercised against the local cluster.
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
-import { errorMessage, isAlreadyExists, mergePatch, statusCode, type KubeClients } from '../runtime/kube-client.js';
+import { errorMessage, isAlreadyExists, PATCH_TYPE, statusCode, type KubeClients } from '../runtime/kube-client.js';
 import type { Logger } from '../runtime/logging.js';
 
 export interface PodGroupControl {
@@ -33,21 +33,24 @@ export interface PodGroupControl {
   jsonPatchPodGroup(pg: PodGroup, ops: object[]): Promise<void>;
 }
 
-const strategicMergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
+/** Where the API serves one kind in a namespace: /api/v1/namespaces/NS/pods, /apis/GROUP/VERSION/namespaces/NS/PLURAL. */
+const collection = (apiPath: string, namespace: string, plural: string): string => `${apiPath}/namespaces/${encodeURIComponent(namespace)}/${plural}`;
+const CORE = '/api/v1';
+const APPS = '/apis/apps/v1';
+const PODGROUPS = `/apis/${GROUP}/${VERSION}`;
 
+/**
+ * The real control: plain JSON requests (KubeClients.requestJson; requestOutcome where only the
+ * outcome counts, so the object written back is not even parsed). Everything it sends is already
+ * plain JSON (built here or read from the caches), and answers are read as the informers keep
+ * objects, so client-node's typed (de)serialization would only add a walk over every field of
+ * every pod.
+ */
 export class KubePodGroupControl implements PodGroupControl {
-  private readonly core: k8s.CoreV1Api;
-  private readonly apps: k8s.AppsV1Api;
-  private readonly custom: k8s.CustomObjectsApi;
-
   constructor(
-    clients: KubeClients,
+    private readonly clients: KubeClients,
     private readonly log: Logger,
-  ) {
-    this.core = clients.api(k8s.CoreV1Api);
-    this.apps = clients.api(k8s.AppsV1Api);
-    this.custom = clients.api(k8s.CustomObjectsApi);
-  }
+  ) {}
 
   /**
    * When no answer came back (the connection broke), the pod may exist: the same create is sent
@@ -56,15 +59,16 @@ export class KubePodGroupControl implements PodGroupControl {
    * too many (past maxSurge during a rollout).
    */
   async createPod(namespace: string, body: k8s.V1Pod): Promise<k8s.V1Pod> {
+    const create = (): Promise<k8s.V1Pod> => this.clients.requestJson<k8s.V1Pod>('POST', collection(CORE, namespace, 'pods'), { body });
     try {
-      return await this.core.createNamespacedPod({ namespace, body });
+      return await create();
     } catch (err) {
       if (statusCode(err) !== undefined) {
         throw err;
       }
       this.log.info('pod create got no answer; sending it again', { pod: body.metadata?.name, error: errorMessage(err) });
       try {
-        return await this.core.createNamespacedPod({ namespace, body });
+        return await create();
       } catch (again) {
         if (isAlreadyExists(again)) {
           return body;
@@ -75,62 +79,45 @@ export class KubePodGroupControl implements PodGroupControl {
   }
 
   async deletePod(pod: k8s.V1Pod): Promise<void> {
-    await this.core.deleteNamespacedPod({
-      name: pod.metadata?.name ?? '',
-      namespace: pod.metadata?.namespace ?? '',
-      body: { preconditions: { uid: pod.metadata?.uid } },
-    });
+    await this.clients.requestOutcome('DELETE', objectPath(CORE, 'pods', pod), { body: { preconditions: { uid: pod.metadata?.uid } } });
   }
 
   async patchPod(pod: k8s.V1Pod, body: object): Promise<void> {
-    await this.core.patchNamespacedPod({ name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? '', body }, strategicMergePatch);
+    await this.clients.requestOutcome('PATCH', objectPath(CORE, 'pods', pod), { body, contentType: PATCH_TYPE.strategicMerge });
   }
 
   createRevision(revision: k8s.V1ControllerRevision): Promise<k8s.V1ControllerRevision> {
-    return this.apps.createNamespacedControllerRevision({ namespace: revision.metadata?.namespace ?? '', body: revision });
+    return this.clients.requestJson('POST', collection(APPS, revision.metadata?.namespace ?? '', 'controllerrevisions'), { body: revision });
   }
 
   readRevision(namespace: string, name: string): Promise<k8s.V1ControllerRevision> {
-    return this.apps.readNamespacedControllerRevision({ name, namespace });
+    return this.clients.requestJson('GET', `${collection(APPS, namespace, 'controllerrevisions')}/${encodeURIComponent(name)}`);
   }
 
   patchRevision(revision: k8s.V1ControllerRevision, body: object): Promise<k8s.V1ControllerRevision> {
-    return this.apps.patchNamespacedControllerRevision(
-      { name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '', body },
-      mergePatch,
-    );
+    return this.clients.requestJson('PATCH', objectPath(APPS, 'controllerrevisions', revision), { body, contentType: PATCH_TYPE.merge });
   }
 
   async deleteRevision(revision: k8s.V1ControllerRevision): Promise<void> {
-    await this.apps.deleteNamespacedControllerRevision({ name: revision.metadata?.name ?? '', namespace: revision.metadata?.namespace ?? '' });
+    await this.clients.requestOutcome('DELETE', objectPath(APPS, 'controllerrevisions', revision));
   }
 
-  async getPodGroup(namespace: string, name: string): Promise<PodGroup> {
-    return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name })) as PodGroup;
+  getPodGroup(namespace: string, name: string): Promise<PodGroup> {
+    return this.clients.requestJson('GET', `${collection(PODGROUPS, namespace, PLURAL)}/${encodeURIComponent(name)}`);
   }
 
   async patchPodGroupStatus(pg: PodGroup, status: object): Promise<void> {
-    await this.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: pg.metadata?.namespace ?? '',
-        plural: PLURAL,
-        name: pg.metadata?.name ?? '',
-        body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status },
-      },
-      mergePatch,
-    );
+    await this.clients.requestOutcome('PATCH', `${objectPath(PODGROUPS, PLURAL, pg)}/status`, {
+      body: { metadata: { resourceVersion: pg.metadata?.resourceVersion }, status },
+      contentType: PATCH_TYPE.merge,
+    });
   }
 
   async jsonPatchPodGroup(pg: PodGroup, ops: object[]): Promise<void> {
-    await this.custom.patchNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: pg.metadata?.namespace ?? '',
-      plural: PLURAL,
-      name: pg.metadata?.name ?? '',
-      body: ops,
-    });
+    await this.clients.requestOutcome('PATCH', objectPath(PODGROUPS, PLURAL, pg), { body: ops, contentType: PATCH_TYPE.json });
   }
 }
+
+/** The path of one namespaced object of a kind. */
+const objectPath = (apiPath: string, plural: string, obj: k8s.KubernetesObject): string =>
+  `${collection(apiPath, obj.metadata?.namespace ?? '', plural)}/${encodeURIComponent(obj.metadata?.name ?? '')}`;

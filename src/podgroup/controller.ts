@@ -28,10 +28,12 @@ import { Expectations } from './expectations.js';
 import { withKstatusConditions } from './kstatus.js';
 import { registerPodGroupStateMetrics } from './state-exporter.js';
 import { plan, type Plan } from './plan.js';
+import { classify } from './pod-counts.js';
 import { resolveFenceposts } from './rollout.js';
 import { isActive, isFinished, isTerminating } from './pod-state.js';
 import { podFromRevision } from './new-pod.js';
 import {
+  cachedCanonicalJson,
   canonicalJson,
   decidedNumber,
   decideUpdateRevision,
@@ -137,6 +139,8 @@ export class PodGroupReconciler {
       ),
     );
     const now = this.clock();
+    // Plan and status count the same pods.
+    const counts = classify(pods, updateHash);
 
     let failure: ReplicaFailure;
     let planRecheck: number | undefined;
@@ -144,19 +148,22 @@ export class PodGroupReconciler {
     let desiredSizes: ReadonlyMap<string, number> = this.assumedSizes.sizes(key, byHash);
     if (this.expectations.satisfied(key)) {
       const desired = desiredSizes;
-      const decided = plan({
-        spec: pg.spec,
-        pods,
-        updateHash,
-        desired,
-        sizedFor,
-        previousReplicas: pg.status?.replicas ?? 0,
-        maxReplicas: this.assumedSizes.maxReplicas(key, byHash),
-        revisionCreated: new Map(
-          [...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()]),
-        ),
-        now,
-      });
+      const decided = plan(
+        {
+          spec: pg.spec,
+          pods,
+          updateHash,
+          desired,
+          sizedFor,
+          previousReplicas: pg.status?.replicas ?? 0,
+          maxReplicas: this.assumedSizes.maxReplicas(key, byHash),
+          revisionCreated: new Map(
+            [...byHash].map(([hash, r]) => [hash, r.metadata?.creationTimestamp === undefined ? now : new Date(r.metadata.creationTimestamp).getTime()]),
+          ),
+          now,
+        },
+        counts,
+      );
       planRecheck = decided.recheckAfterMs;
       sizedFor = pg.spec.replicas;
       desiredSizes = decided.sizes;
@@ -169,17 +176,20 @@ export class PodGroupReconciler {
     // The status describes the pods as this sync found them (adoptions included); what it did
     // shows in the next one, as a Deployment's status lags its ReplicaSets'. Counting pods
     // created in this very sync would hide that progress from the next one.
-    const { status, recheckAfterMs } = computeStatus({
-      pg,
-      pods,
-      updateHash,
-      collisionCount: pg.status?.collisionCount ?? 0,
-      replicaFailure: failure,
-      sizedForReplicas: sizedFor,
-      revisionCreated,
-      desiredSizes,
-      now,
-    });
+    const { status, recheckAfterMs } = computeStatus(
+      {
+        pg,
+        pods,
+        updateHash,
+        collisionCount: pg.status?.collisionCount ?? 0,
+        replicaFailure: failure,
+        sizedForReplicas: sizedFor,
+        revisionCreated,
+        desiredSizes,
+        now,
+      },
+      counts,
+    );
     await this.writeStatus(pg, withKstatusConditions(pg.spec, status, now), ctx);
     if (updateNumber !== undefined) {
       await this.recordRevisionNumber(pg, updateNumber);
@@ -431,7 +441,10 @@ export class PodGroupReconciler {
     const key = objectKey(pg);
     const json = canonicalJson(status);
     // Skip when unchanged, or when we already wrote exactly this and the cache has not caught up.
-    if (json === canonicalJson(pg.status ?? {}) || this.writtenStatuses.alreadyWritten(key, pg.metadata?.resourceVersion, json)) {
+    if (
+      json === (pg.status === undefined ? '{}' : cachedCanonicalJson(pg.status)) ||
+      this.writtenStatuses.alreadyWritten(key, pg.metadata?.resourceVersion, json)
+    ) {
       return;
     }
     try {

@@ -3,7 +3,7 @@ import { randomInt } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { POD_TEMPLATE_HASH_LABEL, REVISION_HASH_LABEL, REVISION_SIDECARS_ANNOTATION, type PodGroup } from '../api/podgroup.js';
 import { POD_LABEL } from '../injection/config.js';
-import { canonicalJson, controllerRef, type RevisionData } from './revisions.js';
+import { cachedCanonicalJson, controllerRef, type RevisionData } from './revisions.js';
 
 /** The API server's generateName alphabet (no vowels, so no words). */
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -24,7 +24,10 @@ export function generatedName(base: string, pick: (n: number) => number = random
 /** A pod of the revision with this content and hash; its sidecar settings travel in an annotation. */
 export function podFromRevision(pg: PodGroup, content: RevisionData, hash: string, schedulerName: string | undefined): k8s.V1Pod {
   const { template, sidecars } = content;
-  const annotations = { ...template.metadata?.annotations, ...(sidecars === undefined ? {} : { [REVISION_SIDECARS_ANNOTATION]: canonicalJson(sidecars) }) };
+  const annotations = {
+    ...template.metadata?.annotations,
+    ...(sidecars === undefined ? {} : { [REVISION_SIDECARS_ANNOTATION]: cachedCanonicalJson(sidecars) }),
+  };
   const spec: k8s.V1PodSpec = structuredClone(template.spec ?? { containers: [] });
   if (schedulerName !== undefined && (spec.schedulerName === undefined || spec.schedulerName === '')) {
     spec.schedulerName = schedulerName;

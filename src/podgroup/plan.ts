@@ -81,10 +81,10 @@ export interface PlanInput {
   now: number;
 }
 
-export function plan(input: PlanInput): Plan {
+/** `counts`: the pods classified for the update revision, when the caller already has them (as computeStatus's). */
+export function plan(input: PlanInput, counts: PodCounts = classify(input.pods, input.updateHash)): Plan {
   const { now } = input;
   const minReadySeconds = input.spec.minReadySeconds;
-  const counts = classify(input.pods, input.updateHash);
   const { sizes, mode } = decideSizes(input, counts, currentSizes(input, counts));
   const recheckAfterMs = earliestAvailability(counts.active, minReadySeconds, now);
   return { sizes, ...reconcilePods(input, counts, sizes, mode), ...(recheckAfterMs === undefined ? {} : { recheckAfterMs }) };

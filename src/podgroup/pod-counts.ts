@@ -11,12 +11,17 @@ export interface PodCounts {
   terminating: k8s.V1Pod[];
 }
 
+/** One pass over the pods (a reconcile classifies once, for plan and status). */
 export function classify(pods: k8s.V1Pod[], updateHash: string): PodCounts {
-  const active = pods.filter(isActive);
-  return {
-    active,
-    newActive: active.filter((p) => revisionHashOf(p) === updateHash),
-    oldActive: active.filter((p) => revisionHashOf(p) !== updateHash),
-    terminating: pods.filter(isTerminating),
-  };
+  const counts: PodCounts = { active: [], newActive: [], oldActive: [], terminating: [] };
+  for (const pod of pods) {
+    if (isActive(pod)) {
+      counts.active.push(pod);
+      (revisionHashOf(pod) === updateHash ? counts.newActive : counts.oldActive).push(pod);
+    }
+    if (isTerminating(pod)) {
+      counts.terminating.push(pod);
+    }
+  }
+  return counts;
 }

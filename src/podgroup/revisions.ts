@@ -34,6 +34,25 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value instanceof Date ? value.toISOString() : value);
 }
 
+/**
+ * Texts computed from an object that is never changed in place: objects of the informers' caches
+ * (an update replaces them) and what is made from them per revision. A template's normal form is
+ * asked for on every sync of its PodGroup and every pod created from it; it is computed once per object.
+ */
+function memoized(cache: WeakMap<object, string>, value: object, compute: () => string): string {
+  let text = cache.get(value);
+  if (text === undefined) {
+    text = compute();
+    cache.set(value, text);
+  }
+  return text;
+}
+
+const canonicalTexts = new WeakMap<object, string>();
+
+/** canonicalJson of an object that is never changed in place (a cached object, a revision's content). */
+export const cachedCanonicalJson = (value: object): string => memoized(canonicalTexts, value, () => canonicalJson(value));
+
 function fnv1a32(text: string): number {
   let hash = 0x811c9dc5;
   const bytes = Buffer.from(text, 'utf8');
@@ -98,9 +117,19 @@ export function contentHash(content: RevisionData, collisionCount: number): stri
   ).slice(0, 10);
 }
 
+const normalTemplates = new WeakMap<object, string>();
+const normalSidecars = new WeakMap<object, string>();
+const normalTemplateText = (template: k8s.V1PodTemplateSpec): string => canonicalJson(normalizeTemplate(template));
+const normalSidecarsText = (sidecars: Sidecars | undefined): string => canonicalJson(normalizeSidecars(sidecars) ?? null);
+
 /** A revision's content in its normal form as text: equal for templates the API server would store alike in a Deployment. */
-const contentKey = (c: RevisionData | undefined): string =>
-  `${canonicalJson(normalizeTemplate(c?.template ?? {}))}+${canonicalJson(normalizeSidecars(c?.sidecars) ?? null)}`;
+const contentKey = (c: RevisionData | undefined): string => {
+  const template = c?.template ?? {};
+  const sidecars = c?.sidecars;
+  return `${memoized(normalTemplates, template, () => normalTemplateText(template))}+${
+    sidecars === undefined ? normalSidecarsText(undefined) : memoized(normalSidecars, sidecars, () => normalSidecarsText(sidecars))
+  }`;
+};
 
 /** Whether two revisions make the same pods: equal once defaulted and canonicalised as the API server does a Deployment's template. */
 export function sameContent(a: RevisionData | undefined, b: RevisionData | undefined): boolean {

@@ -12,7 +12,7 @@ import {
   type DefaultedPodGroupSpec,
   type PodGroupStatus,
 } from '../api/podgroup.js';
-import { classify } from './pod-counts.js';
+import { classify, type PodCounts } from './pod-counts.js';
 import { isAvailable, isReady, isScheduled, notReadyCause, unschedulableMessage } from './pod-state.js';
 import { revisionHashOf } from './revisions.js';
 import { resolveFenceposts } from './rollout.js';
@@ -169,14 +169,14 @@ export const hasProgressDeadline = (spec: Pick<DefaultedPodGroupSpec, 'progressD
 
 const removeCondition = (conditions: Condition[], type: string): Condition[] => conditions.filter((c) => c.type !== type);
 
-export function computeStatus(input: StatusInput): StatusResult {
+/** `counts`: the pods classified for the update revision, when the caller already has them (as plan's). */
+export function computeStatus(input: StatusInput, counts: PodCounts = classify(input.pods, input.updateHash)): StatusResult {
   const { pg, now } = input;
   const nowIso = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   const spec = pg.spec;
   const replicas = spec.replicas;
   const minReadySeconds = spec.minReadySeconds;
   const previous = pg.status ?? {};
-  const counts = classify(input.pods, input.updateHash);
   const available = counts.active.filter((p) => isAvailable(p, minReadySeconds, now)).length;
   const ready = counts.active.filter(isReady).length;
   const updated = counts.newActive.length;

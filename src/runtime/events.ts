@@ -3,8 +3,8 @@
 // lastTimestamp on the existing Event instead of creating a new one, and a token bucket per
 // object and reason drops floods, as client-go's recorder does. Writing never blocks or fails the caller.
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
-import { errorLogFields, isNotFound, mergePatch, type KubeClients } from './kube-client.js';
+import type * as k8s from '@kubernetes/client-node';
+import { errorLogFields, isNotFound, PATCH_TYPE, type KubeClients } from './kube-client.js';
 import type { Logger } from './logging.js';
 import { eventsEmitted } from './metrics.js';
 import { TokenBucket } from './rate-limiter.js';
@@ -28,8 +28,9 @@ const MAX_MESSAGE = 1024;
 const SPAM_BURST = 25;
 const SPAM_QPS = 1 / 5;
 
+const eventsPath = (namespace: string): string => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;
+
 export class ApiEventRecorder implements EventRecorder {
-  private readonly core: k8s.CoreV1Api;
   private readonly aggregates = new Map<string, Aggregate>();
   private readonly buckets = new Map<string, TokenBucket>();
   /** Writes for one aggregate key run one after another so a repeat never races its create. */
@@ -37,12 +38,10 @@ export class ApiEventRecorder implements EventRecorder {
   private readonly host = process.env.HOSTNAME ?? '';
 
   constructor(
-    clients: KubeClients,
+    private readonly clients: KubeClients,
     private readonly component: string,
     private readonly log: Logger,
-  ) {
-    this.core = clients.api(k8s.CoreV1Api);
-  }
+  ) {}
 
   event(obj: k8s.KubernetesObject, type: EventType, reason: string, message: string): void {
     const meta = obj.metadata ?? {};
@@ -90,10 +89,10 @@ export class ApiEventRecorder implements EventRecorder {
     const existing = this.aggregates.get(key);
     if (existing !== undefined && Date.now() - existing.lastWrite < AGGREGATION_WINDOW_MS) {
       try {
-        await this.core.patchNamespacedEvent(
-          { name: existing.name, namespace: existing.namespace, body: { count: existing.count + 1, lastTimestamp: now } },
-          mergePatch,
-        );
+        await this.clients.requestOutcome('PATCH', `${eventsPath(existing.namespace)}/${encodeURIComponent(existing.name)}`, {
+          body: { count: existing.count + 1, lastTimestamp: now },
+          contentType: PATCH_TYPE.merge,
+        });
         existing.count += 1;
         existing.lastWrite = Date.now();
         eventsEmitted.inc({ type, action: 'aggregated' });
@@ -108,29 +107,27 @@ export class ApiEventRecorder implements EventRecorder {
     const meta = obj.metadata ?? {};
     const namespace = meta.namespace ?? 'default';
     const name = `${meta.name ?? 'object'}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`;
-    await this.core.createNamespacedEvent({
-      namespace,
-      body: {
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          name: meta.name,
-          namespace: meta.namespace,
-          uid: meta.uid,
-          resourceVersion: meta.resourceVersion,
-        },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component: this.component, host: this.host },
-        reportingComponent: this.component,
-        reportingInstance: this.host || this.component,
+    const event: k8s.CoreV1Event = {
+      metadata: { name, namespace },
+      involvedObject: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resourceVersion: meta.resourceVersion,
       },
-    });
+      type,
+      reason,
+      message,
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: this.component, host: this.host },
+      reportingComponent: this.component,
+      reportingInstance: this.host || this.component,
+    };
+    await this.clients.requestOutcome('POST', eventsPath(namespace), { body: event });
     if (this.aggregates.size >= MAX_AGGREGATES) {
       // Oldest first: Map iteration order is insertion order.
       const oldest = this.aggregates.keys().next().value;

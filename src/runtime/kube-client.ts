@@ -2,8 +2,9 @@
 // client-go's --kube-api-qps/--kube-api-burst) and count every request in
 // rest_client_requests_total. Every request has a deadline, and is also aborted when the
 // AbortSignal of the scope it was made in aborts (withAbortSignal: a reconcile on shutdown or
-// lost leadership, a lease renew at its renew deadline). Everything above this file sees typed
-// objects only.
+// lost leadership, a lease renew at its renew deadline). Hot paths send and receive plain JSON
+// (requestJson, requestOutcome) instead of going through client-node's typed serializer; either
+// way everything above this file sees typed objects only.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,7 +25,7 @@ export interface ClientOptions {
   /** Sustained requests per second; 0 or less disables client-side throttling. */
   qps: number;
   burst: number;
-  /** Deadline of each request; for a watch, of its response headers (its stream is the caller's to bound). Default 30 s. */
+  /** Deadline of each request (watches do not come through here). Default 30 s. */
   timeoutMs?: number;
 }
 
@@ -51,22 +52,43 @@ const REQUEST_HEADER = 'x-podgroup-request';
 
 type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 
+type Query = Record<string, string | number | boolean | undefined>;
+
+export type JsonMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface JsonRequest {
+  /** Query parameters; undefined and empty values are left out. */
+  query?: Query;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Default application/json; a PATCH names its kind (PATCH_TYPE). */
+  contentType?: string;
+}
+
+/** The content types of the API server's three kinds of PATCH. */
+export const PATCH_TYPE = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+  strategicMerge: 'application/strategic-merge-patch+json',
+} as const;
+
 /** Creates API clients for one KubeConfig, all behind the same throttle and metrics. */
 export class KubeClients {
   private readonly throttle: TokenBucket | undefined;
   private readonly config: k8s.Configuration;
   private readonly send: (request: k8s.RequestContext) => Promise<k8s.ResponseContext>;
-  private readonly agents = new Map<string, https.Agent>();
+  /** Ordinary requests: at most MAX_SOCKETS connections per TLS material. */
+  private readonly requestAgents = new AgentPool(MAX_SOCKETS);
   /**
    * Watches hold their connection for minutes, so they get agents of their own: a few dozen
    * informers must not take the sockets that reconciles need. No socket cap: one per watch.
    */
-  private readonly watchAgents = new Map<string, https.Agent>();
-  /** For a plain-HTTP API server (no TLS material). */
-  private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-  private readonly plainWatchAgent = new http.Agent({ keepAlive: true });
+  private readonly watchAgents = new AgentPool(Infinity);
+  private authenticating: Promise<k8s.RequestContext> | undefined;
   private readonly timeoutMs: number;
   readonly host: string;
+  /** The API server's URL without a trailing slash. */
+  private readonly server: string;
 
   constructor(
     readonly kubeConfig: k8s.KubeConfig,
@@ -77,6 +99,7 @@ export class KubeClients {
       throw new Error('the kubeconfig has no current cluster');
     }
     this.host = new URL(cluster.server).host;
+    this.server = cluster.server.replace(/\/$/, '');
     this.throttle = options.qps > 0 ? new TokenBucket(options.qps, Math.max(1, options.burst)) : undefined;
     const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.timeoutMs = timeoutMs;
@@ -88,9 +111,11 @@ export class KubeClients {
       }
       const method = request.getHttpMethod();
       const started = performance.now();
-      const signals = [AbortSignal.timeout(timeoutMs), scoped, request.getSignal()].filter((s): s is AbortSignal => s !== undefined);
+      // The deadline is a timer in sendOverAgent; a signal (and a combined one) only when there are aborts to follow.
+      const signals = [scoped, request.getSignal()].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       try {
-        const response = await sendOverAgent(request, this.agentFor(request), AbortSignal.any(signals), timeoutMs);
+        const response = await sendOverAgent(request, this.requestAgents.agentFor(request), signal, timeoutMs);
         if (response.httpStatusCode >= 400) {
           // client-node's ApiException keeps the status, body and headers but not the request:
           // carry the request line in a pseudo-header so an error log can name the verb and object.
@@ -115,20 +140,73 @@ export class KubeClients {
   /**
    * GET of an API path answered as the plain JSON the API server sent (as watch events arrive), not
    * through client-node's typed deserializer, which builds a class instance per nested object and a
-   * Date per timestamp. Same throttle, deadline and metrics as the typed clients; an error answer
-   * throws the ApiException they throw.
+   * Date per timestamp.
    */
-  async getJson<T>(path: string, query: Record<string, string | number | undefined> = {}): Promise<T> {
-    const url = this.url(path, query);
-    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
+  getJson<T>(path: string, query: Query = {}): Promise<T> {
+    return this.requestJson<T>('GET', path, { query });
+  }
+
+  /**
+   * One request with a plain JSON body and answer, past client-node's typed (de)serializer (on the
+   * controller's writes, a walk over every field of every pod sent and received). Same
+   * credentials, throttle, deadline, abort scope and metrics as the typed clients; an error answer
+   * throws the ApiException they throw, so statusCode, isAlreadyExists and describeError apply alike.
+   */
+  async requestJson<T>(method: JsonMethod, path: string, options: JsonRequest = {}): Promise<T> {
+    const answer = await this.exchange(method, path, options);
+    return (answer === '' ? undefined : JSON.parse(answer)) as T;
+  }
+
+  /** As requestJson, for a caller that needs only the outcome: the answer (the whole object written) is not parsed. */
+  async requestOutcome(method: JsonMethod, path: string, options: JsonRequest = {}): Promise<void> {
+    await this.exchange(method, path, options);
+  }
+
+  /** Sends the request; resolves to the answer's text, or throws the API's error answer as an ApiException. */
+  private async exchange(method: JsonMethod, path: string, options: JsonRequest): Promise<string> {
+    const url = this.url(path, options.query ?? {});
+    const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod[method]);
     request.setHeaderParam('Accept', 'application/json');
-    await this.kubeConfig.applySecurityAuthentication(request);
+    if (options.body !== undefined) {
+      request.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
+      request.setBody(JSON.stringify(options.body));
+    }
+    await this.authenticate(request);
     const response = await this.send(request);
     const body = await response.body.text();
     if (response.httpStatusCode >= 400) {
-      throw new k8s.ApiException<string>(response.httpStatusCode, `GET ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
+      throw new k8s.ApiException<string>(response.httpStatusCode, `${method} ${url.pathname}: HTTP ${response.httpStatusCode}`, body, response.headers);
     }
-    return JSON.parse(body) as T;
+    return body;
+  }
+
+  /**
+   * The kubeconfig's credentials onto a request. client-node reads the certificate files (or
+   * decodes their base64) and builds an agent on every call; requests started together (a burst
+   * of creates or deletes) share one such pass. Each pass still reads the kubeconfig afresh, so
+   * rotated certificates and refreshed tokens are picked up as before.
+   */
+  private async authenticate(request: k8s.RequestContext): Promise<void> {
+    let pending = this.authenticating;
+    if (pending === undefined) {
+      const scratch = new k8s.RequestContext(this.server, k8s.HttpMethod.GET);
+      pending = this.kubeConfig.applySecurityAuthentication(scratch).then(() => scratch);
+      this.authenticating = pending;
+      const settled = (): void => {
+        if (this.authenticating === pending) {
+          this.authenticating = undefined;
+        }
+      };
+      pending.then(settled, settled);
+    }
+    const credentials = await pending;
+    for (const [name, value] of Object.entries(credentials.getHeaders())) {
+      request.setHeaderParam(name, value);
+    }
+    const agent = credentials.getAgent();
+    if (agent !== undefined) {
+      request.setAgent(agent);
+    }
   }
 
   /**
@@ -137,18 +215,18 @@ export class KubeClients {
    * throttle and metrics as every request; an error answer throws the ApiException the typed
    * clients throw. The stream lasts until the server ends it (timeoutSeconds) or `signal` aborts.
    */
-  async watchJson<T>(path: string, query: Record<string, string | number | boolean | undefined>, signal: AbortSignal): Promise<AsyncGenerator<WatchEvent<T>>> {
+  async watchJson<T>(path: string, query: Query, signal: AbortSignal): Promise<AsyncGenerator<WatchEvent<T>>> {
     const url = this.url(path, { ...query, watch: true });
     const request = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
     request.setHeaderParam('Accept', 'application/json');
-    await this.kubeConfig.applySecurityAuthentication(request);
+    await this.authenticate(request);
     signal.throwIfAborted();
     if (this.throttle !== undefined) {
       await this.throttle.take();
     }
     const started = performance.now();
     try {
-      const response = await openStream(request, this.agentFor(request, 'watch'), signal, this.timeoutMs);
+      const response = await openStream(request, this.watchAgents.agentFor(request), signal, this.timeoutMs);
       const code = response.statusCode ?? 0;
       restClientRequests.inc({ code: String(code), method: 'GET', host: this.host });
       restClientLatency.observe({ verb: 'GET', host: this.host }, (performance.now() - started) / 1000);
@@ -167,9 +245,8 @@ export class KubeClients {
     }
   }
 
-  private url(path: string, query: Record<string, string | number | boolean | undefined>): URL {
-    const server = this.kubeConfig.getCurrentCluster()?.server ?? '';
-    const url = new URL(`${server.replace(/\/$/, '')}${path}`);
+  private url(path: string, query: Query): URL {
+    const url = new URL(`${this.server}${path}`);
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined && value !== '') {
         url.searchParams.set(name, String(value));
@@ -184,13 +261,22 @@ export class KubeClients {
 
   /** Closes pooled connections (on shutdown). */
   close(): void {
-    for (const agent of [...this.agents.values(), ...this.watchAgents.values()]) {
-      agent.destroy();
-    }
-    this.agents.clear();
-    this.watchAgents.clear();
-    this.plainAgent.destroy();
-    this.plainWatchAgent.destroy();
+    this.requestAgents.close();
+    this.watchAgents.close();
+  }
+}
+
+/** Keep-alive agents shared by every request with the same TLS material. */
+class AgentPool {
+  /** The shared agent per TLS material, oldest first. */
+  private readonly agents: Array<{ material: unknown[]; agent: http.Agent }> = [];
+  /** client-node's agent of a request → the shared one (requests that shared a credentials pass share its agent). */
+  private readonly sharedFor = new WeakMap<http.Agent, http.Agent>();
+  /** For a plain-HTTP API server (no TLS material). */
+  private readonly plainAgent: http.Agent;
+
+  constructor(private readonly maxSockets: number) {
+    this.plainAgent = new http.Agent({ keepAlive: true, maxSockets });
   }
 
   /**
@@ -198,48 +284,65 @@ export class KubeClients {
    * build a new TLS context (a quarter of the manager's CPU in a profile of a 1000-pod scale-up).
    * Requests with the same TLS material share one keep-alive agent and one TLS context instead;
    * credentials in headers (bearer tokens) are still set per request, so token refresh keeps working.
+   * The material is compared as it is (buffers byte for byte), not turned into a text key per request.
    */
-  private agentFor(request: k8s.RequestContext, use: 'request' | 'watch' = 'request'): http.Agent {
-    const agents = use === 'watch' ? this.watchAgents : this.agents;
+  agentFor(request: k8s.RequestContext): http.Agent {
     const agent = request.getAgent();
     const proxied = agent !== undefined && agent.constructor !== https.Agent && agent.constructor !== http.Agent;
     if (!(agent instanceof https.Agent) && !proxied) {
-      return use === 'watch' ? this.plainWatchAgent : this.plainAgent;
+      return this.plainAgent;
+    }
+    const known = this.sharedFor.get(agent as http.Agent);
+    if (known !== undefined && this.agents.some((entry) => entry.agent === known)) {
+      return known;
     }
     const o = (agent as https.Agent).options;
-    const key = JSON.stringify(
-      [proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (v === undefined ? null : String(v))),
-    );
-    if (proxied) {
-      // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
-      // carries the proxy settings; keep the first one per TLS material so connections are reused.
-      const known = agents.get(key);
-      if (known !== undefined) {
-        return known;
-      }
-      agents.set(key, agent as https.Agent);
-      return agent as http.Agent;
-    }
-    let shared = agents.get(key);
+    const material = [proxied, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername];
+    let shared = this.agents.find((entry) => sameMaterial(entry.material, material))?.agent;
     if (shared === undefined) {
-      if (agents.size >= 4) {
+      if (this.agents.length >= 4) {
         // TLS material changed (e.g. a rotated client certificate): retire the oldest agent.
-        const [oldestKey, oldest] = agents.entries().next().value as [string, https.Agent];
-        oldest.destroy();
-        agents.delete(oldestKey);
+        const oldest = this.agents.shift();
+        oldest?.agent.destroy();
       }
-      const { ca, cert, key: privateKey, pfx, passphrase } = o;
-      shared = new https.Agent({
-        ...o,
-        keepAlive: true,
-        maxSockets: use === 'watch' ? Infinity : MAX_SOCKETS,
-        // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
-        secureContext: tls.createSecureContext({ ca, cert, key: privateKey, pfx, passphrase }),
-      });
-      agents.set(key, shared);
+      if (proxied) {
+        // The kubeconfig's proxy-url: client-node built a proxy agent (HTTP CONNECT or SOCKS) that
+        // carries the proxy settings; keep the first one per TLS material so connections are reused.
+        shared = agent as http.Agent;
+      } else {
+        const { ca, cert, key, pfx, passphrase } = o;
+        shared = new https.Agent({
+          ...o,
+          keepAlive: true,
+          maxSockets: this.maxSockets,
+          // One TLS context for every connection (tls.connect would otherwise parse the key per socket).
+          secureContext: tls.createSecureContext({ ca, cert, key, pfx, passphrase }),
+        });
+      }
+      this.agents.push({ material, agent: shared });
     }
+    this.sharedFor.set(agent as http.Agent, shared);
     return shared;
   }
+
+  close(): void {
+    for (const { agent } of this.agents) {
+      agent.destroy();
+    }
+    this.agents.length = 0;
+    this.plainAgent.destroy();
+  }
+}
+
+/** Whether two lists of TLS settings are equal: buffers by content, lists element by element. */
+function sameMaterial(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) {
+    return a.equals(b);
+  }
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((v, i) => sameMaterial(v, b[i]));
+  }
+  return a === b;
 }
 
 /**
@@ -247,7 +350,7 @@ export class KubeClients {
  * keep-alive agent it can report a complete response as "Premature close" once the socket is
  * reused (node-fetch#1767), which made pods that were created look like failed creates.
  */
-function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal, timeoutMs: number): Promise<k8s.ResponseContext> {
+function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: AbortSignal | undefined, timeoutMs: number): Promise<k8s.ResponseContext> {
   const body = request.getBody();
   if (body !== undefined && typeof body !== 'string') {
     // The Kubernetes API takes JSON bodies only; client-node never builds forms for it.
@@ -264,6 +367,7 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
       res.on('close', () => {
+        clearTimeout(deadline);
         if (!res.complete) {
           reject(new Error(`${request.getHttpMethod()} ${url.pathname}: the connection closed before the response was complete`));
           return;
@@ -275,9 +379,13 @@ function sendOverAgent(request: k8s.RequestContext, agent: http.Agent, signal: A
         resolve(new k8s.ResponseContext(res.statusCode ?? 0, responseHeaders, new k8s.SelfDecodingBody(Promise.resolve(Buffer.concat(chunks)))));
       });
     });
+    // A timer, not AbortSignal.timeout: one signal and one combined signal less per request
+    // (unref'd as that one is: it never keeps the process alive by itself).
+    const deadline = setTimeout(() => req.destroy(new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    deadline.unref();
     req.on('error', (err) => {
-      const timedOut = err.name === 'AbortError' && signal.reason instanceof DOMException && signal.reason.name === 'TimeoutError';
-      reject(timedOut ? new Error(`${request.getHttpMethod()} ${url.pathname}: no answer within ${timeoutMs} ms`) : err);
+      clearTimeout(deadline);
+      reject(err);
     });
     req.end(body);
   });

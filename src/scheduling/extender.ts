@@ -11,7 +11,7 @@
 // from pod events by placement-index.ts, so a call costs O(nodes sent + the pod's group).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { controllingPodGroup, GROUP, KIND, PLURAL, VERSION, type PodGroup } from '../api/podgroup.js';
 import { BoundedMap, stringBytes } from '../runtime/bounded-map.js';
 import { clientCommonName, close, HttpError, listen, readBody, sendJson, updateTls, type ServerLimits } from '../runtime/http-server.js';
@@ -61,6 +61,10 @@ const BINDING_MEMORY_MS = 60_000;
 const FILTER_MEMORY_MS = 600_000;
 const FILTER_MEMORY_BYTES = 32 * 1024 * 1024;
 const BINDING_MEMORY_BYTES = 16 * 1024 * 1024;
+
+/** The API path of the pod a bind call names. */
+const podPath = (args: ExtenderBindingArgs): string => `/api/v1/namespaces/${encodeURIComponent(args.PodNamespace)}/pods/${encodeURIComponent(args.PodName)}`;
+
 /**
  * kube-scheduler binds in the background while it already filters the next pod, so a member
  * scored a moment ago may be about to bind. Prioritize of the same PodGroup (and filter, when its
@@ -89,7 +93,8 @@ export class SchedulerExtender implements Runnable {
   private server: Server | undefined;
   /** Set when the extender has a client of its own, closed when it stops. */
   private readonly ownClients: KubeClients | undefined;
-  private readonly core: k8s.CoreV1Api;
+  /** The API client of bind (its own rate limit when options.client is set). */
+  private readonly api: KubeClients;
   private readonly log: Logger;
   /** Requests and members per node, our bindings not yet in the cache, members in flight. */
   private readonly placements: PlacementIndex;
@@ -110,7 +115,7 @@ export class SchedulerExtender implements Runnable {
     private readonly options: ExtenderOptions,
   ) {
     this.ownClients = options.client === undefined ? undefined : new KubeClients(clients.kubeConfig, options.client);
-    this.core = (this.ownClients ?? clients).api(k8s.CoreV1Api);
+    this.api = this.ownClients ?? clients;
     this.log = logger.child({ component: 'scheduler-extender' });
     this.placements = new PlacementIndex(pods, { bindingMemoryMs: BINDING_MEMORY_MS, bindingMemoryBytes: BINDING_MEMORY_BYTES, inFlightMs: IN_FLIGHT_WAIT_MS });
   }
@@ -283,9 +288,7 @@ export class SchedulerExtender implements Runnable {
     this.placements.recordBinding(key, { node: args.Node, requests: candidate?.requests ?? { pods: 1 }, group: candidate?.group });
     [...this.bindWaiters].forEach((wake) => wake());
     try {
-      await this.core.createNamespacedPodBinding({
-        name: args.PodName,
-        namespace: args.PodNamespace,
+      await this.api.requestOutcome('POST', `${podPath(args)}/binding`, {
         body: {
           apiVersion: 'v1',
           kind: 'Binding',
@@ -323,7 +326,8 @@ export class SchedulerExtender implements Runnable {
       return cached;
     }
     try {
-      return await this.core.readNamespacedPod({ name: args.PodName, namespace: args.PodNamespace });
+      // Plain JSON, the shape the cache holds.
+      return await this.api.getJson<k8s.V1Pod>(podPath(args));
     } catch (err) {
       // 404, or a name the API server rejects (400): no such pod.
       const code = statusCode(err);
