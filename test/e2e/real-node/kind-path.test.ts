@@ -206,6 +206,9 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
     const container = pod?.spec?.containers[0];
     expect(container?.livenessProbe?.httpGet?.path).toBe('/healthz');
     expect(container?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // The limit config/manager ships, and the heap cap that keeps V8 collecting below it.
+    expect(container?.resources?.limits?.memory).toBe('1Gi');
+    expect(container?.env).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=768' });
     // Ready means the kubelet's readiness probe passed; no restart means liveness never failed.
     expect(pod?.status?.containerStatuses?.[0]).toMatchObject({ ready: true, restartCount: 0 });
     // Distroless: no shell; the image's own node runs the check.
@@ -218,7 +221,7 @@ describeOnRealNode('the kind path: config/default deployed on the real node', (n
       noNewPrivs: '1',
       seccomp: '2',
       write: 'EROFS',
-      memoryLimit: String(512 * 1024 * 1024),
+      memoryLimit: String(1024 * 1024 * 1024),
     });
     expect((seen.cmdline as string[]).slice(0, 3)).toEqual(['/nodejs/bin/node', 'dist/main.js', '--leader-elect']);
   }, 60_000);
